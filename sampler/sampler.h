@@ -1,0 +1,73 @@
+// The tokensampler pipeline: one row of logits in, sampled tokens or the processed
+// distribution out. No protobuf, no gRPC, no I/O, no globals.
+#ifndef TOKENSAMPLER_SAMPLER_SAMPLER_H_
+#define TOKENSAMPLER_SAMPLER_SAMPLER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "sampler/params.h"
+
+namespace tokensampler::sampler {
+
+struct TokenLogprob {
+  int32_t token_id;
+  float logprob;  // natural log; -inf for probability 0
+};
+
+struct Sample {
+  int32_t token_id;
+  float logprob;                            // under params.logprobs_mode
+  std::vector<TokenLogprob> top_logprobs;  // params.top_logprobs entries, descending, ties by id
+};
+
+struct SampleResult {
+  std::vector<Sample> samples;  // params.num_samples draws, sample index 0 first
+};
+
+// Every token with p > 0, by descending probability, ties by ascending id; sums to 1.
+struct DistributionResult {
+  std::vector<int32_t> token_ids;
+  std::vector<float> probs;
+};
+
+// Checks `params` against a vocabulary of `vocab_size` tokens without touching any
+// logits. Errors are INVALID_ARGUMENT whose message starts with the field path relative
+// to the row, then the rule and the value: "params.top_p: must be in (0, 1], got 1.5",
+// "context_token_ids[4]: token id 70000 out of range [0, 32000)".
+absl::Status ValidateParams(const SamplingParams& params, size_t vocab_size);
+
+// Runs the pipeline over rows. Owns the scratch memory, reused from row to row, so a
+// steady stream of rows allocates nothing but the result vectors.
+// Thread-compatible, not thread-safe: use one Sampler per worker thread.
+class Sampler {
+ public:
+  Sampler();
+  ~Sampler();
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
+
+  // Draws params.num_samples tokens from the processed distribution of `logits`, at
+  // decoding step `step` (see the draw in README). Validates params and logits: NaN or
+  // +inf logits give "logits[i]: must not be NaN/+inf", a row with nothing left to draw
+  // "logits: every token is masked". On error `*out` is unspecified.
+  absl::Status Sample(LogitsView logits, const SamplingParams& params, uint64_t step,
+                      SampleResult* out);
+
+  // The processed distribution of `logits` (every stage applied, nothing drawn).
+  absl::Status Distribution(LogitsView logits, const SamplingParams& params,
+                            DistributionResult* out);
+
+ private:
+  struct Scratch;
+  std::unique_ptr<Scratch> scratch_;
+};
+
+// The name of the SIMD target the kernels dispatch to on this CPU ("AVX3", "AVX2", ...).
+const char* SimdTargetName();
+
+}  // namespace tokensampler::sampler
+
+#endif  // TOKENSAMPLER_SAMPLER_SAMPLER_H_

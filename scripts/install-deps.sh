@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tokensampler needs to build, test and run.
+# Idempotent: packages already present are skipped by apt. Works as root, uses sudo otherwise.
+#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh --deploy   also the container and proxy tools used by deploy/ tests
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev
+  python3 python3-grpcio python3-protobuf python3-numpy
+)
+deploy_packages=(podman buildah runc debootstrap nginx-light uidmap slirp4netns fuse-overlayfs iproute2 procps)
+
+for arg in "$@"; do
+  case "$arg" in
+    --deploy) packages+=("${deploy_packages[@]}") ;;
+    --torch) packages+=(python3-torch) ;;
+    *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

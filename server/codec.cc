@@ -1,0 +1,268 @@
+#include "server/codec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "tokensampler/v1/sampler.pb.h"
+
+namespace tokensampler::server {
+namespace {
+
+absl::Status Invalid(size_t index, absl::string_view field, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat("rows[", index, "].", field, ": ", rule));
+}
+
+size_t DtypeWidth(sampler::Dtype dtype) {
+  return dtype == sampler::Dtype::kFloat32 ? 4 : 2;
+}
+
+absl::Status DecodeLogits(const v1::Logits& logits, size_t index, const Limits& limits,
+                          sampler::LogitsView* view) {
+  const bool has_values = logits.values_size() > 0;
+  const bool has_raw = !logits.raw().empty();
+  if (has_values && has_raw) {
+    return Invalid(index, "logits",
+                   absl::StrCat("set either values or raw, not both (got ",
+                                logits.values_size(), " values and ", logits.raw().size(),
+                                " raw bytes)"));
+  }
+  if (!has_values && !has_raw) {
+    return Invalid(index, "logits", "missing; set values or raw (at least 1 logit)");
+  }
+  size_t vocab = 0;
+  if (has_values) {
+    if (logits.dtype() != v1::DTYPE_UNSPECIFIED && logits.dtype() != v1::DTYPE_FLOAT32) {
+      return Invalid(index, "logits.dtype",
+                     absl::StrCat("applies to raw only; values are float32, got ",
+                                  v1::Dtype_Name(logits.dtype())));
+    }
+    vocab = static_cast<size_t>(logits.values_size());
+    *view = sampler::LogitsView::Float32(
+        absl::MakeConstSpan(logits.values().data(), vocab));
+  } else {
+    sampler::Dtype dtype;
+    switch (logits.dtype()) {
+      case v1::DTYPE_FLOAT32:
+        dtype = sampler::Dtype::kFloat32;
+        break;
+      case v1::DTYPE_BFLOAT16:
+        dtype = sampler::Dtype::kBFloat16;
+        break;
+      case v1::DTYPE_FLOAT16:
+        dtype = sampler::Dtype::kFloat16;
+        break;
+      case v1::DTYPE_UNSPECIFIED:
+        return Invalid(index, "logits.dtype",
+                       "must be DTYPE_FLOAT32, DTYPE_BFLOAT16 or DTYPE_FLOAT16 when raw is "
+                       "set, got DTYPE_UNSPECIFIED");
+      default:
+        return Invalid(index, "logits.dtype",
+                       absl::StrCat("unknown value ", static_cast<int>(logits.dtype())));
+    }
+    const size_t width = DtypeWidth(dtype);
+    const size_t bytes = logits.raw().size();
+    if (bytes % width != 0) {
+      return Invalid(index, "logits.raw",
+                     absl::StrCat("length must be a multiple of ", width, " bytes for ",
+                                  v1::Dtype_Name(logits.dtype()), ", got ", bytes));
+    }
+    vocab = bytes / width;
+    view->data = logits.raw().data();
+    view->size = vocab;
+    view->dtype = dtype;
+  }
+  if (vocab > static_cast<size_t>(limits.max_vocab)) {
+    return Invalid(index, "logits",
+                   absl::StrCat(vocab, " logits exceed the server limit max_vocab=",
+                                limits.max_vocab));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodeParams(const v1::SamplingParams& p, size_t index, const Limits& limits,
+                          absl::FunctionRef<uint64_t()> pick_seed, DecodedRow* out) {
+  sampler::SamplingParams& s = out->params;
+  s = sampler::SamplingParams();
+  s.temperature = p.has_temperature() ? p.temperature() : 1.0f;
+  s.top_k = p.top_k();
+  s.top_p = p.has_top_p() ? p.top_p() : 1.0f;
+  s.min_p = p.min_p();
+  s.typical_p = p.has_typical_p() ? p.typical_p() : 1.0f;
+  // 0 and 1 both mean off; the library's off value is 1.
+  s.repetition_penalty = p.repetition_penalty() == 0.0f ? 1.0f : p.repetition_penalty();
+  s.presence_penalty = p.presence_penalty();
+  s.frequency_penalty = p.frequency_penalty();
+
+  if (p.num_samples() < 0 || p.num_samples() > limits.max_num_samples) {
+    return Invalid(index, "params.num_samples",
+                   absl::StrCat("must be in [0, ", limits.max_num_samples,
+                                "] (server limit max_num_samples), got ", p.num_samples()));
+  }
+  s.num_samples = p.num_samples() == 0 ? 1 : p.num_samples();
+  s.top_logprobs = p.top_logprobs();
+  if (p.min_tokens_to_keep() < 0) {
+    return Invalid(index, "params.min_tokens_to_keep",
+                   absl::StrCat("must be >= 0, got ", p.min_tokens_to_keep()));
+  }
+  s.min_tokens_to_keep = p.min_tokens_to_keep() == 0 ? 1 : p.min_tokens_to_keep();
+
+  switch (p.logprobs_mode()) {
+    case v1::LOGPROBS_MODE_UNSPECIFIED:
+    case v1::LOGPROBS_MODE_RAW:
+      s.logprobs_mode = sampler::LogprobsMode::kRaw;
+      break;
+    case v1::LOGPROBS_MODE_PROCESSED:
+      s.logprobs_mode = sampler::LogprobsMode::kProcessed;
+      break;
+    default:
+      return Invalid(index, "params.logprobs_mode",
+                     absl::StrCat("unknown value ", static_cast<int>(p.logprobs_mode())));
+  }
+  switch (p.preset()) {
+    case v1::PRESET_UNSPECIFIED:
+    case v1::PRESET_STANDARD:
+      s.preset = sampler::Preset::kStandard;
+      break;
+    case v1::PRESET_HF:
+      s.preset = sampler::Preset::kHf;
+      break;
+    case v1::PRESET_LLAMA_CPP:
+      s.preset = sampler::Preset::kLlamaCpp;
+      break;
+    default:
+      return Invalid(index, "params.preset",
+                     absl::StrCat("unknown value ", static_cast<int>(p.preset())));
+  }
+
+  // A proto map has no order; sort by id so the decoded row does not depend on it.
+  out->logit_bias.clear();
+  out->logit_bias.reserve(p.logit_bias_size());
+  for (const auto& [token_id, bias] : p.logit_bias()) {
+    out->logit_bias.push_back({token_id, bias});
+  }
+  std::sort(out->logit_bias.begin(), out->logit_bias.end(),
+            [](const sampler::LogitBias& a, const sampler::LogitBias& b) {
+              return a.token_id < b.token_id;
+            });
+  s.logit_bias = out->logit_bias;
+  s.allowed_token_ids = absl::MakeConstSpan(p.allowed_token_ids().data(),
+                                            p.allowed_token_ids_size());
+  s.banned_token_ids = absl::MakeConstSpan(p.banned_token_ids().data(),
+                                           p.banned_token_ids_size());
+  out->seed_given = p.has_seed();
+  s.seed = p.has_seed() ? p.seed() : pick_seed();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RowError(size_t index, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat("rows[", index, "].", status.message()));
+}
+
+absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
+                       RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
+                       DecodedRow* out) {
+  out->index = index;
+  out->step = row.step();
+  out->sequence_id = row.sequence_id();
+  out->end_sequence = row.end_sequence();
+  out->context_token_ids = absl::MakeConstSpan(row.context_token_ids().data(),
+                                               row.context_token_ids_size());
+  if (kind == RequestKind::kStream && row.sequence_id().empty()) {
+    return Invalid(index, "sequence_id", "required in a stream, got \"\"");
+  }
+  const bool logits_empty =
+      !row.has_logits() || (row.logits().values_size() == 0 && row.logits().raw().empty());
+  if (kind == RequestKind::kStream && row.end_sequence() && logits_empty) {
+    // Only frees the sequence; nothing to sample, params are not looked at.
+    out->has_logits = false;
+    out->logits = sampler::LogitsView();
+    out->params = sampler::SamplingParams();
+    out->logit_bias.clear();
+    out->seed_given = false;
+    return absl::OkStatus();
+  }
+  out->has_logits = true;
+  absl::Status status = DecodeLogits(row.logits(), index, limits, &out->logits);
+  if (!status.ok()) return status;
+  status = DecodeParams(row.params(), index, limits, pick_seed, out);
+  if (!status.ok()) return status;
+  out->params.context_token_ids = out->context_token_ids;
+  return RowError(index, sampler::ValidateParams(out->params, out->logits.size));
+}
+
+absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits,
+                           RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
+                           std::vector<DecodedRow>* rows) {
+  const int n = request.rows_size();
+  if (n > limits.max_rows) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "rows: ", n, " rows exceed the server limit max_rows=", limits.max_rows));
+  }
+  rows->clear();
+  rows->resize(n);
+  absl::flat_hash_set<absl::string_view> sequence_ids;
+  for (int i = 0; i < n; ++i) {
+    const v1::Row& row = request.rows(i);
+    absl::Status status = DecodeRow(row, i, limits, kind, pick_seed, &(*rows)[i]);
+    if (!status.ok()) return status;
+    if (kind == RequestKind::kStream && !sequence_ids.insert(row.sequence_id()).second) {
+      return Invalid(i, "sequence_id",
+                     absl::StrCat("must be unique within a message, \"", row.sequence_id(),
+                                  "\" appears more than once"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void EncodeSampleResult(const sampler::SampleResult& result, uint64_t seed,
+                        uint64_t step, absl::string_view sequence_id,
+                        v1::SampleResult* out) {
+  out->set_seed(seed);
+  out->set_step(step);
+  out->set_sequence_id(std::string(sequence_id));
+  out->mutable_samples()->Reserve(static_cast<int>(result.samples.size()));
+  for (const sampler::Sample& sample : result.samples) {
+    v1::Sample* s = out->add_samples();
+    s->set_token_id(sample.token_id);
+    s->set_logprob(sample.logprob);
+    for (const sampler::TokenLogprob& alt : sample.top_logprobs) {
+      v1::TokenLogprob* t = s->add_top_logprobs();
+      t->set_token_id(alt.token_id);
+      t->set_logprob(alt.logprob);
+    }
+  }
+}
+
+void EncodeDistribution(const sampler::DistributionResult& result,
+                        absl::string_view sequence_id, v1::Distribution* out) {
+  out->mutable_token_ids()->Add(result.token_ids.begin(), result.token_ids.end());
+  out->mutable_probs()->Add(result.probs.begin(), result.probs.end());
+  out->set_sequence_id(std::string(sequence_id));
+}
+
+void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes,
+                        int32_t worker_threads, v1::ServerInfo* out) {
+  out->set_simd_target(sampler::SimdTargetName());
+  out->add_presets(v1::PRESET_STANDARD);
+  out->add_presets(v1::PRESET_HF);
+  out->add_presets(v1::PRESET_LLAMA_CPP);
+  out->set_max_vocab(limits.max_vocab);
+  out->set_max_rows_per_request(limits.max_rows);
+  out->set_max_message_bytes(max_message_bytes);
+  out->set_max_sequences_per_stream(limits.max_sequences);
+  out->set_max_history_tokens(limits.max_history_tokens);
+  out->set_max_num_samples(limits.max_num_samples);
+  out->set_max_top_logprobs(sampler::kMaxTopLogprobs);
+  out->set_worker_threads(worker_threads);
+  out->add_dtypes(v1::DTYPE_FLOAT32);
+  out->add_dtypes(v1::DTYPE_BFLOAT16);
+  out->add_dtypes(v1::DTYPE_FLOAT16);
+}
+
+}  // namespace tokensampler::server

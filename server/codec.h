@@ -1,0 +1,103 @@
+// The request codec: the one place that knows both the v1 protobuf messages and the
+// sampler library. It validates a request once, decodes each Row into sampler inputs
+// that view the request's own memory (no per-logit copy), and encodes results back.
+//
+// Every error is an absl::Status whose message starts with the field path from the
+// request root, then the rule and the offending value:
+//   "rows[3].params.top_p: must be in (0, 1], got 1.5"
+#ifndef TOKENSAMPLER_SERVER_CODEC_H_
+#define TOKENSAMPLER_SERVER_CODEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "sampler/params.h"
+#include "sampler/sampler.h"
+
+namespace tokensampler::v1 {
+class Row;
+class SampleRequest;
+class SampleResult;
+class Distribution;
+class ServerInfo;
+}  // namespace tokensampler::v1
+
+namespace tokensampler::server {
+
+// Most draws one row may ask for (SamplingParams.num_samples).
+inline constexpr int32_t kMaxNumSamples = 64;
+
+// Server-wide limits on what one request may ask for.
+struct Limits {
+  int32_t max_vocab = sampler::kMaxVocab;   // V per row; INVALID_ARGUMENT above
+  int32_t max_rows = 1024;                  // rows per message; RESOURCE_EXHAUSTED above
+  int32_t max_num_samples = kMaxNumSamples; // per row; INVALID_ARGUMENT above
+  int32_t max_sequences = 4096;             // live sequences per stream
+  int32_t max_history_tokens = 131072;      // remembered tokens per stream sequence
+};
+
+enum class RequestKind {
+  kStateless,  // Sample / GetDistribution: every row needs logits
+  kStream,     // SampleStream: sequence_id required and unique; logits optional with
+               // end_sequence
+};
+
+// One decoded row. Views point into the request it was decoded from (logits, id lists,
+// sequence_id) or into this struct (logit_bias), so the request must outlive it and
+// the struct must not be copied (moving is fine: vector buffers move with it).
+struct DecodedRow {
+  DecodedRow() = default;
+  DecodedRow(DecodedRow&&) = default;
+  DecodedRow& operator=(DecodedRow&&) = default;
+  DecodedRow(const DecodedRow&) = delete;
+  DecodedRow& operator=(const DecodedRow&) = delete;
+
+  size_t index = 0;           // position in SampleRequest.rows
+  bool has_logits = false;    // false only for a stream row that just ends a sequence
+  sampler::LogitsView logits;
+  // Defaults mapped, ValidateParams passed. params.seed is the caller's or a picked
+  // one; params.context_token_ids views the row's context_token_ids (a stream replaces
+  // it with the sequence's history).
+  sampler::SamplingParams params;
+  bool seed_given = false;    // params.seed came from the caller
+  uint64_t step = 0;          // Row.step
+  absl::Span<const int32_t> context_token_ids;  // the row's own context
+  absl::string_view sequence_id;
+  bool end_sequence = false;
+  std::vector<sampler::LogitBias> logit_bias;   // storage behind params.logit_bias
+};
+
+// Validates and decodes every row of `request`. `pick_seed` is called once for each row
+// without params.seed. On error `*rows` is unspecified.
+absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits,
+                           RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
+                           std::vector<DecodedRow>* rows);
+
+// Decodes one row (`index` is used for error paths only).
+absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
+                       RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
+                       DecodedRow* out);
+
+// Prefixes a sampler error for row `index` with "rows[index]." (any code kept).
+absl::Status RowError(size_t index, const absl::Status& status);
+
+// Fills a SampleResult: samples, seed and step used, sequence_id echoed.
+void EncodeSampleResult(const sampler::SampleResult& result, uint64_t seed,
+                        uint64_t step, absl::string_view sequence_id,
+                        v1::SampleResult* out);
+
+void EncodeDistribution(const sampler::DistributionResult& result,
+                        absl::string_view sequence_id, v1::Distribution* out);
+
+// The static part of ServerInfo: limits, presets, dtypes, SIMD target.
+void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes,
+                        int32_t worker_threads, v1::ServerInfo* out);
+
+}  // namespace tokensampler::server
+
+#endif  // TOKENSAMPLER_SERVER_CODEC_H_

@@ -1,0 +1,151 @@
+// tokensampler-server: serves tokensampler.v1.Sampler until SIGTERM or SIGINT, then
+// drains. Every flag can also come from the environment variable named in its help
+// (the command line wins). Logs one key=value line per event on stderr.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "sampler/sampler.h"
+#include "server/log.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, address, "127.0.0.1:50051",
+          "Listen address host:port; port 0 picks a free port (reported in the "
+          "event=listening log line). Env TOKENSAMPLER_ADDRESS.");
+ABSL_FLAG(int32_t, workers, 0,
+          "Sampling worker threads; 0 = number of CPUs. Env TOKENSAMPLER_WORKERS.");
+ABSL_FLAG(int32_t, queue_depth, 256,
+          "Row tasks that may wait for a worker (a request takes min(rows, workers) "
+          "tasks); beyond it calls get RESOURCE_EXHAUSTED. Env TOKENSAMPLER_QUEUE_DEPTH.");
+ABSL_FLAG(int32_t, max_vocab, 1048576,
+          "Largest vocabulary (logits per row). Env TOKENSAMPLER_MAX_VOCAB.");
+ABSL_FLAG(int32_t, max_rows, 1024,
+          "Most rows per request message. Env TOKENSAMPLER_MAX_ROWS.");
+ABSL_FLAG(int64_t, max_message_bytes, 268435456,
+          "gRPC max receive and send message size in bytes. "
+          "Env TOKENSAMPLER_MAX_MESSAGE_BYTES.");
+ABSL_FLAG(int32_t, max_sequences, 4096,
+          "Most live sequences per SampleStream. Env TOKENSAMPLER_MAX_SEQUENCES.");
+ABSL_FLAG(int32_t, max_history_tokens, 131072,
+          "Most remembered tokens per stream sequence. Env TOKENSAMPLER_MAX_HISTORY_TOKENS.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
+          "On SIGTERM/SIGINT, how long calls in flight may take to finish. "
+          "Env TOKENSAMPLER_DRAIN_TIMEOUT.");
+
+namespace tokensampler::server {
+namespace {
+
+constexpr struct {
+  const char* flag;
+  const char* env;
+} kEnvFlags[] = {
+    {"address", "TOKENSAMPLER_ADDRESS"},
+    {"workers", "TOKENSAMPLER_WORKERS"},
+    {"queue_depth", "TOKENSAMPLER_QUEUE_DEPTH"},
+    {"max_vocab", "TOKENSAMPLER_MAX_VOCAB"},
+    {"max_rows", "TOKENSAMPLER_MAX_ROWS"},
+    {"max_message_bytes", "TOKENSAMPLER_MAX_MESSAGE_BYTES"},
+    {"max_sequences", "TOKENSAMPLER_MAX_SEQUENCES"},
+    {"max_history_tokens", "TOKENSAMPLER_MAX_HISTORY_TOKENS"},
+    {"drain_timeout", "TOKENSAMPLER_DRAIN_TIMEOUT"},
+};
+
+// Sets flags from their environment variables. Runs before the command line is parsed,
+// so a flag given on the command line overrides its variable.
+bool ApplyEnvironment() {
+  for (const auto& entry : kEnvFlags) {
+    const char* value = std::getenv(entry.env);
+    if (value == nullptr) continue;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(entry.flag);
+    std::string error;
+    if (flag == nullptr || !flag->ParseFrom(value, &error)) {
+      LogEvent(LogLevel::kError, "bad_flag",
+               {{"env", entry.env}, {"value", value}, {"error", error}});
+      return false;
+    }
+  }
+  return true;
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves tokensampler.v1.Sampler over gRPC.\n"
+      "Usage: tokensampler-server [--address=HOST:PORT] [--workers=N] ...\n"
+      "Each flag may also be set by the environment variable named in its help.");
+  if (!ApplyEnvironment()) return 2;
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    LogEvent(LogLevel::kError, "bad_flag",
+             {{"error", absl::StrCat("unexpected argument ", rest[1])}});
+    return 2;
+  }
+
+  ServerOptions options;
+  options.address = absl::GetFlag(FLAGS_address);
+  options.workers = absl::GetFlag(FLAGS_workers);
+  options.queue_depth = absl::GetFlag(FLAGS_queue_depth);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.limits.max_vocab = absl::GetFlag(FLAGS_max_vocab);
+  options.limits.max_rows = absl::GetFlag(FLAGS_max_rows);
+  options.limits.max_sequences = absl::GetFlag(FLAGS_max_sequences);
+  options.limits.max_history_tokens = absl::GetFlag(FLAGS_max_history_tokens);
+  const absl::Duration drain = absl::GetFlag(FLAGS_drain_timeout);
+  if (drain < absl::ZeroDuration()) {
+    LogEvent(LogLevel::kError, "bad_flag",
+             {{"error", absl::StrCat("--drain_timeout: must be >= 0, got ",
+                                     absl::FormatDuration(drain))}});
+    return 2;
+  }
+
+  // Block the stop signals in every thread (the pool and gRPC threads inherit the
+  // mask) and wait for them here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+  if (!server.ok()) {
+    LogEvent(LogLevel::kError, "start_failed",
+             {{"code", absl::StatusCodeToString(server.status().code())},
+              {"message", std::string(server.status().message())}});
+    return 1;
+  }
+  LogEvent(LogLevel::kInfo, "listening",
+           {{"address", (*server)->address()},
+            {"workers", absl::StrCat((*server)->workers())},
+            {"queue_depth", absl::StrCat(options.queue_depth)},
+            {"simd", sampler::SimdTargetName()},
+            {"version", TOKENSAMPLER_VERSION}});
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  LogEvent(LogLevel::kInfo, "draining",
+           {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"},
+            {"drain_timeout", absl::FormatDuration(drain)}});
+  const absl::Time start = absl::Now();
+  (*server)->Shutdown(drain);
+  const uint64_t requests = (*server)->service().requests_served();
+  const uint64_t rows = (*server)->service().rows_served();
+  server->reset();
+  LogEvent(LogLevel::kInfo, "stopped",
+           {{"requests_served", absl::StrCat(requests)},
+            {"rows_served", absl::StrCat(rows)},
+            {"drain_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start))}});
+  return 0;
+}
+
+}  // namespace
+}  // namespace tokensampler::server
+
+int main(int argc, char** argv) { return tokensampler::server::Main(argc, argv); }

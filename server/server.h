@@ -1,0 +1,66 @@
+// A running tokensampler server: the worker pool, the Sampler service, the standard
+// grpc.health.v1 service and server reflection on one listening port. Used by the
+// binary and by the in-process tests.
+#ifndef TOKENSAMPLER_SERVER_SERVER_H_
+#define TOKENSAMPLER_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+#include "server/service.h"
+#include "server/worker_pool.h"
+
+namespace tokensampler::server {
+
+// The name under which the health service reports the Sampler service.
+inline constexpr char kServiceName[] = "tokensampler.v1.Sampler";
+
+struct ServerOptions {
+  std::string address = "127.0.0.1:50051";  // host:port; port 0 picks a free port
+  int workers = 0;                          // 0 = std::thread::hardware_concurrency()
+  int queue_depth = 256;                    // tasks waiting for a worker, >= 1
+  int64_t max_message_bytes = 256 << 20;    // gRPC max receive and send size
+  Limits limits;
+};
+
+// Checks option ranges (positive limits, max_vocab <= the library's kMaxVocab, ...).
+absl::Status ValidateServerOptions(const ServerOptions& options);
+
+class Server {
+ public:
+  // Validates `options`, binds the address and starts serving (health SERVING).
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  // Shuts down with no drain time if Shutdown() was not called.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound port, and "host:port" with it (the --address host).
+  int port() const { return port_; }
+  const std::string& address() const { return address_; }
+
+  // Health goes NOT_SERVING, new calls are refused, calls in flight get until `drain`
+  // to finish and are cancelled after it; returns once every call has ended.
+  void Shutdown(absl::Duration drain);
+
+  SamplerService& service() { return *service_; }
+  WorkerPool& pool() { return *pool_; }
+  int workers() const { return pool_->threads(); }
+
+ private:
+  Server() = default;
+
+  std::unique_ptr<WorkerPool> pool_;  // outlives the grpc::Server and the service
+  std::unique_ptr<SamplerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::string address_;
+  bool shut_down_ = false;
+};
+
+}  // namespace tokensampler::server
+
+#endif  // TOKENSAMPLER_SERVER_SERVER_H_

@@ -1,0 +1,440 @@
+#include "server/service.h"
+
+#include <unistd.h>
+
+#include <deque>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/log.h"
+#include "server/rpc_status.h"
+#include "server/stream_session.h"
+
+#ifndef TOKENSAMPLER_VERSION
+#define TOKENSAMPLER_VERSION "0.0.0"
+#endif
+
+namespace tokensampler::server {
+namespace {
+
+std::string InstanceName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host[0] ? host : "unknown", ":", getpid());
+}
+
+uint64_t RandomBase() {
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) ^ device();
+}
+
+// SplitMix64 finaliser: a bijection, so distinct counters give distinct seeds.
+uint64_t Mix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+void LogRpcError(absl::string_view rpc, grpc::CallbackServerContext* context,
+                 const grpc::Status& status) {
+  LogEvent(LogLevel::kWarn, "rpc_error",
+           {{"rpc", std::string(rpc)},
+            {"code", GrpcCodeName(status.error_code())},
+            {"message", status.error_message()},
+            {"peer", context->peer()}});
+}
+
+absl::Status QueueFullError(const WorkerPool& pool) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "server busy: the work queue is full (queue_depth=", pool.queue_depth(),
+      " tasks); retry later"));
+}
+
+// The rows of one request message on their way through the pool. Shared by the tasks;
+// `done` runs exactly once, on the worker that finishes last.
+struct RowJob {
+  enum class Kind { kSample, kDistribution };
+
+  Kind kind = Kind::kSample;
+  SamplerService* service = nullptr;
+  grpc::CallbackServerContext* context = nullptr;  // checked for cancellation
+  const std::vector<DecodedRow>* rows = nullptr;   // alive until `done` returns
+  std::vector<sampler::SampleResult> samples;
+  std::vector<sampler::DistributionResult> distributions;
+  absl::AnyInvocable<void(absl::Status)> done;
+
+  std::atomic<size_t> remaining{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  absl::Status error;  // of the lowest failing row index
+  size_t error_row = std::numeric_limits<size_t>::max();
+
+  void RunRange(sampler::Sampler& sampler, size_t begin, size_t end) {
+    size_t skipped = 0;
+    for (size_t i = begin; i < end; ++i) {
+      const DecodedRow& row = (*rows)[i];
+      if (!row.has_logits) continue;
+      if (failed.load(std::memory_order_relaxed) || context->IsCancelled()) {
+        ++skipped;
+        continue;
+      }
+      absl::Status status =
+          kind == Kind::kSample
+              ? sampler.Sample(row.logits, row.params, row.step, &samples[i])
+              : sampler.Distribution(row.logits, row.params, &distributions[i]);
+      if (!status.ok()) {
+        failed.store(true, std::memory_order_relaxed);
+        std::lock_guard<std::mutex> lock(mu);
+        if (i < error_row) {
+          error_row = i;
+          error = RowError(i, status);
+        }
+      }
+    }
+    if (skipped > 0) service->CountSkipped(skipped);
+    if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      absl::Status status;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        status = error;
+      }
+      if (status.ok() && context->IsCancelled()) {
+        status = absl::CancelledError("call cancelled before its rows were sampled");
+      }
+      done(std::move(status));
+    }
+  }
+};
+
+// Splits the job's rows over min(rows, workers) contiguous tasks. Returns false, without
+// calling `done`, when the queue has no room for them. REQUIRES: at least one row.
+bool StartRowJob(WorkerPool& pool, const std::shared_ptr<RowJob>& job) {
+  const size_t n = job->rows->size();
+  if (job->kind == RowJob::Kind::kSample) {
+    job->samples.resize(n);
+  } else {
+    job->distributions.resize(n);
+  }
+  const size_t tasks = pool.TasksFor(n);
+  job->remaining.store(tasks);
+  std::vector<WorkerPool::Task> batch;
+  batch.reserve(tasks);
+  for (size_t t = 0; t < tasks; ++t) {
+    const size_t begin = n * t / tasks;
+    const size_t end = n * (t + 1) / tasks;
+    batch.push_back([job, begin, end](sampler::Sampler& sampler) {
+      job->RunRange(sampler, begin, end);
+    });
+  }
+  return pool.TrySubmit(std::move(batch));
+}
+
+// Sample and GetDistribution: decode, sample on the pool, encode, finish.
+class BatchReactor final : public grpc::ServerUnaryReactor {
+ public:
+  BatchReactor(SamplerService* service, grpc::CallbackServerContext* context,
+               const v1::SampleRequest* request, v1::SampleResponse* samples,
+               v1::DistributionResponse* distributions)
+      : service_(service),
+        context_(context),
+        request_(request),
+        samples_(samples),
+        distributions_(distributions) {}
+
+  void Start() {
+    absl::Status status =
+        DecodeRequest(*request_, service_->options().limits, RequestKind::kStateless,
+                      [this] { return service_->PickSeed(); }, &rows_);
+    if (!status.ok()) return FinishWith(status);
+    if (rows_.empty()) {
+      service_->CountServed(0);
+      return FinishWith(absl::OkStatus());
+    }
+    job_ = std::make_shared<RowJob>();
+    job_->kind = samples_ != nullptr ? RowJob::Kind::kSample : RowJob::Kind::kDistribution;
+    job_->service = service_;
+    job_->context = context_;
+    job_->rows = &rows_;
+    job_->done = [this](absl::Status s) { OnRowsDone(std::move(s)); };
+    if (!StartRowJob(service_->pool(), job_)) {
+      job_.reset();
+      return FinishWith(QueueFullError(service_->pool()));
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // On the worker that finished the last row.
+  void OnRowsDone(absl::Status status) {
+    if (status.ok()) {
+      for (const DecodedRow& row : rows_) {
+        if (samples_ != nullptr) {
+          EncodeSampleResult(job_->samples[row.index], row.params.seed, row.step,
+                             row.sequence_id, samples_->add_results());
+        } else {
+          EncodeDistribution(job_->distributions[row.index], row.sequence_id,
+                             distributions_->add_distributions());
+        }
+      }
+      service_->CountServed(rows_.size());
+    }
+    // The job keeps itself alive through its tasks; drop our reference (and the cycle
+    // through `done`) before the reactor can be deleted.
+    std::shared_ptr<RowJob> job = std::move(job_);
+    FinishWith(status);
+  }
+
+  void FinishWith(const absl::Status& status) {
+    grpc::Status grpc_status = ToGrpcStatus(status);
+    if (!grpc_status.ok()) {
+      LogRpcError(samples_ != nullptr ? "Sample" : "GetDistribution", context_, grpc_status);
+    }
+    Finish(std::move(grpc_status));
+  }
+
+  SamplerService* const service_;
+  grpc::CallbackServerContext* const context_;
+  const v1::SampleRequest* const request_;
+  v1::SampleResponse* const samples_;              // Sample, else nullptr
+  v1::DistributionResponse* const distributions_;  // GetDistribution, else nullptr
+  std::vector<DecodedRow> rows_;
+  std::shared_ptr<RowJob> job_;
+};
+
+// SampleStream. Messages are read one ahead of the one being sampled, sampled strictly
+// in order (a step may depend on the previous step's tokens), and answered in order,
+// with at most kMaxQueuedWrites responses waiting for a slow reader. An error ends the
+// stream with its status after the responses of the earlier messages.
+class StreamReactor final
+    : public grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse> {
+ public:
+  StreamReactor(SamplerService* service, grpc::CallbackServerContext* context)
+      : service_(service),
+        context_(context),
+        session_(service->options().limits),
+        read_buffer_(std::make_unique<v1::SampleRequest>()) {
+    Pump();
+  }
+
+  void OnReadDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reading_ = false;
+      if (ok) {
+        pending_.push_back(std::move(read_buffer_));
+        read_buffer_ = std::make_unique<v1::SampleRequest>();
+      } else {
+        reads_done_ = true;
+      }
+    }
+    Pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      to_write_.pop_front();
+      if (!ok) can_write_ = false;
+    }
+    Pump();
+  }
+
+  void OnCancel() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      can_write_ = false;
+      reads_done_ = true;
+      if (error_.ok()) error_ = absl::CancelledError("stream cancelled");
+    }
+    Pump();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  static constexpr size_t kReadAhead = 1;
+  static constexpr size_t kMaxQueuedWrites = 2;
+
+  // Starts whatever can start now: a write, a message, a read, or the final Finish.
+  // Called after every state change; never holds mu_ while calling into gRPC.
+  void Pump() {
+    const v1::SampleResponse* write = nullptr;
+    std::unique_ptr<v1::SampleRequest> message;
+    bool read = false;
+    bool finish = false;
+    absl::Status finish_status;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return;
+      if (!writing_ && can_write_ && !to_write_.empty()) {
+        writing_ = true;
+        write = to_write_.front().get();
+      }
+      if (error_.ok() && !processing_ && !pending_.empty() &&
+          to_write_.size() < kMaxQueuedWrites) {
+        processing_ = true;
+        message = std::move(pending_.front());
+        pending_.pop_front();
+      }
+      if (error_.ok() && !reading_ && !reads_done_ && pending_.size() < kReadAhead) {
+        reading_ = true;
+        read = true;
+      }
+      const bool writes_settled = !writing_ && (to_write_.empty() || !can_write_);
+      if (!processing_ && writes_settled &&
+          (!error_.ok() || (reads_done_ && pending_.empty()))) {
+        finished_ = true;
+        finish = true;
+        finish_status = error_;
+      }
+    }
+    if (write != nullptr) StartWrite(write);
+    if (read) StartRead(read_buffer_.get());
+    if (message != nullptr) Process(std::move(message));
+    if (finish) {
+      grpc::Status status = ToGrpcStatus(finish_status);
+      if (!status.ok()) LogRpcError("SampleStream", context_, status);
+      Finish(std::move(status));
+    }
+  }
+
+  // Validates and stages one message, then hands its rows to the pool.
+  void Process(std::unique_ptr<v1::SampleRequest> message) {
+    current_ = std::move(message);
+    absl::Status status =
+        DecodeRequest(*current_, service_->options().limits, RequestKind::kStream,
+                      [this] { return service_->PickSeed(); }, &rows_);
+    if (status.ok()) status = session_.Prepare(&rows_);
+    if (!status.ok()) return EndMessage(status, nullptr);
+    bool any_logits = false;
+    for (const DecodedRow& row : rows_) any_logits |= row.has_logits;
+    if (!any_logits) {
+      session_.Commit(rows_, {});
+      return EndMessage(absl::OkStatus(), Encode(nullptr));
+    }
+    job_ = std::make_shared<RowJob>();
+    job_->kind = RowJob::Kind::kSample;
+    job_->service = service_;
+    job_->context = context_;
+    job_->rows = &rows_;
+    job_->done = [this](absl::Status s) { OnRowsDone(std::move(s)); };
+    if (!StartRowJob(service_->pool(), job_)) {
+      job_.reset();
+      session_.Abort(rows_);
+      return EndMessage(QueueFullError(service_->pool()), nullptr);
+    }
+  }
+
+  void OnRowsDone(absl::Status status) {
+    std::shared_ptr<RowJob> job = std::move(job_);
+    if (!status.ok()) {
+      session_.Abort(rows_);
+      return EndMessage(status, nullptr);
+    }
+    session_.Commit(rows_, job->samples);
+    EndMessage(absl::OkStatus(), Encode(&job->samples));
+  }
+
+  std::unique_ptr<v1::SampleResponse> Encode(
+      const std::vector<sampler::SampleResult>* samples) {
+    auto response = std::make_unique<v1::SampleResponse>();
+    const sampler::SampleResult empty;
+    for (const DecodedRow& row : rows_) {
+      const sampler::SampleResult& result =
+          row.has_logits && samples != nullptr ? (*samples)[row.index] : empty;
+      EncodeSampleResult(result, row.has_logits ? row.params.seed : 0,
+                         row.has_logits ? row.step : 0, row.sequence_id,
+                         response->add_results());
+    }
+    service_->CountServed(rows_.size());
+    return response;
+  }
+
+  void EndMessage(const absl::Status& status,
+                  std::unique_ptr<v1::SampleResponse> response) {
+    rows_.clear();
+    current_.reset();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      processing_ = false;
+      if (!status.ok() && error_.ok()) error_ = status;
+      if (response != nullptr) to_write_.push_back(std::move(response));
+    }
+    Pump();
+  }
+
+  SamplerService* const service_;
+  grpc::CallbackServerContext* const context_;
+
+  // Owned by the message being processed (one at a time).
+  StreamSession session_;
+  std::unique_ptr<v1::SampleRequest> current_;
+  std::vector<DecodedRow> rows_;
+  std::shared_ptr<RowJob> job_;
+
+  std::mutex mu_;
+  std::unique_ptr<v1::SampleRequest> read_buffer_;  // target of the read in flight
+  std::deque<std::unique_ptr<v1::SampleRequest>> pending_;
+  std::deque<std::unique_ptr<v1::SampleResponse>> to_write_;  // front is being written
+  bool reading_ = false;
+  bool reads_done_ = false;
+  bool processing_ = false;
+  bool writing_ = false;
+  bool can_write_ = true;
+  bool finished_ = false;
+  absl::Status error_;
+};
+
+}  // namespace
+
+SamplerService::SamplerService(WorkerPool* pool, const ServiceOptions& options)
+    : pool_(pool), options_(options), instance_(InstanceName()), seed_base_(RandomBase()) {}
+
+uint64_t SamplerService::PickSeed() {
+  return Mix(seed_base_ + seed_counter_.fetch_add(1, std::memory_order_relaxed));
+}
+
+grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* context,
+                                                 const v1::SampleRequest* request,
+                                                 v1::SampleResponse* response) {
+  auto* reactor = new BatchReactor(this, context, request, response, nullptr);
+  reactor->Start();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SamplerService::GetDistribution(
+    grpc::CallbackServerContext* context, const v1::SampleRequest* request,
+    v1::DistributionResponse* response) {
+  auto* reactor = new BatchReactor(this, context, request, nullptr, response);
+  reactor->Start();
+  return reactor;
+}
+
+grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse>*
+SamplerService::SampleStream(grpc::CallbackServerContext* context) {
+  return new StreamReactor(this, context);
+}
+
+grpc::ServerUnaryReactor* SamplerService::GetServerInfo(
+    grpc::CallbackServerContext* context, const v1::GetServerInfoRequest* /*request*/,
+    v1::ServerInfo* response) {
+  response->set_version(TOKENSAMPLER_VERSION);
+  EncodeServerLimits(options_.limits, options_.max_message_bytes, pool_->threads(),
+                     response);
+  response->set_requests_served(requests_served());
+  response->set_rows_served(rows_served());
+  response->set_instance(instance_);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace tokensampler::server

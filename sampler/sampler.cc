@@ -1,0 +1,798 @@
+#include "sampler/sampler.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "sampler/draw.h"
+#include "sampler/kernels.h"
+
+namespace tokensampler::sampler {
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+absl::Status Invalid(absl::string_view message) {
+  return absl::InvalidArgumentError(message);
+}
+
+// The double nearest to the shortest decimal that round-trips `v` (0.8f -> 0.8). The
+// HF preset uses it where Python would see the caller's decimal literal as a double.
+double DecimalValue(float v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  double d = v;
+  if (r.ec == std::errc()) std::from_chars(buf, r.ptr, d);
+  return d;
+}
+
+absl::Status CheckIds(absl::string_view field, absl::Span<const int32_t> ids,
+                      size_t vocab_size) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || static_cast<size_t>(ids[i]) >= vocab_size) {
+      return Invalid(absl::StrCat(field, "[", i, "]: token id ", ids[i], " out of range [0, ",
+                                  vocab_size, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool AnyTruncation(const SamplingParams& p) {
+  return p.top_k > 0 || p.top_p < 1.0f || p.min_p > 0.0f || p.typical_p < 1.0f;
+}
+
+bool RepetitionOn(const SamplingParams& p) {
+  return p.repetition_penalty != 1.0f && p.repetition_penalty != 0.0f;
+}
+
+bool ModifiesLogits(const SamplingParams& p) {
+  const bool penalties =
+      RepetitionOn(p) || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
+  return !p.allowed_token_ids.empty() || !p.banned_token_ids.empty() || !p.logit_bias.empty() ||
+         (penalties && !p.context_token_ids.empty());
+}
+
+}  // namespace
+
+absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
+  if (vocab_size == 0) return Invalid("logits: must not be empty");
+  if (vocab_size > static_cast<size_t>(kMaxVocab)) {
+    return Invalid(absl::StrCat("logits: size ", vocab_size,
+                                " exceeds the maximum vocabulary size ", kMaxVocab));
+  }
+  if (!(std::isfinite(p.temperature) && p.temperature >= 0.0f)) {
+    return Invalid(absl::StrCat("params.temperature: must be finite and >= 0, got ",
+                                p.temperature));
+  }
+  if (p.top_k < 0) return Invalid(absl::StrCat("params.top_k: must be >= 0, got ", p.top_k));
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) {
+    return Invalid(absl::StrCat("params.top_p: must be in (0, 1], got ", p.top_p));
+  }
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) {
+    return Invalid(absl::StrCat("params.min_p: must be in [0, 1], got ", p.min_p));
+  }
+  if (!(p.typical_p > 0.0f && p.typical_p <= 1.0f)) {
+    return Invalid(absl::StrCat("params.typical_p: must be in (0, 1], got ", p.typical_p));
+  }
+  if (!(std::isfinite(p.repetition_penalty) && p.repetition_penalty >= 0.0f)) {
+    return Invalid(absl::StrCat("params.repetition_penalty: must be finite and >= 0, got ",
+                                p.repetition_penalty));
+  }
+  if (!std::isfinite(p.presence_penalty)) {
+    return Invalid(
+        absl::StrCat("params.presence_penalty: must be finite, got ", p.presence_penalty));
+  }
+  if (!std::isfinite(p.frequency_penalty)) {
+    return Invalid(
+        absl::StrCat("params.frequency_penalty: must be finite, got ", p.frequency_penalty));
+  }
+  if (p.num_samples < 1) {
+    return Invalid(absl::StrCat("params.num_samples: must be >= 1, got ", p.num_samples));
+  }
+  if (p.num_samples > kMaxNumSamples) {
+    return Invalid(absl::StrCat("params.num_samples: must be <= ", kMaxNumSamples, ", got ",
+                                p.num_samples));
+  }
+  if (p.top_logprobs < 0 || p.top_logprobs > kMaxTopLogprobs) {
+    return Invalid(absl::StrCat("params.top_logprobs: must be in [0, ", kMaxTopLogprobs,
+                                "], got ", p.top_logprobs));
+  }
+  if (p.min_tokens_to_keep < 1) {
+    return Invalid(
+        absl::StrCat("params.min_tokens_to_keep: must be >= 1, got ", p.min_tokens_to_keep));
+  }
+  if (p.preset != Preset::kStandard && p.preset != Preset::kHf &&
+      p.preset != Preset::kLlamaCpp) {
+    return Invalid(
+        absl::StrCat("params.preset: unknown value ", static_cast<int>(p.preset)));
+  }
+  if (p.logprobs_mode != LogprobsMode::kRaw && p.logprobs_mode != LogprobsMode::kProcessed) {
+    return Invalid(absl::StrCat("params.logprobs_mode: unknown value ",
+                                static_cast<int>(p.logprobs_mode)));
+  }
+  // logit_bias is a map in the API, so its path names the token id, not a position.
+  for (const LogitBias& b : p.logit_bias) {
+    if (b.token_id < 0 || static_cast<size_t>(b.token_id) >= vocab_size) {
+      return Invalid(absl::StrCat("params.logit_bias[", b.token_id,
+                                  "]: token id out of range [0, ", vocab_size, ")"));
+    }
+    if (!(std::isfinite(b.bias) || b.bias == -kInf)) {
+      return Invalid(absl::StrCat("params.logit_bias[", b.token_id,
+                                  "]: bias must be finite or -inf, got ", b.bias));
+    }
+  }
+  if (p.logit_bias.size() > 1) {
+    std::vector<int32_t> ids;
+    ids.reserve(p.logit_bias.size());
+    for (const LogitBias& b : p.logit_bias) ids.push_back(b.token_id);
+    std::sort(ids.begin(), ids.end());
+    for (size_t i = 1; i < ids.size(); ++i) {
+      if (ids[i] == ids[i - 1]) {
+        return Invalid(absl::StrCat("params.logit_bias[", ids[i], "]: duplicate token id"));
+      }
+    }
+  }
+  absl::Status s = CheckIds("params.allowed_token_ids", p.allowed_token_ids, vocab_size);
+  if (!s.ok()) return s;
+  s = CheckIds("params.banned_token_ids", p.banned_token_ids, vocab_size);
+  if (!s.ok()) return s;
+  return CheckIds("context_token_ids", p.context_token_ids, vocab_size);
+}
+
+// All per-row state. The vectors only grow, so a steady stream of rows allocates
+// nothing here.
+struct Sampler::Scratch {
+  std::vector<float> z;      // decoded, then masked/biased/penalised logits
+  std::vector<float> raw;    // copy of the decoded logits when RAW logprobs need them
+  std::vector<float> w;      // unnormalised probabilities exp((z - max) / T)
+  std::vector<float> dense;  // final weights by id when a large candidate set is densified
+  std::vector<int32_t> ids;  // candidate token ids
+  std::vector<int32_t> context;
+  std::vector<uint8_t> allowed;
+  std::vector<std::pair<double, int32_t>> scored;
+  std::vector<std::pair<float, int32_t>> ranked;
+  std::vector<double> cum;
+
+  // The processed distribution, set by Process().
+  size_t vocab = 0;
+  bool one_hot = false;      // greedy: all mass on `token`
+  int32_t token = 0;
+  bool dense_final = false;  // candidates are [0, vocab) with weights fin_w (0 = removed)
+  const float* fin_w = nullptr;
+  size_t n = 0;              // else candidates are ids[0, n), ascending
+  double total = 0.0;        // sum of the final weights
+  // RAW logprobs (valid when Process() was asked for them).
+  const float* raw_z = nullptr;
+  double raw_lse = 0.0;
+
+  absl::Status Process(const LogitsView& logits, const SamplingParams& params, bool need_raw);
+
+  // The final probability of token i (a candidate): the value Distribution() reports
+  // and the draw accumulates.
+  float Prob(int32_t i) const {
+    return static_cast<float>(static_cast<double>(fin_w[i]) / total);
+  }
+  int32_t Draw(uint64_t seed, uint64_t step, uint32_t index) const;
+  void DrawMany(uint64_t seed, uint64_t step, int32_t count, SampleResult* out);
+  void TopLogprobs(int32_t count, bool raw_mode, std::vector<TokenLogprob>* out);
+
+ private:
+  // Token a comes before token b in descending-logit order, ties to the lower id.
+  bool Before(int32_t a, int32_t b) const {
+    return z[a] > z[b] || (z[a] == z[b] && a < b);
+  }
+  absl::Status ApplyMasksAndPenalties(const SamplingParams& p);
+  void Collect(bool by_weight);
+  double CandidateMass() const;
+  void KeepTop(size_t count);
+  void TopKExact(size_t k);
+  void TopKHf(size_t k);
+  void TopPStandard(double top_p, size_t min_keep);
+  void TopPHf(float top_p, size_t min_keep);
+  void TopPLlama(float top_p, size_t min_keep);
+  void MinPProb(float min_p, size_t min_keep);
+  void MinPLlama(float min_p, size_t min_keep);
+  void Typical(float typical_p, size_t min_keep, Preset preset);
+  size_t MassCut(double target);
+  void Finalize();
+};
+
+namespace {
+// "Reaches p" in STANDARD top-p and typical: cumulative mass >= p - kMassTolerance.
+// Absorbs the float rounding of the probabilities so that a set whose exact mass is p
+// stops there ([0.3, 0.1, 0.1, 0.5] at p = 0.8 keeps {0.5, 0.3}).
+constexpr double kMassTolerance = 1e-6;
+}  // namespace
+
+absl::Status Sampler::Scratch::ApplyMasksAndPenalties(const SamplingParams& p) {
+  const size_t v = vocab;
+  if (!p.allowed_token_ids.empty()) {
+    allowed.assign(v, 0);
+    for (int32_t id : p.allowed_token_ids) allowed[id] = 1;
+    for (size_t i = 0; i < v; ++i) {
+      if (!allowed[i]) z[i] = -kInf;
+    }
+  }
+  for (int32_t id : p.banned_token_ids) z[id] = -kInf;
+  for (const LogitBias& b : p.logit_bias) {
+    const float biased = z[b.token_id] + b.bias;
+    if (biased == kInf) {
+      return Invalid(absl::StrCat("params.logit_bias[", b.token_id, "]: logit ",
+                                  z[b.token_id], " + bias ", b.bias, " overflows to +inf"));
+    }
+    z[b.token_id] = biased;
+  }
+  const bool repetition = RepetitionOn(p);
+  if (p.context_token_ids.empty() ||
+      (!repetition && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f)) {
+    return absl::OkStatus();
+  }
+  context.assign(p.context_token_ids.begin(), p.context_token_ids.end());
+  std::sort(context.begin(), context.end());
+  for (size_t i = 0; i < context.size();) {
+    const int32_t id = context[i];
+    size_t j = i;
+    while (j < context.size() && context[j] == id) ++j;
+    const double count = static_cast<double>(j - i);
+    i = j;
+    float value = z[id];
+    if (value == -kInf) continue;
+    if (repetition) {
+      value = value < 0.0f ? value * p.repetition_penalty : value / p.repetition_penalty;
+    }
+    const double shifted = static_cast<double>(value) - p.presence_penalty -
+                           static_cast<double>(p.frequency_penalty) * count;
+    value = static_cast<float>(shifted);
+    if (value == kInf) {
+      return Invalid(absl::StrCat("context_token_ids: the penalties turn the logit of token ",
+                                  id, " into +inf"));
+    }
+    z[id] = value;
+  }
+  return absl::OkStatus();
+}
+
+void Sampler::Scratch::Collect(bool by_weight) {
+  ids.resize(vocab);
+  size_t count = 0;
+  for (size_t i = 0; i < vocab; ++i) {
+    if (by_weight ? w[i] > 0.0f : z[i] > -kInf) ids[count++] = static_cast<int32_t>(i);
+  }
+  n = count;
+}
+
+double Sampler::Scratch::CandidateMass() const {
+  double mass = 0.0;
+  for (size_t i = 0; i < n; ++i) mass += w[ids[i]];
+  return mass;
+}
+
+// Moves the best `count` candidates (in Before order) to ids[0, count), unordered.
+void Sampler::Scratch::KeepTop(size_t count) {
+  if (count >= n) return;
+  auto before = [this](int32_t a, int32_t b) { return Before(a, b); };
+  std::nth_element(ids.begin(), ids.begin() + (count - 1), ids.begin() + n, before);
+  n = count;
+}
+
+void Sampler::Scratch::TopKExact(size_t k) { KeepTop(k); }
+
+void Sampler::Scratch::TopKHf(size_t k) {
+  if (k >= n) return;
+  const size_t all = n;
+  KeepTop(k);
+  const float threshold = z[ids[k - 1]];
+  size_t keep = k;
+  for (size_t j = k; j < all; ++j) {
+    if (z[ids[j]] == threshold) std::swap(ids[keep++], ids[j]);
+  }
+  n = keep;
+}
+
+// The smallest c such that the best c candidates (Before order) have weight >= target,
+// leaving them in ids[0, c) (unordered). Expected O(n): a quickselect that recurses
+// only into the side holding the cut. Returns n if the whole set falls short.
+size_t Sampler::Scratch::MassCut(double target) {
+  if (target <= 0.0) return 0;
+  auto before = [this](int32_t a, int32_t b) { return Before(a, b); };
+  int32_t* data = ids.data();
+  size_t lo = 0, hi = n;
+  double acc = 0.0;  // weight of ids[0, lo), all before everything in [lo, hi)
+  while (hi - lo > 32) {
+    int32_t a = data[lo], b = data[lo + (hi - lo) / 2], c = data[hi - 1];
+    if (before(b, a)) std::swap(a, b);
+    if (before(c, b)) std::swap(b, c);
+    if (before(b, a)) std::swap(a, b);
+    const int32_t pivot = b;
+    int32_t* split_ptr = std::partition(data + lo, data + hi,
+                                        [&](int32_t x) { return before(x, pivot); });
+    const size_t split = static_cast<size_t>(split_ptr - data);
+    for (size_t i = split; i < hi; ++i) {
+      if (data[i] == pivot) {
+        std::swap(data[i], data[split]);
+        break;
+      }
+    }
+    double mass = 0.0;
+    for (size_t i = lo; i < split; ++i) mass += w[data[i]];
+    if (acc + mass >= target) {
+      hi = split;
+      continue;
+    }
+    acc += mass + w[pivot];
+    if (acc >= target) return split + 1;
+    lo = split + 1;
+  }
+  std::sort(data + lo, data + hi, before);
+  for (size_t i = lo; i < hi; ++i) {
+    acc += w[data[i]];
+    if (acc >= target) return i + 1;
+  }
+  return hi;
+}
+
+void Sampler::Scratch::TopPStandard(double top_p, size_t min_keep) {
+  const double mass = CandidateMass();
+  const size_t cut = MassCut((top_p - kMassTolerance) * mass);
+  if (cut >= min_keep || cut >= n) {
+    n = std::min(cut, n);
+    return;
+  }
+  // ids[0, cut) are the best `cut`; pick the next best from the rest.
+  const size_t want = std::min(min_keep, n);
+  auto before = [this](int32_t a, int32_t b) { return Before(a, b); };
+  std::nth_element(ids.begin() + cut, ids.begin() + (want - 1), ids.begin() + n, before);
+  n = want;
+}
+
+void Sampler::Scratch::TopPHf(float top_p, size_t min_keep) {
+  // transformers TopPLogitsWarper: sort ascending, float32 softmax and cumsum, remove
+  // where cumsum <= 1 - top_p, always keep the last min_tokens_to_keep.
+  const double mass = CandidateMass();
+  auto before = [this](int32_t a, int32_t b) { return Before(a, b); };
+  std::sort(ids.begin(), ids.begin() + n, before);
+  const float threshold = static_cast<float>(1.0 - DecimalValue(top_p));
+  float cum = 0.0f;
+  size_t removed = 0;
+  for (size_t i = n; i-- > 0;) {
+    cum += static_cast<float>(static_cast<double>(w[ids[i]]) / mass);
+    if (cum <= threshold) {
+      ++removed;
+    } else {
+      break;
+    }
+  }
+  n = std::max(n - removed, std::min(min_keep, n));
+}
+
+void Sampler::Scratch::TopPLlama(float top_p, size_t min_keep) {
+  // llama.cpp top-p: sort descending, keep the smallest prefix whose float cumulative
+  // probability is >= p and which holds at least min_keep tokens.
+  const double mass = CandidateMass();
+  auto before = [this](int32_t a, int32_t b) { return Before(a, b); };
+  std::sort(ids.begin(), ids.begin() + n, before);
+  float cum = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    cum += static_cast<float>(static_cast<double>(w[ids[i]]) / mass);
+    if (cum >= top_p && i + 1 >= min_keep) {
+      n = i + 1;
+      return;
+    }
+  }
+}
+
+void Sampler::Scratch::MinPProb(float min_p, size_t min_keep) {
+  const double mass = CandidateMass();
+  float p_max = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    p_max = std::max(p_max, static_cast<float>(static_cast<double>(w[ids[i]]) / mass));
+  }
+  const float threshold = min_p * p_max;
+  const size_t all = n;
+  auto keep = std::partition(ids.begin(), ids.begin() + all, [&](int32_t id) {
+    return static_cast<float>(static_cast<double>(w[id]) / mass) >= threshold;
+  });
+  const size_t kept = static_cast<size_t>(keep - ids.begin());
+  if (kept >= min_keep) {
+    n = kept;
+  } else {
+    KeepTop(std::min(min_keep, all));
+  }
+}
+
+void Sampler::Scratch::MinPLlama(float min_p, size_t min_keep) {
+  // llama.cpp min-p works on logits: keep z >= z_max + log(min_p).
+  float z_max = -kInf;
+  for (size_t i = 0; i < n; ++i) z_max = std::max(z_max, z[ids[i]]);
+  const float threshold = z_max + std::log(min_p);
+  const size_t all = n;
+  auto keep = std::partition(ids.begin(), ids.begin() + all,
+                             [&](int32_t id) { return z[id] >= threshold; });
+  const size_t kept = static_cast<size_t>(keep - ids.begin());
+  if (kept >= min_keep) {
+    n = kept;
+  } else {
+    KeepTop(std::min(min_keep, all));
+  }
+}
+
+void Sampler::Scratch::Typical(float typical_p, size_t min_keep, Preset preset) {
+  const double mass = CandidateMass();
+  const double log_mass = std::log(mass);
+  double entropy = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const float wi = w[ids[i]];
+    if (wi > 0.0f) {
+      const double lp = std::log(static_cast<double>(wi)) - log_mass;
+      entropy -= std::exp(lp) * lp;
+    }
+  }
+  scored.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float wi = w[ids[i]];
+    double score = std::numeric_limits<double>::infinity();
+    if (wi > 0.0f) {
+      const double lp = std::log(static_cast<double>(wi)) - log_mass;
+      score = std::fabs(-lp - entropy);
+    }
+    // transformers compares float32 scores: ties there are ties here.
+    if (preset == Preset::kHf) score = static_cast<float>(score);
+    scored[i] = {score, ids[i]};
+  }
+  std::sort(scored.begin(), scored.end());
+  size_t keep = n;
+  if (preset == Preset::kStandard) {
+    double cum = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+      cum += static_cast<double>(w[scored[i].second]) / mass;
+      if (cum >= typical_p - kMassTolerance) {
+        keep = i + 1;
+        break;
+      }
+    }
+    keep = std::max(keep, std::min(min_keep, n));
+  } else if (preset == Preset::kHf) {
+    // last = number of positions whose float32 cumulative mass is < p; remove the
+    // tokens scoring strictly worse than the one at `last`.
+    float cum = 0.0f;
+    size_t last = 0;
+    for (size_t i = 0; i < n; ++i) {
+      cum += static_cast<float>(static_cast<double>(w[scored[i].second]) / mass);
+      if (cum < typical_p) ++last;
+    }
+    last = std::min(last, n - 1);
+    const double cutoff = scored[last].first;
+    keep = last + 1;
+    while (keep < n && scored[keep].first <= cutoff) ++keep;
+    keep = std::max(keep, std::min(min_keep, n));
+  } else {
+    // llama.cpp: smallest prefix whose float cumulative mass is > p (strict), at least
+    // min_keep tokens.
+    float cum = 0.0f;
+    for (size_t i = 0; i < n; ++i) {
+      cum += static_cast<float>(static_cast<double>(w[scored[i].second]) / mass);
+      if (cum > typical_p && i + 1 >= min_keep) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < keep; ++i) ids[i] = scored[i].second;
+  n = keep;
+}
+
+// Puts the candidates in ascending id order (or densifies a large set) and sums the
+// final weights in that order.
+void Sampler::Scratch::Finalize() {
+  one_hot = false;
+  if (n * 8 <= vocab) {
+    std::sort(ids.begin(), ids.begin() + n);
+    dense_final = false;
+    fin_w = w.data();
+    double sum = 0.0;
+    for (size_t i = 0; i < n; ++i) sum += w[ids[i]];
+    total = sum;
+    return;
+  }
+  dense.assign(vocab, 0.0f);
+  for (size_t i = 0; i < n; ++i) dense[ids[i]] = w[ids[i]];
+  double sum = 0.0;
+  for (size_t i = 0; i < vocab; ++i) sum += dense[i];
+  total = sum;
+  dense_final = true;
+  fin_w = dense.data();
+}
+
+absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingParams& params,
+                                       bool need_raw) {
+  absl::Status status = ValidateParams(params, logits.size);
+  if (!status.ok()) return status;
+  if (logits.data == nullptr) return Invalid("logits: data is null");
+  if (logits.dtype != Dtype::kFloat32 && logits.dtype != Dtype::kBFloat16 &&
+      logits.dtype != Dtype::kFloat16) {
+    return Invalid(
+        absl::StrCat("logits: unknown dtype ", static_cast<int>(logits.dtype)));
+  }
+  vocab = logits.size;
+  z.resize(vocab);
+  w.resize(vocab);
+  float max = 0.0f;
+  const int64_t bad = kernels::DecodeAndMax(logits, z.data(), &max);
+  if (bad >= 0) {
+    // The decode pass stops at a bad element without storing it; read it here.
+    const size_t width = logits.dtype == Dtype::kFloat32 ? 4 : 2;
+    const unsigned char* at = static_cast<const unsigned char*>(logits.data) + width * bad;
+    float value = 0.0f;
+    if (logits.dtype == Dtype::kFloat32) {
+      std::memcpy(&value, at, sizeof(value));
+    } else {
+      uint16_t bits;
+      std::memcpy(&bits, at, sizeof(bits));
+      value = logits.dtype == Dtype::kBFloat16 ? kernels::BFloat16ToFloat(bits)
+                                               : kernels::Float16ToFloat(bits);
+    }
+    return Invalid(
+        absl::StrCat("logits[", bad, "]: must not be ", std::isnan(value) ? "NaN" : "+inf"));
+  }
+  if (max == -kInf) return Invalid("logits: every token is masked");
+  const bool modifies = ModifiesLogits(params);
+  raw_z = z.data();
+  if (need_raw) {
+    raw_lse = max + std::log(kernels::ExpSum(z.data(), vocab, max, 1.0f, w.data()));
+    if (modifies) {
+      raw.resize(vocab);
+      std::memcpy(raw.data(), z.data(), vocab * sizeof(float));
+      raw_z = raw.data();
+    }
+  }
+  if (modifies) {
+    status = ApplyMasksAndPenalties(params);
+    if (!status.ok()) return status;
+    max = kernels::Max(z.data(), vocab);
+    if (max == -kInf) return Invalid("logits: every token is masked");
+  }
+
+  const size_t min_keep = static_cast<size_t>(params.min_tokens_to_keep);
+  const bool truncates = AnyTruncation(params);
+  const float temperature = params.temperature;
+
+  if (params.preset == Preset::kLlamaCpp) {
+    // Truncations on softmax(z) (T = 1), temperature last.
+    if (!truncates) {
+      if (temperature == 0.0f) {
+        one_hot = true;
+        token = static_cast<int32_t>(kernels::Argmax(z.data(), vocab));
+        return absl::OkStatus();
+      }
+      total = kernels::ExpSum(z.data(), vocab, max, temperature, w.data());
+      one_hot = false;
+      dense_final = true;
+      fin_w = w.data();
+      return absl::OkStatus();
+    }
+    kernels::ExpSum(z.data(), vocab, max, 1.0f, w.data());
+    Collect(/*by_weight=*/false);
+    if (params.top_k > 0) TopKExact(std::max(static_cast<size_t>(params.top_k), min_keep));
+    if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kLlamaCpp);
+    if (params.top_p < 1.0f) TopPLlama(params.top_p, min_keep);
+    if (params.min_p > 0.0f) MinPLlama(params.min_p, min_keep);
+    int32_t best = ids[0];
+    for (size_t i = 1; i < n; ++i) {
+      if (Before(ids[i], best)) best = ids[i];
+    }
+    if (temperature == 0.0f) {
+      one_hot = true;
+      token = best;
+      return absl::OkStatus();
+    }
+    const float survivor_max = z[best];
+    for (size_t i = 0; i < n; ++i) {
+      w[ids[i]] = std::exp((z[ids[i]] - survivor_max) / temperature);
+    }
+    Finalize();
+    return absl::OkStatus();
+  }
+
+  if (temperature == 0.0f) {
+    one_hot = true;
+    token = static_cast<int32_t>(kernels::Argmax(z.data(), vocab));
+    return absl::OkStatus();
+  }
+  total = kernels::ExpSum(z.data(), vocab, max, temperature, w.data());
+  if (!truncates) {
+    one_hot = false;
+    dense_final = true;
+    fin_w = w.data();
+    return absl::OkStatus();
+  }
+  Collect(/*by_weight=*/true);
+  if (params.preset == Preset::kStandard) {
+    if (params.top_k > 0) TopKExact(std::max(static_cast<size_t>(params.top_k), min_keep));
+    if (params.top_p < 1.0f) TopPStandard(params.top_p, min_keep);
+    if (params.min_p > 0.0f) MinPProb(params.min_p, min_keep);
+    if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kStandard);
+  } else {
+    if (params.top_k > 0) TopKHf(std::max(static_cast<size_t>(params.top_k), min_keep));
+    if (params.top_p < 1.0f) TopPHf(params.top_p, min_keep);
+    if (params.min_p > 0.0f) MinPProb(params.min_p, min_keep);
+    if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kHf);
+  }
+  Finalize();
+  return absl::OkStatus();
+}
+
+int32_t Sampler::Scratch::Draw(uint64_t seed, uint64_t step, uint32_t index) const {
+  if (one_hot) return token;
+  const double u = DrawUniform(seed, step, index);
+  const size_t count = dense_final ? vocab : n;
+  auto id_at = [&](size_t i) {
+    return dense_final ? static_cast<int32_t>(i) : ids[i];
+  };
+  double cum_n = 0.0;
+  for (size_t i = 0; i < count; ++i) {
+    const float p = Prob(id_at(i));
+    if (p > 0.0f) cum_n += p;
+  }
+  const double target = u * cum_n;
+  double cum = 0.0;
+  int32_t last = id_at(0);
+  for (size_t i = 0; i < count; ++i) {
+    const int32_t id = id_at(i);
+    const float p = Prob(id);
+    if (p > 0.0f) {
+      cum += p;
+      last = id;
+      if (cum > target) return id;
+    }
+  }
+  return last;
+}
+
+void Sampler::Scratch::DrawMany(uint64_t seed, uint64_t step, int32_t count,
+                                SampleResult* out) {
+  if (one_hot || count == 1) {
+    for (int32_t s = 0; s < count; ++s) {
+      out->samples[s].token_id = Draw(seed, step, static_cast<uint32_t>(s));
+    }
+    return;
+  }
+  // Several draws: one cumulative array, then a binary search per draw. cum[i] is the
+  // same double as the walk in Draw() computes, so the tokens are identical.
+  const size_t m = dense_final ? vocab : n;
+  auto id_at = [&](size_t i) {
+    return dense_final ? static_cast<int32_t>(i) : ids[i];
+  };
+  cum.resize(m);
+  double acc = 0.0;
+  int32_t last = id_at(0);
+  for (size_t i = 0; i < m; ++i) {
+    const float p = Prob(id_at(i));
+    if (p > 0.0f) {
+      acc += p;
+      last = id_at(i);
+    }
+    cum[i] = acc;
+  }
+  for (int32_t s = 0; s < count; ++s) {
+    const double target = DrawUniform(seed, step, static_cast<uint32_t>(s)) * acc;
+    const auto it = std::upper_bound(cum.begin(), cum.begin() + m, target);
+    out->samples[s].token_id =
+        it == cum.begin() + m ? last : id_at(static_cast<size_t>(it - cum.begin()));
+  }
+}
+
+void Sampler::Scratch::TopLogprobs(int32_t count, bool raw_mode,
+                                   std::vector<TokenLogprob>* out) {
+  out->clear();
+  if (count <= 0) return;
+  const size_t want = std::min(static_cast<size_t>(count), vocab);
+  // (value, id), best first; `value` is a raw logit or a final probability. Scanning
+  // ids in ascending order and inserting only strictly better values breaks ties by id.
+  ranked.clear();
+  auto offer = [&](float value, int32_t id) {
+    if (ranked.size() == want && !(value > ranked.back().first)) return;
+    auto pos = ranked.end();
+    while (pos != ranked.begin() && value > (pos - 1)->first) --pos;
+    if (ranked.size() == want) ranked.pop_back();
+    ranked.insert(pos, {value, id});
+  };
+  if (raw_mode) {
+    for (size_t i = 0; i < vocab; ++i) offer(raw_z[i], static_cast<int32_t>(i));
+    for (const auto& [value, id] : ranked) {
+      out->push_back({id, static_cast<float>(static_cast<double>(value) - raw_lse)});
+    }
+    return;
+  }
+  if (one_hot) {
+    offer(1.0f, token);
+    for (size_t i = 0; i < vocab && ranked.size() < want; ++i) {
+      if (static_cast<int32_t>(i) != token) ranked.push_back({0.0f, static_cast<int32_t>(i)});
+    }
+  } else if (dense_final) {
+    for (size_t i = 0; i < vocab; ++i) offer(Prob(static_cast<int32_t>(i)), static_cast<int32_t>(i));
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      const float p = Prob(ids[i]);
+      if (p > 0.0f) offer(p, ids[i]);
+    }
+    // Pad with probability-0 tokens, lowest ids first.
+    for (size_t i = 0; i < vocab && ranked.size() < want; ++i) {
+      const int32_t id = static_cast<int32_t>(i);
+      const bool positive = std::binary_search(ids.begin(), ids.begin() + n, id) && Prob(id) > 0.0f;
+      if (!positive) ranked.push_back({0.0f, id});
+    }
+  }
+  for (const auto& [p, id] : ranked) {
+    out->push_back({id, static_cast<float>(std::log(static_cast<double>(p)))});
+  }
+}
+
+Sampler::Sampler() : scratch_(std::make_unique<Scratch>()) {}
+Sampler::~Sampler() = default;
+
+absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, uint64_t step,
+                             SampleResult* out) {
+  Scratch& s = *scratch_;
+  const bool raw_mode = params.logprobs_mode == LogprobsMode::kRaw;
+  absl::Status status = s.Process(logits, params, raw_mode);
+  if (!status.ok()) return status;
+  out->samples.resize(static_cast<size_t>(params.num_samples));
+  s.DrawMany(params.seed, step, params.num_samples, out);
+  std::vector<TokenLogprob> top;
+  s.TopLogprobs(params.top_logprobs, raw_mode, &top);
+  for (::tokensampler::sampler::Sample& sample : out->samples) {
+    const int32_t id = sample.token_id;
+    if (raw_mode) {
+      sample.logprob = static_cast<float>(static_cast<double>(s.raw_z[id]) - s.raw_lse);
+    } else {
+      sample.logprob = s.one_hot ? 0.0f
+                                 : static_cast<float>(std::log(static_cast<double>(s.Prob(id))));
+    }
+    sample.top_logprobs = top;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& params,
+                                   DistributionResult* out) {
+  Scratch& s = *scratch_;
+  absl::Status status = s.Process(logits, params, /*need_raw=*/false);
+  if (!status.ok()) return status;
+  out->token_ids.clear();
+  out->probs.clear();
+  if (s.one_hot) {
+    out->token_ids.push_back(s.token);
+    out->probs.push_back(1.0f);
+    return absl::OkStatus();
+  }
+  s.ranked.clear();
+  const size_t count = s.dense_final ? s.vocab : s.n;
+  for (size_t i = 0; i < count; ++i) {
+    const int32_t id = s.dense_final ? static_cast<int32_t>(i) : s.ids[i];
+    const float p = s.Prob(id);
+    if (p > 0.0f) s.ranked.push_back({p, id});
+  }
+  std::sort(s.ranked.begin(), s.ranked.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  out->token_ids.reserve(s.ranked.size());
+  out->probs.reserve(s.ranked.size());
+  for (const auto& [p, id] : s.ranked) {
+    out->token_ids.push_back(id);
+    out->probs.push_back(p);
+  }
+  return absl::OkStatus();
+}
+
+const char* SimdTargetName() { return "SCALAR"; }
+
+}  // namespace tokensampler::sampler

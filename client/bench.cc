@@ -1,0 +1,570 @@
+#include "client/bench.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include <grpcpp/alarm.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/client_callback.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace tokensampler::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kSampleMethod[] = "/tokensampler.v1.Sampler/Sample";
+constexpr char kStreamMethod[] = "/tokensampler.v1.Sampler/SampleStream";
+// Payload variants cycled through, bounded so that big batches don't use much memory.
+constexpr int kMaxVariants = 4;
+constexpr size_t kVariantBudgetBytes = size_t{64} << 20;
+// A failed call is retried after this pause, so a down server is not hammered.
+constexpr auto kErrorBackoff = std::chrono::milliseconds(20);
+
+void AppendVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+void AppendLengthDelimited(std::string* out, int field, absl::string_view bytes) {
+  AppendVarint(out, (static_cast<uint64_t>(field) << 3) | 2);
+  AppendVarint(out, bytes.size());
+  out->append(bytes.data(), bytes.size());
+}
+
+// Everything one caller accumulates; touched only by that caller's call chain, which
+// runs one callback at a time.
+struct CallerStats {
+  std::vector<double> latency_ms;
+  std::map<int, int64_t> error_codes;
+  std::string first_error;
+  int64_t ok = 0;
+  Clock::time_point last_done{};
+};
+
+// State shared by every caller of one run.
+class Run {
+ public:
+  Run(const BenchOptions& options, std::vector<grpc::ByteBuffer> unary_payloads,
+      std::vector<std::vector<grpc::Slice>> row_logits, std::string params)
+      : options_(options),
+        unary_payloads_(std::move(unary_payloads)),
+        row_logits_(std::move(row_logits)),
+        params_(std::move(params)) {}
+
+  const BenchOptions& options() const { return options_; }
+
+  void Start(Clock::time_point start) {
+    measure_start_ = start + absl::ToChronoNanoseconds(options_.warmup);
+    measure_end_ = measure_start_ + absl::ToChronoNanoseconds(options_.duration);
+    active_ = options_.concurrency;
+  }
+
+  // Decides whether a caller may start another call now, and whether it is measured.
+  bool MayIssue(Clock::time_point now, bool* measured) {
+    if (stopping_.load(std::memory_order_relaxed)) return false;
+    if (now < measure_start_) {
+      *measured = false;
+      return true;
+    }
+    *measured = true;
+    if (options_.requests > 0) {
+      if (measured_issued_.fetch_add(1, std::memory_order_relaxed) < options_.requests) {
+        return true;
+      }
+      stopping_.store(true, std::memory_order_relaxed);
+      return false;
+    }
+    if (now < measure_end_) return true;
+    stopping_.store(true, std::memory_order_relaxed);
+    return false;
+  }
+
+  // True once no more calls may start (does not use up a request like MayIssue).
+  bool Over(Clock::time_point now) const {
+    if (stopping_.load(std::memory_order_relaxed)) return true;
+    if (now < measure_start_) return false;
+    if (options_.requests > 0) {
+      return measured_issued_.load(std::memory_order_relaxed) >= options_.requests;
+    }
+    return now >= measure_end_;
+  }
+
+  void Record(CallerStats* stats, bool measured, Clock::time_point start,
+              Clock::time_point end, const grpc::Status& status) {
+    if (!measured) return;
+    stats->last_done = end;
+    if (status.ok()) {
+      ++stats->ok;
+      stats->latency_ms.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+      ok_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      ++stats->error_codes[status.error_code()];
+      if (stats->first_error.empty()) {
+        stats->first_error = absl::StrCat(StatusCodeName(status.error_code()), ": ",
+                                          status.error_message());
+      }
+      failed_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  void CallerFinished() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--active_ == 0) cv_.notify_all();
+  }
+
+  // Waits up to `timeout` for every caller to finish; true when they have.
+  bool WaitFor(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return active_ == 0; });
+  }
+
+  const grpc::ByteBuffer& UnaryPayload(uint64_t n) const {
+    return unary_payloads_[n % unary_payloads_.size()];
+  }
+  grpc::ByteBuffer StreamPayload(uint64_t n, absl::Span<const std::string> ids,
+                                 bool end) const {
+    return ComposeSampleRequest(row_logits_[n % row_logits_.size()], params_, ids, end);
+  }
+
+  Clock::time_point measure_start() const { return measure_start_; }
+  int64_t ok() const { return ok_.load(std::memory_order_relaxed); }
+  int64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+
+ private:
+  const BenchOptions& options_;
+  const std::vector<grpc::ByteBuffer> unary_payloads_;
+  const std::vector<std::vector<grpc::Slice>> row_logits_;
+  const std::string params_;
+  Clock::time_point measure_start_, measure_end_;
+  std::atomic<int64_t> measured_issued_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> ok_{0}, failed_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int active_ = 0;
+};
+
+// One closed-loop caller of unary Sample.
+class UnaryCaller {
+ public:
+  UnaryCaller(Run* run, grpc::GenericStub* stub, const Client* client, uint64_t index)
+      : run_(run), stub_(stub), client_(client), next_payload_(index) {}
+
+  void Issue() {
+    const Clock::time_point now = Clock::now();
+    bool measured = false;
+    if (!run_->MayIssue(now, &measured)) {
+      run_->CallerFinished();
+      return;
+    }
+    // gRPC's own callback benchmark replaces the context from the completion callback
+    // too: the finished call no longer uses it.
+    context_ = std::make_unique<grpc::ClientContext>();
+    client_->PrepareContext(context_.get());
+    response_.Clear();
+    const Clock::time_point start = Clock::now();
+    stub_->UnaryCall(context_.get(), kSampleMethod, grpc::StubOptions(),
+                     &run_->UnaryPayload(next_payload_++), &response_,
+                     [this, measured, start](grpc::Status status) {
+                       const Clock::time_point end = Clock::now();
+                       run_->Record(&stats_, measured, start, end, status);
+                       if (status.ok()) {
+                         Issue();
+                       } else {
+                         Backoff();
+                       }
+                     });
+  }
+
+  CallerStats& stats() { return stats_; }
+
+ private:
+  void Backoff() {
+    alarms_.push_back(std::make_unique<grpc::Alarm>());
+    // Alarms are kept a few rounds so none is destroyed inside its own callback.
+    if (alarms_.size() > 4) alarms_.pop_front();
+    alarms_.back()->Set(std::chrono::system_clock::now() + kErrorBackoff,
+                        [this](bool) { Issue(); });
+  }
+
+  Run* run_;
+  grpc::GenericStub* stub_;
+  const Client* client_;
+  uint64_t next_payload_;
+  std::unique_ptr<grpc::ClientContext> context_;
+  grpc::ByteBuffer response_;
+  std::deque<std::unique_ptr<grpc::Alarm>> alarms_;
+  CallerStats stats_;
+};
+
+class StreamCaller;
+
+// One SampleStream call: ping-pong of one message at a time. Deletes itself when done
+// and asks its caller to open a new stream if the run goes on.
+class StreamCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit StreamCall(StreamCaller* caller);
+  void Begin(grpc::GenericStub* stub);
+
+  void OnWriteDone(bool ok) override;
+  void OnReadDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+ private:
+  // Sends the next message, or half-closes when the run is over.
+  void Next();
+  void OpDone();
+
+  StreamCaller* caller_;
+  grpc::ClientContext context_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  std::atomic<int> pending_ops_{0};
+  bool measured_ = false;
+  bool in_flight_ = false;
+  Clock::time_point start_;
+};
+
+class StreamCaller {
+ public:
+  StreamCaller(Run* run, grpc::GenericStub* stub, int index)
+      : run_(run), stub_(stub), next_payload_(static_cast<uint64_t>(index)) {
+    for (int r = 0; r < run->options().rows; ++r) {
+      ids_.push_back(absl::StrCat("bench-", index, "-", r));
+    }
+  }
+
+  void OpenStream() { (new StreamCall(this))->Begin(stub_); }
+
+  void StreamEnded(bool run_over, bool failed) {
+    if (run_over) {
+      run_->CallerFinished();
+      return;
+    }
+    // Streams restart their sequences from step 0.
+    steps_ = 0;
+    if (!failed) {
+      OpenStream();
+      return;
+    }
+    alarms_.push_back(std::make_unique<grpc::Alarm>());
+    if (alarms_.size() > 4) alarms_.pop_front();
+    alarms_.back()->Set(std::chrono::system_clock::now() + kErrorBackoff,
+                        [this](bool) { OpenStream(); });
+  }
+
+  // The next message; every stream_sequence_steps steps its rows end their sequences.
+  grpc::ByteBuffer NextMessage() {
+    const bool end = ++steps_ % run_->options().stream_sequence_steps == 0;
+    return run_->StreamPayload(next_payload_++, ids_, end);
+  }
+
+  Run* run() { return run_; }
+  CallerStats& stats() { return stats_; }
+
+ private:
+  Run* run_;
+  grpc::GenericStub* stub_;
+  uint64_t next_payload_;
+  std::vector<std::string> ids_;
+  int64_t steps_ = 0;
+  std::deque<std::unique_ptr<grpc::Alarm>> alarms_;
+  CallerStats stats_;
+};
+
+StreamCall::StreamCall(StreamCaller* caller) : caller_(caller) {}
+
+void StreamCall::Begin(grpc::GenericStub* stub) {
+  stub->PrepareBidiStreamingCall(&context_, kStreamMethod, grpc::StubOptions(), this);
+  StartCall();
+  Next();
+}
+
+void StreamCall::Next() {
+  bool measured = false;
+  if (!caller_->run()->MayIssue(Clock::now(), &measured)) {
+    in_flight_ = false;
+    StartWritesDone();
+    return;
+  }
+  measured_ = measured;
+  request_ = caller_->NextMessage();
+  in_flight_ = true;
+  pending_ops_.store(2, std::memory_order_relaxed);
+  start_ = Clock::now();
+  StartRead(&response_);
+  StartWrite(&request_);
+}
+
+void StreamCall::OpDone() {
+  if (pending_ops_.fetch_sub(1, std::memory_order_acq_rel) == 1) Next();
+}
+
+void StreamCall::OnWriteDone(bool ok) {
+  // A failed write ends the call; OnDone reports it.
+  if (ok) OpDone();
+}
+
+void StreamCall::OnReadDone(bool ok) {
+  if (!ok) return;  // the stream ended; OnDone has the status
+  in_flight_ = false;
+  caller_->run()->Record(&caller_->stats(), measured_, start_, Clock::now(), grpc::Status::OK);
+  OpDone();
+}
+
+void StreamCall::OnDone(const grpc::Status& status) {
+  bool failed = !status.ok();
+  if (in_flight_) {
+    // The message in flight is lost: count it as failed even if the status is OK.
+    caller_->run()->Record(
+        &caller_->stats(), measured_, start_, Clock::now(),
+        failed ? status : grpc::Status(grpc::StatusCode::INTERNAL, "stream ended early"));
+    failed = true;
+  }
+  const bool run_over = caller_->run()->Over(Clock::now());
+  StreamCaller* caller = caller_;
+  delete this;
+  caller->StreamEnded(run_over, failed);
+}
+
+std::string JsonEscape(absl::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += absl::StrFormat("\\u%04x", static_cast<int>(c));
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string StatusCodeName(int code) {
+  static constexpr const char* kNames[] = {
+      "OK",        "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
+  return absl::StrCat("CODE_", code);
+}
+
+grpc::ByteBuffer ComposeSampleRequest(absl::Span<const grpc::Slice> logits,
+                                      absl::string_view params,
+                                      absl::Span<const std::string> sequence_ids,
+                                      bool end_sequence) {
+  std::vector<grpc::Slice> slices;
+  slices.reserve(logits.size() * 3);
+  for (size_t i = 0; i < logits.size(); ++i) {
+    // Row { logits = 1; params = 2; sequence_id = 5; end_sequence = 6; }
+    std::string tail;
+    if (!params.empty()) AppendLengthDelimited(&tail, 2, params);
+    if (!sequence_ids.empty() && !sequence_ids[i].empty()) {
+      AppendLengthDelimited(&tail, 5, sequence_ids[i]);
+    }
+    if (end_sequence) {
+      AppendVarint(&tail, (6 << 3) | 0);
+      AppendVarint(&tail, 1);
+    }
+    const size_t logits_len = logits[i].size();
+    const size_t row_len = 1 + VarintSize(logits_len) + logits_len + tail.size();
+    std::string head;
+    AppendVarint(&head, (1 << 3) | 2);  // SampleRequest.rows
+    AppendVarint(&head, row_len);
+    AppendVarint(&head, (1 << 3) | 2);  // Row.logits
+    AppendVarint(&head, logits_len);
+    slices.emplace_back(head);
+    slices.push_back(logits[i]);
+    if (!tail.empty()) slices.emplace_back(tail);
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+absl::StatusOr<BenchResult> RunBench(const Client& client, const BenchOptions& options,
+                                     std::ostream* progress, bool progress_tty) {
+  if (options.concurrency < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--concurrency: must be >= 1, got ", options.concurrency));
+  }
+  if (options.vocab < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--vocab: must be >= 1, got ", options.vocab));
+  }
+  if (options.rows < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--rows: must be >= 1, got ", options.rows));
+  }
+  if (options.requests < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--requests: must be >= 0, got ", options.requests));
+  }
+  if (options.requests == 0 && options.duration <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--duration: must be > 0 (or give --requests)");
+  }
+  if (options.warmup < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--warmup: must be >= 0");
+  }
+
+  // Payloads, generated and serialized once: `variants` requests of `rows` distinct rows.
+  const size_t row_bytes = static_cast<size_t>(options.vocab) * WireBytesPerLogit(options.wire);
+  const size_t request_bytes = row_bytes * options.rows;
+  const int variants = static_cast<int>(
+      std::clamp<size_t>(kVariantBudgetBytes / std::max<size_t>(request_bytes, 1), 1,
+                         kMaxVariants));
+  const std::string params = options.params.SerializeAsString();
+  std::vector<std::vector<grpc::Slice>> row_logits(variants);
+  std::vector<grpc::ByteBuffer> unary_payloads;
+  v1::Logits encoded;
+  for (int v = 0; v < variants; ++v) {
+    const std::vector<float> logits = RandomNormalLogits(
+        options.rows, options.vocab, options.random_seed + static_cast<uint64_t>(v));
+    for (int r = 0; r < options.rows; ++r) {
+      EncodeLogits(absl::MakeConstSpan(logits).subspan(static_cast<size_t>(r) * options.vocab,
+                                                       options.vocab),
+                   options.wire, &encoded);
+      row_logits[v].emplace_back(encoded.SerializeAsString());
+    }
+    unary_payloads.push_back(ComposeSampleRequest(row_logits[v], params, {}, false));
+  }
+
+  Run run(options, std::move(unary_payloads), std::move(row_logits), params);
+  grpc::GenericStub stub(client.channel());
+  std::vector<std::unique_ptr<UnaryCaller>> unary;
+  std::vector<std::unique_ptr<StreamCaller>> streams;
+  const Clock::time_point start = Clock::now();
+  run.Start(start);
+  for (int i = 0; i < options.concurrency; ++i) {
+    if (options.stream) {
+      streams.push_back(std::make_unique<StreamCaller>(&run, &stub, i));
+    } else {
+      unary.push_back(std::make_unique<UnaryCaller>(&run, &stub, &client, i));
+    }
+  }
+  for (auto& c : unary) c->Issue();
+  for (auto& c : streams) c->OpenStream();
+
+  const double per_request_rows = options.rows;
+  while (!run.WaitFor(std::chrono::milliseconds(500))) {
+    if (progress == nullptr) continue;
+    const Clock::time_point now = Clock::now();
+    const double elapsed = std::chrono::duration<double>(now - run.measure_start()).count();
+    std::string line;
+    if (elapsed < 0) {
+      line = absl::StrFormat("warming up (%.1fs left)", -elapsed);
+    } else {
+      const int64_t ok = run.ok();
+      line = absl::StrFormat("%6.1fs  %9d requests  %10.0f rows/s  %6d errors", elapsed, ok,
+                             elapsed > 0 ? ok * per_request_rows / elapsed : 0.0, run.failed());
+    }
+    if (progress_tty) {
+      *progress << "\r\033[K" << line << std::flush;
+    } else {
+      *progress << line << "\n" << std::flush;
+    }
+  }
+  if (progress != nullptr && progress_tty) *progress << "\r\033[K" << std::flush;
+
+  BenchResult result;
+  std::vector<double> latencies;
+  Clock::time_point last = run.measure_start();
+  auto merge = [&](CallerStats& s) {
+    result.requests += s.ok;
+    latencies.insert(latencies.end(), s.latency_ms.begin(), s.latency_ms.end());
+    for (const auto& [code, n] : s.error_codes) {
+      result.errors += n;
+      result.error_codes[StatusCodeName(code)] += n;
+    }
+    if (result.first_error.empty()) result.first_error = s.first_error;
+    last = std::max(last, s.last_done);
+  };
+  for (auto& c : unary) merge(c->stats());
+  for (auto& c : streams) merge(c->stats());
+  result.rows = result.requests * options.rows;
+  result.seconds = std::chrono::duration<double>(last - run.measure_start()).count();
+  result.logits_bytes_per_request = static_cast<int64_t>(request_bytes);
+  if (result.seconds > 0) {
+    result.requests_per_s = result.requests / result.seconds;
+    result.rows_per_s = result.rows / result.seconds;
+    result.mb_per_s = result.requests * static_cast<double>(request_bytes) / 1e6 / result.seconds;
+  }
+  result.latency_ms = Summarize(latencies);
+  return result;
+}
+
+std::string BenchResultJson(const BenchOptions& options, const BenchResult& r,
+                            absl::string_view server) {
+  std::string codes;
+  for (const auto& [name, n] : r.error_codes) {
+    absl::StrAppend(&codes, codes.empty() ? "" : ", ", "\"", name, "\": ", n);
+  }
+  return absl::StrFormat(
+      "{\"server\": \"%s\", \"mode\": \"%s\", \"pipeline\": \"%s\", \"wire\": \"%s\", "
+      "\"concurrency\": %d, \"vocab\": %d, \"rows_per_request\": %d, "
+      "\"requests\": %d, \"rows\": %d, \"errors\": %d, \"error_codes\": {%s}, "
+      "\"first_error\": \"%s\", \"seconds\": %.3f, \"requests_per_s\": %.1f, "
+      "\"rows_per_s\": %.1f, \"mb_per_s\": %.1f, \"logits_bytes_per_request\": %d, "
+      "\"latency_ms\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f, "
+      "\"mean\": %.3f}}",
+      JsonEscape(server), options.stream ? "stream" : "unary", JsonEscape(options.pipeline),
+      WireName(options.wire), options.concurrency, options.vocab, options.rows, r.requests,
+      r.rows, r.errors, codes, JsonEscape(r.first_error), r.seconds, r.requests_per_s,
+      r.rows_per_s, r.mb_per_s, r.logits_bytes_per_request, r.latency_ms.p50, r.latency_ms.p90,
+      r.latency_ms.p99, r.latency_ms.max, r.latency_ms.mean);
+}
+
+std::string BenchResultText(const BenchOptions& options, const BenchResult& r,
+                            absl::string_view server) {
+  std::string out = absl::StrFormat(
+      "server %s  mode %s  pipeline %s  wire %s  concurrency %d  vocab %d  rows/request %d\n"
+      "requests   %d ok, %d failed in %.2fs\n"
+      "throughput %.1f requests/s  %.1f rows/s  %.1f MB/s of logits\n"
+      "latency    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n",
+      server, options.stream ? "stream" : "unary", options.pipeline, WireName(options.wire),
+      options.concurrency, options.vocab, options.rows, r.requests, r.errors, r.seconds,
+      r.requests_per_s, r.rows_per_s, r.mb_per_s, r.latency_ms.p50, r.latency_ms.p90,
+      r.latency_ms.p99, r.latency_ms.max);
+  if (r.errors > 0) {
+    std::string codes;
+    for (const auto& [name, n] : r.error_codes) absl::StrAppend(&codes, " ", name, "=", n);
+    absl::StrAppend(&out, "errors    ", codes, "\nfirst error: ", r.first_error, "\n");
+  }
+  return out;
+}
+
+}  // namespace tokensampler::client

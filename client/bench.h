@@ -1,0 +1,82 @@
+// `tokensampler bench`: a closed-loop load generator for the Sampler service.
+//
+// `concurrency` callers each keep one call outstanding (unary: back-to-back Sample
+// calls; stream: one SampleStream per caller, one message in flight). Calls run on
+// gRPC's callback API, so the client needs no thread per caller, and request payloads
+// are serialized once before the run: each call sends shared, reference-counted bytes.
+#ifndef TOKENSAMPLER_CLIENT_BENCH_H_
+#define TOKENSAMPLER_CLIENT_BENCH_H_
+
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "client/client.h"
+#include "client/latency.h"
+#include "client/logits.h"
+#include "tokensampler/v1/sampler.pb.h"
+
+namespace tokensampler::client {
+
+struct BenchOptions {
+  int concurrency = 1;                         // >= 1 callers
+  absl::Duration duration = absl::Seconds(10);  // measured time, used when requests == 0
+  int64_t requests = 0;                        // > 0: measured calls, instead of duration
+  absl::Duration warmup = absl::Seconds(1);    // calls started during warmup are not counted
+  int vocab = 128256;                          // >= 1
+  int rows = 1;                                // rows per request (stream message), >= 1
+  Wire wire = Wire::kValues;
+  bool stream = false;                         // SampleStream instead of unary Sample
+  std::string pipeline = "greedy";             // for the report
+  v1::SamplingParams params;                   // every row's parameters
+  uint64_t random_seed = 1;                    // seeds the generated logits
+  int stream_sequence_steps = 1024;            // a stream's sequences end and restart after this
+};
+
+struct BenchResult {
+  int64_t requests = 0;  // calls that returned OK within the measured window
+  int64_t rows = 0;      // rows of those calls
+  int64_t errors = 0;    // calls that failed
+  std::map<std::string, int64_t> error_codes;  // gRPC code name -> count
+  std::string first_error;                     // message of the first failure, if any
+  double seconds = 0;                          // measured wall time
+  double requests_per_s = 0, rows_per_s = 0, mb_per_s = 0;  // MB = 1e6 bytes of logits
+  int64_t logits_bytes_per_request = 0;
+  LatencySummary latency_ms;  // over successful calls
+};
+
+// Runs the benchmark against `client`'s channel. When `progress` is not null a progress
+// line is written to it about twice a second ("\r"-rewritten when `progress_tty`).
+// Returns an error only for bad options; failed calls are counted, never fatal.
+absl::StatusOr<BenchResult> RunBench(const Client& client, const BenchOptions& options,
+                                     std::ostream* progress, bool progress_tty);
+
+std::string BenchResultJson(const BenchOptions& options, const BenchResult& result,
+                            absl::string_view server);
+std::string BenchResultText(const BenchOptions& options, const BenchResult& result,
+                            absl::string_view server);
+
+// The gRPC code name ("UNAVAILABLE") of a numeric status code.
+std::string StatusCodeName(int code);
+
+// Serializes a SampleRequest whose rows reuse pre-serialized `Logits` messages (shared
+// slices, not copied): row i gets logits[i], the serialized SamplingParams `params`
+// (empty = unset), sequence_ids[i] if given, and end_sequence. Equivalent to
+// SerializeToString of the same SampleRequest.
+// REQUIRES: sequence_ids is empty or has logits.size() entries.
+grpc::ByteBuffer ComposeSampleRequest(absl::Span<const grpc::Slice> logits,
+                                      absl::string_view params,
+                                      absl::Span<const std::string> sequence_ids,
+                                      bool end_sequence);
+
+}  // namespace tokensampler::client
+
+#endif  // TOKENSAMPLER_CLIENT_BENCH_H_

@@ -1,0 +1,689 @@
+#include "client/cli.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <variant>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "client/bench.h"
+#include "client/client.h"
+#include "client/logits.h"
+#include "client/npy.h"
+#include "client/sampling_flags.h"
+
+namespace {
+
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return (v != nullptr && *v != '\0') ? std::string(v) : std::string(fallback);
+}
+
+}  // namespace
+
+// Global.
+ABSL_FLAG(std::string, server, EnvOr("TOKENSAMPLER_SERVER", "127.0.0.1:50051"),
+          "Server address: host:port, dns:///host:port (round robin over every address), or "
+          "a comma list host:port,host:port (round robin). Environment: TOKENSAMPLER_SERVER.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call, e.g. 500ms, 10s.");
+ABSL_FLAG(bool, json, false, "Print machine-readable JSON instead of text.");
+
+// Logits input (sample, dist).
+ABSL_FLAG(std::string, npy, "",
+          "Logits from a .npy file: float32 or float16, shape (V,) or (rows, V).");
+ABSL_FLAG(std::string, logits, "", "Logits as a comma list, e.g. 2.0,1.0,0.1 (-inf masks).");
+ABSL_FLAG(int32_t, random_vocab, 0,
+          "Generate one row of N logits from a fixed-seed normal distribution (sigma 3).");
+ABSL_FLAG(uint64_t, random_seed, 1, "Seed of the generated logits (--random-vocab, bench).");
+ABSL_FLAG(std::string, wire, "values",
+          "How logits travel: values (repeated float), float32, bfloat16 or float16 (raw "
+          "little-endian bytes; converted with round-to-nearest-even).");
+
+// Sampling parameters (sample, dist, bench). Not given = left unset in the request.
+ABSL_FLAG(float, temperature, 1.0f, "Temperature; 0 = greedy. Server default when not given: 1.");
+ABSL_FLAG(int32_t, top_k, 0, "Keep the k most likely tokens; 0 = off.");
+ABSL_FLAG(float, top_p, 1.0f, "Nucleus mass in (0, 1]; 1 = off.");
+ABSL_FLAG(float, min_p, 0.0f, "Keep tokens with p >= min_p * p_max; 0 = off.");
+ABSL_FLAG(float, typical_p, 1.0f, "Locally typical sampling mass in (0, 1]; 1 = off.");
+ABSL_FLAG(float, repetition_penalty, 1.0f, "CTRL repetition penalty over --context; 1 = off.");
+ABSL_FLAG(float, presence_penalty, 0.0f, "OpenAI presence penalty over --context; 0 = off.");
+ABSL_FLAG(float, frequency_penalty, 0.0f, "OpenAI frequency penalty over --context; 0 = off.");
+ABSL_FLAG(std::string, logit_bias, "", "Biases as id:value,... e.g. 13:2.5,50256:-inf.");
+ABSL_FLAG(std::string, allowed, "", "Only these token ids may be sampled: id,id,...");
+ABSL_FLAG(std::string, banned, "", "These token ids are never sampled: id,id,...");
+ABSL_FLAG(std::string, context, "", "Tokens so far (for the penalties): id,id,...");
+ABSL_FLAG(uint64_t, seed, 0, "Seed of the draw; not given = the server picks one and returns it.");
+ABSL_FLAG(uint64_t, step, 0, "Decoding step mixed into the draw.");
+ABSL_FLAG(int32_t, num_samples, 1, "Independent draws per row (0 = 1).");
+ABSL_FLAG(int32_t, top_logprobs, 0, "Alternatives returned with each sample, 0..20.");
+ABSL_FLAG(std::string, logprobs_mode, "raw", "Logprobs from the raw or processed distribution.");
+ABSL_FLAG(std::string, preset, "standard", "Pipeline rules: standard, hf or llama_cpp.");
+ABSL_FLAG(int32_t, min_tokens_to_keep, 1, "Lower bound on the survivors of every truncation.");
+
+// dist.
+ABSL_FLAG(int32_t, top, 10, "Number of most likely tokens drawn in the chart.");
+ABSL_FLAG(std::string, vocab_file, "",
+          "Vocabulary file: line i is the string of token id i (shown next to the ids).");
+
+// bench.
+ABSL_FLAG(int32_t, concurrency, 1, "Calls kept in flight (one per simulated caller).");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Measured run time (unless --requests).");
+ABSL_FLAG(int64_t, requests, 0, "Measured number of calls instead of --duration; 0 = use --duration.");
+ABSL_FLAG(int32_t, bench_vocab, 128256, "Vocabulary size of the generated rows.");
+ABSL_FLAG(int32_t, rows, 1, "Rows per request (per stream message).");
+ABSL_FLAG(std::string, mode, "unary", "unary (Sample calls) or stream (one SampleStream per caller).");
+ABSL_FLAG(std::string, pipeline, "greedy",
+          "greedy (temperature 0) or full (temperature 0.8, top_k 50, top_p 0.95, min_p 0.05); "
+          "sampling flags given on top override it.");
+ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "Unmeasured time before the run.");
+ABSL_FLAG(bool, progress, false, "Print progress lines even when stderr is not a terminal.");
+
+// health.
+ABSL_FLAG(std::string, service, "",
+          "Service to check: \"\" = the whole server, or e.g. tokensampler.v1.Sampler.");
+
+namespace tokensampler::client {
+namespace {
+
+// A flag as the CLI spells it, and the absl flag that stores it.
+struct FlagRef {
+  const char* cli;
+  const char* absl;
+};
+
+struct Subcommand {
+  const char* name;
+  const char* args;
+  const char* summary;
+  std::vector<FlagRef> flags;
+};
+
+const std::vector<FlagRef>& GlobalFlags() {
+  static const auto* flags = new std::vector<FlagRef>{{"server", "server"}, {"timeout", "timeout"}};
+  return *flags;
+}
+
+std::vector<FlagRef> SamplingFlagRefs() {
+  return {{"temperature", "temperature"},
+          {"top_k", "top_k"},
+          {"top_p", "top_p"},
+          {"min_p", "min_p"},
+          {"typical_p", "typical_p"},
+          {"repetition_penalty", "repetition_penalty"},
+          {"presence_penalty", "presence_penalty"},
+          {"frequency_penalty", "frequency_penalty"},
+          {"logit_bias", "logit_bias"},
+          {"allowed", "allowed"},
+          {"banned", "banned"},
+          {"context", "context"},
+          {"seed", "seed"},
+          {"step", "step"},
+          {"num_samples", "num_samples"},
+          {"top_logprobs", "top_logprobs"},
+          {"logprobs_mode", "logprobs_mode"},
+          {"preset", "preset"},
+          {"min_tokens_to_keep", "min_tokens_to_keep"}};
+}
+
+std::vector<FlagRef> Concat(std::vector<FlagRef> a, const std::vector<FlagRef>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+const std::vector<Subcommand>& Subcommands() {
+  static const auto* subs = new std::vector<Subcommand>{
+      {"sample", "(--npy FILE | --logits LIST | --random-vocab N) [sampling flags]",
+       "Sample tokens from logits; prints ids, logprobs, alternatives and how to replay.",
+       Concat({{"npy", "npy"},
+               {"logits", "logits"},
+               {"random_vocab", "random_vocab"},
+               {"random_seed", "random_seed"},
+               {"wire", "wire"},
+               {"json", "json"}},
+              SamplingFlagRefs())},
+      {"dist", "(--npy FILE | --logits LIST | --random-vocab N) [--top N] [--vocab FILE]",
+       "Show the processed distribution as a bar chart of the most likely tokens.",
+       Concat({{"npy", "npy"},
+               {"logits", "logits"},
+               {"random_vocab", "random_vocab"},
+               {"random_seed", "random_seed"},
+               {"wire", "wire"},
+               {"top", "top"},
+               {"vocab", "vocab_file"},
+               {"json", "json"}},
+              SamplingFlagRefs())},
+      {"bench", "[--concurrency N] [--duration D | --requests N] [--vocab V] [--rows R] ...",
+       "Load generator: throughput (requests/s, rows/s, MB/s) and latency percentiles.",
+       Concat({{"concurrency", "concurrency"},
+               {"duration", "duration"},
+               {"requests", "requests"},
+               {"vocab", "bench_vocab"},
+               {"rows", "rows"},
+               {"wire", "wire"},
+               {"mode", "mode"},
+               {"pipeline", "pipeline"},
+               {"warmup", "warmup"},
+               {"random_seed", "random_seed"},
+               {"progress", "progress"},
+               {"json", "json"}},
+              SamplingFlagRefs())},
+      {"health", "[--service NAME]",
+       "grpc.health.v1 check; exit 0 only when the server reports SERVING.",
+       {{"service", "service"}}},
+      {"info", "[--json]", "Server version, SIMD target, limits and counters (GetServerInfo).",
+       {{"json", "json"}}},
+  };
+  return *subs;
+}
+
+const Subcommand* FindSubcommand(absl::string_view name) {
+  for (const Subcommand& s : Subcommands()) {
+    if (name == s.name) return &s;
+  }
+  return nullptr;
+}
+
+// The absl flag behind `cli` for `sub` (or a global flag); nullptr if it has none.
+absl::CommandLineFlag* Resolve(const Subcommand* sub, absl::string_view cli) {
+  for (const FlagRef& f : GlobalFlags()) {
+    if (cli == f.cli) return absl::FindCommandLineFlag(f.absl);
+  }
+  if (sub != nullptr) {
+    for (const FlagRef& f : sub->flags) {
+      if (cli == f.cli) return absl::FindCommandLineFlag(f.absl);
+    }
+  }
+  return nullptr;
+}
+
+// Whether `cli` names a boolean flag in any subcommand (decides if "--x value" takes
+// the next argument).
+bool IsBoolFlag(absl::string_view cli) {
+  for (const Subcommand& s : Subcommands()) {
+    if (absl::CommandLineFlag* f = Resolve(&s, cli); f != nullptr) return f->IsOfType<bool>();
+  }
+  return false;
+}
+
+std::string Dashed(absl::string_view cli) { return absl::StrCat("--", cli); }
+
+void PrintFlagHelp(std::ostream& out, const FlagRef& ref) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(ref.absl);
+  if (flag == nullptr) return;
+  std::string def = flag->DefaultValue();
+  if (flag->IsOfType<std::string>()) def = absl::StrCat("\"", def, "\"");
+  out << "  " << Dashed(ref.cli) << "  (default " << def << ")\n      " << flag->Help() << "\n";
+}
+
+void PrintSubcommandHelp(std::ostream& out, const Subcommand& s) {
+  out << "tokensampler " << s.name << " " << s.args << "\n  " << s.summary << "\n";
+  for (const FlagRef& f : s.flags) PrintFlagHelp(out, f);
+}
+
+void PrintHelp(std::ostream& out, const Subcommand* only) {
+  if (only != nullptr) {
+    PrintSubcommandHelp(out, *only);
+    out << "Global flags:\n";
+    for (const FlagRef& f : GlobalFlags()) PrintFlagHelp(out, f);
+    return;
+  }
+  out << "usage: tokensampler <subcommand> [flags]\n\n"
+         "A client for the tokensampler gRPC service.\n\nSubcommands:\n";
+  for (const Subcommand& s : Subcommands()) {
+    out << absl::StrFormat("  %-8s %s\n", s.name, s.summary);
+  }
+  out << absl::StrFormat("  %-8s %s\n", "help", "This text; 'help SUBCOMMAND' for one.");
+  out << "\nGlobal flags (any subcommand):\n";
+  for (const FlagRef& f : GlobalFlags()) PrintFlagHelp(out, f);
+  for (const Subcommand& s : Subcommands()) {
+    out << "\n";
+    PrintSubcommandHelp(out, s);
+  }
+  out << "\nFlags are written --name=value or --name value; '-' and '_' are the same in "
+         "names.\nExit codes: 0 ok, 1 a call failed (or health is not SERVING), 2 usage "
+         "error (bad flag, value or file).\n";
+}
+
+// What the command line said, once parsed.
+struct Invocation {
+  const Subcommand* sub = nullptr;
+  std::set<std::string> given;  // absl names of the flags given
+  bool help = false;
+};
+
+// A usage error: message for stderr.
+struct UsageError {
+  std::string message;
+};
+
+// Parses argv into the absl flags. Returns the invocation, or a usage error.
+std::variant<Invocation, UsageError> Parse(int argc, char** argv) {
+  Invocation inv;
+  std::vector<std::string> positional;
+  std::vector<std::pair<std::string, std::optional<std::string>>> flags;
+  bool only_positional = false;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (only_positional || arg.size() < 2 || arg[0] != '-') {
+      positional.emplace_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      only_positional = true;
+      continue;
+    }
+    absl::string_view body = arg.substr(arg[1] == '-' ? 2 : 1);
+    std::string name;
+    std::optional<std::string> value;
+    if (const size_t eq = body.find('='); eq != absl::string_view::npos) {
+      name = std::string(body.substr(0, eq));
+      value = std::string(body.substr(eq + 1));
+    } else {
+      name = std::string(body);
+    }
+    absl::StrReplaceAll({{"-", "_"}}, &name);
+    if (name == "help" || name == "h" || name == "helpfull") {
+      inv.help = true;
+      continue;
+    }
+    if (!value.has_value()) {
+      if (IsBoolFlag(name)) {
+        value = "true";
+      } else if (absl::StartsWith(name, "no") && IsBoolFlag(name.substr(2))) {
+        name = name.substr(2);
+        value = "false";
+      } else if (i + 1 < argc) {
+        value = std::string(argv[++i]);
+      } else {
+        return UsageError{absl::StrCat(Dashed(name), ": missing value")};
+      }
+    }
+    flags.emplace_back(std::move(name), std::move(value));
+  }
+  if (!positional.empty()) {
+    if (positional[0] == "help") {
+      inv.help = true;
+      if (positional.size() > 1) {
+        inv.sub = FindSubcommand(positional[1]);
+        if (inv.sub == nullptr) {
+          return UsageError{absl::StrCat("unknown subcommand '", positional[1], "'")};
+        }
+      }
+      return inv;
+    }
+    inv.sub = FindSubcommand(positional[0]);
+    if (inv.sub == nullptr) {
+      return UsageError{absl::StrCat("unknown subcommand '", positional[0],
+                                     "' (want sample, dist, bench, health, info or help)")};
+    }
+    if (positional.size() > 1) {
+      return UsageError{absl::StrCat("unexpected argument '", positional[1], "'")};
+    }
+  }
+  if (inv.help) return inv;
+  if (inv.sub == nullptr) {
+    return UsageError{"missing subcommand (sample, dist, bench, health, info or help)"};
+  }
+  for (const auto& [name, value] : flags) {
+    absl::CommandLineFlag* flag = Resolve(inv.sub, name);
+    if (flag == nullptr) {
+      for (const Subcommand& s : Subcommands()) {
+        if (Resolve(&s, name) != nullptr) {
+          return UsageError{absl::StrCat(Dashed(name), " does not apply to '", inv.sub->name,
+                                         "' (see: tokensampler help ", inv.sub->name, ")")};
+        }
+      }
+      return UsageError{absl::StrCat("unknown flag ", Dashed(name))};
+    }
+    std::string error;
+    if (!flag->ParseFrom(*value, &error)) {
+      return UsageError{absl::StrCat(Dashed(name), ": invalid value '", *value, "': ", error)};
+    }
+    inv.given.insert(std::string(flag->Name()));
+  }
+  return inv;
+}
+
+int Fail(const absl::Status& status) {
+  std::cerr << "error: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
+            << "\n";
+  return kExitFailed;
+}
+
+int Usage(absl::string_view message) {
+  std::cerr << "error: " << message << "\n";
+  return kExitUsage;
+}
+
+template <typename T>
+std::optional<T> IfGiven(const Invocation& inv, const absl::Flag<T>& flag, const char* name) {
+  if (!inv.given.count(name)) return std::nullopt;
+  return absl::GetFlag(flag);
+}
+
+absl::StatusOr<v1::SamplingParams> SamplingFromFlags(const Invocation& inv,
+                                                     v1::SamplingParams base = {}) {
+  SamplingFlagValues f;
+  f.temperature = IfGiven(inv, FLAGS_temperature, "temperature");
+  f.top_k = IfGiven(inv, FLAGS_top_k, "top_k");
+  f.top_p = IfGiven(inv, FLAGS_top_p, "top_p");
+  f.min_p = IfGiven(inv, FLAGS_min_p, "min_p");
+  f.typical_p = IfGiven(inv, FLAGS_typical_p, "typical_p");
+  f.repetition_penalty = IfGiven(inv, FLAGS_repetition_penalty, "repetition_penalty");
+  f.presence_penalty = IfGiven(inv, FLAGS_presence_penalty, "presence_penalty");
+  f.frequency_penalty = IfGiven(inv, FLAGS_frequency_penalty, "frequency_penalty");
+  f.logit_bias = IfGiven(inv, FLAGS_logit_bias, "logit_bias");
+  f.allowed = IfGiven(inv, FLAGS_allowed, "allowed");
+  f.banned = IfGiven(inv, FLAGS_banned, "banned");
+  f.seed = IfGiven(inv, FLAGS_seed, "seed");
+  f.num_samples = IfGiven(inv, FLAGS_num_samples, "num_samples");
+  f.top_logprobs = IfGiven(inv, FLAGS_top_logprobs, "top_logprobs");
+  f.logprobs_mode = IfGiven(inv, FLAGS_logprobs_mode, "logprobs_mode");
+  f.preset = IfGiven(inv, FLAGS_preset, "preset");
+  f.min_tokens_to_keep = IfGiven(inv, FLAGS_min_tokens_to_keep, "min_tokens_to_keep");
+  return BuildSamplingParams(f, std::move(base));
+}
+
+absl::StatusOr<std::unique_ptr<Client>> MakeClient() {
+  ClientOptions options;
+  options.timeout = absl::GetFlag(FLAGS_timeout);
+  return Client::Create(absl::GetFlag(FLAGS_server), options);
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) {
+    return "{}";
+  }
+  return out;
+}
+
+// Builds the request of `sample` and `dist` from the logits and sampling flags.
+absl::StatusOr<v1::SampleRequest> RequestFromFlags(const Invocation& inv) {
+  const int sources = static_cast<int>(inv.given.count("npy")) +
+                      static_cast<int>(inv.given.count("logits")) +
+                      static_cast<int>(inv.given.count("random_vocab"));
+  if (sources != 1) {
+    return absl::InvalidArgumentError(
+        "give exactly one of --npy FILE, --logits LIST or --random-vocab N");
+  }
+  std::vector<float> logits;
+  size_t rows = 1, cols = 0;
+  if (inv.given.count("npy")) {
+    auto array = ReadNpyFile(absl::GetFlag(FLAGS_npy));
+    if (!array.ok()) return absl::InvalidArgumentError(array.status().message());
+    rows = array->rows;
+    cols = array->cols;
+    logits = std::move(array->data);
+  } else if (inv.given.count("logits")) {
+    auto parsed = ParseFloatList(absl::GetFlag(FLAGS_logits), "--logits");
+    if (!parsed.ok()) return parsed.status();
+    logits = *std::move(parsed);
+    cols = logits.size();
+  } else {
+    const int32_t v = absl::GetFlag(FLAGS_random_vocab);
+    if (v < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("--random-vocab: must be >= 1, got ", v));
+    }
+    cols = static_cast<size_t>(v);
+    logits = RandomNormalLogits(1, cols, absl::GetFlag(FLAGS_random_seed));
+  }
+  auto wire = ParseWire(absl::GetFlag(FLAGS_wire));
+  if (!wire.ok()) return wire.status();
+  auto params = SamplingFromFlags(inv);
+  if (!params.ok()) return params.status();
+  auto context = ParseIdList(absl::GetFlag(FLAGS_context), "--context");
+  if (!context.ok()) return context.status();
+  return BuildRequest(logits, rows, cols, *wire, *params, *context, absl::GetFlag(FLAGS_step));
+}
+
+std::string FormatLogprob(float lp) {
+  if (std::isinf(lp)) return lp < 0 ? "-inf" : "inf";
+  return absl::StrFormat("%.4f", lp);
+}
+
+int RunSample(const Invocation& inv) {
+  auto request = RequestFromFlags(inv);
+  if (!request.ok()) return Usage(request.status().message());
+  auto client = MakeClient();
+  if (!client.ok()) return Usage(client.status().message());
+  auto response = (*client)->Sample(*request);
+  if (!response.ok()) return Fail(response.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ToJson(*response) << "\n";
+    return kExitOk;
+  }
+  for (int r = 0; r < response->results_size(); ++r) {
+    const v1::SampleResult& result = response->results(r);
+    std::cout << "row " << r << ":";
+    const bool many = result.samples_size() > 1;
+    if (many) std::cout << "\n";
+    for (int s = 0; s < result.samples_size(); ++s) {
+      const v1::Sample& sample = result.samples(s);
+      std::cout << (many ? absl::StrCat("  sample ", s, ":") : "") << " token "
+                << sample.token_id() << "  logprob " << FormatLogprob(sample.logprob()) << "\n";
+      if (sample.top_logprobs_size() > 0) {
+        std::vector<std::string> alts;
+        for (const v1::TokenLogprob& t : sample.top_logprobs()) {
+          alts.push_back(absl::StrCat(t.token_id(), " (", FormatLogprob(t.logprob()), ")"));
+        }
+        std::cout << (many ? "    " : "  ") << "top: " << absl::StrJoin(alts, ", ") << "\n";
+      }
+    }
+    std::cout << "  seed " << result.seed() << "  step " << result.step()
+              << "  (replay with --seed " << result.seed() << " --step " << result.step()
+              << ")\n";
+  }
+  return kExitOk;
+}
+
+int RunDist(const Invocation& inv) {
+  auto request = RequestFromFlags(inv);
+  if (!request.ok()) return Usage(request.status().message());
+  const int32_t top = absl::GetFlag(FLAGS_top);
+  if (top < 1) return Usage(absl::StrCat("--top: must be >= 1, got ", top));
+  std::vector<std::string> vocab;
+  if (inv.given.count("vocab_file")) {
+    auto read = ReadVocabFile(absl::GetFlag(FLAGS_vocab_file));
+    if (!read.ok()) return Usage(read.status().message());
+    vocab = *std::move(read);
+  }
+  auto client = MakeClient();
+  if (!client.ok()) return Usage(client.status().message());
+  auto response = (*client)->GetDistribution(*request);
+  if (!response.ok()) return Fail(response.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ToJson(*response) << "\n";
+    return kExitOk;
+  }
+  constexpr int kBarWidth = 40;
+  for (int r = 0; r < response->distributions_size(); ++r) {
+    const v1::Distribution& d = response->distributions(r);
+    const int shown = std::min(top, d.token_ids_size());
+    double mass = 0;
+    for (int i = 0; i < shown; ++i) mass += d.probs(i);
+    std::cout << absl::StrFormat("row %d: %d tokens with p > 0; top %d hold %.2f%% of the mass\n",
+                                 r, d.token_ids_size(), shown, 100 * mass);
+    std::vector<std::string> labels;
+    size_t label_width = 0;
+    for (int i = 0; i < shown && !vocab.empty(); ++i) {
+      const int32_t id = d.token_ids(i);
+      labels.push_back(id >= 0 && static_cast<size_t>(id) < vocab.size() ? QuoteToken(vocab[id])
+                                                                          : "?");
+      label_width = std::max(label_width, labels.back().size());
+    }
+    const double p_max = shown > 0 ? d.probs(0) : 1.0;
+    for (int i = 0; i < shown; ++i) {
+      std::cout << absl::StrFormat("  %8d ", d.token_ids(i));
+      if (!labels.empty()) {
+        std::cout << labels[i] << std::string(label_width - labels[i].size() + 1, ' ');
+      }
+      std::cout << absl::StrFormat("%7.4f ", d.probs(i))
+                << Bar(p_max > 0 ? d.probs(i) / p_max : 0, kBarWidth) << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+int RunBenchCommand(const Invocation& inv) {
+  BenchOptions options;
+  options.concurrency = absl::GetFlag(FLAGS_concurrency);
+  options.duration = absl::GetFlag(FLAGS_duration);
+  options.requests = absl::GetFlag(FLAGS_requests);
+  options.warmup = absl::GetFlag(FLAGS_warmup);
+  options.vocab = absl::GetFlag(FLAGS_bench_vocab);
+  options.rows = absl::GetFlag(FLAGS_rows);
+  options.random_seed = absl::GetFlag(FLAGS_random_seed);
+  options.pipeline = absl::GetFlag(FLAGS_pipeline);
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "unary" && mode != "stream") {
+    return Usage(absl::StrCat("--mode: unknown value '", mode, "' (want unary or stream)"));
+  }
+  options.stream = mode == "stream";
+  auto wire = ParseWire(absl::GetFlag(FLAGS_wire));
+  if (!wire.ok()) return Usage(wire.status().message());
+  options.wire = *wire;
+  auto base = PipelineParams(options.pipeline);
+  if (!base.ok()) return Usage(base.status().message());
+  auto params = SamplingFromFlags(inv, *base);
+  if (!params.ok()) return Usage(params.status().message());
+  options.params = *params;
+  auto client = MakeClient();
+  if (!client.ok()) return Usage(client.status().message());
+  const bool tty = isatty(STDERR_FILENO) == 1;
+  const bool show_progress = tty || absl::GetFlag(FLAGS_progress);
+  auto result = RunBench(**client, options, show_progress ? &std::cerr : nullptr, tty);
+  if (!result.ok()) return Usage(result.status().message());
+  const std::string server = absl::GetFlag(FLAGS_server);
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << BenchResultJson(options, *result, server) << "\n";
+  } else {
+    std::cout << BenchResultText(options, *result, server);
+  }
+  // The run itself succeeded even when some calls failed (they are counted); it fails
+  // only when nothing got through.
+  if (result->requests == 0) {
+    std::cerr << "error: no call succeeded"
+              << (result->first_error.empty() ? "" : absl::StrCat(": ", result->first_error))
+              << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int RunHealth(const Invocation&) {
+  auto client = MakeClient();
+  if (!client.ok()) return Usage(client.status().message());
+  const std::string service = absl::GetFlag(FLAGS_service);
+  auto status = (*client)->Health(service);
+  if (!status.ok()) return Fail(status.status());
+  std::cout << HealthStatusName(*status) << "\n";
+  return *status == HealthStatus::kServing ? kExitOk : kExitFailed;
+}
+
+int RunInfo(const Invocation&) {
+  auto client = MakeClient();
+  if (!client.ok()) return Usage(client.status().message());
+  auto info = (*client)->GetServerInfo();
+  if (!info.ok()) return Fail(info.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ToJson(*info) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::string> presets, dtypes;
+  for (int p : info->presets()) presets.push_back(v1::Preset_Name(static_cast<v1::Preset>(p)));
+  for (int d : info->dtypes()) dtypes.push_back(v1::Dtype_Name(static_cast<v1::Dtype>(d)));
+  std::cout << absl::StrFormat(
+      "server          %s\n"
+      "instance        %s\n"
+      "version         %s\n"
+      "simd_target     %s\n"
+      "worker_threads  %d\n"
+      "presets         %s\n"
+      "dtypes          %s\n"
+      "limits          max_vocab %d, max_rows_per_request %d, max_message_bytes %d,\n"
+      "                max_sequences_per_stream %d, max_history_tokens %d,\n"
+      "                max_num_samples %d, max_top_logprobs %d\n"
+      "served          %d requests, %d rows\n",
+      absl::GetFlag(FLAGS_server), info->instance(), info->version(), info->simd_target(),
+      info->worker_threads(), absl::StrJoin(presets, ", "), absl::StrJoin(dtypes, ", "),
+      info->max_vocab(), info->max_rows_per_request(), info->max_message_bytes(),
+      info->max_sequences_per_stream(), info->max_history_tokens(), info->max_num_samples(),
+      info->max_top_logprobs(), info->requests_served(), info->rows_served());
+  return kExitOk;
+}
+
+}  // namespace
+
+std::string Bar(double fraction, int width) {
+  static constexpr const char* kEighths[] = {"", "▏", "▎", "▍", "▌", "▋", "▊", "▉"};
+  fraction = std::clamp(std::isnan(fraction) ? 0.0 : fraction, 0.0, 1.0);
+  const int eighths = static_cast<int>(std::lround(fraction * width * 8));
+  std::string out;
+  for (int i = 0; i < eighths / 8; ++i) out += "█";
+  out += kEighths[eighths % 8];
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> ReadVocabFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("--vocab: ", path, ": cannot open file: ", std::strerror(errno)));
+  }
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+std::string QuoteToken(absl::string_view token) {
+  return absl::StrCat("\"", absl::Utf8SafeCEscape(token), "\"");
+}
+
+int RunCli(int argc, char** argv) {
+  auto parsed = Parse(argc, argv);
+  if (auto* error = std::get_if<UsageError>(&parsed)) {
+    std::cerr << "error: " << error->message << "\nrun 'tokensampler help' for usage\n";
+    return kExitUsage;
+  }
+  const Invocation& inv = std::get<Invocation>(parsed);
+  if (inv.help) {
+    PrintHelp(std::cout, inv.sub);
+    return kExitOk;
+  }
+  const std::string name = inv.sub->name;
+  if (name == "sample") return RunSample(inv);
+  if (name == "dist") return RunDist(inv);
+  if (name == "bench") return RunBenchCommand(inv);
+  if (name == "health") return RunHealth(inv);
+  return RunInfo(inv);
+}
+
+}  // namespace tokensampler::client

@@ -1,0 +1,245 @@
+#include "client/client.h"
+
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+
+namespace tokensampler::client {
+namespace {
+
+constexpr char kRoundRobinConfig[] = R"({"loadBalancingConfig":[{"round_robin":{}}]})";
+
+// grpc.health.v1 messages are tiny; they are encoded by hand so that this library does
+// not register a second copy of health.proto next to whatever a server links in.
+//   HealthCheckRequest  { string service = 1; }
+//   HealthCheckResponse { ServingStatus status = 1; }
+std::string EncodeHealthRequest(absl::string_view service) {
+  std::string out;
+  if (service.empty()) return out;
+  out.push_back(0x0a);
+  size_t n = service.size();
+  while (n >= 0x80) {
+    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  out.push_back(static_cast<char>(n));
+  out.append(service.data(), service.size());
+  return out;
+}
+
+// Returns the status field of a HealthCheckResponse, skipping unknown fields.
+absl::StatusOr<int> DecodeHealthResponse(const std::string& bytes) {
+  size_t i = 0;
+  int status = 0;
+  auto read_varint = [&](uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; i < bytes.size() && shift < 64; shift += 7) {
+      const uint8_t b = static_cast<uint8_t>(bytes[i++]);
+      *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  };
+  while (i < bytes.size()) {
+    uint64_t key;
+    if (!read_varint(&key)) return absl::DataLossError("malformed health response");
+    const int field = static_cast<int>(key >> 3);
+    const int type = static_cast<int>(key & 7);
+    uint64_t v;
+    if (type == 0) {
+      if (!read_varint(&v)) return absl::DataLossError("malformed health response");
+      if (field == 1) status = static_cast<int>(v);
+    } else if (type == 2) {
+      if (!read_varint(&v) || v > bytes.size() - i) {
+        return absl::DataLossError("malformed health response");
+      }
+      i += v;
+    } else if (type == 5) {
+      i += 4;
+    } else if (type == 1) {
+      i += 8;
+    } else {
+      return absl::DataLossError("malformed health response");
+    }
+  }
+  return status;
+}
+
+}  // namespace
+
+absl::string_view HealthStatusName(HealthStatus status) {
+  switch (status) {
+    case HealthStatus::kUnknown:
+      return "UNKNOWN";
+    case HealthStatus::kServing:
+      return "SERVING";
+    case HealthStatus::kNotServing:
+      return "NOT_SERVING";
+    case HealthStatus::kServiceUnknown:
+      return "SERVICE_UNKNOWN";
+  }
+  return "UNKNOWN";
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view address,
+                            absl::string_view method) {
+  if (status.ok()) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return absl::Status(code, absl::StrCat("cannot reach server at ", address, ": ",
+                                             status.error_message()));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::Status(code, absl::StrCat(method, " on ", address,
+                                             ": deadline exceeded (raise --timeout): ",
+                                             status.error_message()));
+    default:
+      return absl::Status(code, status.error_message());
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(absl::string_view address,
+                                                       ClientOptions options) {
+  auto target = ParseServerAddress(address);
+  if (!target.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--server: ", target.status().message()));
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  if (target->round_robin) args.SetServiceConfigJSON(kRoundRobinConfig);
+  auto channel =
+      grpc::CreateCustomChannel(target->target, grpc::InsecureChannelCredentials(), args);
+  return std::unique_ptr<Client>(
+      new Client(std::string(address), *std::move(target), options, std::move(channel)));
+}
+
+Client::Client(std::string address, ChannelTarget target, ClientOptions options,
+               std::shared_ptr<grpc::Channel> channel)
+    : address_(std::move(address)),
+      target_(std::move(target)),
+      options_(options),
+      channel_(std::move(channel)),
+      stub_(v1::Sampler::NewStub(channel_)) {}
+
+void Client::PrepareContext(grpc::ClientContext* context, double timeout_multiplier) const {
+  if (options_.timeout > absl::ZeroDuration()) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout * timeout_multiplier));
+  }
+}
+
+absl::StatusOr<v1::SampleResponse> Client::Sample(const v1::SampleRequest& request) {
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  v1::SampleResponse response;
+  grpc::Status status = stub_->Sample(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, address_, "Sample");
+  return response;
+}
+
+absl::StatusOr<v1::DistributionResponse> Client::GetDistribution(
+    const v1::SampleRequest& request) {
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  v1::DistributionResponse response;
+  grpc::Status status = stub_->GetDistribution(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, address_, "GetDistribution");
+  return response;
+}
+
+absl::StatusOr<v1::ServerInfo> Client::GetServerInfo() {
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  v1::ServerInfo response;
+  grpc::Status status = stub_->GetServerInfo(&context, v1::GetServerInfoRequest(), &response);
+  if (!status.ok()) return FromGrpcStatus(status, address_, "GetServerInfo");
+  return response;
+}
+
+absl::StatusOr<HealthStatus> Client::Health(absl::string_view service) {
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  const std::string body = EncodeHealthRequest(service);
+  grpc::Slice slice(body);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                 &response, [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return HealthStatus::kServiceUnknown;
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    return absl::UnimplementedError(
+        absl::StrCat("server at ", address_, " has no grpc.health.v1 service"));
+  }
+  if (!status.ok()) return FromGrpcStatus(status, address_, "Health/Check");
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return absl::DataLossError("unreadable health response");
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  auto code = DecodeHealthResponse(bytes);
+  if (!code.ok()) return code.status();
+  if (*code < 0 || *code > 3) return HealthStatus::kUnknown;
+  return static_cast<HealthStatus>(*code);
+}
+
+std::unique_ptr<SampleStream> Client::OpenStream(double timeout_multiplier) {
+  return std::make_unique<SampleStream>(this, stub_.get(), timeout_multiplier);
+}
+
+SampleStream::SampleStream(const Client* client, v1::Sampler::Stub* stub,
+                           double timeout_multiplier)
+    : client_(client) {
+  client_->PrepareContext(&context_, timeout_multiplier);
+  stream_ = stub->SampleStream(&context_);
+}
+
+SampleStream::~SampleStream() {
+  if (!finished_) {
+    context_.TryCancel();
+    stream_->Finish();
+  }
+}
+
+absl::StatusOr<v1::SampleResponse> SampleStream::Step(const v1::SampleRequest& request) {
+  if (finished_ || failed_) {
+    return absl::FailedPreconditionError("the stream is finished or broken");
+  }
+  v1::SampleResponse response;
+  if (!stream_->Write(request) || !stream_->Read(&response)) {
+    // The stream broke: the server's status says why.
+    failed_ = true;
+    finished_ = true;
+    grpc::Status status = stream_->Finish();
+    if (status.ok()) return absl::InternalError("the server closed the stream early");
+    return FromGrpcStatus(status, client_->address(), "SampleStream");
+  }
+  return response;
+}
+
+absl::Status SampleStream::Finish() {
+  if (finished_) return absl::FailedPreconditionError("the stream is already finished");
+  finished_ = true;
+  stream_->WritesDone();
+  v1::SampleResponse extra;
+  while (stream_->Read(&extra)) {
+  }
+  return FromGrpcStatus(stream_->Finish(), client_->address(), "SampleStream");
+}
+
+}  // namespace tokensampler::client

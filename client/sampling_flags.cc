@@ -1,0 +1,102 @@
+#include "client/sampling_flags.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace tokensampler::client {
+
+absl::StatusOr<v1::Preset> ParsePreset(absl::string_view text) {
+  const std::string t = absl::AsciiStrToLower(text);
+  if (t == "standard") return v1::PRESET_STANDARD;
+  if (t == "hf" || t == "transformers") return v1::PRESET_HF;
+  if (t == "llama_cpp" || t == "llama.cpp" || t == "llamacpp") return v1::PRESET_LLAMA_CPP;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--preset: unknown value '", text, "' (want standard, hf or llama_cpp)"));
+}
+
+absl::StatusOr<v1::LogprobsMode> ParseLogprobsMode(absl::string_view text) {
+  const std::string t = absl::AsciiStrToLower(text);
+  if (t == "raw") return v1::LOGPROBS_MODE_RAW;
+  if (t == "processed") return v1::LOGPROBS_MODE_PROCESSED;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--logprobs_mode: unknown value '", text, "' (want raw or processed)"));
+}
+
+absl::StatusOr<v1::SamplingParams> BuildSamplingParams(const SamplingFlagValues& f,
+                                                       v1::SamplingParams base) {
+  v1::SamplingParams p = std::move(base);
+  if (f.temperature) p.set_temperature(*f.temperature);
+  if (f.top_k) p.set_top_k(*f.top_k);
+  if (f.top_p) p.set_top_p(*f.top_p);
+  if (f.min_p) p.set_min_p(*f.min_p);
+  if (f.typical_p) p.set_typical_p(*f.typical_p);
+  if (f.repetition_penalty) p.set_repetition_penalty(*f.repetition_penalty);
+  if (f.presence_penalty) p.set_presence_penalty(*f.presence_penalty);
+  if (f.frequency_penalty) p.set_frequency_penalty(*f.frequency_penalty);
+  if (f.seed) p.set_seed(*f.seed);
+  if (f.num_samples) p.set_num_samples(*f.num_samples);
+  if (f.top_logprobs) p.set_top_logprobs(*f.top_logprobs);
+  if (f.min_tokens_to_keep) p.set_min_tokens_to_keep(*f.min_tokens_to_keep);
+  if (f.logit_bias) {
+    auto bias = ParseLogitBias(*f.logit_bias);
+    if (!bias.ok()) return bias.status();
+    p.clear_logit_bias();
+    for (const auto& [id, value] : *bias) (*p.mutable_logit_bias())[id] = value;
+  }
+  if (f.allowed) {
+    auto ids = ParseIdList(*f.allowed, "--allowed");
+    if (!ids.ok()) return ids.status();
+    p.mutable_allowed_token_ids()->Assign(ids->begin(), ids->end());
+  }
+  if (f.banned) {
+    auto ids = ParseIdList(*f.banned, "--banned");
+    if (!ids.ok()) return ids.status();
+    p.mutable_banned_token_ids()->Assign(ids->begin(), ids->end());
+  }
+  if (f.logprobs_mode) {
+    auto mode = ParseLogprobsMode(*f.logprobs_mode);
+    if (!mode.ok()) return mode.status();
+    p.set_logprobs_mode(*mode);
+  }
+  if (f.preset) {
+    auto preset = ParsePreset(*f.preset);
+    if (!preset.ok()) return preset.status();
+    p.set_preset(*preset);
+  }
+  return p;
+}
+
+absl::StatusOr<v1::SamplingParams> PipelineParams(absl::string_view pipeline) {
+  v1::SamplingParams p;
+  if (pipeline == "greedy") {
+    p.set_temperature(0.0f);
+  } else if (pipeline == "full") {
+    p.set_temperature(0.8f);
+    p.set_top_k(50);
+    p.set_top_p(0.95f);
+    p.set_min_p(0.05f);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--pipeline: unknown value '", pipeline, "' (want greedy or full)"));
+  }
+  return p;
+}
+
+v1::SampleRequest BuildRequest(absl::Span<const float> logits, size_t rows, size_t cols,
+                               Wire wire, const v1::SamplingParams& params,
+                               absl::Span<const int32_t> context, uint64_t step) {
+  v1::SampleRequest request;
+  for (size_t r = 0; r < rows; ++r) {
+    v1::Row* row = request.add_rows();
+    EncodeLogits(logits.subspan(r * cols, cols), wire, row->mutable_logits());
+    *row->mutable_params() = params;
+    row->mutable_context_token_ids()->Assign(context.begin(), context.end());
+    row->set_step(step);
+  }
+  return request;
+}
+
+}  // namespace tokensampler::client

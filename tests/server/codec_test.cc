@@ -1,0 +1,437 @@
+// The request codec without a server: every validation rule with its field path, each
+// dtype, values vs raw, the proto -> library defaults, and the encoders.
+#include "server/codec.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/log.h"
+#include "server/rpc_status.h"
+#include "tokensampler/v1/sampler.pb.h"
+
+namespace tokensampler::server {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+uint64_t FixedSeed() { return 777; }
+
+v1::Row FloatRow(std::vector<float> values) {
+  v1::Row row;
+  for (float v : values) row.mutable_logits()->add_values(v);
+  return row;
+}
+
+// Decodes a request made of `rows` with small limits.
+absl::Status Decode(const std::vector<v1::Row>& rows, RequestKind kind,
+                    v1::SampleRequest* request, std::vector<DecodedRow>* out,
+                    Limits limits = {}) {
+  request->clear_rows();
+  for (const v1::Row& row : rows) *request->add_rows() = row;
+  return DecodeRequest(*request, limits, kind, FixedSeed, out);
+}
+
+// Expects that decoding `rows` fails with `code` and a message starting with `prefix`.
+void ExpectError(const std::vector<v1::Row>& rows, RequestKind kind, absl::StatusCode code,
+                 const std::string& prefix, Limits limits = {}) {
+  v1::SampleRequest request;
+  std::vector<DecodedRow> out;
+  absl::Status status = Decode(rows, kind, &request, &out, limits);
+  EXPECT_EQ(status.code(), code) << status;
+  EXPECT_THAT(std::string(status.message()), StartsWith(prefix)) << status;
+}
+
+TEST(CodecTest, FloatValuesAreViewedNotCopied) {
+  v1::SampleRequest request;
+  std::vector<DecodedRow> rows;
+  ASSERT_TRUE(Decode({FloatRow({1, 2, 3})}, RequestKind::kStateless, &request, &rows).ok());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_TRUE(rows[0].has_logits);
+  EXPECT_EQ(rows[0].logits.data, request.rows(0).logits().values().data());
+  EXPECT_EQ(rows[0].logits.size, 3u);
+  EXPECT_EQ(rows[0].logits.dtype, sampler::Dtype::kFloat32);
+}
+
+TEST(CodecTest, EachRawDtypeIsPassedThrough) {
+  struct Case {
+    v1::Dtype dtype;
+    sampler::Dtype expected;
+    size_t width;
+  };
+  for (const Case& c : {Case{v1::DTYPE_FLOAT32, sampler::Dtype::kFloat32, 4},
+                        Case{v1::DTYPE_BFLOAT16, sampler::Dtype::kBFloat16, 2},
+                        Case{v1::DTYPE_FLOAT16, sampler::Dtype::kFloat16, 2}}) {
+    v1::Row row;
+    row.mutable_logits()->set_raw(std::string(5 * c.width, '\0'));
+    row.mutable_logits()->set_dtype(c.dtype);
+    v1::SampleRequest request;
+    std::vector<DecodedRow> rows;
+    ASSERT_TRUE(Decode({row}, RequestKind::kStateless, &request, &rows).ok())
+        << v1::Dtype_Name(c.dtype);
+    EXPECT_EQ(rows[0].logits.dtype, c.expected);
+    EXPECT_EQ(rows[0].logits.size, 5u);
+    EXPECT_EQ(rows[0].logits.data, request.rows(0).logits().raw().data());
+  }
+}
+
+TEST(CodecTest, LogitsErrorsNameTheField) {
+  v1::Row both = FloatRow({1, 2});
+  both.mutable_logits()->set_raw(std::string(8, '\0'));
+  both.mutable_logits()->set_dtype(v1::DTYPE_FLOAT32);
+  ExpectError({FloatRow({1}), both}, RequestKind::kStateless,
+              absl::StatusCode::kInvalidArgument, "rows[1].logits: set either values or raw");
+
+  ExpectError({v1::Row()}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].logits: missing");
+
+  v1::Row unspecified;
+  unspecified.mutable_logits()->set_raw(std::string(8, '\0'));
+  ExpectError({unspecified}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].logits.dtype: must be DTYPE_FLOAT32, DTYPE_BFLOAT16 or DTYPE_FLOAT16 "
+              "when raw is set, got DTYPE_UNSPECIFIED");
+
+  v1::Row unknown = unspecified;
+  unknown.mutable_logits()->set_dtype(static_cast<v1::Dtype>(9));
+  ExpectError({unknown}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].logits.dtype: unknown value 9");
+
+  v1::Row odd;
+  odd.mutable_logits()->set_raw(std::string(7, '\0'));
+  odd.mutable_logits()->set_dtype(v1::DTYPE_BFLOAT16);
+  ExpectError({odd}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].logits.raw: length must be a multiple of 2 bytes for DTYPE_BFLOAT16, "
+              "got 7");
+
+  v1::Row f32 = odd;
+  f32.mutable_logits()->set_raw(std::string(6, '\0'));
+  f32.mutable_logits()->set_dtype(v1::DTYPE_FLOAT32);
+  ExpectError({f32}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].logits.raw: length must be a multiple of 4 bytes for DTYPE_FLOAT32, "
+              "got 6");
+
+  v1::Row values_with_half = FloatRow({1, 2});
+  values_with_half.mutable_logits()->set_dtype(v1::DTYPE_FLOAT16);
+  ExpectError({values_with_half}, RequestKind::kStateless,
+              absl::StatusCode::kInvalidArgument,
+              "rows[0].logits.dtype: applies to raw only; values are float32, got "
+              "DTYPE_FLOAT16");
+}
+
+TEST(CodecTest, LimitsNameTheLimit) {
+  Limits limits;
+  limits.max_vocab = 4;
+  limits.max_rows = 2;
+  ExpectError({FloatRow({1, 2, 3, 4, 5})}, RequestKind::kStateless,
+              absl::StatusCode::kInvalidArgument,
+              "rows[0].logits: 5 logits exceed the server limit max_vocab=4", limits);
+  ExpectError({FloatRow({1}), FloatRow({1}), FloatRow({1})}, RequestKind::kStateless,
+              absl::StatusCode::kResourceExhausted,
+              "rows: 3 rows exceed the server limit max_rows=2", limits);
+  v1::Row many = FloatRow({1, 2});
+  many.mutable_params()->set_num_samples(kMaxNumSamples + 1);
+  ExpectError({FloatRow({1}), many}, RequestKind::kStateless,
+              absl::StatusCode::kInvalidArgument,
+              "rows[1].params.num_samples: must be in [0, 64] (server limit "
+              "max_num_samples), got 65");
+  // Exactly at the limits is fine.
+  v1::Row at_limit = FloatRow({1, 2, 3, 4});
+  at_limit.mutable_params()->set_num_samples(kMaxNumSamples);
+  v1::SampleRequest request;
+  std::vector<DecodedRow> rows;
+  EXPECT_TRUE(Decode({at_limit, at_limit}, RequestKind::kStateless, &request, &rows, limits)
+                  .ok());
+}
+
+TEST(CodecTest, NegativeCountsAndUnknownEnumsAreRejected) {
+  v1::Row row = FloatRow({1, 2});
+  row.mutable_params()->set_num_samples(-1);
+  ExpectError({row}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].params.num_samples: must be in [0, 64]");
+  row = FloatRow({1, 2});
+  row.mutable_params()->set_min_tokens_to_keep(-3);
+  ExpectError({row}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].params.min_tokens_to_keep: must be >= 0, got -3");
+  row = FloatRow({1, 2});
+  row.mutable_params()->set_preset(static_cast<v1::Preset>(42));
+  ExpectError({row}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].params.preset: unknown value 42");
+  row = FloatRow({1, 2});
+  row.mutable_params()->set_logprobs_mode(static_cast<v1::LogprobsMode>(-5));
+  ExpectError({row}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].params.logprobs_mode: unknown value -5");
+  row = FloatRow({1, 2});
+  row.mutable_params()->set_top_k(-1);
+  ExpectError({row}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].params.top_k");
+}
+
+// The library's ValidateParams findings come back with the row prefix.
+TEST(CodecTest, LibraryValidationGetsTheRowPath) {
+  std::vector<v1::Row> rows(4, FloatRow({1, 2, 3}));
+  rows[3].mutable_params()->set_top_p(1.5f);
+  ExpectError(rows, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[3].params.top_p:");
+
+  rows = {FloatRow({1, 2, 3})};
+  rows[0].add_context_token_ids(1);
+  rows[0].add_context_token_ids(3);  // out of [0, 3)
+  ExpectError(rows, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].context_token_ids[1]");
+
+  struct Case {
+    const char* path;
+    void (*set)(v1::SamplingParams*);
+  };
+  const Case cases[] = {
+      {"rows[0].params.temperature", [](v1::SamplingParams* p) { p->set_temperature(-1); }},
+      {"rows[0].params.temperature",
+       [](v1::SamplingParams* p) { p->set_temperature(std::nanf("")); }},
+      {"rows[0].params.top_p", [](v1::SamplingParams* p) { p->set_top_p(0); }},
+      {"rows[0].params.min_p", [](v1::SamplingParams* p) { p->set_min_p(1.5f); }},
+      {"rows[0].params.typical_p", [](v1::SamplingParams* p) { p->set_typical_p(2); }},
+      {"rows[0].params.repetition_penalty",
+       [](v1::SamplingParams* p) { p->set_repetition_penalty(-2); }},
+      {"rows[0].params.presence_penalty",
+       [](v1::SamplingParams* p) {
+         p->set_presence_penalty(std::numeric_limits<float>::infinity());
+       }},
+      {"rows[0].params.frequency_penalty",
+       [](v1::SamplingParams* p) { p->set_frequency_penalty(std::nanf("")); }},
+      {"rows[0].params.top_logprobs", [](v1::SamplingParams* p) { p->set_top_logprobs(21); }},
+      {"rows[0].params.logit_bias",
+       [](v1::SamplingParams* p) { (*p->mutable_logit_bias())[7] = 1; }},
+      {"rows[0].params.allowed_token_ids",
+       [](v1::SamplingParams* p) { p->add_allowed_token_ids(-1); }},
+      {"rows[0].params.banned_token_ids",
+       [](v1::SamplingParams* p) { p->add_banned_token_ids(3); }},
+  };
+  for (const Case& c : cases) {
+    v1::Row row = FloatRow({1, 2, 3});
+    c.set(row.mutable_params());
+    ExpectError({row}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument, c.path);
+  }
+}
+
+TEST(CodecTest, ProtoDefaultsMapToLibraryOffValues) {
+  v1::SampleRequest request;
+  std::vector<DecodedRow> rows;
+  ASSERT_TRUE(Decode({FloatRow({1, 2, 3})}, RequestKind::kStateless, &request, &rows).ok());
+  const sampler::SamplingParams& p = rows[0].params;
+  EXPECT_EQ(p.temperature, 1.0f);
+  EXPECT_EQ(p.top_k, 0);
+  EXPECT_EQ(p.top_p, 1.0f);
+  EXPECT_EQ(p.min_p, 0.0f);
+  EXPECT_EQ(p.typical_p, 1.0f);
+  EXPECT_EQ(p.repetition_penalty, 1.0f);
+  EXPECT_EQ(p.num_samples, 1);
+  EXPECT_EQ(p.min_tokens_to_keep, 1);
+  EXPECT_EQ(p.top_logprobs, 0);
+  EXPECT_EQ(p.preset, sampler::Preset::kStandard);
+  EXPECT_EQ(p.logprobs_mode, sampler::LogprobsMode::kRaw);
+  EXPECT_TRUE(p.logit_bias.empty());
+  EXPECT_FALSE(rows[0].seed_given);
+  EXPECT_EQ(p.seed, FixedSeed());  // picked
+}
+
+TEST(CodecTest, SetValuesAreCarriedOver) {
+  v1::Row row = FloatRow({1, 2, 3, 4, 5});
+  v1::SamplingParams* q = row.mutable_params();
+  q->set_temperature(0);
+  q->set_top_k(3);
+  q->set_top_p(0.9f);
+  q->set_min_p(0.05f);
+  q->set_typical_p(0.8f);
+  q->set_repetition_penalty(1.3f);
+  q->set_presence_penalty(0.5f);
+  q->set_frequency_penalty(-0.25f);
+  (*q->mutable_logit_bias())[4] = -std::numeric_limits<float>::infinity();
+  (*q->mutable_logit_bias())[0] = 2.5f;
+  (*q->mutable_logit_bias())[2] = -1.0f;
+  q->add_allowed_token_ids(0);
+  q->add_allowed_token_ids(2);
+  q->add_banned_token_ids(1);
+  q->set_seed(0);  // 0 is a real seed, not "unset"
+  q->set_num_samples(4);
+  q->set_top_logprobs(2);
+  q->set_logprobs_mode(v1::LOGPROBS_MODE_PROCESSED);
+  q->set_preset(v1::PRESET_HF);
+  q->set_min_tokens_to_keep(2);
+  row.add_context_token_ids(3);
+  row.set_step(99);
+  row.set_sequence_id("abc");
+  v1::SampleRequest request;
+  std::vector<DecodedRow> rows;
+  ASSERT_TRUE(Decode({row}, RequestKind::kStateless, &request, &rows).ok());
+  const DecodedRow& d = rows[0];
+  const sampler::SamplingParams& p = d.params;
+  EXPECT_EQ(p.temperature, 0.0f);
+  EXPECT_EQ(p.top_k, 3);
+  EXPECT_EQ(p.top_p, 0.9f);
+  EXPECT_EQ(p.min_p, 0.05f);
+  EXPECT_EQ(p.typical_p, 0.8f);
+  EXPECT_EQ(p.repetition_penalty, 1.3f);
+  EXPECT_EQ(p.presence_penalty, 0.5f);
+  EXPECT_EQ(p.frequency_penalty, -0.25f);
+  ASSERT_EQ(p.logit_bias.size(), 3u);  // sorted by id
+  EXPECT_EQ(p.logit_bias[0].token_id, 0);
+  EXPECT_EQ(p.logit_bias[0].bias, 2.5f);
+  EXPECT_EQ(p.logit_bias[1].token_id, 2);
+  EXPECT_EQ(p.logit_bias[2].token_id, 4);
+  EXPECT_TRUE(std::isinf(p.logit_bias[2].bias) && p.logit_bias[2].bias < 0);
+  EXPECT_EQ(p.allowed_token_ids.data(), request.rows(0).params().allowed_token_ids().data());
+  EXPECT_EQ(p.allowed_token_ids.size(), 2u);
+  EXPECT_EQ(p.banned_token_ids.size(), 1u);
+  EXPECT_EQ(p.context_token_ids.data(), request.rows(0).context_token_ids().data());
+  EXPECT_TRUE(d.seed_given);
+  EXPECT_EQ(p.seed, 0u);
+  EXPECT_EQ(p.num_samples, 4);
+  EXPECT_EQ(p.top_logprobs, 2);
+  EXPECT_EQ(p.logprobs_mode, sampler::LogprobsMode::kProcessed);
+  EXPECT_EQ(p.preset, sampler::Preset::kHf);
+  EXPECT_EQ(p.min_tokens_to_keep, 2);
+  EXPECT_EQ(d.step, 99u);
+  EXPECT_EQ(d.sequence_id, "abc");
+
+  // The remaining enum values.
+  row.mutable_params()->set_preset(v1::PRESET_LLAMA_CPP);
+  row.mutable_params()->set_logprobs_mode(v1::LOGPROBS_MODE_RAW);
+  row.mutable_params()->set_repetition_penalty(0);  // 0 = off = 1
+  ASSERT_TRUE(Decode({row}, RequestKind::kStateless, &request, &rows).ok());
+  EXPECT_EQ(rows[0].params.preset, sampler::Preset::kLlamaCpp);
+  EXPECT_EQ(rows[0].params.logprobs_mode, sampler::LogprobsMode::kRaw);
+  EXPECT_EQ(rows[0].params.repetition_penalty, 1.0f);
+}
+
+TEST(CodecTest, PickSeedIsCalledOncePerUnseededRow) {
+  v1::SampleRequest request;
+  v1::Row seeded = FloatRow({1, 2});
+  seeded.mutable_params()->set_seed(5);
+  for (const v1::Row& r : {FloatRow({1, 2}), seeded, FloatRow({3, 4})}) {
+    *request.add_rows() = r;
+  }
+  uint64_t next = 100;
+  std::vector<DecodedRow> rows;
+  ASSERT_TRUE(DecodeRequest(request, Limits(), RequestKind::kStateless,
+                            [&next] { return next++; }, &rows)
+                  .ok());
+  EXPECT_EQ(rows[0].params.seed, 100u);
+  EXPECT_EQ(rows[1].params.seed, 5u);
+  EXPECT_EQ(rows[2].params.seed, 101u);
+  EXPECT_EQ(next, 102u);
+}
+
+TEST(CodecTest, StreamRowsNeedUniqueSequenceIds) {
+  v1::Row a = FloatRow({1, 2});
+  a.set_sequence_id("a");
+  v1::Row no_id = FloatRow({1, 2});
+  ExpectError({a, no_id}, RequestKind::kStream, absl::StatusCode::kInvalidArgument,
+              "rows[1].sequence_id: required in a stream");
+  v1::Row b = a;
+  b.set_sequence_id("b");
+  ExpectError({a, b, a}, RequestKind::kStream, absl::StatusCode::kInvalidArgument,
+              "rows[2].sequence_id: must be unique within a message, \"a\" appears more "
+              "than once");
+  // Stateless calls neither require nor check them.
+  v1::SampleRequest request;
+  std::vector<DecodedRow> rows;
+  EXPECT_TRUE(Decode({a, a, no_id}, RequestKind::kStateless, &request, &rows).ok());
+}
+
+TEST(CodecTest, EndSequenceWithoutLogitsOnlyInStreams) {
+  v1::Row end;
+  end.set_sequence_id("a");
+  end.set_end_sequence(true);
+  end.mutable_params()->set_top_p(7);  // not looked at: nothing is sampled
+  v1::SampleRequest request;
+  std::vector<DecodedRow> rows;
+  ASSERT_TRUE(Decode({end}, RequestKind::kStream, &request, &rows).ok());
+  EXPECT_FALSE(rows[0].has_logits);
+  EXPECT_TRUE(rows[0].end_sequence);
+  ExpectError({end}, RequestKind::kStateless, absl::StatusCode::kInvalidArgument,
+              "rows[0].logits: missing");
+  // With logits it is validated like any row.
+  v1::Row end_with_logits = end;
+  end_with_logits.mutable_logits()->add_values(1);
+  ExpectError({end_with_logits}, RequestKind::kStream, absl::StatusCode::kInvalidArgument,
+              "rows[0].params.top_p");
+}
+
+TEST(CodecTest, EmptyRequestDecodesToNoRows) {
+  v1::SampleRequest request;
+  std::vector<DecodedRow> rows(3);
+  ASSERT_TRUE(Decode({}, RequestKind::kStateless, &request, &rows).ok());
+  EXPECT_TRUE(rows.empty());
+}
+
+TEST(CodecTest, EncodersFillEveryField) {
+  sampler::SampleResult result;
+  result.samples.push_back({7, -0.5f, {{7, -0.5f}, {2, -1.5f}}});
+  result.samples.push_back({2, -1.5f, {}});
+  v1::SampleResult out;
+  EncodeSampleResult(result, 42, 3, "seq", &out);
+  EXPECT_EQ(out.seed(), 42u);
+  EXPECT_EQ(out.step(), 3u);
+  EXPECT_EQ(out.sequence_id(), "seq");
+  ASSERT_EQ(out.samples_size(), 2);
+  EXPECT_EQ(out.samples(0).token_id(), 7);
+  EXPECT_EQ(out.samples(0).logprob(), -0.5f);
+  ASSERT_EQ(out.samples(0).top_logprobs_size(), 2);
+  EXPECT_EQ(out.samples(0).top_logprobs(1).token_id(), 2);
+  EXPECT_EQ(out.samples(0).top_logprobs(1).logprob(), -1.5f);
+  EXPECT_EQ(out.samples(1).token_id(), 2);
+
+  sampler::DistributionResult dist{{3, 1}, {0.75f, 0.25f}};
+  v1::Distribution d;
+  EncodeDistribution(dist, "x", &d);
+  ASSERT_EQ(d.token_ids_size(), 2);
+  EXPECT_EQ(d.token_ids(0), 3);
+  EXPECT_EQ(d.probs(1), 0.25f);
+  EXPECT_EQ(d.sequence_id(), "x");
+
+  Limits limits;
+  limits.max_vocab = 1000;
+  v1::ServerInfo info;
+  EncodeServerLimits(limits, 12345, 3, &info);
+  EXPECT_EQ(info.max_vocab(), 1000);
+  EXPECT_EQ(info.max_message_bytes(), 12345);
+  EXPECT_EQ(info.worker_threads(), 3);
+  EXPECT_EQ(info.max_num_samples(), kMaxNumSamples);
+  EXPECT_EQ(info.presets_size(), 3);
+  EXPECT_EQ(info.dtypes_size(), 3);
+  EXPECT_EQ(info.simd_target(), sampler::SimdTargetName());
+}
+
+TEST(RpcStatusTest, CodesMapOneToOneExceptUnknown) {
+  grpc::Status s = ToGrpcStatus(absl::InvalidArgumentError("rows[0].x: bad"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "rows[0].x: bad");
+  EXPECT_EQ(ToGrpcStatus(absl::ResourceExhaustedError("x")).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ToGrpcStatus(absl::UnknownError("x")).error_code(),
+            grpc::StatusCode::INTERNAL);
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+  EXPECT_STREQ(GrpcCodeName(grpc::StatusCode::RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
+  EXPECT_EQ(RowError(4, absl::InvalidArgumentError("logits[2]: NaN")).message(),
+            "rows[4].logits[2]: NaN");
+}
+
+TEST(LogTest, KeyValueLineQuotesWhatNeedsIt) {
+  std::string line = FormatLogLine(LogLevel::kWarn, "rpc_error",
+                                   {{"rpc", "Sample"},
+                                    {"message", "rows[3].params.top_p: must be \"x\""},
+                                    {"empty", ""}});
+  EXPECT_THAT(line, StartsWith("ts="));
+  EXPECT_THAT(line, HasSubstr(" level=warn event=rpc_error rpc=Sample "
+                              "message=\"rows[3].params.top_p: must be \\\"x\\\"\" "
+                              "empty=\"\""));
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tokensampler::server

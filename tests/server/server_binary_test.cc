@@ -1,0 +1,213 @@
+// The real tokensampler-server binary: port 0, the listening line, env-var flags,
+// --help, and the SIGTERM drain (exit 0, event=stopped, an open stream finishes).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "tokensampler/v1/sampler.grpc.pb.h"
+
+#ifndef TOKENSAMPLER_SERVER_BINARY
+#error "TOKENSAMPLER_SERVER_BINARY must name the tokensampler-server binary"
+#endif
+
+namespace tokensampler::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A child process with its stderr (and stdout) on a pipe.
+class Child {
+ public:
+  Child(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], STDERR_FILENO);
+      dup2(fds[1], STDOUT_FILENO);
+      close(fds[0]);
+      close(fds[1]);
+      for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
+      std::vector<char*> argv;
+      std::string binary = TOKENSAMPLER_SERVER_BINARY;
+      argv.push_back(binary.data());
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(binary.c_str(), argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    fd_ = fds[0];
+  }
+  ~Child() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    close(fd_);
+  }
+
+  // Reads output until it contains `needle` or `timeout_ms` pass; returns whether found.
+  bool WaitFor(const std::string& needle, int timeout_ms = 10000) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (output_.find(needle) == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = read(fd_, buf, sizeof(buf));
+      if (n <= 0) return output_.find(needle) != std::string::npos;
+      output_.append(buf, n);
+    }
+    return true;
+  }
+
+  // The HOST:PORT of the event=listening line.
+  std::string ListeningAddress() {
+    if (!WaitFor("event=listening")) return "";
+    const size_t line = output_.find("event=listening");
+    if (!WaitFor("\n")) return "";
+    const size_t start = output_.find("address=", line) + 8;
+    const size_t end = output_.find_first_of(" \n", start);
+    return output_.substr(start, end - start);
+  }
+
+  // Waits for the exit; returns the exit code, or -signal.
+  int Wait() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    reaped_ = true;
+    WaitFor("\xff", 500);  // drain what is left
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+
+  pid_t pid() const { return pid_; }
+  const std::string& output() const { return output_; }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  bool reaped_ = false;
+  std::string output_;
+};
+
+TEST(ServerBinaryTest, SigtermDrainsOpenCallsAndExitsZero) {
+  Child server({"--address=127.0.0.1:0", "--workers=1", "--drain_timeout=10s"});
+  const std::string address = server.ListeningAddress();
+  ASSERT_FALSE(address.empty()) << server.output();
+  EXPECT_THAT(address, testing::StartsWith("127.0.0.1:"));
+  EXPECT_NE(address, "127.0.0.1:0");
+
+  auto stub = v1::Sampler::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::SampleRequest request;
+  v1::Row* row = request.add_rows();
+  for (float v : {0.0f, 3.0f, 1.0f}) row->mutable_logits()->add_values(v);
+  row->mutable_params()->set_temperature(0);
+  row->set_sequence_id("s");
+  {
+    grpc::ClientContext context;
+    v1::SampleResponse response;
+    ASSERT_TRUE(stub->Sample(&context, request, &response).ok());
+    EXPECT_EQ(response.results(0).samples(0).token_id(), 1);
+  }
+
+  // An error is logged as one structured line.
+  {
+    v1::SampleRequest bad = request;
+    bad.mutable_rows(0)->mutable_params()->set_top_p(1.5f);
+    grpc::ClientContext context;
+    v1::SampleResponse response;
+    EXPECT_EQ(stub->Sample(&context, bad, &response).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(server.WaitFor("event=rpc_error rpc=Sample code=INVALID_ARGUMENT "
+                               "message=\"rows[0].params.top_p:"))
+        << server.output();
+  }
+
+  // Open a stream, then SIGTERM: the stream may still finish its work.
+  grpc::ClientContext context;
+  auto stream = stub->SampleStream(&context);
+  ASSERT_TRUE(stream->Write(request));
+  v1::SampleResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+  ASSERT_TRUE(server.WaitFor("event=draining")) << server.output();
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.results(0).step(), 1u);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  EXPECT_EQ(server.Wait(), 0) << server.output();
+  EXPECT_THAT(server.output(), HasSubstr("event=stopped"));
+}
+
+TEST(ServerBinaryTest, FlagsComeFromTheEnvironmentUnlessGiven) {
+  Child server({}, {"TOKENSAMPLER_ADDRESS=127.0.0.1:0", "TOKENSAMPLER_WORKERS=1",
+                    "TOKENSAMPLER_MAX_ROWS=3"});
+  const std::string address = server.ListeningAddress();
+  ASSERT_FALSE(address.empty()) << server.output();
+  EXPECT_THAT(server.output(), HasSubstr("workers=1"));
+  auto stub = v1::Sampler::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::ServerInfo info;
+  ASSERT_TRUE(stub->GetServerInfo(&context, v1::GetServerInfoRequest(), &info).ok());
+  EXPECT_EQ(info.max_rows_per_request(), 3);
+  EXPECT_EQ(info.worker_threads(), 1);
+  ASSERT_EQ(kill(server.pid(), SIGINT), 0);
+  EXPECT_EQ(server.Wait(), 0);
+
+  // The command line wins over the environment.
+  Child overridden({"--address=127.0.0.1:0", "--max_rows=5"},
+                   {"TOKENSAMPLER_ADDRESS=bad address", "TOKENSAMPLER_MAX_ROWS=3"});
+  const std::string address2 = overridden.ListeningAddress();
+  ASSERT_FALSE(address2.empty()) << overridden.output();
+  auto stub2 = v1::Sampler::NewStub(
+      grpc::CreateChannel(address2, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context2;
+  ASSERT_TRUE(stub2->GetServerInfo(&context2, v1::GetServerInfoRequest(), &info).ok());
+  EXPECT_EQ(info.max_rows_per_request(), 5);
+  ASSERT_EQ(kill(overridden.pid(), SIGTERM), 0);
+  EXPECT_EQ(overridden.Wait(), 0);
+}
+
+TEST(ServerBinaryTest, BadFlagsFailClearly) {
+  Child bad_env({}, {"TOKENSAMPLER_MAX_VOCAB=lots"});
+  EXPECT_NE(bad_env.Wait(), 0);
+  EXPECT_THAT(bad_env.output(), HasSubstr("TOKENSAMPLER_MAX_VOCAB"));
+
+  Child too_big({"--address=127.0.0.1:0", "--max_vocab=2000000"});
+  EXPECT_NE(too_big.Wait(), 0);
+  EXPECT_THAT(too_big.output(), HasSubstr("--max_vocab: must be <= 1048576"));
+}
+
+TEST(ServerBinaryTest, HelpListsEveryFlagWithItsEnvironmentVariable) {
+  Child help({"--help"});
+  help.Wait();
+  for (const char* name :
+       {"TOKENSAMPLER_ADDRESS", "TOKENSAMPLER_WORKERS", "TOKENSAMPLER_QUEUE_DEPTH",
+        "TOKENSAMPLER_MAX_VOCAB", "TOKENSAMPLER_MAX_ROWS", "TOKENSAMPLER_MAX_MESSAGE_BYTES",
+        "TOKENSAMPLER_MAX_SEQUENCES", "TOKENSAMPLER_MAX_HISTORY_TOKENS",
+        "TOKENSAMPLER_DRAIN_TIMEOUT"}) {
+    EXPECT_THAT(help.output(), HasSubstr(name));
+  }
+}
+
+}  // namespace
+}  // namespace tokensampler::server

@@ -1,0 +1,254 @@
+#include "tests/sampler/reference.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <string>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <numeric>
+
+namespace tokensampler::sampler::testing {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kTolerance = 1e-6;  // "reaches p" in STANDARD top-p and typical
+
+// Tokens still kept, with their logits; probabilities are always recomputed from the
+// logits over the kept set (every truncation renormalises).
+struct Row {
+  std::vector<double> z;
+  std::vector<bool> kept;
+};
+
+std::vector<int32_t> KeptIds(const Row& row) {
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < row.z.size(); ++i) {
+    if (row.kept[i]) ids.push_back(static_cast<int32_t>(i));
+  }
+  return ids;
+}
+
+// Kept ids by descending logit, ties by ascending id.
+std::vector<int32_t> SortedDescending(const Row& row) {
+  std::vector<int32_t> ids = KeptIds(row);
+  std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
+    if (row.z[a] != row.z[b]) return row.z[a] > row.z[b];
+    return a < b;
+  });
+  return ids;
+}
+
+// softmax(z / t) over the kept tokens, 0 elsewhere.
+std::vector<double> Softmax(const Row& row, double t) {
+  double max = -kInf;
+  for (size_t i = 0; i < row.z.size(); ++i) {
+    if (row.kept[i]) max = std::max(max, row.z[i]);
+  }
+  std::vector<double> p(row.z.size(), 0.0);
+  double sum = 0.0;
+  for (size_t i = 0; i < row.z.size(); ++i) {
+    if (row.kept[i]) {
+      p[i] = std::exp((row.z[i] - max) / t);
+      sum += p[i];
+    }
+  }
+  for (double& v : p) v /= sum;
+  return p;
+}
+
+void KeepOnly(Row* row, const std::vector<int32_t>& ids, size_t count) {
+  std::fill(row->kept.begin(), row->kept.end(), false);
+  for (size_t i = 0; i < count && i < ids.size(); ++i) row->kept[ids[i]] = true;
+}
+
+void TopK(Row* row, size_t k, bool keep_ties) {
+  std::vector<int32_t> ids = SortedDescending(*row);
+  if (ids.size() <= k) return;
+  size_t count = k;
+  if (keep_ties) {
+    while (count < ids.size() && row->z[ids[count]] == row->z[ids[k - 1]]) ++count;
+  }
+  KeepOnly(row, ids, count);
+}
+
+void TopP(Row* row, double top_p, double t, size_t min_keep, Preset preset) {
+  const std::vector<double> p = Softmax(*row, t);
+  std::vector<int32_t> ids = SortedDescending(*row);
+  size_t count = ids.size();
+  double cum = 0.0;
+  if (preset == Preset::kHf) {
+    // Remove from the least likely end while the ascending cumulative is <= 1 - p.
+    // transformers' rule is defined in float32: cumsum of float32 probabilities,
+    // compared with float32(1 - p).
+    size_t removed = 0;
+    float cum32 = 0.0f;
+    // top_p as the decimal the caller wrote (0.8f -> 0.8), as Python would see it.
+    char text[32];
+    const auto end = std::to_chars(text, text + sizeof(text), static_cast<float>(top_p)).ptr;
+    const float threshold = static_cast<float>(1.0 - std::strtod(std::string(text, end).c_str(), nullptr));
+    for (size_t i = ids.size(); i-- > 0;) {
+      cum32 += static_cast<float>(p[ids[i]]);
+      if (cum32 <= threshold) {
+        ++removed;
+      } else {
+        break;
+      }
+    }
+    count = ids.size() - removed;
+  } else {
+    // STANDARD sums in double with a tolerance; llama.cpp's rule is a float sum.
+    float cum32 = 0.0f;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      cum += p[ids[i]];
+      cum32 += static_cast<float>(p[ids[i]]);
+      const bool reached = preset == Preset::kStandard ? cum >= top_p - kTolerance
+                                                       : cum32 >= static_cast<float>(top_p);
+      if (reached) {
+        count = i + 1;
+        break;
+      }
+    }
+  }
+  KeepOnly(row, ids, std::max(count, min_keep));
+}
+
+void MinP(Row* row, double min_p, double t, size_t min_keep, bool logit_space) {
+  std::vector<int32_t> ids = SortedDescending(*row);
+  const std::vector<double> p = Softmax(*row, t);
+  size_t count = 0;
+  for (int32_t id : ids) {
+    const bool keep = logit_space ? row->z[id] >= row->z[ids[0]] + std::log(min_p)
+                                  : p[id] >= min_p * p[ids[0]];
+    if (keep) ++count;
+  }
+  KeepOnly(row, ids, std::max(count, min_keep));
+}
+
+void Typical(Row* row, double mass, double t, size_t min_keep, Preset preset) {
+  const std::vector<double> p = Softmax(*row, t);
+  std::vector<int32_t> ids = KeptIds(*row);
+  double entropy = 0.0;
+  for (int32_t id : ids) {
+    if (p[id] > 0) entropy -= p[id] * std::log(p[id]);
+  }
+  std::vector<double> score(row->z.size(), kInf);
+  for (int32_t id : ids) {
+    if (p[id] > 0) score[id] = std::fabs(-std::log(p[id]) - entropy);
+  }
+  std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
+    if (score[a] != score[b]) return score[a] < score[b];
+    return a < b;
+  });
+  size_t count = ids.size();
+  double cum = 0.0;
+  if (preset == Preset::kHf) {
+    size_t last = 0;
+    for (int32_t id : ids) {
+      cum += p[id];
+      if (cum < mass) ++last;
+    }
+    last = std::min(last, ids.size() - 1);
+    count = last + 1;
+    while (count < ids.size() && score[ids[count]] <= score[ids[last]]) ++count;
+  } else {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      cum += p[ids[i]];
+      const bool reached = preset == Preset::kStandard ? cum >= mass - kTolerance : cum > mass;
+      if (reached) {
+        count = i + 1;
+        break;
+      }
+    }
+  }
+  KeepOnly(row, ids, std::max(count, min_keep));
+}
+
+}  // namespace
+
+std::vector<double> ReferenceDistribution(const std::vector<float>& logits,
+                                          const SamplingParams& params) {
+  const size_t v = logits.size();
+  Row row;
+  row.z.assign(logits.begin(), logits.end());
+  // Masks and bias.
+  if (!params.allowed_token_ids.empty()) {
+    std::vector<bool> allowed(v, false);
+    for (int32_t id : params.allowed_token_ids) allowed[id] = true;
+    for (size_t i = 0; i < v; ++i) {
+      if (!allowed[i]) row.z[i] = -kInf;
+    }
+  }
+  for (int32_t id : params.banned_token_ids) row.z[id] = -kInf;
+  for (const LogitBias& b : params.logit_bias) row.z[b.token_id] += b.bias;
+  // Penalties: repetition once per distinct token, then presence once and frequency
+  // times the count.
+  std::map<int32_t, int> counts;
+  for (int32_t id : params.context_token_ids) ++counts[id];
+  const double rep = params.repetition_penalty;
+  for (const auto& [id, count] : counts) {
+    double& z = row.z[id];
+    if (z == -kInf) continue;
+    if (rep != 1.0 && rep != 0.0) z = z < 0 ? z * rep : z / rep;
+    z -= params.presence_penalty + static_cast<double>(params.frequency_penalty) * count;
+  }
+  row.kept.assign(v, false);
+  for (size_t i = 0; i < v; ++i) row.kept[i] = row.z[i] > -kInf;
+
+  const size_t min_keep = static_cast<size_t>(params.min_tokens_to_keep);
+  const double t = params.temperature;
+  const Preset preset = params.preset;
+  if (t == 0.0 && preset != Preset::kLlamaCpp) {
+    std::vector<double> one_hot(v, 0.0);
+    one_hot[SortedDescending(row)[0]] = 1.0;
+    return one_hot;
+  }
+  const size_t k = std::max(static_cast<size_t>(params.top_k), min_keep);
+  if (preset == Preset::kLlamaCpp) {
+    if (params.top_k > 0) TopK(&row, k, false);
+    if (params.typical_p < 1.0f) Typical(&row, params.typical_p, 1.0, min_keep, preset);
+    if (params.top_p < 1.0f) TopP(&row, params.top_p, 1.0, min_keep, preset);
+    if (params.min_p > 0.0f) MinP(&row, params.min_p, 1.0, min_keep, true);
+    if (t == 0.0) {
+      std::vector<double> one_hot(v, 0.0);
+      one_hot[SortedDescending(row)[0]] = 1.0;
+      return one_hot;
+    }
+  } else {
+    const bool hf = preset == Preset::kHf;
+    if (params.top_k > 0) TopK(&row, k, hf);
+    if (params.top_p < 1.0f) TopP(&row, params.top_p, t, min_keep, preset);
+    if (params.min_p > 0.0f) MinP(&row, params.min_p, t, min_keep, false);
+    if (params.typical_p < 1.0f) Typical(&row, params.typical_p, t, min_keep, preset);
+  }
+  return Softmax(row, t);
+}
+
+std::vector<double> ReferenceLogSoftmax(const std::vector<float>& logits) {
+  double max = -kInf;
+  for (float z : logits) max = std::max(max, static_cast<double>(z));
+  double sum = 0.0;
+  for (float z : logits) sum += std::exp(z - max);
+  std::vector<double> out;
+  for (float z : logits) out.push_back(z - max - std::log(sum));
+  return out;
+}
+
+int32_t ReferencePick(const std::vector<double>& probs, double u) {
+  double total = 0.0;
+  for (double p : probs) total += p;
+  double cum = 0.0;
+  int32_t last = -1;
+  for (size_t i = 0; i < probs.size(); ++i) {
+    if (probs[i] > 0) {
+      cum += probs[i];
+      last = static_cast<int32_t>(i);
+      if (cum > u * total) return last;
+    }
+  }
+  return last;
+}
+
+}  // namespace tokensampler::sampler::testing

@@ -1,0 +1,203 @@
+// The library against the slow double-precision reference, on random rows of awkward
+// sizes, for every stage and every preset.
+#include "tests/sampler/reference.h"
+
+#include <cmath>
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "sampler/draw.h"
+#include "sampler/sampler.h"
+#include "tests/sampler/test_util.h"
+
+namespace tokensampler::sampler {
+
+// Readable parameter names in test output.
+void PrintTo(Preset preset, std::ostream* os) {
+  *os << (preset == Preset::kStandard ? "STANDARD" : preset == Preset::kHf ? "HF" : "LLAMA_CPP");
+}
+
+namespace {
+
+struct Config {
+  const char* name;
+  SamplingParams params;
+};
+
+std::vector<Config> Configs(Preset preset) {
+  std::vector<Config> configs;
+  auto add = [&](const char* name, auto set) {
+    SamplingParams p;
+    p.preset = preset;
+    set(&p);
+    configs.push_back({name, p});
+  };
+  add("temperature", [](SamplingParams* p) { p->temperature = 0.7f; });
+  add("greedy", [](SamplingParams* p) { p->temperature = 0.0f; });
+  add("top_k_1", [](SamplingParams* p) { p->top_k = 1; });
+  add("top_k_5", [](SamplingParams* p) { p->top_k = 5; });
+  add("top_k_50_hot", [](SamplingParams* p) {
+    p->top_k = 50;
+    p->temperature = 1.7f;
+  });
+  add("top_p_0.9", [](SamplingParams* p) { p->top_p = 0.9f; });
+  add("top_p_0.3", [](SamplingParams* p) {
+    p->top_p = 0.3f;
+    p->temperature = 2.0f;
+  });
+  add("min_p_0.05", [](SamplingParams* p) { p->min_p = 0.05f; });
+  add("min_p_0.5_cold", [](SamplingParams* p) {
+    p->min_p = 0.5f;
+    p->temperature = 0.5f;
+  });
+  add("typical_0.9", [](SamplingParams* p) { p->typical_p = 0.9f; });
+  add("typical_0.4", [](SamplingParams* p) { p->typical_p = 0.4f; });
+  add("chain", [](SamplingParams* p) {
+    p->temperature = 0.8f;
+    p->top_k = 50;
+    p->top_p = 0.9f;
+    p->min_p = 0.02f;
+  });
+  add("chain_typical", [](SamplingParams* p) {
+    p->temperature = 1.2f;
+    p->top_k = 200;
+    p->top_p = 0.95f;
+    p->typical_p = 0.8f;
+  });
+  add("min_keep", [](SamplingParams* p) {
+    p->top_p = 0.01f;
+    p->min_p = 0.9f;
+    p->min_tokens_to_keep = 4;
+  });
+  add("greedy_after_truncation", [](SamplingParams* p) {
+    p->temperature = 0.0f;
+    p->typical_p = 0.3f;
+    p->top_k = 10;
+  });
+  return configs;
+}
+
+// Compares a library distribution with the reference: the same tokens kept (ignoring
+// tokens the reference gives less than 1e-30, which float underflows to 0), and every
+// probability within float rounding.
+void ExpectMatches(const std::vector<float>& got, const std::vector<double>& want,
+                   const std::string& label) {
+  ASSERT_EQ(got.size(), want.size());
+  int failures = 0;
+  for (size_t i = 0; i < got.size() && failures < 5; ++i) {
+    const double w = want[i];
+    bool ok;
+    if (w == 0.0) {
+      ok = got[i] == 0.0f;
+    } else if (w < 1e-30) {
+      ok = got[i] < 1e-25f;
+    } else {
+      ok = got[i] > 0.0f && std::fabs(got[i] - w) <= 1e-7 + 2e-5 * w;
+    }
+    if (!ok) {
+      ++failures;
+      ADD_FAILURE() << label << " token " << i << ": got " << got[i] << " want " << w;
+    }
+  }
+}
+
+class ReferenceTest : public ::testing::TestWithParam<Preset> {};
+
+TEST_P(ReferenceTest, MatchesOnRandomRows) {
+  const Preset preset = GetParam();
+  const size_t sizes[] = {1, 2, 7, 8, 9, 31, 33, 1000, 32000, 128256};
+  Sampler sampler;
+  for (size_t n : sizes) {
+    const int kinds = n > 1000 ? 2 : 3;
+    for (int kind = 0; kind < kinds; ++kind) {
+      const uint32_t seed = static_cast<uint32_t>(n * 31 + kind);
+      std::vector<float> row = kind == 0   ? testing::NormalRow(n, seed)
+                               : kind == 1 ? testing::TiedRow(n, seed)
+                                           : testing::NormalRow(n, seed, 30.0f);
+      if (n > 4) row[n / 3] = -std::numeric_limits<float>::infinity();
+      for (const Config& config : Configs(preset)) {
+        if (n > 1000 && (config.params.typical_p < 1.0f) && kind == 1) continue;
+        const std::vector<float> got = testing::DenseDistribution(sampler, row, config.params);
+        const std::vector<double> want = testing::ReferenceDistribution(row, config.params);
+        ExpectMatches(got, want, absl::StrCat(config.name, " n=", n, " kind=", kind));
+      }
+    }
+  }
+}
+
+TEST_P(ReferenceTest, MasksBiasAndPenaltiesMatch) {
+  const Preset preset = GetParam();
+  Sampler sampler;
+  for (size_t n : {9u, 1000u, 32000u}) {
+    const std::vector<float> row = testing::NormalRow(n, static_cast<uint32_t>(n) + 5);
+    std::vector<int32_t> context;
+    for (size_t i = 0; i < 300; ++i) context.push_back(static_cast<int32_t>((i * i * 7) % n));
+    const std::vector<int32_t> banned = {0, static_cast<int32_t>(n - 1)};
+    std::vector<int32_t> allowed;
+    for (size_t i = 0; i < n; i += 3) allowed.push_back(static_cast<int32_t>(i));
+    const std::vector<LogitBias> bias = {{3, 2.5f}, {static_cast<int32_t>(n / 2), -1.0f},
+                                         {6, -std::numeric_limits<float>::infinity()}};
+    for (int variant = 0; variant < 3; ++variant) {
+      SamplingParams p;
+      p.preset = preset;
+      p.context_token_ids = context;
+      p.repetition_penalty = 1.3f;
+      p.presence_penalty = 0.4f;
+      p.frequency_penalty = 0.2f;
+      p.banned_token_ids = banned;
+      p.logit_bias = bias;
+      if (variant == 1) p.allowed_token_ids = allowed;
+      if (variant == 2) {
+        p.top_k = 40;
+        p.top_p = 0.8f;
+        p.temperature = 0.9f;
+      }
+      const std::vector<float> got = testing::DenseDistribution(sampler, row, p);
+      const std::vector<double> want = testing::ReferenceDistribution(row, p);
+      ExpectMatches(got, want, absl::StrCat("n=", n, " variant=", variant));
+    }
+  }
+}
+
+TEST_P(ReferenceTest, DrawsMatchTheReferencePickOnTheSameDistribution) {
+  // The library's draw equals the reference inverse CDF over the distribution the
+  // library reports (that is what a client replays).
+  const Preset preset = GetParam();
+  Sampler sampler;
+  for (size_t n : {2u, 33u, 1000u}) {
+    const std::vector<float> row = testing::NormalRow(n, static_cast<uint32_t>(n) + 9, 1.0f);
+    SamplingParams p;
+    p.preset = preset;
+    p.top_p = 0.9f;
+    p.seed = n;
+    p.num_samples = 50;
+    const std::vector<float> dist = testing::DenseDistribution(sampler, row, p);
+    const std::vector<double> dist_double(dist.begin(), dist.end());
+    SampleResult r;
+    ASSERT_TRUE(sampler.Sample(LogitsView::Float32(row), p, 3, &r).ok());
+    for (uint32_t i = 0; i < 50; ++i) {
+      EXPECT_EQ(r.samples[i].token_id,
+                testing::ReferencePick(dist_double, DrawUniform(p.seed, 3, i)));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, ReferenceTest,
+                         ::testing::Values(Preset::kStandard, Preset::kHf, Preset::kLlamaCpp),
+                         [](const ::testing::TestParamInfo<Preset>& info) {
+                           switch (info.param) {
+                             case Preset::kStandard:
+                               return std::string("Standard");
+                             case Preset::kHf:
+                               return std::string("Hf");
+                             default:
+                               return std::string("LlamaCpp");
+                           }
+                         });
+
+}  // namespace
+}  // namespace tokensampler::sampler

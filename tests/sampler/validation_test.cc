@@ -1,0 +1,205 @@
+// Every bad input gets INVALID_ARGUMENT naming the field and the value; nothing crashes.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sampler/params.h"
+#include "sampler/sampler.h"
+
+namespace tokensampler::sampler {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// Runs both entry points and checks they fail with exactly `message`.
+void ExpectInvalid(const std::vector<float>& logits, const SamplingParams& params,
+                   const std::string& message) {
+  Sampler sampler;
+  SampleResult samples;
+  const absl::Status s1 = sampler.Sample(LogitsView::Float32(logits), params, 0, &samples);
+  EXPECT_EQ(s1.code(), absl::StatusCode::kInvalidArgument) << s1;
+  EXPECT_EQ(s1.message(), message);
+  DistributionResult dist;
+  const absl::Status s2 = sampler.Distribution(LogitsView::Float32(logits), params, &dist);
+  EXPECT_EQ(s2.code(), absl::StatusCode::kInvalidArgument) << s2;
+  EXPECT_EQ(s2.message(), message);
+  // The same sampler keeps working after an error.
+  const std::vector<float> good = {1.0f, 2.0f};
+  EXPECT_TRUE(sampler.Sample(LogitsView::Float32(good), SamplingParams{}, 0, &samples).ok());
+}
+
+const std::vector<float> kRow(50, 0.5f);
+
+TEST(Validation, Logits) {
+  std::vector<float> row(40, 1.0f);
+  row[17] = kNaN;
+  ExpectInvalid(row, {}, "logits[17]: must not be NaN");
+  row[17] = 1.0f;
+  row[3] = kInf;
+  ExpectInvalid(row, {}, "logits[3]: must not be +inf");
+  ExpectInvalid({}, {}, "logits: must not be empty");
+  ExpectInvalid(std::vector<float>(5, -kInf), {}, "logits: every token is masked");
+}
+
+TEST(Validation, EveryTokenMaskedByTheParams) {
+  SamplingParams p;
+  const std::vector<int32_t> banned = {0, 1, 2};
+  p.banned_token_ids = banned;
+  ExpectInvalid({1, 2, 3}, p, "logits: every token is masked");
+  SamplingParams q;
+  const std::vector<int32_t> allowed = {1};
+  const std::vector<float> row = {0.0f, -kInf, 3.0f};
+  q.allowed_token_ids = allowed;
+  ExpectInvalid(row, q, "logits: every token is masked");
+  SamplingParams r;
+  const std::vector<LogitBias> bias = {{0, -kInf}};
+  r.logit_bias = bias;
+  ExpectInvalid({1.0f}, r, "logits: every token is masked");
+}
+
+TEST(Validation, TooLargeVocabulary) {
+  EXPECT_EQ(ValidateParams({}, static_cast<size_t>(kMaxVocab) + 1).message(),
+            "logits: size 1048577 exceeds the maximum vocabulary size 1048576");
+  EXPECT_TRUE(ValidateParams({}, static_cast<size_t>(kMaxVocab)).ok());
+}
+
+TEST(Validation, ScalarFields) {
+  struct Case {
+    void (*set)(SamplingParams*);
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](SamplingParams* p) { p->temperature = -1; },
+       "params.temperature: must be finite and >= 0, got -1"},
+      {[](SamplingParams* p) { p->temperature = kNaN; },
+       "params.temperature: must be finite and >= 0, got nan"},
+      {[](SamplingParams* p) { p->temperature = kInf; },
+       "params.temperature: must be finite and >= 0, got inf"},
+      {[](SamplingParams* p) { p->top_p = 1.5f; }, "params.top_p: must be in (0, 1], got 1.5"},
+      {[](SamplingParams* p) { p->top_p = 0.0f; }, "params.top_p: must be in (0, 1], got 0"},
+      {[](SamplingParams* p) { p->top_p = kNaN; }, "params.top_p: must be in (0, 1], got nan"},
+      {[](SamplingParams* p) { p->min_p = -0.5f; }, "params.min_p: must be in [0, 1], got -0.5"},
+      {[](SamplingParams* p) { p->min_p = 1.05f; }, "params.min_p: must be in [0, 1], got 1.05"},
+      {[](SamplingParams* p) { p->top_k = -3; }, "params.top_k: must be >= 0, got -3"},
+      {[](SamplingParams* p) { p->typical_p = 0.0f; },
+       "params.typical_p: must be in (0, 1], got 0"},
+      {[](SamplingParams* p) { p->typical_p = 2.0f; },
+       "params.typical_p: must be in (0, 1], got 2"},
+      {[](SamplingParams* p) { p->repetition_penalty = -1.0f; },
+       "params.repetition_penalty: must be finite and >= 0, got -1"},
+      {[](SamplingParams* p) { p->repetition_penalty = kInf; },
+       "params.repetition_penalty: must be finite and >= 0, got inf"},
+      {[](SamplingParams* p) { p->presence_penalty = kNaN; },
+       "params.presence_penalty: must be finite, got nan"},
+      {[](SamplingParams* p) { p->frequency_penalty = -kInf; },
+       "params.frequency_penalty: must be finite, got -inf"},
+      {[](SamplingParams* p) { p->top_logprobs = 21; },
+       "params.top_logprobs: must be in [0, 20], got 21"},
+      {[](SamplingParams* p) { p->top_logprobs = -1; },
+       "params.top_logprobs: must be in [0, 20], got -1"},
+      {[](SamplingParams* p) { p->num_samples = 0; }, "params.num_samples: must be >= 1, got 0"},
+      {[](SamplingParams* p) { p->num_samples = kMaxNumSamples + 1; },
+       "params.num_samples: must be <= 4096, got 4097"},
+      {[](SamplingParams* p) { p->min_tokens_to_keep = 0; },
+       "params.min_tokens_to_keep: must be >= 1, got 0"},
+      {[](SamplingParams* p) { p->preset = static_cast<Preset>(9); },
+       "params.preset: unknown value 9"},
+      {[](SamplingParams* p) { p->logprobs_mode = static_cast<LogprobsMode>(5); },
+       "params.logprobs_mode: unknown value 5"},
+  };
+  for (const Case& c : cases) {
+    SamplingParams p;
+    c.set(&p);
+    ExpectInvalid(kRow, p, c.message);
+    EXPECT_EQ(ValidateParams(p, kRow.size()).message(), c.message);
+  }
+}
+
+TEST(Validation, TokenIdLists) {
+  const std::vector<int32_t> bad = {1, 2, 99};
+  const std::vector<int32_t> negative = {0, -1};
+  SamplingParams p;
+  p.allowed_token_ids = bad;
+  ExpectInvalid(kRow, p, "params.allowed_token_ids[2]: token id 99 out of range [0, 50)");
+  p = {};
+  p.banned_token_ids = negative;
+  ExpectInvalid(kRow, p, "params.banned_token_ids[1]: token id -1 out of range [0, 50)");
+  p = {};
+  const std::vector<int32_t> context = {0, 1, 2, 3, 70000};
+  p.context_token_ids = context;
+  ExpectInvalid(kRow, p, "context_token_ids[4]: token id 70000 out of range [0, 50)");
+}
+
+TEST(Validation, LogitBias) {
+  SamplingParams p;
+  const std::vector<LogitBias> out_of_range = {{1, 1.0f}, {70000, 1.0f}};
+  p.logit_bias = out_of_range;
+  ExpectInvalid(std::vector<float>(32000, 0.0f), p,
+                "params.logit_bias[70000]: token id out of range [0, 32000)");
+  const std::vector<LogitBias> nan_bias = {{5, kNaN}};
+  p.logit_bias = nan_bias;
+  ExpectInvalid(kRow, p, "params.logit_bias[5]: bias must be finite or -inf, got nan");
+  const std::vector<LogitBias> inf_bias = {{5, kInf}};
+  p.logit_bias = inf_bias;
+  ExpectInvalid(kRow, p, "params.logit_bias[5]: bias must be finite or -inf, got inf");
+  const std::vector<LogitBias> duplicate = {{5, 1.0f}, {7, 1.0f}, {5, 2.0f}};
+  p.logit_bias = duplicate;
+  ExpectInvalid(kRow, p, "params.logit_bias[5]: duplicate token id");
+  const std::vector<LogitBias> overflow = {{0, 3e38f}};
+  p.logit_bias = overflow;
+  ExpectInvalid({3e38f, 0.0f}, p,
+                "params.logit_bias[0]: logit 3e+38 + bias 3e+38 overflows to +inf");
+}
+
+TEST(Validation, PenaltyOverflow) {
+  SamplingParams p;
+  const std::vector<int32_t> context = {0, 0};
+  p.context_token_ids = context;
+  p.frequency_penalty = -3e38f;
+  ExpectInvalid({1.0f, 0.0f}, p,
+                "context_token_ids: the penalties turn the logit of token 0 into +inf");
+}
+
+TEST(Validation, BadDtypeAndNullData) {
+  Sampler sampler;
+  SampleResult out;
+  const float one = 1.0f;
+  LogitsView view{&one, 1, static_cast<Dtype>(7)};
+  EXPECT_EQ(sampler.Sample(view, {}, 0, &out).message(), "logits: unknown dtype 7");
+  LogitsView null_view{nullptr, 3, Dtype::kFloat32};
+  EXPECT_EQ(sampler.Sample(null_view, {}, 0, &out).message(), "logits: data is null");
+}
+
+TEST(Validation, Float16AndBFloat16BadValuesNameTheIndex) {
+  Sampler sampler;
+  SampleResult out;
+  const uint16_t half[] = {0x3C00, 0x3C00, 0x7E00};  // 1, 1, NaN
+  EXPECT_EQ(sampler.Sample({half, 3, Dtype::kFloat16}, {}, 0, &out).message(),
+            "logits[2]: must not be NaN");
+  const uint16_t bf[] = {0x7F80};  // +inf
+  EXPECT_EQ(sampler.Sample({bf, 1, Dtype::kBFloat16}, {}, 0, &out).message(),
+            "logits[0]: must not be +inf");
+}
+
+TEST(Validation, BoundaryValuesAreAccepted) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.top_p = 1.0f;
+  p.min_p = 1.0f;
+  p.typical_p = 1.0f;
+  p.top_logprobs = kMaxTopLogprobs;
+  p.repetition_penalty = 0.0f;
+  p.num_samples = kMaxNumSamples;
+  EXPECT_TRUE(ValidateParams(p, 10).ok());
+  p.top_p = 1e-30f;
+  p.typical_p = 1e-30f;
+  p.min_p = 0.0f;
+  EXPECT_TRUE(ValidateParams(p, 10).ok());
+}
+
+}  // namespace
+}  // namespace tokensampler::sampler

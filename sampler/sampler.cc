@@ -175,6 +175,9 @@ struct Sampler::Scratch {
   double raw_lse = 0.0;
 
   absl::Status Process(const LogitsView& logits, const SamplingParams& params, bool need_raw);
+  // The stages after masks and penalties, on z with maximum `max`.
+  absl::Status RunStages(const SamplingParams& params, float max);
+  double unit_sum = -1.0;  // sum of exp(z - max) when a stage computed it, else < 0
 
   // The final probability of token i (a candidate): the value Distribution() reports
   // and the draw accumulates.
@@ -192,6 +195,10 @@ struct Sampler::Scratch {
   }
   absl::Status ApplyMasksAndPenalties(const SamplingParams& p);
   void Collect(bool by_weight);
+  bool Candidate(size_t i, bool by_weight) const {
+    return by_weight ? w[i] > 0.0f : z[i] > -kInf;
+  }
+  void CollectTopK(size_t k, bool by_weight, bool keep_ties);
   double CandidateMass() const;
   void KeepTop(size_t count);
   void TopKExact(size_t k);
@@ -268,6 +275,46 @@ void Sampler::Scratch::Collect(bool by_weight) {
     if (by_weight ? w[i] > 0.0f : z[i] > -kInf) ids[count++] = static_cast<int32_t>(i);
   }
   n = count;
+}
+
+// Top-k straight from the dense row without a candidate list of V: one pass keeps a
+// buffer of at most 2k ids; when it fills, its best k stay (nth_element) and the k-th
+// becomes the bar later tokens must beat. O(V) with one compare per token on typical
+// rows. keep_ties (HF) adds, in a second pass, every token tied with the k-th.
+void Sampler::Scratch::CollectTopK(size_t k, bool by_weight, bool keep_ties) {
+  ids.resize(vocab);
+  auto before = [this](int32_t a, int32_t b) { return Before(a, b); };
+  size_t count = 0;
+  bool have_bar = false;
+  int32_t bar = 0;
+  for (size_t i = 0; i < vocab; ++i) {
+    if (!Candidate(i, by_weight)) continue;
+    const int32_t id = static_cast<int32_t>(i);
+    if (have_bar && !Before(id, bar)) continue;
+    ids[count++] = id;
+    if (count == 2 * k) {
+      std::nth_element(ids.begin(), ids.begin() + (k - 1), ids.begin() + count, before);
+      bar = ids[k - 1];
+      have_bar = true;
+      count = k;
+    }
+  }
+  n = count;
+  KeepTop(k);
+  if (!keep_ties || n < k) return;
+  // The exact top k holds the lowest ids of the group tied with the k-th; add the rest.
+  int32_t kth = ids[0];
+  for (size_t i = 1; i < n; ++i) {
+    if (Before(kth, ids[i])) kth = ids[i];
+  }
+  const float threshold = z[kth];
+  int32_t last_tied = kth;
+  for (size_t i = 0; i < n; ++i) {
+    if (z[ids[i]] == threshold) last_tied = std::max(last_tied, ids[i]);
+  }
+  for (size_t i = static_cast<size_t>(last_tied) + 1; i < vocab; ++i) {
+    if (z[i] == threshold && Candidate(i, by_weight)) ids[n++] = static_cast<int32_t>(i);
+  }
 }
 
 double Sampler::Scratch::CandidateMass() const {
@@ -546,13 +593,11 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
   if (max == -kInf) return Invalid("logits: every token is masked");
   const bool modifies = ModifiesLogits(params);
   raw_z = z.data();
-  if (need_raw) {
+  if (need_raw && modifies) {
     raw_lse = max + std::log(kernels::ExpSum(z.data(), vocab, max, 1.0f, w.data()));
-    if (modifies) {
-      raw.resize(vocab);
-      std::memcpy(raw.data(), z.data(), vocab * sizeof(float));
-      raw_z = raw.data();
-    }
+    raw.resize(vocab);
+    std::memcpy(raw.data(), z.data(), vocab * sizeof(float));
+    raw_z = raw.data();
   }
   if (modifies) {
     status = ApplyMasksAndPenalties(params);
@@ -560,7 +605,21 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
     max = kernels::Max(z.data(), vocab);
     if (max == -kInf) return Invalid("logits: every token is masked");
   }
+  unit_sum = -1.0;
+  status = RunStages(params, max);
+  if (!status.ok()) return status;
+  if (need_raw && !modifies) {
+    // The logits are untouched: a T = 1 pass of the pipeline already summed exp(z - max).
+    if (unit_sum < 0.0) {
+      raw.resize(vocab);
+      unit_sum = kernels::ExpSum(z.data(), vocab, max, 1.0f, raw.data());
+    }
+    raw_lse = max + std::log(unit_sum);
+  }
+  return absl::OkStatus();
+}
 
+absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max) {
   const size_t min_keep = static_cast<size_t>(params.min_tokens_to_keep);
   const bool truncates = AnyTruncation(params);
   const float temperature = params.temperature;
@@ -574,14 +633,20 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
         return absl::OkStatus();
       }
       total = kernels::ExpSum(z.data(), vocab, max, temperature, w.data());
+      if (temperature == 1.0f) unit_sum = total;
       one_hot = false;
       dense_final = true;
       fin_w = w.data();
       return absl::OkStatus();
     }
-    kernels::ExpSum(z.data(), vocab, max, 1.0f, w.data());
-    Collect(/*by_weight=*/false);
-    if (params.top_k > 0) TopKExact(std::max(static_cast<size_t>(params.top_k), min_keep));
+    unit_sum = kernels::ExpSum(z.data(), vocab, max, 1.0f, w.data());
+    const size_t k = std::max(static_cast<size_t>(params.top_k), min_keep);
+    if (params.top_k > 0 && 2 * k < vocab) {
+      CollectTopK(k, /*by_weight=*/false, /*keep_ties=*/false);
+    } else {
+      Collect(/*by_weight=*/false);
+      if (params.top_k > 0) TopKExact(k);
+    }
     if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kLlamaCpp);
     if (params.top_p < 1.0f) TopPLlama(params.top_p, min_keep);
     if (params.min_p > 0.0f) MinPLlama(params.min_p, min_keep);
@@ -608,20 +673,32 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
     return absl::OkStatus();
   }
   total = kernels::ExpSum(z.data(), vocab, max, temperature, w.data());
+  if (temperature == 1.0f) unit_sum = total;
   if (!truncates) {
     one_hot = false;
     dense_final = true;
     fin_w = w.data();
     return absl::OkStatus();
   }
-  Collect(/*by_weight=*/true);
-  if (params.preset == Preset::kStandard) {
-    if (params.top_k > 0) TopKExact(std::max(static_cast<size_t>(params.top_k), min_keep));
+  const size_t k = std::max(static_cast<size_t>(params.top_k), min_keep);
+  const bool hf = params.preset == Preset::kHf;
+  if (params.top_k > 0 && 2 * k < vocab) {
+    CollectTopK(k, /*by_weight=*/true, /*keep_ties=*/hf);
+  } else {
+    Collect(/*by_weight=*/true);
+    if (params.top_k > 0) {
+      if (hf) {
+        TopKHf(k);
+      } else {
+        TopKExact(k);
+      }
+    }
+  }
+  if (!hf) {
     if (params.top_p < 1.0f) TopPStandard(params.top_p, min_keep);
     if (params.min_p > 0.0f) MinPProb(params.min_p, min_keep);
     if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kStandard);
   } else {
-    if (params.top_k > 0) TopKHf(std::max(static_cast<size_t>(params.top_k), min_keep));
     if (params.top_p < 1.0f) TopPHf(params.top_p, min_keep);
     if (params.min_p > 0.0f) MinPProb(params.min_p, min_keep);
     if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kHf);

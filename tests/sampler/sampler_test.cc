@@ -543,3 +543,36 @@ TEST(Samples, NumSamplesUseIndicesZeroToN) {
 
 }  // namespace
 }  // namespace tokensampler::sampler
+
+namespace tokensampler::sampler {
+namespace {
+
+TEST(Logprobs, RawIsTheSameOnEveryPipelinePath) {
+  // Untouched logits reuse a T = 1 pass of the pipeline when there is one; every path
+  // must report the same log-softmax.
+  const std::vector<float> z = NormalRow(5000, 13);
+  const std::vector<double> expected = testing::ReferenceLogSoftmax(z);
+  for (Preset preset : {Preset::kStandard, Preset::kHf, Preset::kLlamaCpp}) {
+    for (float t : {0.0f, 0.5f, 1.0f}) {
+      for (int top_k : {0, 10}) {
+        SamplingParams p;
+        p.preset = preset;
+        p.temperature = t;
+        p.top_k = top_k;
+        p.num_samples = 3;
+        p.top_logprobs = 2;
+        Sampler sampler;
+        SampleResult r;
+        ASSERT_TRUE(sampler.Sample(LogitsView::Float32(z), p, 0, &r).ok());
+        for (const auto& s : r.samples) {
+          EXPECT_NEAR(s.logprob, expected[s.token_id], 1e-5);
+          EXPECT_NEAR(s.top_logprobs[0].logprob,
+                      *std::max_element(expected.begin(), expected.end()), 1e-5);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tokensampler::sampler

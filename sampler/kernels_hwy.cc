@@ -1,0 +1,268 @@
+// Highway SIMD bodies of the kernels, compiled once per target (foreach_target) and
+// picked at run time (HWY_DYNAMIC_DISPATCH). See kernels_hwy.h for the bit-identity
+// contract with the scalar references in kernels.cc.
+#include "sampler/kernels_hwy.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "sampler/kernels.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "sampler/kernels_hwy.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tokensampler::sampler::kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using DI = hn::RebindToSigned<DF>;
+using DU = hn::RebindToUnsigned<DF>;
+using VF = hn::Vec<DF>;
+
+// The vector form of ExpNonPositive (kernels_hwy.h), operation for operation.
+HWY_INLINE VF ExpVec(DF d, VF x) {
+  namespace c = exp_constants;
+  const DI di;
+  const VF xc = hn::Max(x, hn::Set(d, c::kMinArg));
+  VF t = hn::Mul(xc, hn::Set(d, c::kLog2e));
+  t = hn::Add(t, hn::Set(d, c::kRoundMagic));
+  const VF nf = hn::Sub(t, hn::Set(d, c::kRoundMagic));
+  const auto n = hn::Sub(hn::BitCast(di, t), hn::Set(di, c::kRoundMagicBits));
+  VF r = hn::Sub(xc, hn::Mul(nf, hn::Set(d, c::kLn2Hi)));
+  r = hn::Sub(r, hn::Mul(nf, hn::Set(d, c::kLn2Lo)));
+  VF p = hn::Set(d, c::kP5);
+  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP4));
+  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP3));
+  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP2));
+  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP1));
+  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP0));
+  VF y = hn::Mul(p, hn::Mul(r, r));
+  y = hn::Add(y, r);
+  y = hn::Add(y, hn::Set(d, 1.0f));
+  const auto n1 = hn::ShiftRight<1>(n);
+  const auto n2 = hn::Sub(n, n1);
+  const auto bias = hn::Set(di, 127);
+  y = hn::Mul(y, hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(n1, bias))));
+  y = hn::Mul(y, hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(n2, bias))));
+  return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, c::kMinArg)), y);
+}
+
+// Element i of a 16-bit row as its bits (the row may be unaligned).
+HWY_INLINE uint16_t Bits16(const unsigned char* bytes, size_t i) {
+  uint16_t b;
+  std::memcpy(&b, bytes + 2 * i, sizeof(b));
+  return b;
+}
+
+// Decodes lanes of 16-bit elements to float, exactly like BFloat16ToFloat or
+// Float16ToFloat.
+HWY_INLINE VF DecodeBf16(DF d, const unsigned char* bytes) {
+  const DU du;
+  const hn::Rebind<uint16_t, DF> d16;
+  const auto bits = hn::PromoteTo(du, hn::LoadU(d16, reinterpret_cast<const uint16_t*>(bytes)));
+  return hn::BitCast(d, hn::ShiftLeft<16>(bits));
+}
+
+HWY_INLINE VF DecodeFp16(DF d, const unsigned char* bytes) {
+  // A half's exponent and mantissa, shifted into a float's, read as a float, are the
+  // value times 2^-112 (subnormal halves become float subnormals): multiplying by
+  // 2^112 is exact. Exponent 31 (inf/NaN) maps to float exponent 255 instead.
+  const DU du;
+  const hn::Rebind<uint16_t, DF> d16;
+  const auto h = hn::PromoteTo(du, hn::LoadU(d16, reinterpret_cast<const uint16_t*>(bytes)));
+  const auto magnitude = hn::ShiftLeft<13>(hn::And(h, hn::Set(du, 0x7FFFu)));
+  const VF scaled = hn::Mul(hn::BitCast(d, magnitude), hn::Set(d, 5.192296858534828e33f));
+  const auto special = hn::Eq(hn::And(h, hn::Set(du, 0x7C00u)), hn::Set(du, 0x7C00u));
+  const auto inf_nan = hn::Or(magnitude, hn::Set(du, 0x7F800000u));
+  const auto mag_bits = hn::IfThenElse(special, inf_nan, hn::BitCast(du, scaled));
+  const auto sign = hn::ShiftLeft<16>(hn::And(h, hn::Set(du, 0x8000u)));
+  return hn::BitCast(d, hn::Or(mag_bits, sign));
+}
+
+// Shared body: `load(i)` decodes lanes [i, i + N); `scalar(i)` element i.
+template <class Load, class Scalar>
+HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar, float* out,
+                              float* max) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
+  VF m0 = hn::Set(d, -std::numeric_limits<float>::infinity());
+  VF m1 = m0;
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const VF a = load(i);
+    const VF b = load(i + N);
+    // NaN and +inf both fail `v < inf`.
+    if (HWY_UNLIKELY(!hn::AllTrue(d, hn::And(hn::Lt(a, inf), hn::Lt(b, inf))))) break;
+    hn::StoreU(a, d, out + i);
+    hn::StoreU(b, d, out + i + N);
+    m0 = hn::Max(m0, a);
+    m1 = hn::Max(m1, b);
+  }
+  float m = hn::GetLane(hn::MaxOfLanes(d, hn::Max(m0, m1)));
+  for (; i < n; ++i) {
+    const float v = scalar(i);
+    if (!(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
+    out[i] = v;
+    m = v > m ? v : m;
+  }
+  *max = m;
+  return -1;
+}
+
+int64_t DecodeAndMaxImpl(const LogitsView& in, float* out, float* max) {
+  const DF d;
+  const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
+  switch (in.dtype) {
+    case Dtype::kBFloat16:
+      return DecodeLoop(
+          in.size, [&](size_t i) { return DecodeBf16(d, bytes + 2 * i); },
+          [&](size_t i) { return BFloat16ToFloat(Bits16(bytes, i)); }, out, max);
+    case Dtype::kFloat16:
+      return DecodeLoop(
+          in.size, [&](size_t i) { return DecodeFp16(d, bytes + 2 * i); },
+          [&](size_t i) { return Float16ToFloat(Bits16(bytes, i)); }, out, max);
+    case Dtype::kFloat32:
+    default:
+      return DecodeLoop(
+          in.size, [&](size_t i) { return hn::LoadU(d, reinterpret_cast<const float*>(bytes) + i); },
+          [&](size_t i) {
+            float v;
+            std::memcpy(&v, bytes + 4 * i, sizeof(v));
+            return v;
+          },
+          out, max);
+  }
+}
+
+float MaxImpl(const float* z, size_t n) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  VF m0 = hn::Set(d, -std::numeric_limits<float>::infinity());
+  VF m1 = m0;
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    m0 = hn::Max(m0, hn::LoadU(d, z + i));
+    m1 = hn::Max(m1, hn::LoadU(d, z + i + N));
+  }
+  float m = hn::GetLane(hn::MaxOfLanes(d, hn::Max(m0, m1)));
+  for (; i < n; ++i) m = z[i] > m ? z[i] : m;
+  return m;
+}
+
+// ExpSum with the fixed reduction order of kernels.h: lane j of accumulator k holds the
+// partial sum of the elements whose index in the block is k * N + j (mod 16), so each
+// of the 16 partials adds the same elements in the same order as the scalar loop.
+double ExpSumImpl(const float* z, size_t n, float max, float temperature, float* w) {
+  const DF d;
+  constexpr size_t kN = hn::MaxLanes(DF());
+  // Lanes wider than 16 floats would mix partials; no x86 target has them.
+  if constexpr (kN > kSumLanes) {
+    return ExpSumScalar(z, n, max, temperature, w);
+  } else {
+    constexpr size_t kAcc = kSumLanes / kN;
+    const VF vmax = hn::Set(d, max);
+    const VF vt = hn::Set(d, temperature);
+    const bool unit_t = temperature == 1.0f;  // x / 1 == x: skip the division
+    double total = 0.0;
+    HWY_ALIGN float partial[kSumLanes];
+    for (size_t block = 0; block < n; block += kSumBlock) {
+      const size_t end = block + kSumBlock < n ? block + kSumBlock : n;
+      VF acc[kAcc];
+      for (size_t k = 0; k < kAcc; ++k) acc[k] = hn::Zero(d);
+      size_t i = block;
+      if (unit_t) {
+        for (; i + kSumLanes <= end; i += kSumLanes) {
+          for (size_t k = 0; k < kAcc; ++k) {
+            const VF e = ExpVec(d, hn::Sub(hn::LoadU(d, z + i + k * kN), vmax));
+            hn::StoreU(e, d, w + i + k * kN);
+            acc[k] = hn::Add(acc[k], e);
+          }
+        }
+      } else {
+        for (; i + kSumLanes <= end; i += kSumLanes) {
+          for (size_t k = 0; k < kAcc; ++k) {
+            const VF x = hn::Div(hn::Sub(hn::LoadU(d, z + i + k * kN), vmax), vt);
+            const VF e = ExpVec(d, x);
+            hn::StoreU(e, d, w + i + k * kN);
+            acc[k] = hn::Add(acc[k], e);
+          }
+        }
+      }
+      for (size_t k = 0; k < kAcc; ++k) hn::StoreU(acc[k], d, partial + k * kN);
+      for (; i < end; ++i) {
+        const float e = ExpNonPositive((z[i] - max) / temperature);
+        w[i] = e;
+        partial[(i - block) % kSumLanes] += e;
+      }
+      for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];
+    }
+    return total;
+  }
+}
+
+size_t ArgmaxImpl(const float* z, size_t n) {
+  const DF d;
+  const DI di;
+  const size_t N = hn::Lanes(d);
+  if (n < N) return ArgmaxScalar(z, n);
+  // Per lane: the best value seen and the lowest index holding it (strict >).
+  VF best = hn::LoadU(d, z);
+  auto best_i = hn::Iota(di, 0);
+  auto idx = best_i;
+  const auto stride = hn::Set(di, static_cast<int32_t>(N));
+  size_t i = N;
+  for (; i + N <= n; i += N) {
+    idx = hn::Add(idx, stride);
+    const VF v = hn::LoadU(d, z + i);
+    const auto better = hn::Gt(v, best);
+    best = hn::IfThenElse(better, v, best);
+    best_i = hn::IfThenElse(hn::RebindMask(di, better), idx, best_i);
+  }
+  const VF top = hn::MaxOfLanes(d, best);
+  const auto cand = hn::IfThenElse(hn::RebindMask(di, hn::Eq(best, top)), best_i,
+                                   hn::Set(di, std::numeric_limits<int32_t>::max()));
+  size_t result = static_cast<size_t>(hn::GetLane(hn::MinOfLanes(di, cand)));
+  float m = hn::GetLane(top);
+  for (; i < n; ++i) {
+    if (z[i] > m) {
+      m = z[i];
+      result = i;
+    }
+  }
+  return result;
+}
+
+int64_t TargetImpl() { return HWY_TARGET; }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace tokensampler::sampler::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tokensampler::sampler::kernels {
+
+HWY_EXPORT(DecodeAndMaxImpl);
+HWY_EXPORT(MaxImpl);
+HWY_EXPORT(ExpSumImpl);
+HWY_EXPORT(ArgmaxImpl);
+HWY_EXPORT(TargetImpl);
+
+int64_t DecodeAndMaxSimd(const LogitsView& in, float* out, float* max) {
+  return HWY_DYNAMIC_DISPATCH(DecodeAndMaxImpl)(in, out, max);
+}
+float MaxSimd(const float* z, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(z, n); }
+double ExpSumSimd(const float* z, size_t n, float max, float temperature, float* w) {
+  return HWY_DYNAMIC_DISPATCH(ExpSumImpl)(z, n, max, temperature, w);
+}
+size_t ArgmaxSimd(const float* z, size_t n) { return HWY_DYNAMIC_DISPATCH(ArgmaxImpl)(z, n); }
+int64_t DispatchedTarget() { return HWY_DYNAMIC_DISPATCH(TargetImpl)(); }
+
+}  // namespace tokensampler::sampler::kernels
+#endif  // HWY_ONCE

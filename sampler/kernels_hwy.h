@@ -1,0 +1,88 @@
+// SIMD versions of the kernels (Highway dynamic dispatch: AVX-512, AVX2, SSE4, EMU128),
+// and the one exp every kernel, scalar or SIMD, uses.
+//
+// Contract: every function here returns bits identical to its scalar reference in
+// kernels.h on every compiled target. That holds because each is built only from
+// operations IEEE 754 rounds exactly (add, sub, mul, div, max, compare, integer ops),
+// in the same order on every target, and never from fused multiply-add or a library
+// exp: see ExpNonPositive. kernels.cc compiles with -ffp-contract=off for the same
+// reason. tests/sampler/kernels_simd_test.cc forces each target and checks it.
+#ifndef TOKENSAMPLER_SAMPLER_KERNELS_HWY_H_
+#define TOKENSAMPLER_SAMPLER_KERNELS_HWY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "sampler/params.h"
+
+namespace tokensampler::sampler::kernels {
+
+// Constants of ExpNonPositive. The polynomial is Cephes' expf (S. L. Moshier, Cephes
+// Math Library, expf.c): exp(r) ~ 1 + r + r^2 P(r) on |r| <= ln2/2, about 1 ulp.
+namespace exp_constants {
+inline constexpr float kMinArg = -104.0f;      // below this exp(x) rounds to 0 in float
+inline constexpr float kLog2e = 1.44269504088896341f;
+inline constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23: x + magic rounds x
+inline constexpr int32_t kRoundMagicBits = 0x4B400000;
+inline constexpr float kLn2Hi = 0.693359375f;  // 9 significant bits: n * kLn2Hi is exact
+inline constexpr float kLn2Lo = -2.12194440e-4f;
+inline constexpr float kP5 = 1.9875691500e-4f;
+inline constexpr float kP4 = 1.3981999507e-3f;
+inline constexpr float kP3 = 8.3334519073e-3f;
+inline constexpr float kP2 = 4.1665795894e-2f;
+inline constexpr float kP1 = 1.6666665459e-1f;
+inline constexpr float kP0 = 5.0000001201e-1f;
+}  // namespace exp_constants
+
+inline float FloatFromBits(int32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+// exp(x) for x <= 0 (and -inf), to about 1 ulp, subnormal results included; exactly
+// 1 for x == 0 and exactly 0 for x < -104 or -inf. Each step is one IEEE operation,
+// so the SIMD version (kernels_hwy.cc) gives the same bits on every target. Steps:
+// n = round(x log2 e) by the add-magic trick, r = x - n ln2 in two exact-ish parts,
+// exp(r) by the polynomial, then 2^n applied as two power-of-two factors 2^(n>>1) and
+// 2^(n - (n>>1)) so that results below 2^-126 round once into the subnormals.
+inline float ExpNonPositive(float x) {
+  namespace c = exp_constants;
+  const float xc = x > c::kMinArg ? x : c::kMinArg;
+  float t = xc * c::kLog2e;
+  t = t + c::kRoundMagic;
+  const float nf = t - c::kRoundMagic;
+  int32_t t_bits;
+  std::memcpy(&t_bits, &t, sizeof(t_bits));
+  const int32_t n = t_bits - c::kRoundMagicBits;
+  float r = xc - nf * c::kLn2Hi;
+  r = r - nf * c::kLn2Lo;
+  float p = c::kP5;
+  p = p * r + c::kP4;
+  p = p * r + c::kP3;
+  p = p * r + c::kP2;
+  p = p * r + c::kP1;
+  p = p * r + c::kP0;
+  float y = p * (r * r);
+  y = y + r;
+  y = y + 1.0f;
+  const int32_t n1 = n >> 1;
+  const int32_t n2 = n - n1;
+  y = y * FloatFromBits((n1 + 127) << 23);
+  y = y * FloatFromBits((n2 + 127) << 23);
+  return x < c::kMinArg ? 0.0f : y;
+}
+
+// The dispatched SIMD bodies behind the public kernels of kernels.h; same contracts.
+int64_t DecodeAndMaxSimd(const LogitsView& in, float* out, float* max);
+float MaxSimd(const float* z, size_t n);
+double ExpSumSimd(const float* z, size_t n, float max, float temperature, float* w);
+size_t ArgmaxSimd(const float* z, size_t n);
+
+// The Highway target (HWY_AVX3, HWY_AVX2, ...) the SIMD kernels currently dispatch to.
+int64_t DispatchedTarget();
+
+}  // namespace tokensampler::sampler::kernels
+
+#endif  // TOKENSAMPLER_SAMPLER_KERNELS_HWY_H_

@@ -1,5 +1,7 @@
 #include "sampler/kernels.h"
 
+#include "sampler/kernels_hwy.h"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -80,7 +82,7 @@ int64_t DecodeAndMaxScalar(const LogitsView& in, float* out, float* max) {
 }
 
 int64_t DecodeAndMax(const LogitsView& in, float* out, float* max) {
-  return DecodeAndMaxScalar(in, out, max);
+  return DecodeAndMaxSimd(in, out, max);
 }
 
 float MaxScalar(const float* z, size_t n) {
@@ -89,7 +91,7 @@ float MaxScalar(const float* z, size_t n) {
   return m;
 }
 
-float Max(const float* z, size_t n) { return MaxScalar(z, n); }
+float Max(const float* z, size_t n) { return MaxSimd(z, n); }
 
 double ExpSumScalar(const float* z, size_t n, float max, float temperature, float* w) {
   double total = 0.0;
@@ -98,7 +100,7 @@ double ExpSumScalar(const float* z, size_t n, float max, float temperature, floa
     float partial[kSumLanes] = {};
     for (size_t i = block; i < end; ++i) {
       // Division, not multiplication by 1/T: exact 0 for z == max at any T > 0.
-      const float e = std::exp((z[i] - max) / temperature);
+      const float e = ExpNonPositive((z[i] - max) / temperature);
       w[i] = e;
       partial[(i - block) % kSumLanes] += e;
     }
@@ -108,7 +110,7 @@ double ExpSumScalar(const float* z, size_t n, float max, float temperature, floa
 }
 
 double ExpSum(const float* z, size_t n, float max, float temperature, float* w) {
-  return ExpSumScalar(z, n, max, temperature, w);
+  return ExpSumSimd(z, n, max, temperature, w);
 }
 
 size_t ArgmaxScalar(const float* z, size_t n) {
@@ -119,6 +121,6 @@ size_t ArgmaxScalar(const float* z, size_t n) {
   return best;
 }
 
-size_t Argmax(const float* z, size_t n) { return ArgmaxScalar(z, n); }
+size_t Argmax(const float* z, size_t n) { return ArgmaxSimd(z, n); }
 
 }  // namespace tokensampler::sampler::kernels

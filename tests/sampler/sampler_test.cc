@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -571,6 +572,49 @@ TEST(Logprobs, RawIsTheSameOnEveryPipelinePath) {
         }
       }
     }
+  }
+}
+
+}  // namespace
+}  // namespace tokensampler::sampler
+
+namespace tokensampler::sampler {
+namespace {
+
+TEST(Draw, SameTokensAtAnyThreadCount) {
+  // Each worker owns a Sampler; the rows it happens to process, and in what order,
+  // must not change any token.
+  std::vector<std::vector<float>> rows;
+  for (uint32_t i = 0; i < 12; ++i) rows.push_back(NormalRow(1000 + 3000 * i, i));
+  SamplingParams p;
+  p.seed = 31337;
+  p.top_p = 0.9f;
+  p.temperature = 0.9f;
+  p.num_samples = 4;
+  auto run = [&](size_t row, Sampler& sampler) {
+    SampleResult r;
+    EXPECT_TRUE(sampler.Sample(LogitsView::Float32(rows[row]), p, row, &r).ok());
+    std::vector<int32_t> tokens;
+    for (const auto& s : r.samples) tokens.push_back(s.token_id);
+    return tokens;
+  };
+  std::vector<std::vector<int32_t>> serial(rows.size());
+  Sampler one;
+  for (size_t i = 0; i < rows.size(); ++i) serial[i] = run(i, one);
+  for (size_t threads : {2u, 3u}) {
+    std::vector<std::vector<int32_t>> parallel(rows.size());
+    std::vector<std::thread> workers;
+    for (size_t t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        Sampler sampler;
+        // Walk the rows backwards so each worker sees a different history.
+        for (size_t i = rows.size(); i-- > 0;) {
+          if (i % threads == t) parallel[i] = run(i, sampler);
+        }
+      });
+    }
+    for (std::thread& w : workers) w.join();
+    EXPECT_EQ(parallel, serial) << threads << " threads";
   }
 }
 

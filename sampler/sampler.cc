@@ -347,14 +347,20 @@ void Sampler::Scratch::TopKHf(size_t k) {
 
 // The smallest c such that the best c candidates (Before order) have weight >= target,
 // leaving them in ids[0, c) (unordered). Expected O(n): a quickselect that recurses
-// only into the side holding the cut. Returns n if the whole set falls short.
+// only into the side holding the cut. Returns n if the whole set falls short. The
+// decision sums differ from a sorted prefix sum only by double rounding, far below
+// kMassTolerance.
 size_t Sampler::Scratch::MassCut(double target) {
   if (target <= 0.0) return 0;
   auto before = [this](int32_t a, int32_t b) { return Before(a, b); };
   int32_t* data = ids.data();
   size_t lo = 0, hi = n;
   double acc = 0.0;  // weight of ids[0, lo), all before everything in [lo, hi)
-  while (hi - lo > 32) {
+  // Median-of-3 pivots can be defeated by crafted rows; after 2 log2(n) + 8 rounds the
+  // rest is sorted instead, which bounds the worst case to O(n log n).
+  int rounds_left = 8;
+  for (size_t m = n; m > 1; m >>= 1) rounds_left += 2;
+  while (hi - lo > 32 && rounds_left-- > 0) {
     int32_t a = data[lo], b = data[lo + (hi - lo) / 2], c = data[hi - 1];
     if (before(b, a)) std::swap(a, b);
     if (before(c, b)) std::swap(b, c);

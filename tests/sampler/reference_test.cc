@@ -186,6 +186,34 @@ TEST_P(ReferenceTest, DrawsMatchTheReferencePickOnTheSameDistribution) {
   }
 }
 
+TEST_P(ReferenceTest, StructuredRowsMatch) {
+  // Ramps, constant and organ-pipe rows: the patterns that defeat naive pivots and put
+  // every cut inside a tie group.
+  const Preset preset = GetParam();
+  Sampler sampler;
+  const size_t n = 32000;
+  std::vector<std::vector<float>> rows(4, std::vector<float>(n));
+  for (size_t i = 0; i < n; ++i) {
+    rows[0][i] = static_cast<float>(i) / 2000.0f;
+    rows[1][i] = -static_cast<float>(i) / 2000.0f;
+    rows[2][i] = 1.0f;
+    rows[3][i] = static_cast<float>(i < n / 2 ? i : n - i) / 1000.0f;
+  }
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (float top_p : {0.5f, 0.95f}) {
+      for (int top_k : {0, 100}) {
+        SamplingParams p;
+        p.preset = preset;
+        p.top_p = top_p;
+        p.top_k = top_k;
+        const std::vector<float> got = testing::DenseDistribution(sampler, rows[r], p);
+        const std::vector<double> want = testing::ReferenceDistribution(rows[r], p);
+        ExpectMatches(got, want, absl::StrCat("row ", r, " top_p ", top_p, " top_k ", top_k));
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Presets, ReferenceTest,
                          ::testing::Values(Preset::kStandard, Preset::kHf, Preset::kLlamaCpp),
                          [](const ::testing::TestParamInfo<Preset>& info) {

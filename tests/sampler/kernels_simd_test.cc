@@ -1,0 +1,332 @@
+// Every compiled SIMD target against the scalar references, bit for bit, by forcing
+// each target in turn (hwy::DisableTargets + GetChosenTarget().Update), and the whole
+// pipeline's tokens and distributions across targets on a corpus of rows.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "hwy/targets.h"
+#include "sampler/kernels.h"
+#include "sampler/kernels_hwy.h"
+#include "sampler/sampler.h"
+#include "tests/sampler/test_util.h"
+
+namespace tokensampler::sampler::kernels {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+const size_t kSizes[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 1023, 1024, 1025, 1041, 32000,
+                         128256, 262144};
+
+// Forces the SIMD kernels onto one target for the lifetime of the object.
+class ForceTarget {
+ public:
+  explicit ForceTarget(int64_t target) {
+    // Targets are bits, better targets lower: disable every better one.
+    hwy::DisableTargets(target - 1);
+    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+  }
+  ~ForceTarget() {
+    hwy::DisableTargets(0);
+    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+  }
+  ForceTarget(const ForceTarget&) = delete;
+  ForceTarget& operator=(const ForceTarget&) = delete;
+};
+
+std::vector<int64_t> Targets() { return hwy::SupportedAndGeneratedTargets(); }
+
+class SimdTargetTest : public ::testing::TestWithParam<int64_t> {
+ protected:
+  void SetUp() override { force_ = std::make_unique<ForceTarget>(GetParam()); }
+  void TearDown() override { force_.reset(); }
+  std::unique_ptr<ForceTarget> force_;
+};
+
+std::string TargetParamName(const ::testing::TestParamInfo<int64_t>& info) {
+  return hwy::TargetName(info.param);
+}
+
+uint32_t BitsOf(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  return u;
+}
+
+// A row with the values the kernels treat specially: -inf, ties, +-0, tiny and huge.
+std::vector<float> AwkwardRow(size_t n, uint32_t seed) {
+  std::vector<float> row = testing::NormalRow(n, seed, 5.0f);
+  for (size_t i = 0; i < n; i += 13) row[i] = -kInf;
+  for (size_t i = 5; i < n; i += 29) row[i] = -0.0f;
+  for (size_t i = 11; i < n; i += 31) row[i] = 1e-40f;
+  for (size_t i = 3; i < n; i += 37) row[i] = -1e30f;
+  return row;
+}
+
+TEST(SimdTargets, BestTargetIsCompiledAndListsAtLeastTwo) {
+  const std::vector<int64_t> targets = Targets();
+  ASSERT_FALSE(targets.empty());
+  EXPECT_EQ(DispatchedTarget(), targets.front()) << hwy::TargetName(DispatchedTarget());
+#if HWY_ARCH_X86
+  // The baseline (EMU128) and at least one real SIMD target are always compiled on x86.
+  EXPECT_GE(targets.size(), 2u);
+#endif
+}
+
+TEST_P(SimdTargetTest, DispatchesToTheForcedTarget) {
+  EXPECT_EQ(DispatchedTarget(), GetParam()) << hwy::TargetName(DispatchedTarget());
+}
+
+TEST_P(SimdTargetTest, ExpMatchesStdExpAndIsBitIdenticalToScalar) {
+  // Arguments from 0 down past the underflow point, with all the special ones.
+  std::vector<float> x;
+  for (float v = 0.0f; v > -110.0f; v -= 0.0137f) x.push_back(v);
+  for (float v : {-0.0f, -1e-30f, -1e-7f, -87.33f, -87.34f, -103.9f, -103.98f, -104.0f,
+                  -104.1f, -1e4f, -3e38f, -kInf}) {
+    x.push_back(v);
+  }
+  const size_t n = x.size();
+  std::vector<float> zeros(n, 0.0f);
+  // ExpSum with max 0 and T 1 computes exactly ExpNonPositive(z) per element.
+  std::vector<float> w(n);
+  ExpSum(x.data(), n, 0.0f, 1.0f, w.data());
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(BitsOf(w[i]), BitsOf(ExpNonPositive(x[i]))) << x[i];
+    const double exact = std::exp(static_cast<double>(x[i]));
+    if (exact >= std::numeric_limits<float>::min()) {
+      // At most 2 ulp from the exactly rounded value in the normal range.
+      ASSERT_NEAR(w[i], exact, 2.0 * std::ldexp(1.0, std::ilogb(exact) - 23)) << x[i];
+    } else {
+      // Subnormal results: within one subnormal step (2^-149) plus rounding.
+      ASSERT_NEAR(w[i], exact, std::ldexp(1.0, -148)) << x[i];
+    }
+  }
+  EXPECT_EQ(ExpNonPositive(0.0f), 1.0f);
+  EXPECT_EQ(ExpNonPositive(-kInf), 0.0f);
+  EXPECT_EQ(ExpNonPositive(-104.5f), 0.0f);
+  EXPECT_GT(ExpNonPositive(-103.0f), 0.0f);  // a subnormal, not flushed
+}
+
+TEST_P(SimdTargetTest, DecodeAndMaxMatchesScalarOnEveryDtype) {
+  for (size_t n : kSizes) {
+    std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 7);
+    std::vector<uint16_t> bf16(n), fp16(n);
+    for (size_t i = 0; i < n; ++i) {
+      bf16[i] = static_cast<uint16_t>(BitsOf(row[i]) >> 16);
+      const _Float16 h = static_cast<_Float16>(row[i]);
+      std::memcpy(&fp16[i], &h, sizeof(uint16_t));
+    }
+    // Unaligned views too: one byte past an aligned buffer.
+    std::vector<unsigned char> shifted(4 * n + 1);
+    std::memcpy(shifted.data() + 1, row.data(), 4 * n);
+    const LogitsView views[] = {{row.data(), n, Dtype::kFloat32},
+                                {bf16.data(), n, Dtype::kBFloat16},
+                                {fp16.data(), n, Dtype::kFloat16},
+                                {shifted.data() + 1, n, Dtype::kFloat32}};
+    for (const LogitsView& view : views) {
+      std::vector<float> fast(n), slow(n);
+      float fast_max = 0, slow_max = 0;
+      ASSERT_EQ(DecodeAndMax(view, fast.data(), &fast_max), -1);
+      ASSERT_EQ(DecodeAndMaxScalar(view, slow.data(), &slow_max), -1);
+      ASSERT_EQ(std::memcmp(fast.data(), slow.data(), 4 * n), 0)
+          << n << " dtype " << static_cast<int>(view.dtype);
+      ASSERT_EQ(BitsOf(fast_max), BitsOf(slow_max));
+    }
+  }
+}
+
+TEST_P(SimdTargetTest, DecodesEverySixteenBitPattern) {
+  // All 65536 bit patterns of fp16 and bf16, minus the NaN/+inf ones (reported, not
+  // decoded), in one row: exactly the scalar conversion of each.
+  for (Dtype dtype : {Dtype::kFloat16, Dtype::kBFloat16}) {
+    std::vector<uint16_t> bits;
+    for (uint32_t b = 0; b < 0x10000; ++b) {
+      const float f = dtype == Dtype::kFloat16 ? Float16ToFloat(static_cast<uint16_t>(b))
+                                               : BFloat16ToFloat(static_cast<uint16_t>(b));
+      if (std::isnan(f) || f == kInf) continue;
+      bits.push_back(static_cast<uint16_t>(b));
+    }
+    std::vector<float> out(bits.size());
+    float max = 0;
+    ASSERT_EQ(DecodeAndMax({bits.data(), bits.size(), dtype}, out.data(), &max), -1);
+    for (size_t i = 0; i < bits.size(); ++i) {
+      const float expected =
+          dtype == Dtype::kFloat16 ? Float16ToFloat(bits[i]) : BFloat16ToFloat(bits[i]);
+      ASSERT_EQ(BitsOf(out[i]), BitsOf(expected)) << std::hex << bits[i];
+    }
+    EXPECT_EQ(max, dtype == Dtype::kFloat16 ? 65504.0f : 3.3895313892515355e38f);
+  }
+}
+
+TEST_P(SimdTargetTest, DecodeReportsTheFirstBadElementAtEveryPosition) {
+  const uint16_t bad16[] = {0x7C00, 0x7E01, 0xFE00};  // fp16 +inf, NaN, -NaN
+  const uint16_t bad_bf[] = {0x7F80, 0x7FC0, 0xFF81};  // bf16 +inf, NaN, -NaN
+  for (size_t n : {1, 5, 16, 33, 100}) {
+    for (size_t pos = 0; pos < n; pos += (n > 20 ? 7 : 1)) {
+      std::vector<float> row(n, 0.5f);
+      row[pos] = std::numeric_limits<float>::quiet_NaN();
+      if (pos + 3 < n) row[pos + 3] = kInf;
+      std::vector<float> out(n);
+      float max = 0;
+      ASSERT_EQ(DecodeAndMax(LogitsView::Float32(row), out.data(), &max),
+                static_cast<int64_t>(pos));
+      for (int k = 0; k < 3; ++k) {
+        std::vector<uint16_t> h(n, 0x3C00), b(n, 0x3F80);
+        h[pos] = bad16[k];
+        b[pos] = bad_bf[k];
+        ASSERT_EQ(DecodeAndMax({h.data(), n, Dtype::kFloat16}, out.data(), &max),
+                  static_cast<int64_t>(pos));
+        ASSERT_EQ(DecodeAndMax({b.data(), n, Dtype::kBFloat16}, out.data(), &max),
+                  static_cast<int64_t>(pos));
+      }
+    }
+  }
+}
+
+TEST_P(SimdTargetTest, MaxAndArgmaxMatchScalar) {
+  for (size_t n : kSizes) {
+    for (uint32_t seed : {1u, 2u}) {
+      std::vector<float> row = seed == 1 ? AwkwardRow(n, static_cast<uint32_t>(n))
+                                         : testing::TiedRow(n, static_cast<uint32_t>(n));
+      ASSERT_EQ(BitsOf(Max(row.data(), n)), BitsOf(MaxScalar(row.data(), n))) << n;
+      ASSERT_EQ(Argmax(row.data(), n), ArgmaxScalar(row.data(), n)) << n;
+    }
+    // The maximum at the very end, and tied in several lanes: lowest index wins.
+    std::vector<float> row(n, -1.0f);
+    row[n - 1] = 2.0f;
+    ASSERT_EQ(Argmax(row.data(), n), n - 1);
+    for (size_t i = n / 3; i < n; i += 5) row[i] = 2.0f;
+    ASSERT_EQ(Argmax(row.data(), n), n / 3 < n - 1 ? n / 3 : n - 1);
+    const std::vector<float> masked(n, -kInf);
+    ASSERT_EQ(Argmax(masked.data(), n), 0u);
+    ASSERT_EQ(Max(masked.data(), n), -kInf);
+  }
+}
+
+TEST_P(SimdTargetTest, ExpSumIsBitIdenticalToScalar) {
+  for (size_t n : kSizes) {
+    const std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 3);
+    const float max = MaxScalar(row.data(), n);
+    if (max == -kInf) continue;
+    for (float t : {1.0f, 0.7f, 2.5f, 1e-3f, 1e-40f}) {
+      std::vector<float> fast(n), slow(n);
+      const double fast_sum = ExpSum(row.data(), n, max, t, fast.data());
+      const double slow_sum = ExpSumScalar(row.data(), n, max, t, slow.data());
+      ASSERT_EQ(std::memcmp(fast.data(), slow.data(), 4 * n), 0) << n << " T " << t;
+      ASSERT_EQ(fast_sum, slow_sum) << n << " T " << t;
+    }
+  }
+}
+
+// The pipeline on every target: tokens and distributions equal those of the baseline
+// (EMU128, i.e. the scalar-equivalent target) for every row of a corpus.
+struct Case {
+  const char* name;
+  SamplingParams params;
+};
+
+std::vector<Case> Cases() {
+  std::vector<Case> cases;
+  SamplingParams p;
+  cases.push_back({"t1", p});
+  p.temperature = 0.7f;
+  cases.push_back({"t07", p});
+  p.top_k = 50;
+  cases.push_back({"topk50", p});
+  p.top_k = 0;
+  p.top_p = 0.95f;
+  cases.push_back({"topp95", p});
+  p.top_k = 50;
+  p.min_p = 0.05f;
+  cases.push_back({"topk_topp_minp", p});
+  SamplingParams g;
+  g.temperature = 0.0f;
+  cases.push_back({"greedy", g});
+  SamplingParams hf = p;
+  hf.preset = Preset::kHf;
+  cases.push_back({"hf", hf});
+  SamplingParams llama = p;
+  llama.preset = Preset::kLlamaCpp;
+  cases.push_back({"llama", llama});
+  return cases;
+}
+
+std::vector<std::vector<float>> Corpus() {
+  std::vector<std::vector<float>> rows;
+  uint32_t seed = 100;
+  for (size_t v : {3, 17, 1000, 32000, 128256}) {
+    rows.push_back(testing::NormalRow(v, seed++, 3.0f));
+    std::vector<float> peaked = testing::NormalRow(v, seed++, 1.0f);
+    peaked[v / 2] += 10.0f;
+    rows.push_back(peaked);
+    rows.push_back(testing::TiedRow(v, seed++));
+    rows.push_back(AwkwardRow(v, seed++));
+  }
+  return rows;
+}
+
+struct Outcome {
+  std::vector<int32_t> tokens;
+  std::vector<std::vector<int32_t>> dist_ids;
+  std::vector<std::vector<uint32_t>> dist_bits;
+};
+
+Outcome RunCorpus() {
+  Outcome out;
+  Sampler sampler;
+  const std::vector<std::vector<float>> rows = Corpus();
+  for (const Case& c : Cases()) {
+    for (size_t r = 0; r < rows.size(); ++r) {
+      SamplingParams p = c.params;
+      p.seed = 1234 + r;
+      p.num_samples = 3;
+      p.top_logprobs = 2;
+      SampleResult result;
+      const LogitsView view = LogitsView::Float32(rows[r]);
+      for (uint64_t step : {0u, 1u, 77u}) {
+        const absl::Status s = sampler.Sample(view, p, step, &result);
+        EXPECT_TRUE(s.ok()) << s;
+        for (const auto& sample : result.samples) out.tokens.push_back(sample.token_id);
+      }
+      DistributionResult dist;
+      EXPECT_TRUE(sampler.Distribution(view, p, &dist).ok());
+      out.dist_ids.push_back(dist.token_ids);
+      std::vector<uint32_t> bits;
+      for (float prob : dist.probs) bits.push_back(BitsOf(prob));
+      out.dist_bits.push_back(bits);
+    }
+  }
+  return out;
+}
+
+TEST(SimdTargets, PipelineTokensAndDistributionsIdenticalOnEveryTarget) {
+  const std::vector<int64_t> targets = Targets();
+  const int64_t baseline = targets.back();  // the worst compiled target: EMU128 on x86
+  Outcome expected;
+  {
+    ForceTarget force(baseline);
+    ASSERT_EQ(DispatchedTarget(), baseline);
+    expected = RunCorpus();
+  }
+  ASSERT_FALSE(expected.tokens.empty());
+  for (int64_t target : targets) {
+    ForceTarget force(target);
+    ASSERT_EQ(DispatchedTarget(), target);
+    const Outcome got = RunCorpus();
+    EXPECT_EQ(got.tokens, expected.tokens) << hwy::TargetName(target);
+    EXPECT_EQ(got.dist_ids, expected.dist_ids) << hwy::TargetName(target);
+    EXPECT_EQ(got.dist_bits, expected.dist_bits) << hwy::TargetName(target);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryTarget, SimdTargetTest, ::testing::ValuesIn(Targets()),
+                         TargetParamName);
+
+}  // namespace
+}  // namespace tokensampler::sampler::kernels

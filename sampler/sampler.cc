@@ -130,7 +130,17 @@ absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
                                   "]: bias must be finite or -inf, got ", b.bias));
     }
   }
-  if (p.logit_bias.size() > 1) {
+  if (p.logit_bias.size() > 1 && p.logit_bias.size() <= 32) {
+    // Small maps (the usual case): pairwise, without allocating.
+    for (size_t i = 1; i < p.logit_bias.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (p.logit_bias[i].token_id == p.logit_bias[j].token_id) {
+          return Invalid(absl::StrCat("params.logit_bias[", p.logit_bias[i].token_id,
+                                      "]: duplicate token id"));
+        }
+      }
+    }
+  } else if (p.logit_bias.size() > 32) {
     std::vector<int32_t> ids;
     ids.reserve(p.logit_bias.size());
     for (const LogitBias& b : p.logit_bias) ids.push_back(b.token_id);
@@ -152,7 +162,7 @@ absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
 // nothing here.
 struct Sampler::Scratch {
   std::vector<float> z;      // decoded, then masked/biased/penalised logits
-  std::vector<float> raw;    // copy of the decoded logits when RAW logprobs need them
+  std::vector<float> raw;    // decoded logits kept for RAW logprobs, or scratch for their sum
   std::vector<float> w;      // unnormalised probabilities exp((z - max) / T)
   std::vector<float> dense;  // final weights by id when a large candidate set is densified
   std::vector<int32_t> ids;  // candidate token ids
@@ -830,8 +840,9 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
   if (!status.ok()) return status;
   out->samples.resize(static_cast<size_t>(params.num_samples));
   s.DrawMany(params.seed, step, params.num_samples, out);
-  std::vector<TokenLogprob> top;
+  std::vector<TokenLogprob>& top = out->samples[0].top_logprobs;
   s.TopLogprobs(params.top_logprobs, raw_mode, &top);
+  for (size_t i = 1; i < out->samples.size(); ++i) out->samples[i].top_logprobs = top;
   for (::tokensampler::sampler::Sample& sample : out->samples) {
     const int32_t id = sample.token_id;
     if (raw_mode) {
@@ -840,7 +851,6 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
       sample.logprob = s.one_hot ? 0.0f
                                  : static_cast<float>(std::log(static_cast<double>(s.Prob(id))));
     }
-    sample.top_logprobs = top;
   }
   return absl::OkStatus();
 }

@@ -149,6 +149,14 @@ TEST(Validation, LogitBias) {
   const std::vector<LogitBias> duplicate = {{5, 1.0f}, {7, 1.0f}, {5, 2.0f}};
   p.logit_bias = duplicate;
   ExpectInvalid(kRow, p, "params.logit_bias[5]: duplicate token id");
+  std::vector<LogitBias> many;  // the sorted path for large maps
+  for (int32_t i = 0; i < 40; ++i) many.push_back({i, 0.5f});
+  many.push_back({17, 1.0f});
+  p.logit_bias = many;
+  ExpectInvalid(kRow, p, "params.logit_bias[17]: duplicate token id");
+  many.pop_back();
+  p.logit_bias = many;
+  EXPECT_TRUE(ValidateParams(p, kRow.size()).ok());
   const std::vector<LogitBias> overflow = {{0, 3e38f}};
   p.logit_bias = overflow;
   ExpectInvalid({3e38f, 0.0f}, p,

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <ostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -211,6 +212,39 @@ TEST_P(ReferenceTest, StructuredRowsMatch) {
         ExpectMatches(got, want, absl::StrCat("row ", r, " top_p ", top_p, " top_k ", top_k));
       }
     }
+  }
+}
+
+TEST_P(ReferenceTest, RandomParameterCombinationsMatch) {
+  // Every stage on at once, with random values, on small and medium rows.
+  const Preset preset = GetParam();
+  std::mt19937 gen(2026 + static_cast<int>(preset));
+  auto uniform = [&](float lo, float hi) {
+    return std::uniform_real_distribution<float>(lo, hi)(gen);
+  };
+  Sampler sampler;
+  for (int trial = 0; trial < 300; ++trial) {
+    const size_t n = 1 + gen() % (trial < 250 ? 64 : 5000);
+    const std::vector<float> row = trial % 3 == 0 ? testing::TiedRow(n, gen())
+                                                   : testing::NormalRow(n, gen(), 2.5f);
+    std::vector<int32_t> context;
+    for (size_t i = 0, c = gen() % 20; i < c; ++i) context.push_back(gen() % n);
+    SamplingParams p;
+    p.preset = preset;
+    p.temperature = gen() % 8 == 0 ? 0.0f : uniform(0.2f, 2.5f);
+    p.top_k = gen() % 2 ? static_cast<int32_t>(gen() % (n + 2)) : 0;
+    p.top_p = gen() % 2 ? uniform(0.05f, 1.0f) : 1.0f;
+    p.min_p = gen() % 2 ? uniform(0.0f, 0.5f) : 0.0f;
+    p.typical_p = gen() % 3 == 0 ? uniform(0.1f, 1.0f) : 1.0f;
+    p.min_tokens_to_keep = 1 + static_cast<int32_t>(gen() % 4);
+    p.context_token_ids = context;
+    p.repetition_penalty = gen() % 2 ? uniform(0.5f, 2.0f) : 1.0f;
+    p.presence_penalty = gen() % 2 ? uniform(-1.0f, 1.0f) : 0.0f;
+    p.frequency_penalty = gen() % 2 ? uniform(-0.5f, 0.5f) : 0.0f;
+    const std::vector<float> got = testing::DenseDistribution(sampler, row, p);
+    const std::vector<double> want = testing::ReferenceDistribution(row, p);
+    ExpectMatches(got, want, absl::StrCat("trial ", trial, " n=", n));
+    if (HasFailure()) break;
   }
 }
 

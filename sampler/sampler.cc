@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
+#include "sampler/kernels_hwy.h"
 
 namespace tokensampler::sampler {
 
@@ -677,7 +678,8 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     }
     const float survivor_max = z[best];
     for (size_t i = 0; i < n; ++i) {
-      w[ids[i]] = std::exp((z[ids[i]] - survivor_max) / temperature);
+      // The kernels' exp, not libm's: the same bits on every machine.
+      w[ids[i]] = kernels::ExpNonPositive((z[ids[i]] - survivor_max) / temperature);
     }
     Finalize();
     return absl::OkStatus();

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "hwy/targets.h"
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
 #include "sampler/kernels_hwy.h"
@@ -888,6 +889,6 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
   return absl::OkStatus();
 }
 
-const char* SimdTargetName() { return "SCALAR"; }
+const char* SimdTargetName() { return hwy::TargetName(kernels::DispatchedTarget()); }
 
 }  // namespace tokensampler::sampler

@@ -1,0 +1,301 @@
+// In-process benchmarks of the sampler, side by side in one binary (issue 4):
+//   limit/...      the cheapest exact normaliser: one max pass + one exp-sum pass
+//   pipeline/...   Sampler::Sample / Distribution under the issue's configurations
+//   dense/...      the dense normalised distribution (decode+max, exp-sum, scale)
+//   sort/...       hwy::Sorter on V floats, the bar for sorting GetDistribution's answer
+//   reference/...  the slow double-precision oracle of tests/sampler/reference.cc
+// Names are <group>/<config>/<rows>/V:<V>/batch:<B>[/dtype]; bench/summarise.py turns the
+// JSON output into ratios to the limit with the same rows, V, batch and threads.
+//
+// Rows: logits from a fixed-seed normal distribution (sigma 3), or "peaked": N(0, 1)
+// with one token 10 above the largest of the rest. Each iteration processes `batch`
+// distinct rows; with threads:2 each thread runs its own Sampler on its own batch.
+#include <cstdint>
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "benchmark/benchmark.h"
+#include "hwy/contrib/sort/vqsort.h"
+#include "sampler/draw.h"
+#include "sampler/kernels.h"
+#include "sampler/params.h"
+#include "sampler/sampler.h"
+#include "tests/sampler/reference.h"
+
+namespace tokensampler::sampler::bench {
+namespace {
+
+constexpr int kVocabs[] = {32000, 128256, 151936, 262144};
+constexpr int kBatches[] = {1, 8, 64};
+constexpr float kTemperature = 0.8f;
+
+enum class RowKind { kNormal, kPeaked };
+
+const char* KindName(RowKind kind) { return kind == RowKind::kNormal ? "normal" : "peaked"; }
+
+// `count` rows of `vocab` logits, a fixed function of the arguments; cached because
+// 64 rows of 262144 take a while to draw.
+struct RowSet {
+  std::vector<std::vector<float>> f32;
+  std::vector<std::vector<uint16_t>> bf16;  // round-to-nearest-even of f32
+};
+
+uint16_t ToBFloat16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+constexpr int kMaxBatch = 64;
+
+// kMaxBatch rows; a batch of b uses the first b.
+const RowSet& Rows(RowKind kind, int vocab, int /*batch*/) {
+  const int count = kMaxBatch;
+  static std::mutex mu;
+  static std::map<std::pair<int, int>, std::unique_ptr<RowSet>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = cache[{static_cast<int>(kind), vocab}];
+  if (!slot) {
+    slot = std::make_unique<RowSet>();
+    std::mt19937_64 gen(0x5EED0000u + static_cast<uint64_t>(vocab) * 131 +
+                        static_cast<uint64_t>(kind));
+    std::normal_distribution<float> normal(0.0f, kind == RowKind::kNormal ? 3.0f : 1.0f);
+    for (int r = 0; r < count; ++r) {
+      std::vector<float> row(vocab);
+      float top = -1e30f;
+      for (float& z : row) {
+        z = normal(gen);
+        top = std::max(top, z);
+      }
+      if (kind == RowKind::kPeaked) row[gen() % vocab] = top + 10.0f;
+      std::vector<uint16_t> half(vocab);
+      for (int i = 0; i < vocab; ++i) half[i] = ToBFloat16(row[i]);
+      slot->f32.push_back(std::move(row));
+      slot->bf16.push_back(std::move(half));
+    }
+  }
+  return *slot;
+}
+
+LogitsView View(const RowSet& rows, int r, Dtype dtype) {
+  if (dtype == Dtype::kBFloat16) {
+    return {rows.bf16[r].data(), rows.bf16[r].size(), Dtype::kBFloat16};
+  }
+  return LogitsView::Float32(rows.f32[r]);
+}
+
+// The pipeline configurations of issue 4. Logprobs are PROCESSED unless the name says
+// raw: RAW logprobs need log-sum-exp of the untouched logits, one more exp pass over V
+// whenever T != 1 and no top-k spares it (reported separately as *_rawlp).
+struct Config {
+  const char* name;
+  SamplingParams params;
+  bool distribution = false;  // Sampler::Distribution instead of Sample
+};
+
+std::vector<Config> Configs() {
+  std::vector<Config> out;
+  SamplingParams p;
+  p.logprobs_mode = LogprobsMode::kProcessed;
+  p.seed = 42;
+  SamplingParams greedy = p;
+  greedy.temperature = 0.0f;
+  out.push_back({"greedy", greedy});
+  SamplingParams t = p;
+  t.temperature = kTemperature;
+  out.push_back({"t", t});
+  SamplingParams topk = t;
+  topk.top_k = 50;
+  out.push_back({"t_topk50", topk});
+  SamplingParams topp = t;
+  topp.top_p = 0.95f;
+  out.push_back({"t_topp95", topp});
+  SamplingParams all = t;
+  all.top_k = 50;
+  all.top_p = 0.95f;
+  all.min_p = 0.05f;
+  out.push_back({"t_topk50_topp95_minp05", all});
+  SamplingParams all_raw = all;
+  all_raw.logprobs_mode = LogprobsMode::kRaw;
+  out.push_back({"t_topk50_topp95_minp05_rawlp", all_raw});
+  SamplingParams t_raw = t;
+  t_raw.logprobs_mode = LogprobsMode::kRaw;
+  out.push_back({"t_rawlp", t_raw});
+  out.push_back({"distribution_sorted", t, /*distribution=*/true});
+  return out;
+}
+
+void SetRows(benchmark::State& state, int batch) {
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["rows"] = batch;
+}
+
+void BM_Limit(benchmark::State& state, RowKind kind, int vocab, int batch) {
+  const RowSet& rows = Rows(kind, vocab, batch);
+  std::vector<float> w(vocab);
+  for (auto _ : state) {
+    for (int r = 0; r < batch; ++r) {
+      const float* z = rows.f32[r].data();
+      const float max = kernels::Max(z, vocab);
+      double sum = kernels::ExpSum(z, vocab, max, 1.0f, w.data());
+      benchmark::DoNotOptimize(sum);
+    }
+    benchmark::ClobberMemory();
+  }
+  SetRows(state, batch);
+}
+
+void BM_Pipeline(benchmark::State& state, const Config& config, RowKind kind, int vocab,
+                 int batch, Dtype dtype) {
+  const RowSet& rows = Rows(kind, vocab, batch);
+  Sampler sampler;
+  SampleResult sample;
+  DistributionResult dist;
+  uint64_t step = 0;
+  for (auto _ : state) {
+    for (int r = 0; r < batch; ++r) {
+      const LogitsView view = View(rows, r, dtype);
+      const absl::Status s = config.distribution
+                                 ? sampler.Distribution(view, config.params, &dist)
+                                 : sampler.Sample(view, config.params, step++, &sample);
+      if (!s.ok()) {
+        state.SkipWithError(s.ToString().c_str());
+        return;
+      }
+    }
+    benchmark::ClobberMemory();
+  }
+  SetRows(state, batch);
+}
+
+// The dense normalised distribution with the library's kernels: what every sampling
+// configuration has to compute at least once, before any truncation or sorting.
+void BM_Dense(benchmark::State& state, RowKind kind, int vocab, int batch) {
+  const RowSet& rows = Rows(kind, vocab, batch);
+  std::vector<float> z(vocab), w(vocab);
+  for (auto _ : state) {
+    for (int r = 0; r < batch; ++r) {
+      float max = 0.0f;
+      kernels::DecodeAndMax(View(rows, r, Dtype::kFloat32), z.data(), &max);
+      const double sum = kernels::ExpSum(z.data(), vocab, max, kTemperature, w.data());
+      const float scale = static_cast<float>(1.0 / sum);
+      for (int i = 0; i < vocab; ++i) w[i] *= scale;
+      benchmark::DoNotOptimize(w.data());
+    }
+    benchmark::ClobberMemory();
+  }
+  SetRows(state, batch);
+}
+
+// hwy::Sorter on V floats (the probabilities of one row), descending.
+void BM_HwySorter(benchmark::State& state, RowKind kind, int vocab, int batch) {
+  const RowSet& rows = Rows(kind, vocab, batch);
+  std::vector<float> buf(vocab);
+  hwy::Sorter sorter;
+  for (auto _ : state) {
+    for (int r = 0; r < batch; ++r) {
+      std::memcpy(buf.data(), rows.f32[r].data(), vocab * sizeof(float));
+      sorter(buf.data(), buf.size(), hwy::SortDescending());
+      benchmark::DoNotOptimize(buf.data());
+    }
+  }
+  SetRows(state, batch);
+}
+
+void BM_Reference(benchmark::State& state, const Config& config, RowKind kind, int vocab,
+                  int batch) {
+  const RowSet& rows = Rows(kind, vocab, batch);
+  uint64_t step = 0;
+  for (auto _ : state) {
+    for (int r = 0; r < batch; ++r) {
+      const std::vector<double> probs =
+          testing::ReferenceDistribution(rows.f32[r], config.params);
+      int32_t token = testing::ReferencePick(probs, DrawUniform(config.params.seed, step++, 0));
+      benchmark::DoNotOptimize(token);
+    }
+  }
+  SetRows(state, batch);
+}
+
+std::string Suffix(RowKind kind, int vocab, int batch) {
+  return std::string("/") + KindName(kind) + "/V:" + std::to_string(vocab) +
+         "/batch:" + std::to_string(batch);
+}
+
+template <class F>
+void Register(const std::string& name, F&& f) {
+  benchmark::RegisterBenchmark(name.c_str(), std::forward<F>(f))
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond)
+      ->Threads(1)
+      ->Threads(2);
+}
+
+void RegisterAll() {
+  static const std::vector<Config> configs = Configs();
+  for (RowKind kind : {RowKind::kNormal, RowKind::kPeaked}) {
+    for (int vocab : kVocabs) {
+      for (int batch : kBatches) {
+        const std::string suffix = Suffix(kind, vocab, batch);
+        Register("limit/maxexpsum" + suffix, [=](benchmark::State& s) {
+          BM_Limit(s, kind, vocab, batch);
+        });
+        for (const Config& config : configs) {
+          Register("pipeline/" + std::string(config.name) + suffix,
+                   [=, &config](benchmark::State& s) {
+                     BM_Pipeline(s, config, kind, vocab, batch, Dtype::kFloat32);
+                   });
+        }
+        // bf16 input: the main configuration and greedy.
+        for (const Config& config : configs) {
+          const std::string name = config.name;
+          if (name != "t_topk50_topp95_minp05" && name != "greedy" && name != "t") continue;
+          Register("pipeline/" + name + suffix + "/bf16", [=, &config](benchmark::State& s) {
+            BM_Pipeline(s, config, kind, vocab, batch, Dtype::kBFloat16);
+          });
+        }
+        Register("dense/normalised" + suffix, [=](benchmark::State& s) {
+          BM_Dense(s, kind, vocab, batch);
+        });
+        Register("sort/hwy_sorter" + suffix, [=](benchmark::State& s) {
+          BM_HwySorter(s, kind, vocab, batch);
+        });
+        if (batch == 1) {
+          for (const Config& config : configs) {
+            const std::string name = config.name;
+            if (name != "t_topk50_topp95_minp05" && name != "t") continue;
+            benchmark::RegisterBenchmark(("reference/" + name + suffix).c_str(),
+                                         [=, &config](benchmark::State& s) {
+                                           BM_Reference(s, config, kind, vocab, batch);
+                                         })
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond)
+                ->Iterations(3);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tokensampler::sampler::bench
+
+int main(int argc, char** argv) {
+  tokensampler::sampler::bench::RegisterAll();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("simd_target", tokensampler::sampler::SimdTargetName());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -12,6 +12,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "sampler/sampler.h"
@@ -81,6 +83,17 @@ int Main(int argc, char** argv) {
       "Serves tokensampler.v1.Sampler over gRPC.\n"
       "Usage: tokensampler-server [--address=HOST:PORT] [--workers=N] ...\n"
       "Each flag may also be set by the environment variable named in its help.");
+  // --help lists the flags of this file (the binary's name differs from the file's).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "server/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.normalize_filename = [](absl::string_view path) {
+    const size_t pos = path.rfind("server/");
+    return std::string(pos == absl::string_view::npos ? path : path.substr(pos));
+  };
+  absl::SetFlagsUsageConfig(usage);
   if (!ApplyEnvironment()) return 2;
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {

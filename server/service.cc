@@ -63,7 +63,9 @@ struct RowJob {
 
   Kind kind = Kind::kSample;
   SamplerService* service = nullptr;
-  grpc::CallbackServerContext* context = nullptr;  // checked for cancellation
+  // Set by the reactor's OnCancel (client cancel, deadline, shutdown); checked before
+  // every row.
+  std::shared_ptr<const std::atomic<bool>> cancelled;
   const std::vector<DecodedRow>* rows = nullptr;   // alive until `done` returns
   std::vector<sampler::SampleResult> samples;
   std::vector<sampler::DistributionResult> distributions;
@@ -80,7 +82,7 @@ struct RowJob {
     for (size_t i = begin; i < end; ++i) {
       const DecodedRow& row = (*rows)[i];
       if (!row.has_logits) continue;
-      if (failed.load(std::memory_order_relaxed) || context->IsCancelled()) {
+      if (failed.load(std::memory_order_relaxed) || cancelled->load()) {
         ++skipped;
         continue;
       }
@@ -104,7 +106,7 @@ struct RowJob {
         std::lock_guard<std::mutex> lock(mu);
         status = error;
       }
-      if (status.ok() && context->IsCancelled()) {
+      if (status.ok() && cancelled->load()) {
         status = absl::CancelledError("call cancelled before its rows were sampled");
       }
       done(std::move(status));
@@ -159,7 +161,7 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
     job_ = std::make_shared<RowJob>();
     job_->kind = samples_ != nullptr ? RowJob::Kind::kSample : RowJob::Kind::kDistribution;
     job_->service = service_;
-    job_->context = context_;
+    job_->cancelled = cancelled_;
     job_->rows = &rows_;
     job_->done = [this](absl::Status s) { OnRowsDone(std::move(s)); };
     if (!StartRowJob(service_->pool(), job_)) {
@@ -168,6 +170,10 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
     }
   }
 
+  void OnCancel() override {
+    cancelled_->store(true);
+    service_->CountCancelled();
+  }
   void OnDone() override { delete this; }
 
  private:
@@ -206,6 +212,7 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
   v1::DistributionResponse* const distributions_;  // GetDistribution, else nullptr
   std::vector<DecodedRow> rows_;
   std::shared_ptr<RowJob> job_;
+  const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 // SampleStream. Messages are read one ahead of the one being sampled, sampled strictly
@@ -248,6 +255,8 @@ class StreamReactor final
   }
 
   void OnCancel() override {
+    cancelled_->store(true);
+    service_->CountCancelled();
     {
       std::lock_guard<std::mutex> lock(mu_);
       can_write_ = false;
@@ -323,7 +332,7 @@ class StreamReactor final
     job_ = std::make_shared<RowJob>();
     job_->kind = RowJob::Kind::kSample;
     job_->service = service_;
-    job_->context = context_;
+    job_->cancelled = cancelled_;
     job_->rows = &rows_;
     job_->done = [this](absl::Status s) { OnRowsDone(std::move(s)); };
     if (!StartRowJob(service_->pool(), job_)) {
@@ -379,6 +388,7 @@ class StreamReactor final
   std::unique_ptr<v1::SampleRequest> current_;
   std::vector<DecodedRow> rows_;
   std::shared_ptr<RowJob> job_;
+  const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
 
   std::mutex mu_;
   std::unique_ptr<v1::SampleRequest> read_buffer_;  // target of the read in flight

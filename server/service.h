@@ -54,6 +54,9 @@ class SamplerService final : public v1::Sampler::CallbackService {
     rows_served_.fetch_add(rows);
   }
   void CountSkipped(uint64_t rows) { rows_skipped_.fetch_add(rows); }
+  // Calls that saw a cancellation (client cancel, deadline, shutdown).
+  uint64_t calls_cancelled() const { return calls_cancelled_.load(); }
+  void CountCancelled() { calls_cancelled_.fetch_add(1); }
 
  private:
   WorkerPool* const pool_;
@@ -64,6 +67,7 @@ class SamplerService final : public v1::Sampler::CallbackService {
   std::atomic<uint64_t> requests_served_{0};
   std::atomic<uint64_t> rows_served_{0};
   std::atomic<uint64_t> rows_skipped_{0};
+  std::atomic<uint64_t> calls_cancelled_{0};
 };
 
 }  // namespace tokensampler::server

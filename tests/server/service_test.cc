@@ -109,7 +109,12 @@ class ServiceTest : public ::testing::Test {
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     ASSERT_GT(server_->port(), 0);
-    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    // Each test's server may get a port an earlier test used; a private subchannel
+    // pool keeps this channel from picking up that server's dead connection.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    channel_ = grpc::CreateCustomChannel(server_->address(),
+                                         grpc::InsecureChannelCredentials(), args);
     stub_ = v1::Sampler::NewStub(channel_);
   }
 
@@ -397,6 +402,9 @@ TEST_F(ServiceTest, CancelledCallStopsConsumingWork) {
   context.TryCancel();
   EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
   const uint64_t served = server_->service().rows_served();
+  // The server learns of the cancellation asynchronously; wait for it, then let the
+  // workers go: the queued rows must be skipped, not sampled.
+  ASSERT_TRUE(Eventually([this] { return server_->service().calls_cancelled() == 1; }));
   server_->pool().Resume();
   ASSERT_TRUE(Eventually([this] { return server_->service().rows_skipped() == 6; }));
   EXPECT_EQ(server_->service().rows_served(), served);
@@ -413,8 +421,11 @@ TEST_F(ServiceTest, ExpiredDeadlineStopsConsumingWork) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   // The server sees the cancellation too; resume and the queued rows are skipped.
   ASSERT_TRUE(Eventually([this] { return server_->pool().queued() == 2; }));
+  ASSERT_TRUE(Eventually([this] { return server_->service().calls_cancelled() == 1; }));
   server_->pool().Resume();
-  ASSERT_TRUE(Eventually([this] { return server_->service().rows_skipped() == 4; }));
+  EXPECT_TRUE(Eventually([this] { return server_->service().rows_skipped() == 4; }))
+      << "skipped " << server_->service().rows_skipped() << " served "
+      << server_->service().rows_served();
   EXPECT_EQ(server_->service().rows_served(), 0u);
 }
 

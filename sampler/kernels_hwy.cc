@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "sampler/kernels.h"
@@ -239,6 +241,178 @@ size_t ArgmaxImpl(const float* z, size_t n) {
   return result;
 }
 
+
+// Greedy straight from the input: per lane the best value and the lowest index holding
+// it, with the NaN/+inf check of DecodeAndMax, and no copy of the row.
+template <class Load, class Scalar>
+HWY_INLINE int64_t ArgmaxLoop(size_t n, const Load& load, const Scalar& scalar, size_t* argmax,
+                              float* max) {
+  const DF d;
+  const DI di;
+  const size_t N = hn::Lanes(d);
+  const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
+  VF best = hn::Set(d, -std::numeric_limits<float>::infinity());
+  auto best_i = hn::Zero(di);
+  auto idx = hn::Iota(di, 0);
+  const auto stride = hn::Set(di, static_cast<int32_t>(N));
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VF v = load(i);
+    if (HWY_UNLIKELY(!hn::AllTrue(d, hn::Lt(v, inf)))) break;
+    const auto better = hn::Gt(v, best);
+    best = hn::IfThenElse(better, v, best);
+    best_i = hn::IfThenElse(hn::RebindMask(di, better), idx, best_i);
+    idx = hn::Add(idx, stride);
+  }
+  const VF top = hn::MaxOfLanes(d, best);
+  float m = hn::GetLane(top);
+  size_t result = 0;
+  if (i > 0 && m > -std::numeric_limits<float>::infinity()) {
+    const auto cand = hn::IfThenElse(hn::RebindMask(di, hn::Eq(best, top)), best_i,
+                                     hn::Set(di, std::numeric_limits<int32_t>::max()));
+    result = static_cast<size_t>(hn::GetLane(hn::MinOfLanes(di, cand)));
+  }
+  for (; i < n; ++i) {
+    const float v = scalar(i);
+    if (!(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
+    if (v > m) {
+      m = v;
+      result = i;
+    }
+  }
+  *argmax = result;
+  *max = m;
+  return -1;
+}
+
+int64_t DecodeArgmaxImpl(const LogitsView& in, size_t* argmax, float* max) {
+  const DF d;
+  const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
+  switch (in.dtype) {
+    case Dtype::kBFloat16:
+      return ArgmaxLoop(
+          in.size, [&](size_t i) { return DecodeBf16(d, bytes + 2 * i); },
+          [&](size_t i) { return BFloat16ToFloat(Bits16(bytes, i)); }, argmax, max);
+    case Dtype::kFloat16:
+      return ArgmaxLoop(
+          in.size, [&](size_t i) { return DecodeFp16(d, bytes + 2 * i); },
+          [&](size_t i) { return Float16ToFloat(Bits16(bytes, i)); }, argmax, max);
+    case Dtype::kFloat32:
+    default:
+      return ArgmaxLoop(
+          in.size, [&](size_t i) { return hn::LoadU(d, reinterpret_cast<const float*>(bytes) + i); },
+          [&](size_t i) {
+            float v;
+            std::memcpy(&v, bytes + 4 * i, sizeof(v));
+            return v;
+          },
+          argmax, max);
+  }
+}
+
+// sums[b] = the sum of w over block b (kDrawBlock elements), in double, any order.
+void BlockSumsImpl(const float* w, size_t n, double* sums) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dh;
+  const size_t N = hn::Lanes(dd);
+  for (size_t block = 0, b = 0; block < n; block += kDrawBlock, ++b) {
+    const size_t end = block + kDrawBlock < n ? block + kDrawBlock : n;
+    auto a0 = hn::Zero(dd);
+    auto a1 = hn::Zero(dd);
+    size_t i = block;
+    for (; i + 2 * N <= end; i += 2 * N) {
+      a0 = hn::Add(a0, hn::PromoteTo(dd, hn::LoadU(dh, w + i)));
+      a1 = hn::Add(a1, hn::PromoteTo(dd, hn::LoadU(dh, w + i + N)));
+    }
+    double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(a0, a1)));
+    for (; i < end; ++i) sum += w[i];
+    sums[b] = sum;
+  }
+}
+
+// Streams z once keeping a buffer of ids whose logit beats the bar; see TopKCandidates.
+size_t TopKCandidatesImpl(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
+                          float* bar_out) {
+  const DF d;
+  const DI di;
+  const size_t N = hn::Lanes(d);
+  float bar = -std::numeric_limits<float>::infinity();
+  size_t count = 0;
+  auto shrink = [&]() {
+    // Keep the best k (z descending, id ascending); the k-th's logit becomes the bar:
+    // a later token (higher id) must beat it strictly.
+    std::nth_element(buf, buf + (k - 1), buf + count, [z](int32_t a, int32_t b) {
+      return z[a] > z[b] || (z[a] == z[b] && a < b);
+    });
+    bar = z[buf[k - 1]];
+    count = k;
+  };
+  size_t i = 0;
+  auto idx = hn::Iota(di, 0);
+  const auto stride = hn::Set(di, static_cast<int32_t>(N));
+  for (; i + N <= n; i += N, idx = hn::Add(idx, stride)) {
+    const auto pass = hn::Gt(hn::LoadU(d, z + i), hn::Set(d, bar));
+    if (HWY_LIKELY(hn::AllFalse(d, pass))) continue;
+    if (count + N > cap) shrink();
+    // The bar may have risen: compare again.
+    const auto pass2 = hn::RebindMask(di, hn::Gt(hn::LoadU(d, z + i), hn::Set(d, bar)));
+    count += hn::CompressStore(idx, pass2, di, buf + count);
+  }
+  for (; i < n; ++i) {
+    if (z[i] > bar) {
+      if (count + 1 > cap) shrink();
+      if (z[i] > bar) buf[count++] = static_cast<int32_t>(i);
+    }
+  }
+  *bar_out = bar;
+  return count;
+}
+
+// ids of every z[i] >= threshold (ascending), and the sum of their w in ExpSum's fixed
+// order (16 float partials per block of kSumBlock, then double): the same bits on every
+// target.
+size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float threshold,
+                          int32_t* ids, double* mass) {
+  const DF d;
+  const DI di;
+  constexpr size_t kN = hn::MaxLanes(DF());
+  if constexpr (kN > kSumLanes) {
+    return CollectAtLeastScalar(z, w, n, threshold, ids, mass);
+  } else {
+    constexpr size_t kAcc = kSumLanes / kN;
+    const VF t = hn::Set(d, threshold);
+    size_t count = 0;
+    double total = 0.0;
+    HWY_ALIGN float partial[kSumLanes];
+    for (size_t block = 0; block < n; block += kSumBlock) {
+      const size_t end = block + kSumBlock < n ? block + kSumBlock : n;
+      VF acc[kAcc];
+      for (size_t k = 0; k < kAcc; ++k) acc[k] = hn::Zero(d);
+      size_t i = block;
+      for (; i + kSumLanes <= end; i += kSumLanes) {
+        for (size_t k = 0; k < kAcc; ++k) {
+          const size_t at = i + k * kN;
+          const auto keep = hn::Ge(hn::LoadU(d, z + at), t);
+          if (hn::AllFalse(d, keep)) continue;
+          acc[k] = hn::Add(acc[k], hn::IfThenElseZero(keep, hn::LoadU(d, w + at)));
+          count += hn::CompressStore(hn::Iota(di, static_cast<int32_t>(at)),
+                                     hn::RebindMask(di, keep), di, ids + count);
+        }
+      }
+      for (size_t k = 0; k < kAcc; ++k) hn::StoreU(acc[k], d, partial + k * kN);
+      for (; i < end; ++i) {
+        if (z[i] >= threshold) {
+          ids[count++] = static_cast<int32_t>(i);
+          partial[(i - block) % kSumLanes] += w[i];
+        }
+      }
+      for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];
+    }
+    *mass = total;
+    return count;
+  }
+}
+
 int64_t TargetImpl() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -253,6 +427,138 @@ HWY_EXPORT(MaxImpl);
 HWY_EXPORT(ExpSumImpl);
 HWY_EXPORT(ArgmaxImpl);
 HWY_EXPORT(TargetImpl);
+HWY_EXPORT(DecodeArgmaxImpl);
+HWY_EXPORT(BlockSumsImpl);
+HWY_EXPORT(TopKCandidatesImpl);
+HWY_EXPORT(CollectAtLeastImpl);
+
+int64_t DecodeArgmaxSimd(const LogitsView& in, size_t* argmax, float* max) {
+  return HWY_DYNAMIC_DISPATCH(DecodeArgmaxImpl)(in, argmax, max);
+}
+
+size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
+                      float* bar) {
+  return HWY_DYNAMIC_DISPATCH(TopKCandidatesImpl)(z, n, k, buf, cap, bar);
+}
+
+size_t CollectAtLeast(const float* z, const float* w, size_t n, float threshold, int32_t* ids,
+                      double* mass) {
+  return HWY_DYNAMIC_DISPATCH(CollectAtLeastImpl)(z, w, n, threshold, ids, mass);
+}
+
+size_t CollectAtLeastScalar(const float* z, const float* w, size_t n, float threshold,
+                            int32_t* ids, double* mass) {
+  size_t count = 0;
+  double total = 0.0;
+  for (size_t block = 0; block < n; block += kSumBlock) {
+    const size_t end = block + kSumBlock < n ? block + kSumBlock : n;
+    float partial[kSumLanes] = {};
+    for (size_t i = block; i < end; ++i) {
+      if (z[i] >= threshold) {
+        ids[count++] = static_cast<int32_t>(i);
+        partial[(i - block) % kSumLanes] += w[i];
+      }
+    }
+    for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];
+  }
+  *mass = total;
+  return count;
+}
+
+int64_t DecodeArgmaxScalar(const LogitsView& in, size_t* argmax, float* max) {
+  float m = -std::numeric_limits<float>::infinity();
+  size_t best = 0;
+  for (size_t i = 0; i < in.size; ++i) {
+    float v;
+    const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
+    if (in.dtype == Dtype::kFloat32) {
+      std::memcpy(&v, bytes + 4 * i, sizeof(v));
+    } else {
+      uint16_t b;
+      std::memcpy(&b, bytes + 2 * i, sizeof(b));
+      v = in.dtype == Dtype::kBFloat16 ? BFloat16ToFloat(b) : Float16ToFloat(b);
+    }
+    if (!(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
+    if (v > m) {
+      m = v;
+      best = i;
+    }
+  }
+  *argmax = best;
+  *max = m;
+  return -1;
+}
+
+namespace {
+
+float ProbOf(float w, double total) {
+  return static_cast<float>(static_cast<double>(w) / total);
+}
+
+}  // namespace
+
+int64_t PickDenseScalar(const float* w, size_t n, double total, double u) {
+  double cum_n = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const float p = ProbOf(w[i], total);
+    if (p > 0.0f) cum_n += p;
+  }
+  const double target = u * cum_n;
+  double cum = 0.0;
+  int64_t last = -1;
+  for (size_t i = 0; i < n; ++i) {
+    const float p = ProbOf(w[i], total);
+    if (p > 0.0f) {
+      cum += p;
+      last = static_cast<int64_t>(i);
+      if (cum > target) return last;
+    }
+  }
+  return last;
+}
+
+// The exact walk of PickDenseScalar, decided from approximate block sums wherever the
+// approximation cannot change the answer. With S the sum of the p_i, every running sum
+// the exact walk or this one forms is within E of the exact real-number prefix sum:
+// each p_i is w_i / total rounded to float (relative error <= 2^-24, so at most
+// 2^-24 S over all), and each double addition errs by at most 2^-53 S. A prefix is
+// "surely below" the walk's target if it is below by more than E, "surely above" if
+// above by more than E; only a token whose interval straddles the target's uncertainty
+// window (about 1e-7 of the mass, so rarely) sends us to the exact walk.
+int64_t PickDense(const float* w, size_t n, double total, double u) {
+  if (n < 4 * kDrawBlock || !(total > 0.0)) return PickDenseScalar(w, n, total, u);
+  const size_t blocks = (n + kDrawBlock - 1) / kDrawBlock;
+  double sums[(static_cast<size_t>(kMaxVocab) + kDrawBlock - 1) / kDrawBlock];
+  if (blocks > sizeof(sums) / sizeof(sums[0])) return PickDenseScalar(w, n, total, u);
+  HWY_DYNAMIC_DISPATCH(BlockSumsImpl)(w, n, sums);
+  const double r = 1.0 / total;
+  double approx_n = 0.0;  // approximate sum of all p_i
+  for (size_t b = 0; b < blocks; ++b) approx_n += sums[b] * r;
+  const double slack = 2.0 * std::ldexp(1.0, -24) +
+                       8.0 * static_cast<double>(n + 2 * blocks + 64) * std::ldexp(1.0, -53);
+  // Plus one subnormal step per element: float rounding is absolute below 2^-126.
+  const double e = slack * approx_n * 1.01 + static_cast<double>(n) * std::ldexp(1.0, -149);
+  // cum_n is within e of approx_n; target = u * cum_n rounded.
+  const double t_lo = u * (approx_n - e) * (1.0 - std::ldexp(1.0, -51));
+  const double t_hi = u * (approx_n + e) * (1.0 + std::ldexp(1.0, -51));
+  double prefix = 0.0;
+  size_t b = 0;
+  for (; b < blocks; ++b) {
+    const double next = prefix + sums[b] * r;
+    if (next + e > t_lo) break;  // this block may hold the crossing
+    prefix = next;
+  }
+  double cum = prefix;
+  for (size_t i = b * kDrawBlock; i < n; ++i) {
+    const float p = ProbOf(w[i], total);
+    if (!(p > 0.0f)) continue;
+    cum += p;
+    if (cum + e <= t_lo) continue;             // surely not crossed yet
+    if (cum - e > t_hi) return static_cast<int64_t>(i);  // surely the first crossing
+    break;                                     // too close to call
+  }
+  return PickDenseScalar(w, n, total, u);
+}
 
 int64_t DecodeAndMaxSimd(const LogitsView& in, float* out, float* max) {
   return HWY_DYNAMIC_DISPATCH(DecodeAndMaxImpl)(in, out, max);

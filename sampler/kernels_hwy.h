@@ -80,6 +80,38 @@ float MaxSimd(const float* z, size_t n);
 double ExpSumSimd(const float* z, size_t n, float max, float temperature, float* w);
 size_t ArgmaxSimd(const float* z, size_t n);
 
+// Greedy without a copy: the index of the largest element of `in` (lowest on ties) and
+// its value, with DecodeAndMax's error rule (returns the first NaN/+inf index, else -1).
+// *argmax is 0 and *max -inf if every element is -inf. REQUIRES: in.size > 0.
+int64_t DecodeArgmaxSimd(const LogitsView& in, size_t* argmax, float* max);
+int64_t DecodeArgmaxScalar(const LogitsView& in, size_t* argmax, float* max);
+
+// The draw of DRAW.md over a dense row: with p_i = float(double(w[i]) / total), the
+// index of the first i with p_i > 0 whose running double sum (token-id order) exceeds
+// u * (the sum of all positive p_i); the last positive index if rounding leaves none;
+// -1 if none is positive. PickDense returns exactly PickDenseScalar's answer, usually
+// after one SIMD pass of block sums and a walk of one block instead of two full
+// sequential walks. REQUIRES: u in [0, 1), total > 0, w finite and >= 0.
+inline constexpr size_t kDrawBlock = 1024;
+int64_t PickDense(const float* w, size_t n, double total, double u);
+int64_t PickDenseScalar(const float* w, size_t n, double total, double u);
+
+// Top-k candidates in one pass over z: appends to buf the ids whose logit beats a
+// rising bar (strictly: a later id that only ties the bar is worse than it); whenever
+// buf is full, its best k (z descending, id ascending) stay and the k-th's logit becomes
+// the bar. Returns the count: the best k tokens with z > -inf are among buf[0, count),
+// in no particular order. *bar receives the final bar.
+// REQUIRES: k >= 1, cap >= 2 * k + 64, no NaN in z.
+size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap, float* bar);
+
+// Writes the ids i with z[i] >= threshold to ids (ascending) and the sum of their w[i]
+// to *mass, in ExpSum's fixed reduction order (bit-identical on every target); returns
+// the count. REQUIRES: ids has room for n; no NaN in z.
+size_t CollectAtLeast(const float* z, const float* w, size_t n, float threshold, int32_t* ids,
+                      double* mass);
+size_t CollectAtLeastScalar(const float* z, const float* w, size_t n, float threshold,
+                            int32_t* ids, double* mass);
+
 // The Highway target (HWY_AVX3, HWY_AVX2, ...) the SIMD kernels currently dispatch to.
 int64_t DispatchedTarget();
 

@@ -1,6 +1,7 @@
 // Every compiled SIMD target against the scalar references, bit for bit, by forcing
 // each target in turn (hwy::DisableTargets + GetChosenTarget().Update), and the whole
 // pipeline's tokens and distributions across targets on a corpus of rows.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -220,6 +221,148 @@ TEST_P(SimdTargetTest, ExpSumIsBitIdenticalToScalar) {
       const double slow_sum = ExpSumScalar(row.data(), n, max, t, slow.data());
       ASSERT_EQ(std::memcmp(fast.data(), slow.data(), 4 * n), 0) << n << " T " << t;
       ASSERT_EQ(fast_sum, slow_sum) << n << " T " << t;
+    }
+  }
+}
+
+
+TEST_P(SimdTargetTest, DecodeArgmaxMatchesScalarWithoutCopying) {
+  for (size_t n : kSizes) {
+    for (int variant = 0; variant < 3; ++variant) {
+      std::vector<float> row = variant == 0   ? AwkwardRow(n, static_cast<uint32_t>(n) + 9)
+                               : variant == 1 ? testing::TiedRow(n, static_cast<uint32_t>(n))
+                                              : std::vector<float>(n, -kInf);
+      std::vector<uint16_t> bf16(n), fp16(n);
+      for (size_t i = 0; i < n; ++i) {
+        bf16[i] = static_cast<uint16_t>(BitsOf(row[i]) >> 16);
+        const _Float16 h = static_cast<_Float16>(row[i]);
+        std::memcpy(&fp16[i], &h, sizeof(uint16_t));
+      }
+      const LogitsView views[] = {{row.data(), n, Dtype::kFloat32},
+                                  {bf16.data(), n, Dtype::kBFloat16},
+                                  {fp16.data(), n, Dtype::kFloat16}};
+      for (const LogitsView& view : views) {
+        size_t fast_i = 99, slow_i = 98;
+        float fast_m = 0, slow_m = 1;
+        ASSERT_EQ(DecodeArgmaxSimd(view, &fast_i, &fast_m), -1);
+        ASSERT_EQ(DecodeArgmaxScalar(view, &slow_i, &slow_m), -1);
+        ASSERT_EQ(fast_i, slow_i) << n << " variant " << variant;
+        ASSERT_EQ(BitsOf(fast_m), BitsOf(slow_m));
+        // And the same as decoding, then Argmax.
+        std::vector<float> z(n);
+        float max = 0;
+        ASSERT_EQ(DecodeAndMaxScalar(view, z.data(), &max), -1);
+        ASSERT_EQ(fast_i, ArgmaxScalar(z.data(), n));
+      }
+    }
+    std::vector<float> row(n, 1.0f);
+    row[n - 1] = std::numeric_limits<float>::quiet_NaN();
+    size_t at = 0;
+    float m = 0;
+    EXPECT_EQ(DecodeArgmaxSimd(LogitsView::Float32(row), &at, &m), static_cast<int64_t>(n - 1));
+  }
+}
+
+// Weights of a row at temperature t: what the pipeline hands to the draw.
+std::vector<float> Weights(const std::vector<float>& row, float t, double* total) {
+  std::vector<float> w(row.size());
+  *total = ExpSumScalar(row.data(), row.size(), MaxScalar(row.data(), row.size()), t, w.data());
+  return w;
+}
+
+TEST_P(SimdTargetTest, PickDenseEqualsTheSequentialWalk) {
+  std::mt19937_64 gen(7);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  for (size_t n : {1, 5, 4095, 4096, 5000, 32000, 128256, 262144}) {
+    std::vector<float> peaked = testing::NormalRow(n, static_cast<uint32_t>(n), 1.0f);
+    peaked[n / 3] += 10.0f;
+    std::vector<float> sparse = testing::NormalRow(n, static_cast<uint32_t>(n) + 1, 40.0f);
+    for (const auto& row : {testing::NormalRow(n, static_cast<uint32_t>(n) + 2), peaked,
+                            sparse, testing::TiedRow(n, static_cast<uint32_t>(n) + 3)}) {
+      double total = 0;
+      const std::vector<float> w = Weights(row, 0.8f, &total);
+      std::vector<double> us = {0.0, 0.5, std::nextafter(1.0, 0.0)};
+      for (int k = 0; k < 200; ++k) us.push_back(uniform(gen));
+      // Adversarial: u that puts the target exactly on (or next to) a running sum.
+      double cum_n = 0;
+      std::vector<double> cums;
+      for (size_t i = 0; i < n; ++i) {
+        const float p = static_cast<float>(static_cast<double>(w[i]) / total);
+        if (p > 0.0f) {
+          cum_n += p;
+          cums.push_back(cum_n);
+        }
+      }
+      for (int k = 0; k < 50; ++k) {
+        const double c = cums[gen() % cums.size()];
+        const double u = c / cum_n;
+        if (u < 1.0) {
+          us.push_back(u);
+          us.push_back(std::nextafter(u, 0.0));
+          us.push_back(std::nextafter(u, 1.0));
+        }
+      }
+      for (double u : us) {
+        if (!(u < 1.0)) continue;
+        ASSERT_EQ(PickDense(w.data(), n, total, u), PickDenseScalar(w.data(), n, total, u))
+            << "n " << n << " u " << u;
+      }
+    }
+  }
+  // Nothing positive: -1; one positive: always it.
+  const std::vector<float> zeros(5000, 0.0f);
+  EXPECT_EQ(PickDense(zeros.data(), zeros.size(), 1.0, 0.3), -1);
+  std::vector<float> one(5000, 0.0f);
+  one[4321] = 1.0f;
+  EXPECT_EQ(PickDense(one.data(), one.size(), 1.0, 0.999), 4321);
+}
+
+TEST_P(SimdTargetTest, TopKCandidatesHoldTheTopK) {
+  for (size_t n : {1, 9, 100, 1025, 32000, 128256}) {
+    for (size_t k : {1, 2, 50, 1000}) {
+      for (int variant = 0; variant < 2; ++variant) {
+        std::vector<float> row = variant == 0 ? AwkwardRow(n, static_cast<uint32_t>(n + k))
+                                              : testing::TiedRow(n, static_cast<uint32_t>(k));
+        std::vector<int32_t> buf(2 * k + 64);
+        float bar = 0;
+        const size_t count = TopKCandidates(row.data(), n, k, buf.data(), buf.size(), &bar);
+        ASSERT_LE(count, buf.size());
+        auto before = [&](int32_t a, int32_t b) {
+          return row[a] > row[b] || (row[a] == row[b] && a < b);
+        };
+        std::vector<int32_t> all;
+        for (size_t i = 0; i < n; ++i) {
+          if (row[i] > -kInf) all.push_back(static_cast<int32_t>(i));
+        }
+        std::sort(all.begin(), all.end(), before);
+        all.resize(std::min(k, all.size()));
+        std::sort(buf.begin(), buf.begin() + count, before);
+        ASSERT_GE(count, all.size());
+        buf.resize(all.size());
+        ASSERT_EQ(buf, all) << "n " << n << " k " << k << " variant " << variant;
+      }
+    }
+  }
+}
+
+TEST_P(SimdTargetTest, CollectAtLeastMatchesScalarBitForBit) {
+  for (size_t n : kSizes) {
+    const std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 11);
+    double total = 0;
+    const std::vector<float> w = Weights(row, 1.0f, &total);
+    for (float t : {-kInf, -3.0f, 0.0f, 4.0f, 1e9f}) {
+      std::vector<int32_t> fast(n), slow(n);
+      double fast_mass = -1, slow_mass = -2;
+      const size_t fc = CollectAtLeast(row.data(), w.data(), n, t, fast.data(), &fast_mass);
+      const size_t sc = CollectAtLeastScalar(row.data(), w.data(), n, t, slow.data(), &slow_mass);
+      ASSERT_EQ(fc, sc);
+      fast.resize(fc);
+      slow.resize(sc);
+      ASSERT_EQ(fast, slow);
+      ASSERT_EQ(fast_mass, slow_mass);
+      size_t expected = 0;
+      for (size_t i = 0; i < n; ++i) expected += row[i] >= t;
+      ASSERT_EQ(fc, expected);
     }
   }
 }

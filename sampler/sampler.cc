@@ -729,6 +729,11 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
 int32_t Sampler::Scratch::Draw(uint64_t seed, uint64_t step, uint32_t index) const {
   if (one_hot) return token;
   const double u = DrawUniform(seed, step, index);
+  if (dense_final) {
+    // The same walk, decided from SIMD block sums (kernels_hwy.h); exact by contract.
+    const int64_t picked = kernels::PickDense(fin_w, vocab, total, u);
+    if (picked >= 0) return static_cast<int32_t>(picked);
+  }
   const size_t count = dense_final ? vocab : n;
   auto id_at = [&](size_t i) {
     return dense_final ? static_cast<int32_t>(i) : ids[i];

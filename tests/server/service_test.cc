@@ -715,7 +715,7 @@ TEST_F(ServiceTest, ReflectionListsTheService) {
   }
 }
 
-TEST_F(ServiceTest, ShutdownLetsOpenStreamsFinish) {
+TEST_F(ServiceTest, ShutdownTurnsHealthOffAndLetsOpenStreamsFinish) {
   // A stream opened before shutdown keeps working during the drain.
   grpc::ClientContext context;
   std::unique_ptr<Stream> stream = stub_->SampleStream(&context);
@@ -727,8 +727,52 @@ TEST_F(ServiceTest, ShutdownLetsOpenStreamsFinish) {
   v1::SampleResponse response;
   ASSERT_TRUE(stream->Read(&response));
 
+  // A health Watch opened before shutdown sees SERVING, then NOT_SERVING.
+  grpc::GenericStub generic(channel_);
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::CompletionQueue cq;
+  auto watch = generic.PrepareCall(&watch_context, "/grpc.health.v1.Health/Watch", &cq);
+  auto next = [&cq](intptr_t expected) {
+    void* tag;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(reinterpret_cast<intptr_t>(tag), expected);
+    return ok;
+  };
+  auto read_status = [&]() {
+    grpc::ByteBuffer buffer;
+    watch->Read(&buffer, reinterpret_cast<void*>(3));
+    if (!next(3)) return std::string("read failed");
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (buffer.Dump(&slices).ok()) {
+      for (const grpc::Slice& s : slices) {
+        bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      }
+    }
+    return bytes;
+  };
+  watch->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(next(1));
+  grpc::Slice watch_slice(HealthRequest(kServiceName));
+  grpc::ByteBuffer watch_request(&watch_slice, 1);
+  watch->WriteLast(watch_request, grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  ASSERT_TRUE(next(2));
+  EXPECT_EQ(read_status(), std::string("\x08\x01", 2));  // SERVING
+
   std::thread shutdown([this] { server_->Shutdown(absl::Seconds(10)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(read_status(), std::string("\x08\x02", 2));  // NOT_SERVING
+  watch_context.TryCancel();
+  grpc::Status watch_status;
+  watch->Finish(&watch_status, reinterpret_cast<void*>(4));
+  next(4);
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+
   ASSERT_TRUE(stream->Write(message));
   ASSERT_TRUE(stream->Read(&response));
   EXPECT_EQ(response.results(0).step(), 1u);

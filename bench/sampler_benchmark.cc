@@ -11,6 +11,8 @@
 // with one token 10 above the largest of the rest. Each iteration processes `batch`
 // distinct rows; with threads:2 each thread runs its own Sampler on its own batch.
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -37,9 +39,13 @@ constexpr int kVocabs[] = {32000, 128256, 151936, 262144};
 constexpr int kBatches[] = {1, 8, 64};
 constexpr float kTemperature = 0.8f;
 
-enum class RowKind { kNormal, kPeaked };
+// kNpy: rows read from the 2-D float32 .npy file named by TOKENSAMPLER_BENCH_NPY (the
+// PyTorch comparison, bench/torch_compare.py, times both on the same rows this way).
+enum class RowKind { kNormal, kPeaked, kNpy };
 
-const char* KindName(RowKind kind) { return kind == RowKind::kNormal ? "normal" : "peaked"; }
+const char* KindName(RowKind kind) {
+  return kind == RowKind::kNormal ? "normal" : kind == RowKind::kPeaked ? "peaked" : "npy";
+}
 
 // `count` rows of `vocab` logits, a fixed function of the arguments; cached because
 // 64 rows of 262144 take a while to draw.
@@ -57,8 +63,79 @@ uint16_t ToBFloat16(float f) {
 
 constexpr int kMaxBatch = 64;
 
+// A minimal reader of 2-D little-endian float32 C-order .npy files (numpy.save).
+bool ReadNpy(const char* path, RowSet* out, std::string* error) {
+  std::FILE* f = std::fopen(path, "rb");
+  if (f == nullptr) {
+    *error = std::string("cannot open ") + path;
+    return false;
+  }
+  std::string data;
+  char buf[1 << 16];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof(buf), f)) > 0) data.append(buf, got);
+  std::fclose(f);
+  if (data.size() < 10 || data.compare(0, 6, "\x93NUMPY") != 0) {
+    *error = "not a .npy file";
+    return false;
+  }
+  const int major = static_cast<unsigned char>(data[6]);
+  size_t header_len = static_cast<unsigned char>(data[8]) |
+                      (static_cast<size_t>(static_cast<unsigned char>(data[9])) << 8);
+  size_t offset = 10;
+  if (major >= 2) {
+    header_len |= (static_cast<size_t>(static_cast<unsigned char>(data[10])) << 16) |
+                  (static_cast<size_t>(static_cast<unsigned char>(data[11])) << 24);
+    offset = 12;
+  }
+  const std::string header = data.substr(offset, header_len);
+  if (header.find("'<f4'") == std::string::npos ||
+      header.find("'fortran_order': False") == std::string::npos) {
+    *error = "want float32 little-endian C-order, header " + header;
+    return false;
+  }
+  long rows = 0, cols = 0;
+  const size_t shape = header.find("'shape': (");
+  if (shape == std::string::npos ||
+      std::sscanf(header.c_str() + shape, "'shape': (%ld, %ld)", &rows, &cols) != 2 ||
+      rows < 1 || cols < 1) {
+    *error = "want a 2-D array, header " + header;
+    return false;
+  }
+  const size_t body = offset + header_len;
+  if (data.size() < body + 4 * static_cast<size_t>(rows * cols)) {
+    *error = "file too short";
+    return false;
+  }
+  for (long r = 0; r < rows; ++r) {
+    std::vector<float> row(cols);
+    std::memcpy(row.data(), data.data() + body + 4 * static_cast<size_t>(r * cols),
+                4 * static_cast<size_t>(cols));
+    std::vector<uint16_t> half(cols);
+    for (long i = 0; i < cols; ++i) half[i] = ToBFloat16(row[i]);
+    out->f32.push_back(std::move(row));
+    out->bf16.push_back(std::move(half));
+  }
+  return true;
+}
+
+const RowSet& NpyRows() {
+  static RowSet* rows = [] {
+    auto* set = new RowSet;
+    const char* path = std::getenv("TOKENSAMPLER_BENCH_NPY");
+    std::string error;
+    if (path != nullptr && !ReadNpy(path, set, &error)) {
+      std::fprintf(stderr, "TOKENSAMPLER_BENCH_NPY=%s: %s\n", path, error.c_str());
+      std::exit(2);
+    }
+    return set;
+  }();
+  return *rows;
+}
+
 // kMaxBatch rows; a batch of b uses the first b.
 const RowSet& Rows(RowKind kind, int vocab, int /*batch*/) {
+  if (kind == RowKind::kNpy) return NpyRows();
   const int count = kMaxBatch;
   static std::mutex mu;
   static std::map<std::pair<int, int>, std::unique_ptr<RowSet>> cache;
@@ -240,49 +317,57 @@ void Register(const std::string& name, F&& f) {
       ->Threads(2);
 }
 
-void RegisterAll() {
+void RegisterShape(RowKind kind, int vocab, int batch) {
   static const std::vector<Config> configs = Configs();
+  const std::string suffix = Suffix(kind, vocab, batch);
+  Register("limit/maxexpsum" + suffix, [=](benchmark::State& s) {
+    BM_Limit(s, kind, vocab, batch);
+  });
+  for (const Config& config : configs) {
+    Register("pipeline/" + std::string(config.name) + suffix,
+             [=, &config](benchmark::State& s) {
+               BM_Pipeline(s, config, kind, vocab, batch, Dtype::kFloat32);
+             });
+  }
+  // bf16 input: the main configuration and greedy.
+  for (const Config& config : configs) {
+    const std::string name = config.name;
+    if (name != "t_topk50_topp95_minp05" && name != "greedy" && name != "t") continue;
+    Register("pipeline/" + name + suffix + "/bf16", [=, &config](benchmark::State& s) {
+      BM_Pipeline(s, config, kind, vocab, batch, Dtype::kBFloat16);
+    });
+  }
+  Register("dense/normalised" + suffix, [=](benchmark::State& s) {
+    BM_Dense(s, kind, vocab, batch);
+  });
+  Register("sort/hwy_sorter" + suffix, [=](benchmark::State& s) {
+    BM_HwySorter(s, kind, vocab, batch);
+  });
+  if (batch == 1 || kind == RowKind::kNpy) {
+    for (const Config& config : configs) {
+      const std::string name = config.name;
+      if (name != "t_topk50_topp95_minp05" && name != "t") continue;
+      benchmark::RegisterBenchmark(("reference/" + name + suffix).c_str(),
+                                   [=, &config](benchmark::State& s) {
+                                     BM_Reference(s, config, kind, vocab, batch);
+                                   })
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond)
+          ->Iterations(3);
+    }
+  }
+}
+
+void RegisterAll() {
+  if (std::getenv("TOKENSAMPLER_BENCH_NPY") != nullptr) {
+    const RowSet& rows = NpyRows();
+    RegisterShape(RowKind::kNpy, static_cast<int>(rows.f32[0].size()),
+                  static_cast<int>(rows.f32.size()));
+    return;
+  }
   for (RowKind kind : {RowKind::kNormal, RowKind::kPeaked}) {
     for (int vocab : kVocabs) {
-      for (int batch : kBatches) {
-        const std::string suffix = Suffix(kind, vocab, batch);
-        Register("limit/maxexpsum" + suffix, [=](benchmark::State& s) {
-          BM_Limit(s, kind, vocab, batch);
-        });
-        for (const Config& config : configs) {
-          Register("pipeline/" + std::string(config.name) + suffix,
-                   [=, &config](benchmark::State& s) {
-                     BM_Pipeline(s, config, kind, vocab, batch, Dtype::kFloat32);
-                   });
-        }
-        // bf16 input: the main configuration and greedy.
-        for (const Config& config : configs) {
-          const std::string name = config.name;
-          if (name != "t_topk50_topp95_minp05" && name != "greedy" && name != "t") continue;
-          Register("pipeline/" + name + suffix + "/bf16", [=, &config](benchmark::State& s) {
-            BM_Pipeline(s, config, kind, vocab, batch, Dtype::kBFloat16);
-          });
-        }
-        Register("dense/normalised" + suffix, [=](benchmark::State& s) {
-          BM_Dense(s, kind, vocab, batch);
-        });
-        Register("sort/hwy_sorter" + suffix, [=](benchmark::State& s) {
-          BM_HwySorter(s, kind, vocab, batch);
-        });
-        if (batch == 1) {
-          for (const Config& config : configs) {
-            const std::string name = config.name;
-            if (name != "t_topk50_topp95_minp05" && name != "t") continue;
-            benchmark::RegisterBenchmark(("reference/" + name + suffix).c_str(),
-                                         [=, &config](benchmark::State& s) {
-                                           BM_Reference(s, config, kind, vocab, batch);
-                                         })
-                ->UseRealTime()
-                ->Unit(benchmark::kMicrosecond)
-                ->Iterations(3);
-          }
-        }
-      }
+      for (int batch : kBatches) RegisterShape(kind, vocab, batch);
     }
   }
 }

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# RPC benchmark: `tokensampler bench` against a real tokensampler-server on a free port.
+# Matrix (issue 4): V=128256; concurrency 1/8/64; unary and streaming; wire fp32 `values`,
+# fp32 `raw`, bf16 `raw`; greedy and the full pipeline (T 0.8, top-k 50, top-p 0.95,
+# min-p 0.05). Prints one line per run (rows/s, MB/s, p50/p99 latency, errors), then the
+# ratios the issue targets, and the server's peak RSS (VmHWM of /proc/PID/status) over
+# the whole matrix.
+#
+# Usage: bench/rpc_bench.sh BUILD_DIR [DURATION] [CONCURRENCIES]
+#   e.g. bench/rpc_bench.sh build 5s "1 8 64"
+# Environment: ROWS (rows per request, default 1), WORKERS (server --workers, default 0
+# = CPUs), MODES ("unary stream"), WIRES ("values float32 bfloat16"),
+# PIPELINES ("greedy full"). JSON lines go to $OUT (default: a new mktemp file).
+set -euo pipefail
+
+build=${1:?usage: rpc_bench.sh BUILD_DIR [DURATION] [CONCURRENCIES]}
+duration=${2:-5s}
+concurrencies=${3:-"1 8 64"}
+rows=${ROWS:-1}
+workers=${WORKERS:-0}
+modes=${MODES:-"unary stream"}
+wires=${WIRES:-"values float32 bfloat16"}
+pipelines=${PIPELINES:-"greedy full"}
+vocab=128256
+
+server_bin="$build/server/tokensampler-server"
+client_bin="$build/client/tokensampler"
+for b in "$server_bin" "$client_bin"; do
+  [[ -x $b ]] || { echo "missing $b (build the tokensampler-server and tokensampler targets)" >&2; exit 2; }
+done
+
+work=$(mktemp -d)
+out=${OUT:-$(mktemp --suffix=.jsonl)}
+server_pid=""
+cleanup() {
+  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$server_bin" --address=127.0.0.1:0 --workers="$workers" 2>"$work/server.log" &
+server_pid=$!
+address=""
+for _ in $(seq 1 200); do
+  address=$(sed -n 's/.*event=listening address=\([^ ]*\).*/\1/p' "$work/server.log" | head -n1)
+  [[ -n $address ]] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+  sleep 0.05
+done
+[[ -n $address ]] || { echo "server did not report its address" >&2; exit 1; }
+echo "# server pid $server_pid at $address, workers=$workers, $(nproc) CPUs, V=$vocab, rows/request=$rows, $duration per run"
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$server_pid/status"; }
+echo "# server RSS at start: $(rss_kib) KiB"
+
+printf '%-8s %-7s %-9s %5s %11s %9s %9s %9s %7s\n' pipeline mode wire conc rows/s MB/s p50_ms p99_ms errors
+for pipeline in $pipelines; do
+  for mode in $modes; do
+    for wire in $wires; do
+      for conc in $concurrencies; do
+        json=$("$client_bin" bench --server="$address" --json --pipeline="$pipeline" \
+          --mode="$mode" --wire="$wire" --concurrency="$conc" --vocab="$vocab" \
+          --rows="$rows" --duration="$duration" --warmup=1s --timeout=30s)
+        echo "$json" | /usr/bin/python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+r.update(pipeline=sys.argv[1], mode=sys.argv[2], wire=sys.argv[3], concurrency=int(sys.argv[4]))
+print(json.dumps(r))' "$pipeline" "$mode" "$wire" "$conc" >>"$out"
+        tail -n1 "$out" | /usr/bin/python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+l = r["latency_ms"]
+print("%-8s %-7s %-9s %5d %11.0f %9.1f %9.2f %9.2f %7d" % (
+    r["pipeline"], r["mode"], r["wire"], r["concurrency"], r["rows_per_s"], r["mb_per_s"],
+    l["p50"], l["p99"], r["errors"]))'
+      done
+    done
+  done
+done
+
+echo "# server peak RSS (VmHWM) over the matrix: $(hwm_kib) KiB = $(( $(hwm_kib) / 1024 )) MiB; now $(rss_kib) KiB"
+
+/usr/bin/python3 - "$out" <<'PY'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+by = {(r["pipeline"], r["mode"], r["wire"], r["concurrency"]): r["rows_per_s"] for r in runs}
+print("# ratios (issue 4 targets)")
+for (p, m, w, c), v in sorted(by.items()):
+    if p == "full":
+        g = by.get(("greedy", m, w, c))
+        if g:
+            ok = "MET" if v >= 0.85 * g else f"MISSED ({v / g:.0%})"
+            print(f"full/greedy rows/s {m} {w} c={c}: {v / g:.2f} (target >= 0.85) {ok}")
+for (p, m, w, c), v in sorted(by.items()):
+    if w == "bfloat16":
+        f = by.get((p, m, "float32", c))
+        if f:
+            ok = "MET" if v >= 1.6 * f else f"MISSED by {1.6 * f / v:.2f}x"
+            print(f"bf16/fp32-raw rows/s {p} {m} c={c}: {v / f:.2f} (target >= 1.6) {ok}")
+for (p, m, w, c), v in sorted(by.items()):
+    if m == "stream":
+        u = by.get((p, "unary", w, c))
+        if u:
+            ok = "MET" if v >= u else f"MISSED ({v / u:.0%})"
+            print(f"stream/unary rows/s {p} {w} c={c}: {v / u:.2f} (target >= 1) {ok}")
+PY
+echo "# JSON lines: $out"

@@ -50,6 +50,30 @@ void LogRpcError(absl::string_view rpc, grpc::CallbackServerContext* context,
             {"peer", context->peer()}});
 }
 
+// Requests arrive as raw bytes so that a body that is not a valid message gets a clear
+// INVALID_ARGUMENT (gRPC's typed handler would answer UNIMPLEMENTED with no message).
+template <typename Message>
+absl::Status ParseMessage(const grpc::ByteBuffer& bytes, Message* message) {
+  grpc::ByteBuffer copy(bytes);  // shares the slices; Deserialize consumes its input
+  if (!grpc::SerializationTraits<Message>::Deserialize(&copy, message).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request: not a valid ", Message::descriptor()->full_name(),
+        " (protobuf parse failed; string fields must be UTF-8)"));
+  }
+  return absl::OkStatus();
+}
+
+template <typename Message>
+absl::Status SerializeMessage(const Message& message, grpc::ByteBuffer* bytes) {
+  bool own_buffer = false;
+  grpc::Status status =
+      grpc::SerializationTraits<Message>::Serialize(message, bytes, &own_buffer);
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrCat("response: ", status.error_message()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status QueueFullError(const WorkerPool& pool) {
   return absl::ResourceExhaustedError(absl::StrCat(
       "server busy: the work queue is full (queue_depth=", pool.queue_depth(),
@@ -141,22 +165,22 @@ bool StartRowJob(WorkerPool& pool, const std::shared_ptr<RowJob>& job) {
 class BatchReactor final : public grpc::ServerUnaryReactor {
  public:
   BatchReactor(SamplerService* service, grpc::CallbackServerContext* context,
-               const v1::SampleRequest* request, v1::SampleResponse* samples,
-               v1::DistributionResponse* distributions)
+               bool distribution, grpc::ByteBuffer* response)
       : service_(service),
         context_(context),
-        request_(request),
-        samples_(samples),
-        distributions_(distributions) {}
+        response_(response),
+        samples_(distribution ? nullptr : &sample_response_),
+        distributions_(distribution ? &distribution_response_ : nullptr) {}
 
-  void Start() {
-    absl::Status status =
-        DecodeRequest(*request_, service_->options().limits, RequestKind::kStateless,
-                      [this] { return service_->PickSeed(); }, &rows_);
+  void Start(const grpc::ByteBuffer& request_bytes) {
+    absl::Status status = ParseMessage(request_bytes, &request_);
+    if (!status.ok()) return FinishWith(status);
+    status = DecodeRequest(request_, service_->options().limits, RequestKind::kStateless,
+                           [this] { return service_->PickSeed(); }, &rows_);
     if (!status.ok()) return FinishWith(status);
     if (rows_.empty()) {
       service_->CountServed(0);
-      return FinishWith(absl::OkStatus());
+      return FinishWith(Serialize());
     }
     job_ = std::make_shared<RowJob>();
     job_->kind = samples_ != nullptr ? RowJob::Kind::kSample : RowJob::Kind::kDistribution;
@@ -190,11 +214,17 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
         }
       }
       service_->CountServed(rows_.size());
+      status = Serialize();
     }
     // The job keeps itself alive through its tasks; drop our reference (and the cycle
     // through `done`) before the reactor can be deleted.
     std::shared_ptr<RowJob> job = std::move(job_);
     FinishWith(status);
+  }
+
+  absl::Status Serialize() {
+    return samples_ != nullptr ? SerializeMessage(*samples_, response_)
+                               : SerializeMessage(*distributions_, response_);
   }
 
   void FinishWith(const absl::Status& status) {
@@ -207,7 +237,10 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
 
   SamplerService* const service_;
   grpc::CallbackServerContext* const context_;
-  const v1::SampleRequest* const request_;
+  grpc::ByteBuffer* const response_;
+  v1::SampleRequest request_;
+  v1::SampleResponse sample_response_;
+  v1::DistributionResponse distribution_response_;
   v1::SampleResponse* const samples_;              // Sample, else nullptr
   v1::DistributionResponse* const distributions_;  // GetDistribution, else nullptr
   std::vector<DecodedRow> rows_;
@@ -220,13 +253,13 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
 // with at most kMaxQueuedWrites responses waiting for a slow reader. An error ends the
 // stream with its status after the responses of the earlier messages.
 class StreamReactor final
-    : public grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StreamReactor(SamplerService* service, grpc::CallbackServerContext* context)
       : service_(service),
         context_(context),
         session_(service->options().limits),
-        read_buffer_(std::make_unique<v1::SampleRequest>()) {
+        read_buffer_(std::make_unique<grpc::ByteBuffer>()) {
     Pump();
   }
 
@@ -236,7 +269,7 @@ class StreamReactor final
       reading_ = false;
       if (ok) {
         pending_.push_back(std::move(read_buffer_));
-        read_buffer_ = std::make_unique<v1::SampleRequest>();
+        read_buffer_ = std::make_unique<grpc::ByteBuffer>();
       } else {
         reads_done_ = true;
       }
@@ -275,8 +308,8 @@ class StreamReactor final
   // Starts whatever can start now: a write, a message, a read, or the final Finish.
   // Called after every state change; never holds mu_ while calling into gRPC.
   void Pump() {
-    const v1::SampleResponse* write = nullptr;
-    std::unique_ptr<v1::SampleRequest> message;
+    const grpc::ByteBuffer* write = nullptr;
+    std::unique_ptr<grpc::ByteBuffer> message;
     bool read = false;
     bool finish = false;
     absl::Status finish_status;
@@ -316,18 +349,21 @@ class StreamReactor final
   }
 
   // Validates and stages one message, then hands its rows to the pool.
-  void Process(std::unique_ptr<v1::SampleRequest> message) {
-    current_ = std::move(message);
-    absl::Status status =
-        DecodeRequest(*current_, service_->options().limits, RequestKind::kStream,
-                      [this] { return service_->PickSeed(); }, &rows_);
+  void Process(std::unique_ptr<grpc::ByteBuffer> message) {
+    current_.Clear();
+    absl::Status status = ParseMessage(*message, &current_);
+    message.reset();
+    if (status.ok()) {
+      status = DecodeRequest(current_, service_->options().limits, RequestKind::kStream,
+                             [this] { return service_->PickSeed(); }, &rows_);
+    }
     if (status.ok()) status = session_.Prepare(&rows_);
     if (!status.ok()) return EndMessage(status, nullptr);
     bool any_logits = false;
     for (const DecodedRow& row : rows_) any_logits |= row.has_logits;
     if (!any_logits) {
       session_.Commit(rows_, {});
-      return EndMessage(absl::OkStatus(), Encode(nullptr));
+      return Respond(nullptr);
     }
     job_ = std::make_shared<RowJob>();
     job_->kind = RowJob::Kind::kSample;
@@ -349,28 +385,29 @@ class StreamReactor final
       return EndMessage(status, nullptr);
     }
     session_.Commit(rows_, job->samples);
-    EndMessage(absl::OkStatus(), Encode(&job->samples));
+    Respond(&job->samples);
   }
 
-  std::unique_ptr<v1::SampleResponse> Encode(
-      const std::vector<sampler::SampleResult>* samples) {
-    auto response = std::make_unique<v1::SampleResponse>();
+  // Encodes the response of a committed message and queues it for writing.
+  void Respond(const std::vector<sampler::SampleResult>* samples) {
+    v1::SampleResponse response;
     const sampler::SampleResult empty;
     for (const DecodedRow& row : rows_) {
       const sampler::SampleResult& result =
           row.has_logits && samples != nullptr ? (*samples)[row.index] : empty;
       EncodeSampleResult(result, row.has_logits ? row.params.seed : 0,
                          row.has_logits ? row.step : 0, row.sequence_id,
-                         response->add_results());
+                         response.add_results());
     }
+    auto bytes = std::make_unique<grpc::ByteBuffer>();
+    absl::Status status = SerializeMessage(response, bytes.get());
+    if (!status.ok()) return EndMessage(status, nullptr);
     service_->CountServed(rows_.size());
-    return response;
+    EndMessage(absl::OkStatus(), std::move(bytes));
   }
 
-  void EndMessage(const absl::Status& status,
-                  std::unique_ptr<v1::SampleResponse> response) {
+  void EndMessage(const absl::Status& status, std::unique_ptr<grpc::ByteBuffer> response) {
     rows_.clear();
-    current_.reset();
     {
       std::lock_guard<std::mutex> lock(mu_);
       processing_ = false;
@@ -385,15 +422,15 @@ class StreamReactor final
 
   // Owned by the message being processed (one at a time).
   StreamSession session_;
-  std::unique_ptr<v1::SampleRequest> current_;
+  v1::SampleRequest current_;  // reused: its storage stays for the next message
   std::vector<DecodedRow> rows_;
   std::shared_ptr<RowJob> job_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
 
   std::mutex mu_;
-  std::unique_ptr<v1::SampleRequest> read_buffer_;  // target of the read in flight
-  std::deque<std::unique_ptr<v1::SampleRequest>> pending_;
-  std::deque<std::unique_ptr<v1::SampleResponse>> to_write_;  // front is being written
+  std::unique_ptr<grpc::ByteBuffer> read_buffer_;  // target of the read in flight
+  std::deque<std::unique_ptr<grpc::ByteBuffer>> pending_;
+  std::deque<std::unique_ptr<grpc::ByteBuffer>> to_write_;  // front is being written
   bool reading_ = false;
   bool reads_done_ = false;
   bool processing_ = false;
@@ -413,37 +450,45 @@ uint64_t SamplerService::PickSeed() {
 }
 
 grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* context,
-                                                 const v1::SampleRequest* request,
-                                                 v1::SampleResponse* response) {
-  auto* reactor = new BatchReactor(this, context, request, response, nullptr);
-  reactor->Start();
+                                                 const grpc::ByteBuffer* request,
+                                                 grpc::ByteBuffer* response) {
+  auto* reactor = new BatchReactor(this, context, /*distribution=*/false, response);
+  reactor->Start(*request);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* SamplerService::GetDistribution(
-    grpc::CallbackServerContext* context, const v1::SampleRequest* request,
-    v1::DistributionResponse* response) {
-  auto* reactor = new BatchReactor(this, context, request, nullptr, response);
-  reactor->Start();
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  auto* reactor = new BatchReactor(this, context, /*distribution=*/true, response);
+  reactor->Start(*request);
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse>*
-SamplerService::SampleStream(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SamplerService::SampleStream(
+    grpc::CallbackServerContext* context) {
   return new StreamReactor(this, context);
 }
 
 grpc::ServerUnaryReactor* SamplerService::GetServerInfo(
-    grpc::CallbackServerContext* context, const v1::GetServerInfoRequest* /*request*/,
-    v1::ServerInfo* response) {
-  response->set_version(TOKENSAMPLER_VERSION);
-  EncodeServerLimits(options_.limits, options_.max_message_bytes, pool_->threads(),
-                     response);
-  response->set_requests_served(requests_served());
-  response->set_rows_served(rows_served());
-  response->set_instance(instance_);
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  v1::GetServerInfoRequest parsed;
+  absl::Status status = ParseMessage(*request, &parsed);
+  if (status.ok()) {
+    v1::ServerInfo info;
+    info.set_version(TOKENSAMPLER_VERSION);
+    EncodeServerLimits(options_.limits, options_.max_message_bytes, pool_->threads(),
+                       &info);
+    info.set_requests_served(requests_served());
+    info.set_rows_served(rows_served());
+    info.set_instance(instance_);
+    status = SerializeMessage(info, response);
+  }
+  grpc::Status grpc_status = ToGrpcStatus(status);
+  if (!grpc_status.ok()) LogRpcError("GetServerInfo", context, grpc_status);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  reactor->Finish(std::move(grpc_status));
   return reactor;
 }
 

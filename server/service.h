@@ -10,6 +10,7 @@
 
 #include "server/codec.h"
 #include "server/worker_pool.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
 
 namespace tokensampler::server {
@@ -19,24 +20,34 @@ struct ServiceOptions {
   int64_t max_message_bytes = 256 << 20;  // reported in ServerInfo
 };
 
+// The methods take raw bytes and parse them in the service, so that a body that is
+// not a valid message gets INVALID_ARGUMENT naming the message type rather than gRPC's
+// bare UNIMPLEMENTED.
+using SamplerServiceBase = v1::Sampler::WithRawCallbackMethod_Sample<
+    v1::Sampler::WithRawCallbackMethod_GetDistribution<
+        v1::Sampler::WithRawCallbackMethod_SampleStream<
+            v1::Sampler::WithRawCallbackMethod_GetServerInfo<v1::Sampler::Service>>>>;
+
 // Thread-safe. `pool` must outlive the service and every call it started.
-class SamplerService final : public v1::Sampler::CallbackService {
+class SamplerService final : public SamplerServiceBase {
  public:
   SamplerService(WorkerPool* pool, const ServiceOptions& options);
   SamplerService(const SamplerService&) = delete;
   SamplerService& operator=(const SamplerService&) = delete;
 
+  // Wire types: SampleRequest -> SampleResponse, SampleRequest -> DistributionResponse,
+  // stream SampleRequest -> stream SampleResponse, GetServerInfoRequest -> ServerInfo.
   grpc::ServerUnaryReactor* Sample(grpc::CallbackServerContext* context,
-                                   const v1::SampleRequest* request,
-                                   v1::SampleResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetDistribution(grpc::CallbackServerContext* context,
-                                            const v1::SampleRequest* request,
-                                            v1::DistributionResponse* response) override;
-  grpc::ServerBidiReactor<v1::SampleRequest, v1::SampleResponse>* SampleStream(
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SampleStream(
       grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* context,
-                                          const v1::GetServerInfoRequest* request,
-                                          v1::ServerInfo* response) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
 
   // A seed for a row that gave none: distinct per call, unpredictable across processes.
   uint64_t PickSeed();

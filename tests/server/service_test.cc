@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <future>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -713,6 +714,52 @@ TEST_F(ServiceTest, ReflectionListsTheService) {
   bool ok;
   while (cq.Next(&tag, &ok)) {
   }
+}
+
+// Whatever bytes a client sends, the answer is a deliberate status, never UNKNOWN or
+// a crash: flip bytes of valid requests and send them raw.
+TEST_F(ServiceTest, CorruptedRequestsNeverGetUnknown) {
+  v1::SampleRequest valid;
+  for (int i = 0; i < 3; ++i) {
+    v1::Row row = MakeRow(RandomLogits(40, i));
+    row.mutable_params()->set_top_k(5);
+    row.mutable_params()->set_top_p(0.9f);
+    (*row.mutable_params()->mutable_logit_bias())[3] = 1.0f;
+    row.mutable_params()->add_banned_token_ids(7);
+    row.mutable_params()->set_num_samples(2);
+    row.add_context_token_ids(1);
+    row.set_sequence_id("s" + std::to_string(i));
+    *valid.add_rows() = row;
+  }
+  const std::string bytes = valid.SerializeAsString();
+  grpc::GenericStub stub(channel_);
+  std::mt19937 gen(7);
+  std::map<grpc::StatusCode, int> codes;
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string mutated = bytes;
+    const int flips = 1 + trial % 4;
+    for (int f = 0; f < flips; ++f) {
+      mutated[gen() % mutated.size()] = static_cast<char>(gen());
+    }
+    const char* method = trial % 2 == 0 ? "/tokensampler.v1.Sampler/Sample"
+                                        : "/tokensampler.v1.Sampler/GetDistribution";
+    std::string response;
+    grpc::Status status = GenericUnary(&stub, method, mutated, &response);
+    ++codes[status.error_code()];
+    EXPECT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+                status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << status.error_code() << " " << status.error_message();
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      EXPECT_THAT(status.error_message(), testing::ContainsRegex("^(rows|request: not a valid "
+                                                                 "tokensampler.v1.SampleRequest)"));
+    }
+  }
+  // Both kinds of failure occur: bytes that do not parse, and rows that break a rule.
+  EXPECT_GT(codes[grpc::StatusCode::INVALID_ARGUMENT], 20);
+  EXPECT_GT(codes[grpc::StatusCode::OK], 0);
+  grpc::ClientContext context;
+  v1::ServerInfo info;
+  EXPECT_TRUE(stub_->GetServerInfo(&context, v1::GetServerInfoRequest(), &info).ok());
 }
 
 TEST_F(ServiceTest, ShutdownTurnsHealthOffAndLetsOpenStreamsFinish) {

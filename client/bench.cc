@@ -245,6 +245,7 @@ class StreamCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBu
   std::atomic<int> pending_ops_{0};
   bool measured_ = false;
   bool in_flight_ = false;
+  bool sent_last_ = false;  // the message in flight ends the stream's sequences
   Clock::time_point start_;
 };
 
@@ -264,7 +265,6 @@ class StreamCaller {
       run_->CallerFinished();
       return;
     }
-    // Streams restart their sequences from step 0.
     steps_ = 0;
     if (!failed) {
       OpenStream();
@@ -276,10 +276,11 @@ class StreamCaller {
                         [this](bool) { OpenStream(); });
   }
 
-  // The next message; every stream_sequence_steps steps its rows end their sequences.
-  grpc::ByteBuffer NextMessage() {
-    const bool end = ++steps_ % run_->options().stream_sequence_steps == 0;
-    return run_->StreamPayload(next_payload_++, ids_, end);
+  // The next message of the current stream; the stream_sequence_steps-th ends its
+  // rows' sequences (*last = true).
+  grpc::ByteBuffer NextMessage(bool* last) {
+    *last = ++steps_ >= run_->options().stream_sequence_steps;
+    return run_->StreamPayload(next_payload_++, ids_, *last);
   }
 
   Run* run() { return run_; }
@@ -304,6 +305,13 @@ void StreamCall::Begin(grpc::GenericStub* stub) {
 }
 
 void StreamCall::Next() {
+  if (sent_last_) {
+    // The sequence ended: close this stream; the caller opens a new one (a new pick
+    // of backend under round robin, like a new decode session).
+    in_flight_ = false;
+    StartWritesDone();
+    return;
+  }
   bool measured = false;
   if (!caller_->run()->MayIssue(Clock::now(), &measured)) {
     in_flight_ = false;
@@ -311,7 +319,7 @@ void StreamCall::Next() {
     return;
   }
   measured_ = measured;
-  request_ = caller_->NextMessage();
+  request_ = caller_->NextMessage(&sent_last_);
   in_flight_ = true;
   pending_ops_.store(2, std::memory_order_relaxed);
   start_ = Clock::now();

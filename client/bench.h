@@ -1,7 +1,8 @@
 // `tokensampler bench`: a closed-loop load generator for the Sampler service.
 //
 // `concurrency` callers each keep one call outstanding (unary: back-to-back Sample
-// calls; stream: one SampleStream per caller, one message in flight). Calls run on
+// calls; stream: one SampleStream at a time per caller, one message in flight, a new
+// stream every stream_sequence_steps messages). Calls run on
 // gRPC's callback API, so the client needs no thread per caller, and request payloads
 // are serialized once before the run: each call sends shared, reference-counted bytes.
 #ifndef TOKENSAMPLER_CLIENT_BENCH_H_
@@ -38,7 +39,9 @@ struct BenchOptions {
   std::string pipeline = "greedy";             // for the report
   v1::SamplingParams params;                   // every row's parameters
   uint64_t random_seed = 1;                    // seeds the generated logits
-  int stream_sequence_steps = 1024;            // a stream's sequences end and restart after this
+  // Stream mode: each stream carries one decode session of this many steps, then ends
+  // its sequences and closes; the caller opens a new stream (a new round-robin pick).
+  int stream_sequence_steps = 256;
 };
 
 struct BenchResult {

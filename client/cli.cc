@@ -46,6 +46,9 @@ ABSL_FLAG(std::string, server, EnvOr("TOKENSAMPLER_SERVER", "127.0.0.1:50051"),
           "Server address: host:port, dns:///host:port (round robin over every address), or "
           "a comma list host:port,host:port (round robin). Environment: TOKENSAMPLER_SERVER.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call, e.g. 500ms, 10s.");
+ABSL_FLAG(int32_t, retries, 0,
+          "Extra attempts (0..4) of a call that fails with UNAVAILABLE before the server "
+          "answered, e.g. when a replica goes away; 0 = fail at once.");
 ABSL_FLAG(bool, json, false, "Print machine-readable JSON instead of text.");
 
 // Logits input (sample, dist).
@@ -119,7 +122,7 @@ struct Subcommand {
 };
 
 const std::vector<FlagRef>& GlobalFlags() {
-  static const auto* flags = new std::vector<FlagRef>{{"server", "server"}, {"timeout", "timeout"}};
+  static const auto* flags = new std::vector<FlagRef>{{"server", "server"}, {"timeout", "timeout"}, {"retries", "retries"}};
   return *flags;
 }
 
@@ -407,6 +410,7 @@ absl::StatusOr<v1::SamplingParams> SamplingFromFlags(const Invocation& inv,
 absl::StatusOr<std::unique_ptr<Client>> MakeClient() {
   ClientOptions options;
   options.timeout = absl::GetFlag(FLAGS_timeout);
+  options.retries = absl::GetFlag(FLAGS_retries);
   return Client::Create(absl::GetFlag(FLAGS_server), options);
 }
 

@@ -10,13 +10,15 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 
 namespace tokensampler::client {
 namespace {
-
-constexpr char kRoundRobinConfig[] = R"({"loadBalancingConfig":[{"round_robin":{}}]})";
 
 // grpc.health.v1 messages are tiny; they are encoded by hand so that this library does
 // not register a second copy of health.proto next to whatever a server links in.
@@ -107,6 +109,20 @@ absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view addres
   }
 }
 
+std::string ServiceConfigJson(bool round_robin, int retries) {
+  std::vector<std::string> parts;
+  if (round_robin) parts.push_back(R"("loadBalancingConfig": [{"round_robin": {}}])");
+  if (retries > 0) {
+    parts.push_back(absl::StrCat(
+        R"("methodConfig": [{"name": [{"service": "tokensampler.v1.Sampler"}], )",
+        R"("retryPolicy": {"maxAttempts": )", std::min(retries, 4) + 1,
+        R"(, "initialBackoff": "0.01s", "maxBackoff": "0.2s", "backoffMultiplier": 2, )",
+        R"("retryableStatusCodes": ["UNAVAILABLE"]}}])"));
+  }
+  if (parts.empty()) return "";
+  return absl::StrCat("{", absl::StrJoin(parts, ", "), "}");
+}
+
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(absl::string_view address,
                                                        ClientOptions options) {
   auto target = ParseServerAddress(address);
@@ -117,7 +133,16 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(absl::string_view address
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
-  if (target->round_robin) args.SetServiceConfigJSON(kRoundRobinConfig);
+  if (options.retries < 0 || options.retries > 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--retries: must be in [0, 4], got ", options.retries));
+  }
+  const std::string config = ServiceConfigJson(target->round_robin, options.retries);
+  if (!config.empty()) args.SetServiceConfigJSON(config);
+  // A retried call keeps its request buffered until it commits; let whole batches fit.
+  if (options.retries > 0) {
+    args.SetInt(GRPC_ARG_PER_RPC_RETRY_BUFFER_SIZE, options.max_message_bytes);
+  }
   auto channel =
       grpc::CreateCustomChannel(target->target, grpc::InsecureChannelCredentials(), args);
   return std::unique_ptr<Client>(

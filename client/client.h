@@ -31,7 +31,16 @@ struct ClientOptions {
   absl::Duration timeout = absl::Seconds(10);
   // Largest message sent or received. A batch of 128k-vocab float32 rows is ~0.5 MB a row.
   int max_message_bytes = 256 << 20;
+  // Extra attempts of a call that failed with UNAVAILABLE before the server answered
+  // (a replica went away), through gRPC's retry policy; 0 = none, at most 4. Every
+  // Sampler RPC may be retried: Sample and GetDistribution are pure functions of the
+  // request, and a stream is only retried before its first response.
+  int retries = 0;
 };
+
+// The default service config of a channel: round_robin when asked, and the retry
+// policy for `retries` > 0. Empty when neither applies.
+std::string ServiceConfigJson(bool round_robin, int retries);
 
 // grpc.health.v1 serving status.
 enum class HealthStatus { kUnknown = 0, kServing = 1, kNotServing = 2, kServiceUnknown = 3 };

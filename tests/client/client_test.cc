@@ -153,6 +153,38 @@ TEST(ClientTest, CommaListSpreadsCallsRoundRobin) {
   EXPECT_EQ(b.service().sample_calls - b0, 10);
 }
 
+TEST(ClientTest, RetriesUnavailableWhenAsked) {
+  FakeServer server;
+  server.service().unavailable_first = 2;
+  auto no_retry = Client::Create(server.address());
+  ASSERT_TRUE(no_retry.ok());
+  EXPECT_EQ((*no_retry)->Sample(OneRow({1, 2})).status().code(),
+            absl::StatusCode::kUnavailable);
+  // One UNAVAILABLE left: two extra attempts get through it.
+  ClientOptions options;
+  options.retries = 2;
+  auto retrying = Client::Create(server.address(), options);
+  ASSERT_TRUE(retrying.ok());
+  const int before = server.service().sample_calls;
+  auto r = (*retrying)->Sample(OneRow({1, 5}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->results(0).samples(0).token_id(), 1);
+  EXPECT_EQ(server.service().sample_calls - before, 2);
+
+  options.retries = 5;
+  EXPECT_EQ(Client::Create(server.address(), options).status().message(),
+            "--retries: must be in [0, 4], got 5");
+}
+
+TEST(ServiceConfigJsonTest, Forms) {
+  EXPECT_EQ(ServiceConfigJson(false, 0), "");
+  EXPECT_EQ(ServiceConfigJson(true, 0), R"({"loadBalancingConfig": [{"round_robin": {}}]})");
+  const std::string both = ServiceConfigJson(true, 2);
+  EXPECT_NE(both.find(R"("maxAttempts": 3)"), std::string::npos) << both;
+  EXPECT_NE(both.find(R"("retryableStatusCodes": ["UNAVAILABLE"])"), std::string::npos);
+  EXPECT_NE(both.find("round_robin"), std::string::npos);
+}
+
 BenchOptions SmallBench() {
   BenchOptions o;
   o.concurrency = 4;
@@ -235,6 +267,8 @@ TEST(BenchTest, StreamMode) {
   EXPECT_EQ(r->requests, 30);
   EXPECT_EQ(r->errors, 0);
   EXPECT_EQ(server.service().stream_messages.load(), 30);
+  // Each stream carries at most 4 messages, so 30 messages need at least 8 streams.
+  EXPECT_GE(server.service().streams_opened.load(), 8);
 }
 
 TEST(BenchTest, DurationMode) {

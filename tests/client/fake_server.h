@@ -1,7 +1,8 @@
 // An in-process stand-in for the tokensampler server, for testing the client side
 // without the real one: Sample answers the argmax, seed and step; a row whose
 // sequence_id is "sleep" waits 2 s; "fail" rows get INVALID_ARGUMENT naming the field;
-// every `fail_every`-th Sample call gets RESOURCE_EXHAUSTED.
+// every `fail_every`-th Sample call gets RESOURCE_EXHAUSTED; the first
+// `unavailable_first` Sample calls get UNAVAILABLE.
 #ifndef TOKENSAMPLER_TESTS_CLIENT_FAKE_SERVER_H_
 #define TOKENSAMPLER_TESTS_CLIENT_FAKE_SERVER_H_
 
@@ -27,13 +28,18 @@ class FakeSampler final : public v1::Sampler::Service {
 
   std::atomic<int> sample_calls{0};
   std::atomic<int> stream_messages{0};
+  std::atomic<int> streams_opened{0};
   std::atomic<int> last_vocab{0};
   std::atomic<int> last_rows{0};
   int fail_every = 0;
+  std::atomic<int> unavailable_first{0};  // this many Sample calls get UNAVAILABLE first
 
   grpc::Status Sample(grpc::ServerContext*, const v1::SampleRequest* request,
                       v1::SampleResponse* response) override {
     const int n = ++sample_calls;
+    if (unavailable_first.fetch_sub(1) > 0) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "going away");
+    }
     if (fail_every > 0 && n % fail_every == 0) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "queue full");
     }
@@ -57,6 +63,7 @@ class FakeSampler final : public v1::Sampler::Service {
   grpc::Status SampleStream(
       grpc::ServerContext*,
       grpc::ServerReaderWriter<v1::SampleResponse, v1::SampleRequest>* stream) override {
+    ++streams_opened;
     v1::SampleRequest request;
     int step = 0;
     while (stream->Read(&request)) {

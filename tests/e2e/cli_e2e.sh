@@ -76,6 +76,16 @@ expect_rc 0 "info --json"
 [[ "$(json_get "$OUT" "len(d['version']) > 0 and d['max_vocab'] >= 128256")" == "True" ]] \
   && pass "info --json has version and max_vocab" || fail "info --json: $OUT"
 
+# --- addressing: dns:/// and a comma list (round robin) reach the same server -----------
+run health --server="dns:///localhost:$PORT"
+expect_rc 0 "health over dns:///localhost:$PORT"
+run sample --server="$ADDR,localhost:$PORT" --logits=1,5,2 --temperature=0 --retries=2
+expect_rc 0 "sample over a comma list with --retries"
+expect_in "$OUT" "token 1 " "comma list call answers"
+run info --server="127.0.0.1"
+expect_rc 2 "an address without a port is a usage error"
+expect_in "$ERR" "--server" "address error names the flag"
+
 # --- sample ------------------------------------------------------------------------------
 run sample --logits=0.1,3.0,1.0,-inf --temperature=0
 expect_rc 0 "greedy sample"

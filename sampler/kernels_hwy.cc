@@ -209,72 +209,62 @@ double ExpSumImpl(const float* z, size_t n, float max, float temperature, float*
   }
 }
 
-size_t ArgmaxImpl(const float* z, size_t n) {
-  const DF d;
-  const DI di;
-  const size_t N = hn::Lanes(d);
-  if (n < N) return ArgmaxScalar(z, n);
-  // Per lane: the best value seen and the lowest index holding it (strict >).
-  VF best = hn::LoadU(d, z);
-  auto best_i = hn::Iota(di, 0);
-  auto idx = best_i;
-  const auto stride = hn::Set(di, static_cast<int32_t>(N));
-  size_t i = N;
-  for (; i + N <= n; i += N) {
-    idx = hn::Add(idx, stride);
-    const VF v = hn::LoadU(d, z + i);
-    const auto better = hn::Gt(v, best);
-    best = hn::IfThenElse(better, v, best);
-    best_i = hn::IfThenElse(hn::RebindMask(di, better), idx, best_i);
-  }
-  const VF top = hn::MaxOfLanes(d, best);
-  const auto cand = hn::IfThenElse(hn::RebindMask(di, hn::Eq(best, top)), best_i,
-                                   hn::Set(di, std::numeric_limits<int32_t>::max()));
-  size_t result = static_cast<size_t>(hn::GetLane(hn::MinOfLanes(di, cand)));
-  float m = hn::GetLane(top);
-  for (; i < n; ++i) {
-    if (z[i] > m) {
-      m = z[i];
-      result = i;
-    }
-  }
-  return result;
-}
-
-
 // Greedy straight from the input: per lane the best value and the lowest index holding
-// it, with the NaN/+inf check of DecodeAndMax, and no copy of the row.
+// it, with (if `check`) the NaN/+inf rule of DecodeAndMax, and no copy of the row. Four
+// independent (best, index) chains hide the compare-and-blend latency; each keeps the
+// lowest index of its maximum (strict >), so the lowest index among the chains' lanes
+// equal to the overall maximum is the first maximum of the row.
 template <class Load, class Scalar>
-HWY_INLINE int64_t ArgmaxLoop(size_t n, const Load& load, const Scalar& scalar, size_t* argmax,
-                              float* max) {
+HWY_INLINE int64_t ArgmaxLoop(size_t n, const Load& load, const Scalar& scalar, bool check,
+                              size_t* argmax, float* max) {
   const DF d;
   const DI di;
   const size_t N = hn::Lanes(d);
   const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
-  VF best = hn::Set(d, -std::numeric_limits<float>::infinity());
-  auto best_i = hn::Zero(di);
+  const VF neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
+  VF b0 = neg_inf, b1 = neg_inf, b2 = neg_inf, b3 = neg_inf;
+  auto i0 = hn::Zero(di), i1 = i0, i2 = i0, i3 = i0;
   auto idx = hn::Iota(di, 0);
-  const auto stride = hn::Set(di, static_cast<int32_t>(N));
+  const auto step = hn::Set(di, static_cast<int32_t>(N));
   size_t i = 0;
-  for (; i + N <= n; i += N) {
-    const VF v = load(i);
-    if (HWY_UNLIKELY(!hn::AllTrue(d, hn::Lt(v, inf)))) break;
-    const auto better = hn::Gt(v, best);
-    best = hn::IfThenElse(better, v, best);
-    best_i = hn::IfThenElse(hn::RebindMask(di, better), idx, best_i);
-    idx = hn::Add(idx, stride);
+  for (; i + 4 * N <= n; i += 4 * N) {
+    const VF v0 = load(d, i), v1 = load(d, i + N), v2 = load(d, i + 2 * N),
+             v3 = load(d, i + 3 * N);
+    if (check) {
+      const auto ok = hn::And(hn::And(hn::Lt(v0, inf), hn::Lt(v1, inf)),
+                              hn::And(hn::Lt(v2, inf), hn::Lt(v3, inf)));
+      if (HWY_UNLIKELY(!hn::AllTrue(d, ok))) break;
+    }
+    const auto g0 = hn::Gt(v0, b0), g1 = hn::Gt(v1, b1), g2 = hn::Gt(v2, b2),
+               g3 = hn::Gt(v3, b3);
+    b0 = hn::IfThenElse(g0, v0, b0);
+    b1 = hn::IfThenElse(g1, v1, b1);
+    b2 = hn::IfThenElse(g2, v2, b2);
+    b3 = hn::IfThenElse(g3, v3, b3);
+    const auto x1 = hn::Add(idx, step);
+    const auto x2 = hn::Add(x1, step);
+    const auto x3 = hn::Add(x2, step);
+    i0 = hn::IfThenElse(hn::RebindMask(di, g0), idx, i0);
+    i1 = hn::IfThenElse(hn::RebindMask(di, g1), x1, i1);
+    i2 = hn::IfThenElse(hn::RebindMask(di, g2), x2, i2);
+    i3 = hn::IfThenElse(hn::RebindMask(di, g3), x3, i3);
+    idx = hn::Add(x3, step);
   }
-  const VF top = hn::MaxOfLanes(d, best);
+  const VF top = hn::MaxOfLanes(d, hn::Max(hn::Max(b0, b1), hn::Max(b2, b3)));
   float m = hn::GetLane(top);
   size_t result = 0;
   if (i > 0 && m > -std::numeric_limits<float>::infinity()) {
-    const auto cand = hn::IfThenElse(hn::RebindMask(di, hn::Eq(best, top)), best_i,
-                                     hn::Set(di, std::numeric_limits<int32_t>::max()));
+    const auto none = hn::Set(di, std::numeric_limits<int32_t>::max());
+    auto pick = [&](VF b, decltype(i0) ix) {
+      return hn::IfThenElse(hn::RebindMask(di, hn::Eq(b, top)), ix, none);
+    };
+    const auto cand = hn::Min(hn::Min(pick(b0, i0), pick(b1, i1)),
+                              hn::Min(pick(b2, i2), pick(b3, i3)));
     result = static_cast<size_t>(hn::GetLane(hn::MinOfLanes(di, cand)));
   }
   for (; i < n; ++i) {
     const float v = scalar(i);
-    if (!(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
+    if (check && !(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
     if (v > m) {
       m = v;
       result = i;
@@ -285,28 +275,39 @@ HWY_INLINE int64_t ArgmaxLoop(size_t n, const Load& load, const Scalar& scalar, 
   return -1;
 }
 
+size_t ArgmaxImpl(const float* z, size_t n) {
+  size_t argmax = 0;
+  float max = 0.0f;
+  ArgmaxLoop(
+      n, [z](DF d, size_t i) { return hn::LoadU(d, z + i); }, [z](size_t i) { return z[i]; },
+      /*check=*/false, &argmax, &max);
+  return argmax;
+}
+
 int64_t DecodeArgmaxImpl(const LogitsView& in, size_t* argmax, float* max) {
-  const DF d;
   const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
   switch (in.dtype) {
     case Dtype::kBFloat16:
       return ArgmaxLoop(
-          in.size, [&](size_t i) { return DecodeBf16(d, bytes + 2 * i); },
-          [&](size_t i) { return BFloat16ToFloat(Bits16(bytes, i)); }, argmax, max);
+          in.size, [bytes](DF d, size_t i) { return DecodeBf16(d, bytes + 2 * i); },
+          [bytes](size_t i) { return BFloat16ToFloat(Bits16(bytes, i)); }, true, argmax, max);
     case Dtype::kFloat16:
       return ArgmaxLoop(
-          in.size, [&](size_t i) { return DecodeFp16(d, bytes + 2 * i); },
-          [&](size_t i) { return Float16ToFloat(Bits16(bytes, i)); }, argmax, max);
+          in.size, [bytes](DF d, size_t i) { return DecodeFp16(d, bytes + 2 * i); },
+          [bytes](size_t i) { return Float16ToFloat(Bits16(bytes, i)); }, true, argmax, max);
     case Dtype::kFloat32:
     default:
       return ArgmaxLoop(
-          in.size, [&](size_t i) { return hn::LoadU(d, reinterpret_cast<const float*>(bytes) + i); },
-          [&](size_t i) {
+          in.size,
+          [bytes](DF d, size_t i) {
+            return hn::LoadU(d, reinterpret_cast<const float*>(bytes) + i);
+          },
+          [bytes](size_t i) {
             float v;
             std::memcpy(&v, bytes + 4 * i, sizeof(v));
             return v;
           },
-          argmax, max);
+          true, argmax, max);
   }
 }
 
@@ -353,10 +354,11 @@ size_t TopKCandidatesImpl(const float* z, size_t n, size_t k, int32_t* buf, size
   for (; i + N <= n; i += N, idx = hn::Add(idx, stride)) {
     const auto pass = hn::Gt(hn::LoadU(d, z + i), hn::Set(d, bar));
     if (HWY_LIKELY(hn::AllFalse(d, pass))) continue;
-    if (count + N > cap) shrink();
+    if (count + 2 * N > cap) shrink();
     // The bar may have risen: compare again.
     const auto pass2 = hn::RebindMask(di, hn::Gt(hn::LoadU(d, z + i), hn::Set(d, bar)));
-    count += hn::CompressStore(idx, pass2, di, buf + count);
+    hn::StoreU(hn::Compress(idx, pass2), di, buf + count);  // full vector: needs slack
+    count += hn::CountTrue(di, pass2);
   }
   for (; i < n; ++i) {
     if (z[i] > bar) {
@@ -395,8 +397,12 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
           const auto keep = hn::Ge(hn::LoadU(d, z + at), t);
           if (hn::AllFalse(d, keep)) continue;
           acc[k] = hn::Add(acc[k], hn::IfThenElseZero(keep, hn::LoadU(d, w + at)));
-          count += hn::CompressStore(hn::Iota(di, static_cast<int32_t>(at)),
-                                     hn::RebindMask(di, keep), di, ids + count);
+          const auto keep_i = hn::RebindMask(di, keep);
+          // Register compress + full store (memory-destination compress is slow on
+          // some CPUs): at most `at` ids precede, so the store stays below at + N <= n.
+          hn::StoreU(hn::Compress(hn::Iota(di, static_cast<int32_t>(at)), keep_i), di,
+                     ids + count);
+          count += hn::CountTrue(di, keep_i);
         }
       }
       for (size_t k = 0; k < kAcc; ++k) hn::StoreU(acc[k], d, partial + k * kN);

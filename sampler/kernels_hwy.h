@@ -96,12 +96,17 @@ inline constexpr size_t kDrawBlock = 1024;
 int64_t PickDense(const float* w, size_t n, double total, double u);
 int64_t PickDenseScalar(const float* w, size_t n, double total, double u);
 
+// Spare entries the id-writing kernels need past their last result: they store whole
+// vectors (of up to 16 ids) and count only the valid ones.
+inline constexpr size_t kCompressSlack = 64;
+
 // Top-k candidates in one pass over z: appends to buf the ids whose logit beats a
 // rising bar (strictly: a later id that only ties the bar is worse than it); whenever
 // buf is full, its best k (z descending, id ascending) stay and the k-th's logit becomes
 // the bar. Returns the count: the best k tokens with z > -inf are among buf[0, count),
 // in no particular order. *bar receives the final bar.
-// REQUIRES: k >= 1, cap >= 2 * k + 64, no NaN in z.
+// REQUIRES: k >= 1, cap >= 2 * k + 64, no NaN in z. buf holds cap entries (the last
+// kCompressSlack of them are scratch for full-vector stores).
 size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap, float* bar);
 
 // Writes the ids i with z[i] >= threshold to ids (ascending) and the sum of their w[i]

@@ -7,6 +7,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include <grpcpp/alarm.h>
@@ -232,6 +233,7 @@ class StreamCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBu
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;
   void OnDone(const grpc::Status& status) override;
+  void Cancel() { context_.TryCancel(); }
 
  private:
   // Sends the next message, or half-closes when the run is over.
@@ -258,7 +260,26 @@ class StreamCaller {
     }
   }
 
-  void OpenStream() { (new StreamCall(this))->Begin(stub_); }
+  void OpenStream() {
+    auto* call = new StreamCall(this);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      current_ = call;
+    }
+    call->Begin(stub_);
+  }
+
+  // Cancels the open stream, if any (streams have no per-message deadline).
+  void CancelCurrent() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (current_ != nullptr) current_->Cancel();
+  }
+
+  // Called by the current call just before it deletes itself.
+  void CallDone() {
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = nullptr;
+  }
 
   void StreamEnded(bool run_over, bool failed) {
     if (run_over) {
@@ -294,6 +315,8 @@ class StreamCaller {
   int64_t steps_ = 0;
   std::deque<std::unique_ptr<grpc::Alarm>> alarms_;
   CallerStats stats_;
+  std::mutex mu_;
+  StreamCall* current_ = nullptr;
 };
 
 StreamCall::StreamCall(StreamCaller* caller) : caller_(caller) {}
@@ -354,6 +377,7 @@ void StreamCall::OnDone(const grpc::Status& status) {
   }
   const bool run_over = caller_->run()->Over(Clock::now());
   StreamCaller* caller = caller_;
+  caller->CallDone();
   delete this;
   caller->StreamEnded(run_over, failed);
 }
@@ -488,9 +512,17 @@ absl::StatusOr<BenchResult> RunBench(const Client& client, const BenchOptions& o
   for (auto& c : streams) c->OpenStream();
 
   const double per_request_rows = options.rows;
+  // Unary calls end by their deadline; streams have none, so streams still open this
+  // long after the run is over are cancelled (and counted as failed).
+  const auto grace = absl::ToChronoNanoseconds(client.options().timeout) + std::chrono::seconds(1);
+  std::optional<Clock::time_point> over_since;
   while (!run.WaitFor(std::chrono::milliseconds(500))) {
-    if (progress == nullptr) continue;
     const Clock::time_point now = Clock::now();
+    if (!over_since.has_value() && run.Over(now)) over_since = now;
+    if (over_since.has_value() && now - *over_since > grace) {
+      for (auto& c : streams) c->CancelCurrent();
+    }
+    if (progress == nullptr) continue;
     const double elapsed = std::chrono::duration<double>(now - run.measure_start()).count();
     std::string line;
     if (elapsed < 0) {

@@ -271,6 +271,26 @@ TEST(BenchTest, StreamMode) {
   EXPECT_GE(server.service().streams_opened.load(), 8);
 }
 
+TEST(BenchTest, HungStreamsAreCancelledAfterTheRun) {
+  FakeServer server;
+  server.service().stream_delay_ms = 2500;
+  ClientOptions client_options;
+  client_options.timeout = absl::Milliseconds(100);
+  auto client = Client::Create(server.address(), client_options);
+  ASSERT_TRUE(client.ok());
+  BenchOptions o = SmallBench();
+  o.stream = true;
+  o.concurrency = 2;
+  o.requests = 0;
+  o.duration = absl::Milliseconds(100);
+  auto r = RunBench(**client, o, nullptr, false);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Both first messages were still waiting when the streams were cancelled.
+  EXPECT_EQ(r->requests, 0);
+  EXPECT_EQ(r->errors, 2);
+  EXPECT_EQ(r->error_codes.at("CANCELLED"), 2);
+}
+
 TEST(BenchTest, DurationMode) {
   FakeServer server;
   auto client = Client::Create(server.address());

@@ -29,6 +29,7 @@ class FakeSampler final : public v1::Sampler::Service {
   std::atomic<int> sample_calls{0};
   std::atomic<int> stream_messages{0};
   std::atomic<int> streams_opened{0};
+  std::atomic<int> stream_delay_ms{0};  // each stream message waits this long
   std::atomic<int> last_vocab{0};
   std::atomic<int> last_rows{0};
   int fail_every = 0;
@@ -68,6 +69,7 @@ class FakeSampler final : public v1::Sampler::Service {
     int step = 0;
     while (stream->Read(&request)) {
       ++stream_messages;
+      std::this_thread::sleep_for(std::chrono::milliseconds(stream_delay_ms.load()));
       v1::SampleResponse response;
       grpc::Status status = Answer(request, &response, step++);
       if (!status.ok()) return status;

@@ -588,6 +588,20 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
         absl::StrCat("logits: unknown dtype ", static_cast<int>(logits.dtype)));
   }
   vocab = logits.size;
+  if (params.temperature == 0.0f && !need_raw && !ModifiesLogits(params) &&
+      (params.preset != Preset::kLlamaCpp || !AnyTruncation(params))) {
+    // Greedy with nothing to apply first and no RAW logprobs to report: one argmax pass
+    // over the caller's row, no decoded copy. A bad element falls through to the
+    // regular path, which names it.
+    size_t best = 0;
+    float best_value = 0.0f;
+    if (kernels::DecodeArgmaxSimd(logits, &best, &best_value) < 0) {
+      if (best_value == -kInf) return Invalid("logits: every token is masked");
+      one_hot = true;
+      token = static_cast<int32_t>(best);
+      return absl::OkStatus();
+    }
+  }
   z.resize(vocab);
   w.resize(vocab);
   float max = 0.0f;

@@ -211,6 +211,7 @@ struct Sampler::Scratch {
     return by_weight ? w[i] > 0.0f : z[i] > -kInf;
   }
   void CollectTopK(size_t k, bool by_weight, bool keep_ties);
+  void TopKByLogits(size_t k, bool keep_ties, float max, float temperature);
   double CandidateMass() const;
   void KeepTop(size_t count);
   void TopKExact(size_t k);
@@ -294,22 +295,17 @@ void Sampler::Scratch::Collect(bool by_weight) {
 // becomes the bar later tokens must beat. O(V) with one compare per token on typical
 // rows. keep_ties (HF) adds, in a second pass, every token tied with the k-th.
 void Sampler::Scratch::CollectTopK(size_t k, bool by_weight, bool keep_ties) {
-  ids.resize(vocab);
-  auto before = [this](int32_t a, int32_t b) { return Before(a, b); };
-  size_t count = 0;
-  bool have_bar = false;
-  int32_t bar = 0;
-  for (size_t i = 0; i < vocab; ++i) {
-    if (!Candidate(i, by_weight)) continue;
-    const int32_t id = static_cast<int32_t>(i);
-    if (have_bar && !Before(id, bar)) continue;
-    ids[count++] = id;
-    if (count == 2 * k) {
-      std::nth_element(ids.begin(), ids.begin() + (k - 1), ids.begin() + count, before);
-      bar = ids[k - 1];
-      have_bar = true;
-      count = k;
+  // The scan is the SIMD kernel (same rule: a bar that later ids must beat strictly).
+  const size_t cap = 2 * k + 64;
+  ids.resize(std::max(vocab, cap));
+  float bar = 0.0f;
+  size_t count = kernels::TopKCandidates(z.data(), vocab, k, ids.data(), cap, &bar);
+  if (by_weight) {
+    size_t kept = 0;
+    for (size_t i = 0; i < count; ++i) {
+      if (w[ids[i]] > 0.0f) ids[kept++] = ids[i];
     }
+    count = kept;
   }
   n = count;
   KeepTop(k);
@@ -326,6 +322,39 @@ void Sampler::Scratch::CollectTopK(size_t k, bool by_weight, bool keep_ties) {
   }
   for (size_t i = static_cast<size_t>(last_tied) + 1; i < vocab; ++i) {
     if (z[i] == threshold && Candidate(i, by_weight)) ids[n++] = static_cast<int32_t>(i);
+  }
+}
+
+// Top-k before any exp over V (STANDARD and HF): the candidates come from one SIMD pass
+// over z, and only they get a weight, the bits ExpSum would give them. A token whose
+// weight underflows to 0 is no candidate, as in Collect(by_weight). keep_ties (HF) adds
+// every later token tied with the k-th.
+void Sampler::Scratch::TopKByLogits(size_t k, bool keep_ties, float max, float temperature) {
+  const size_t cap = 2 * k + 64;
+  ids.resize(std::max(vocab, cap));
+  float bar = 0.0f;
+  const size_t count = kernels::TopKCandidates(z.data(), vocab, k, ids.data(), cap, &bar);
+  auto weigh = [&](size_t id) {
+    return w[id] = kernels::ExpNonPositive((z[id] - max) / temperature);
+  };
+  size_t kept = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (weigh(ids[i]) > 0.0f) ids[kept++] = ids[i];
+  }
+  n = kept;
+  KeepTop(k);
+  if (!keep_ties || n < k) return;
+  int32_t kth = ids[0];
+  for (size_t i = 1; i < n; ++i) {
+    if (Before(kth, ids[i])) kth = ids[i];
+  }
+  const float threshold = z[kth];
+  int32_t last_tied = kth;
+  for (size_t i = 0; i < n; ++i) {
+    if (z[ids[i]] == threshold) last_tied = std::max(last_tied, ids[i]);
+  }
+  for (size_t i = static_cast<size_t>(last_tied) + 1; i < vocab; ++i) {
+    if (z[i] == threshold && weigh(i) > 0.0f) ids[n++] = static_cast<int32_t>(i);
   }
 }
 
@@ -705,19 +734,20 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     token = static_cast<int32_t>(kernels::Argmax(z.data(), vocab));
     return absl::OkStatus();
   }
-  total = kernels::ExpSum(z.data(), vocab, max, temperature, w.data());
-  if (temperature == 1.0f) unit_sum = total;
-  if (!truncates) {
-    one_hot = false;
-    dense_final = true;
-    fin_w = w.data();
-    return absl::OkStatus();
-  }
   const size_t k = std::max(static_cast<size_t>(params.top_k), min_keep);
   const bool hf = params.preset == Preset::kHf;
   if (params.top_k > 0 && 2 * k < vocab) {
-    CollectTopK(k, /*by_weight=*/true, /*keep_ties=*/hf);
+    // No exp over V: the later stages renormalise over the survivors anyway.
+    TopKByLogits(k, /*keep_ties=*/hf, max, temperature);
   } else {
+    total = kernels::ExpSum(z.data(), vocab, max, temperature, w.data());
+    if (temperature == 1.0f) unit_sum = total;
+    if (!truncates) {
+      one_hot = false;
+      dense_final = true;
+      fin_w = w.data();
+      return absl::OkStatus();
+    }
     Collect(/*by_weight=*/true);
     if (params.top_k > 0) {
       if (hf) {

@@ -39,8 +39,7 @@ absl::StatusOr<HostPort> SplitHostPort(absl::string_view text) {
     out.bracketed = true;
     rest = text.substr(close + 1);
     if (!absl::ConsumePrefix(&rest, ":")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", text, "': expected [address]:port"));
+      return absl::InvalidArgumentError(absl::StrCat("'", text, "': expected [address]:port"));
     }
   } else {
     const size_t colon = text.rfind(':');
@@ -94,8 +93,7 @@ absl::StatusOr<std::pair<std::string, bool>> Resolve(const std::string& host) {
   for (addrinfo* p = res; p != nullptr; p = p->ai_next) {
     char buf[INET6_ADDRSTRLEN];
     if (p->ai_family == AF_INET && v4.empty()) {
-      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr, buf,
-                sizeof(buf));
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr, buf, sizeof(buf));
       v4 = buf;
     } else if (p->ai_family == AF_INET6 && v6.empty()) {
       inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr, buf,
@@ -171,9 +169,10 @@ absl::StatusOr<ChannelTarget> ParseServerAddress(absl::string_view address) {
     }
   }
   if (!v4.empty() && !v6.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", address, "': an address list must be all IPv4 or all IPv6 (gRPC's ipv4:/ipv6: "
-        "targets cannot mix them)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", address,
+                     "': an address list must be all IPv4 or all IPv6 (gRPC's ipv4:/ipv6: "
+                     "targets cannot mix them)"));
   }
   if (!v4.empty()) return ChannelTarget{absl::StrCat("ipv4:", absl::StrJoin(v4, ",")), true};
   return ChannelTarget{absl::StrCat("ipv6:", absl::StrJoin(v6, ",")), true};

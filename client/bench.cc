@@ -1,5 +1,10 @@
 #include "client/bench.h"
 
+#include <grpcpp/alarm.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/client_callback.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -9,11 +14,6 @@
 #include <mutex>
 #include <optional>
 #include <utility>
-
-#include <grpcpp/alarm.h>
-#include <grpcpp/client_context.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/support/client_callback.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -113,8 +113,8 @@ class Run {
     return now >= measure_end_;
   }
 
-  void Record(CallerStats* stats, bool measured, Clock::time_point start,
-              Clock::time_point end, const grpc::Status& status) {
+  void Record(CallerStats* stats, bool measured, Clock::time_point start, Clock::time_point end,
+              const grpc::Status& status) {
     if (!measured) return;
     stats->last_done = end;
     if (status.ok()) {
@@ -124,8 +124,8 @@ class Run {
     } else {
       ++stats->error_codes[status.error_code()];
       if (stats->first_error.empty()) {
-        stats->first_error = absl::StrCat(StatusCodeName(status.error_code()), ": ",
-                                          status.error_message());
+        stats->first_error =
+            absl::StrCat(StatusCodeName(status.error_code()), ": ", status.error_message());
       }
       failed_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -145,8 +145,7 @@ class Run {
   const grpc::ByteBuffer& UnaryPayload(uint64_t n) const {
     return unary_payloads_[n % unary_payloads_.size()];
   }
-  grpc::ByteBuffer StreamPayload(uint64_t n, absl::Span<const std::string> ids,
-                                 bool end) const {
+  grpc::ByteBuffer StreamPayload(uint64_t n, absl::Span<const std::string> ids, bool end) const {
     return ComposeSampleRequest(row_logits_[n % row_logits_.size()], params_, ids, end);
   }
 
@@ -409,12 +408,23 @@ std::string JsonEscape(absl::string_view s) {
 }  // namespace
 
 std::string StatusCodeName(int code) {
-  static constexpr const char* kNames[] = {
-      "OK",        "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",    "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
   return absl::StrCat("CODE_", code);
 }
@@ -476,9 +486,8 @@ absl::StatusOr<BenchResult> RunBench(const Client& client, const BenchOptions& o
   // Payloads, generated and serialized once: `variants` requests of `rows` distinct rows.
   const size_t row_bytes = static_cast<size_t>(options.vocab) * WireBytesPerLogit(options.wire);
   const size_t request_bytes = row_bytes * options.rows;
-  const int variants = static_cast<int>(
-      std::clamp<size_t>(kVariantBudgetBytes / std::max<size_t>(request_bytes, 1), 1,
-                         kMaxVariants));
+  const int variants = static_cast<int>(std::clamp<size_t>(
+      kVariantBudgetBytes / std::max<size_t>(request_bytes, 1), 1, kMaxVariants));
   const std::string params = options.params.SerializeAsString();
   std::vector<std::vector<grpc::Slice>> row_logits(variants);
   std::vector<grpc::ByteBuffer> unary_payloads;
@@ -582,10 +591,10 @@ std::string BenchResultJson(const BenchOptions& options, const BenchResult& r,
       "\"latency_ms\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f, "
       "\"mean\": %.3f}}",
       JsonEscape(server), options.stream ? "stream" : "unary", JsonEscape(options.pipeline),
-      WireName(options.wire), options.concurrency, options.vocab, options.rows, r.requests,
-      r.rows, r.errors, codes, JsonEscape(r.first_error), r.seconds, r.requests_per_s,
-      r.rows_per_s, r.mb_per_s, r.logits_bytes_per_request, r.latency_ms.p50, r.latency_ms.p90,
-      r.latency_ms.p99, r.latency_ms.max, r.latency_ms.mean);
+      WireName(options.wire), options.concurrency, options.vocab, options.rows, r.requests, r.rows,
+      r.errors, codes, JsonEscape(r.first_error), r.seconds, r.requests_per_s, r.rows_per_s,
+      r.mb_per_s, r.logits_bytes_per_request, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99,
+      r.latency_ms.max, r.latency_ms.mean);
 }
 
 std::string BenchResultText(const BenchOptions& options, const BenchResult& r,

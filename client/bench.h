@@ -8,14 +8,14 @@
 #ifndef TOKENSAMPLER_CLIENT_BENCH_H_
 #define TOKENSAMPLER_CLIENT_BENCH_H_
 
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
+
 #include <cstdint>
 #include <map>
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/slice.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -28,26 +28,26 @@
 namespace tokensampler::client {
 
 struct BenchOptions {
-  int concurrency = 1;                         // >= 1 callers
+  int concurrency = 1;                          // >= 1 callers
   absl::Duration duration = absl::Seconds(10);  // measured time, used when requests == 0
-  int64_t requests = 0;                        // > 0: measured calls, instead of duration
-  absl::Duration warmup = absl::Seconds(1);    // calls started during warmup are not counted
-  int vocab = 128256;                          // >= 1
-  int rows = 1;                                // rows per request (stream message), >= 1
+  int64_t requests = 0;                         // > 0: measured calls, instead of duration
+  absl::Duration warmup = absl::Seconds(1);     // calls started during warmup are not counted
+  int vocab = 128256;                           // >= 1
+  int rows = 1;                                 // rows per request (stream message), >= 1
   Wire wire = Wire::kValues;
-  bool stream = false;                         // SampleStream instead of unary Sample
-  std::string pipeline = "greedy";             // for the report
-  v1::SamplingParams params;                   // every row's parameters
-  uint64_t random_seed = 1;                    // seeds the generated logits
+  bool stream = false;              // SampleStream instead of unary Sample
+  std::string pipeline = "greedy";  // for the report
+  v1::SamplingParams params;        // every row's parameters
+  uint64_t random_seed = 1;         // seeds the generated logits
   // Stream mode: each stream carries one decode session of this many steps, then ends
   // its sequences and closes; the caller opens a new stream (a new round-robin pick).
   int stream_sequence_steps = 256;
 };
 
 struct BenchResult {
-  int64_t requests = 0;  // calls that returned OK within the measured window
-  int64_t rows = 0;      // rows of those calls
-  int64_t errors = 0;    // calls that failed
+  int64_t requests = 0;                        // calls that returned OK within the measured window
+  int64_t rows = 0;                            // rows of those calls
+  int64_t errors = 0;                          // calls that failed
   std::map<std::string, int64_t> error_codes;  // gRPC code name -> count
   std::string first_error;                     // message of the first failure, if any
   double seconds = 0;                          // measured wall time

@@ -1,5 +1,6 @@
 #include "client/cli.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,8 +14,6 @@
 #include <optional>
 #include <set>
 #include <variant>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
@@ -91,10 +90,12 @@ ABSL_FLAG(std::string, vocab_file, "",
 // bench.
 ABSL_FLAG(int32_t, concurrency, 1, "Calls kept in flight (one per simulated caller).");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Measured run time (unless --requests).");
-ABSL_FLAG(int64_t, requests, 0, "Measured number of calls instead of --duration; 0 = use --duration.");
+ABSL_FLAG(int64_t, requests, 0,
+          "Measured number of calls instead of --duration; 0 = use --duration.");
 ABSL_FLAG(int32_t, bench_vocab, 128256, "Vocabulary size of the generated rows.");
 ABSL_FLAG(int32_t, rows, 1, "Rows per request (per stream message).");
-ABSL_FLAG(std::string, mode, "unary", "unary (Sample calls) or stream (one SampleStream per caller).");
+ABSL_FLAG(std::string, mode, "unary",
+          "unary (Sample calls) or stream (one SampleStream per caller).");
 ABSL_FLAG(std::string, pipeline, "greedy",
           "greedy (temperature 0) or full (temperature 0.8, top_k 50, top_p 0.95, min_p 0.05); "
           "sampling flags given on top override it.");
@@ -122,7 +123,8 @@ struct Subcommand {
 };
 
 const std::vector<FlagRef>& GlobalFlags() {
-  static const auto* flags = new std::vector<FlagRef>{{"server", "server"}, {"timeout", "timeout"}, {"retries", "retries"}};
+  static const auto* flags = new std::vector<FlagRef>{
+      {"server", "server"}, {"timeout", "timeout"}, {"retries", "retries"}};
   return *flags;
 }
 
@@ -190,10 +192,13 @@ const std::vector<Subcommand>& Subcommands() {
                {"progress", "progress"},
                {"json", "json"}},
               SamplingFlagRefs())},
-      {"health", "[--service NAME]",
+      {"health",
+       "[--service NAME]",
        "grpc.health.v1 check; exit 0 only when the server reports SERVING.",
        {{"service", "service"}}},
-      {"info", "[--json]", "Server version, SIMD target, limits and counters (GetServerInfo).",
+      {"info",
+       "[--json]",
+       "Server version, SIMD target, limits and counters (GetServerInfo).",
        {{"json", "json"}}},
   };
   return *subs;
@@ -487,8 +492,8 @@ int RunSample(const Invocation& inv) {
     if (many) std::cout << "\n";
     for (int s = 0; s < result.samples_size(); ++s) {
       const v1::Sample& sample = result.samples(s);
-      std::cout << (many ? absl::StrCat("  sample ", s, ":") : "") << " token "
-                << sample.token_id() << "  logprob " << FormatLogprob(sample.logprob()) << "\n";
+      std::cout << (many ? absl::StrCat("  sample ", s, ":") : "") << " token " << sample.token_id()
+                << "  logprob " << FormatLogprob(sample.logprob()) << "\n";
       if (sample.top_logprobs_size() > 0) {
         std::vector<std::string> alts;
         for (const v1::TokenLogprob& t : sample.top_logprobs()) {
@@ -498,8 +503,7 @@ int RunSample(const Invocation& inv) {
       }
     }
     std::cout << "  seed " << result.seed() << "  step " << result.step()
-              << "  (replay with --seed " << result.seed() << " --step " << result.step()
-              << ")\n";
+              << "  (replay with --seed " << result.seed() << " --step " << result.step() << ")\n";
   }
   return kExitOk;
 }
@@ -536,7 +540,7 @@ int RunDist(const Invocation& inv) {
     for (int i = 0; i < shown && !vocab.empty(); ++i) {
       const int32_t id = d.token_ids(i);
       labels.push_back(id >= 0 && static_cast<size_t>(id) < vocab.size() ? QuoteToken(vocab[id])
-                                                                          : "?");
+                                                                         : "?");
       label_width = std::max(label_width, labels.back().size());
     }
     const double p_max = shown > 0 ? d.probs(0) : 1.0;

@@ -1,9 +1,5 @@
 #include "client/client.h"
 
-#include <chrono>
-#include <string>
-#include <utility>
-
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
@@ -11,6 +7,9 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include <algorithm>
+#include <chrono>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -98,12 +97,12 @@ absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view addres
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
-      return absl::Status(code, absl::StrCat("cannot reach server at ", address, ": ",
-                                             status.error_message()));
+      return absl::Status(
+          code, absl::StrCat("cannot reach server at ", address, ": ", status.error_message()));
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return absl::Status(code, absl::StrCat(method, " on ", address,
-                                             ": deadline exceeded (raise --timeout): ",
-                                             status.error_message()));
+      return absl::Status(
+          code, absl::StrCat(method, " on ", address,
+                             ": deadline exceeded (raise --timeout): ", status.error_message()));
     default:
       return absl::Status(code, status.error_message());
   }
@@ -127,8 +126,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(absl::string_view address
                                                        ClientOptions options) {
   auto target = ParseServerAddress(address);
   if (!target.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--server: ", target.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat("--server: ", target.status().message()));
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
@@ -172,8 +170,7 @@ absl::StatusOr<v1::SampleResponse> Client::Sample(const v1::SampleRequest& reque
   return response;
 }
 
-absl::StatusOr<v1::DistributionResponse> Client::GetDistribution(
-    const v1::SampleRequest& request) {
+absl::StatusOr<v1::DistributionResponse> Client::GetDistribution(const v1::SampleRequest& request) {
   grpc::ClientContext context;
   PrepareContext(&context);
   v1::DistributionResponse response;
@@ -201,8 +198,8 @@ absl::StatusOr<HealthStatus> Client::Health(absl::string_view service) {
   grpc::ByteBuffer response;
   grpc::Status status;
   absl::Notification done;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                 &response, [&](grpc::Status s) {
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
                    status = std::move(s);
                    done.Notify();
                  });
@@ -216,7 +213,8 @@ absl::StatusOr<HealthStatus> Client::Health(absl::string_view service) {
   std::vector<grpc::Slice> slices;
   if (!response.Dump(&slices).ok()) return absl::DataLossError("unreadable health response");
   std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   auto code = DecodeHealthResponse(bytes);
   if (!code.ok()) return code.status();
   if (*code < 0 || *code > 3) return HealthStatus::kUnknown;
@@ -227,8 +225,7 @@ std::unique_ptr<SampleStream> Client::OpenStream(double timeout_multiplier) {
   return std::make_unique<SampleStream>(this, stub_.get(), timeout_multiplier);
 }
 
-SampleStream::SampleStream(const Client* client, v1::Sampler::Stub* stub,
-                           double timeout_multiplier)
+SampleStream::SampleStream(const Client* client, v1::Sampler::Stub* stub, double timeout_multiplier)
     : client_(client) {
   client_->PrepareContext(&context_, timeout_multiplier);
   stream_ = stub->SampleStream(&context_);

@@ -9,13 +9,13 @@
 #ifndef TOKENSAMPLER_CLIENT_CLIENT_H_
 #define TOKENSAMPLER_CLIENT_CLIENT_H_
 
-#include <cstdint>
-#include <memory>
-#include <string>
-
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/sync_stream.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -46,8 +46,8 @@ uint16_t Float32ToFloat16(float value) {
   if (a > 0x7f800000u) return sign | 0x7e00u;  // NaN
   // 65520 = halfway between 65504 (largest half) and 65536; ties to even go up to inf.
   if (a >= 0x477ff000u) return sign | 0x7c00u;
-  if (a < 0x38800000u) {  // below 2^-14: a half subnormal (or zero)
-    if (a <= 0x33000000u) return sign;  // <= 2^-25 rounds to zero (2^-25 ties to even 0)
+  if (a < 0x38800000u) {                        // below 2^-14: a half subnormal (or zero)
+    if (a <= 0x33000000u) return sign;          // <= 2^-25 rounds to zero (2^-25 ties to even 0)
     const int exp = static_cast<int>(a >> 23);  // 102 .. 112
     const uint32_t mant = (a & 0x7fffffu) | 0x800000u;
     // value = mant * 2^(exp - 150); in units of 2^-24 that is mant >> (126 - exp).

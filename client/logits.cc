@@ -25,8 +25,7 @@ absl::StatusOr<float> ParseOneFloat(absl::string_view item, absl::string_view wh
   if (lower == "nan") return std::numeric_limits<float>::quiet_NaN();
   float v;
   if (item.empty() || !absl::SimpleAtof(item, &v)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": '", item, "' is not a number"));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": '", item, "' is not a number"));
   }
   return v;
 }
@@ -63,8 +62,8 @@ absl::StatusOr<Wire> ParseWire(absl::string_view text) {
   if (t == "float32" || t == "fp32" || t == "f32") return Wire::kFloat32;
   if (t == "bfloat16" || t == "bf16") return Wire::kBfloat16;
   if (t == "float16" || t == "fp16" || t == "f16" || t == "half") return Wire::kFloat16;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--wire: unknown value '", text, "' (want values, float32, bfloat16 or float16)"));
+  return absl::InvalidArgumentError(absl::StrCat("--wire: unknown value '", text,
+                                                 "' (want values, float32, bfloat16 or float16)"));
 }
 
 absl::string_view WireName(Wire wire) {
@@ -94,8 +93,8 @@ void EncodeLogits(absl::Span<const float> logits, Wire wire, v1::Logits* out) {
     case Wire::kFloat32: {
       // Little-endian hosts only (x86-64, arm64): the bytes are the floats.
       out->set_dtype(v1::DTYPE_FLOAT32);
-      out->set_raw(std::string(reinterpret_cast<const char*>(logits.data()),
-                               logits.size() * sizeof(float)));
+      out->set_raw(
+          std::string(reinterpret_cast<const char*>(logits.data()), logits.size() * sizeof(float)));
       return;
     }
     case Wire::kBfloat16:
@@ -113,8 +112,7 @@ void EncodeLogits(absl::Span<const float> logits, Wire wire, v1::Logits* out) {
   }
 }
 
-absl::StatusOr<std::vector<float>> ParseFloatList(absl::string_view text,
-                                                  absl::string_view what) {
+absl::StatusOr<std::vector<float>> ParseFloatList(absl::string_view text, absl::string_view what) {
   std::vector<float> out;
   if (absl::StripAsciiWhitespace(text).empty()) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": empty list"));
@@ -127,8 +125,7 @@ absl::StatusOr<std::vector<float>> ParseFloatList(absl::string_view text,
   return out;
 }
 
-absl::StatusOr<std::vector<int32_t>> ParseIdList(absl::string_view text,
-                                                 absl::string_view what) {
+absl::StatusOr<std::vector<int32_t>> ParseIdList(absl::string_view text, absl::string_view what) {
   std::vector<int32_t> out;
   if (absl::StripAsciiWhitespace(text).empty()) return out;
   for (absl::string_view item : absl::StrSplit(text, ',')) {
@@ -146,8 +143,8 @@ absl::StatusOr<std::vector<std::pair<int32_t, float>>> ParseLogitBias(absl::stri
   for (absl::string_view item : absl::StrSplit(text, ',')) {
     std::vector<absl::string_view> kv = absl::StrSplit(item, absl::MaxSplits(':', 1));
     if (kv.size() != 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--logit_bias: '", absl::StripAsciiWhitespace(item), "' is not id:value"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--logit_bias: '", absl::StripAsciiWhitespace(item), "' is not id:value"));
     }
     auto id = ParseOneId(kv[0], "--logit_bias");
     if (!id.ok()) return id.status();

@@ -29,8 +29,7 @@ void EncodeLogits(absl::Span<const float> logits, Wire wire, v1::Logits* out);
 
 // "2.0,1.0,-inf" -> floats. Accepts inf/-inf/nan spellings (the server decides what is
 // allowed). `what` names the flag in errors.
-absl::StatusOr<std::vector<float>> ParseFloatList(absl::string_view text,
-                                                  absl::string_view what);
+absl::StatusOr<std::vector<float>> ParseFloatList(absl::string_view text, absl::string_view what);
 // "1,2,3" -> int32 ids (any int32; range checks are the server's). Empty text -> {}.
 absl::StatusOr<std::vector<int32_t>> ParseIdList(absl::string_view text, absl::string_view what);
 // "id:value,..." -> pairs, e.g. "50256:-inf,13:2.5". Duplicate ids are an error.
@@ -38,8 +37,7 @@ absl::StatusOr<std::vector<std::pair<int32_t, float>>> ParseLogitBias(absl::stri
 
 // `rows` x `vocab` logits drawn from a normal distribution with standard deviation
 // `sigma`, fully determined by `seed` (same numbers on every platform).
-std::vector<float> RandomNormalLogits(size_t rows, size_t vocab, uint64_t seed,
-                                      float sigma = 3.0f);
+std::vector<float> RandomNormalLogits(size_t rows, size_t vocab, uint64_t seed, float sigma = 3.0f);
 
 }  // namespace tokensampler::client
 

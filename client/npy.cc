@@ -169,8 +169,8 @@ absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes) {
   } else if (descr == "<f2" || descr == "=f2" || descr == "|f2") {
     elem = 2;
   } else if (descr == ">f4" || descr == ">f2") {
-    return Bad(absl::StrCat("dtype '", descr,
-                            "' is big-endian; save little-endian ('<f4' or '<f2')"));
+    return Bad(
+        absl::StrCat("dtype '", descr, "' is big-endian; save little-endian ('<f4' or '<f2')"));
   } else {
     return Bad(absl::StrCat("dtype '", descr,
                             "' is not supported; want float32 ('<f4') or float16 ('<f2')"));
@@ -187,8 +187,7 @@ absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes) {
     out.rows = static_cast<size_t>(shape[0]);
     out.cols = static_cast<size_t>(shape[1]);
   } else {
-    return Bad(absl::StrCat("shape must be (V,) or (rows, V), got ", shape.size(),
-                            " dimensions"));
+    return Bad(absl::StrCat("shape must be (V,) or (rows, V), got ", shape.size(), " dimensions"));
   }
   if (out.rows == 0 || out.cols == 0) return Bad("the array is empty");
   constexpr size_t kMaxElems = size_t{1} << 34;
@@ -198,8 +197,8 @@ absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes) {
   const size_t count = out.rows * out.cols;
   const size_t data_bytes = bytes.size() - offset - header_len;
   if (data_bytes != count * elem) {
-    return Bad(absl::StrCat("the shape needs ", count * elem, " data bytes, the file has ",
-                            data_bytes));
+    return Bad(
+        absl::StrCat("the shape needs ", count * elem, " data bytes, the file has ", data_bytes));
   }
   const char* p = bytes.data() + offset + header_len;
   out.data.resize(count);

@@ -13,8 +13,8 @@ absl::StatusOr<v1::Preset> ParsePreset(absl::string_view text) {
   if (t == "standard") return v1::PRESET_STANDARD;
   if (t == "hf" || t == "transformers") return v1::PRESET_HF;
   if (t == "llama_cpp" || t == "llama.cpp" || t == "llamacpp") return v1::PRESET_LLAMA_CPP;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--preset: unknown value '", text, "' (want standard, hf or llama_cpp)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--preset: unknown value '", text, "' (want standard, hf or llama_cpp)"));
 }
 
 absl::StatusOr<v1::LogprobsMode> ParseLogprobsMode(absl::string_view text) {
@@ -85,9 +85,9 @@ absl::StatusOr<v1::SamplingParams> PipelineParams(absl::string_view pipeline) {
   return p;
 }
 
-v1::SampleRequest BuildRequest(absl::Span<const float> logits, size_t rows, size_t cols,
-                               Wire wire, const v1::SamplingParams& params,
-                               absl::Span<const int32_t> context, uint64_t step) {
+v1::SampleRequest BuildRequest(absl::Span<const float> logits, size_t rows, size_t cols, Wire wire,
+                               const v1::SamplingParams& params, absl::Span<const int32_t> context,
+                               uint64_t step) {
   v1::SampleRequest request;
   for (size_t r = 0; r < rows; ++r) {
     v1::Row* row = request.add_rows();

@@ -46,9 +46,9 @@ absl::StatusOr<v1::SamplingParams> PipelineParams(absl::string_view pipeline);
 
 // One request with a row per `rows` entry of `logits` (row-major, `cols` wide), each
 // with `params`, `context` and `step`, logits encoded as `wire`.
-v1::SampleRequest BuildRequest(absl::Span<const float> logits, size_t rows, size_t cols,
-                               Wire wire, const v1::SamplingParams& params,
-                               absl::Span<const int32_t> context, uint64_t step);
+v1::SampleRequest BuildRequest(absl::Span<const float> logits, size_t rows, size_t cols, Wire wire,
+                               const v1::SamplingParams& params, absl::Span<const int32_t> context,
+                               uint64_t step);
 
 }  // namespace tokensampler::client
 

@@ -41,10 +41,10 @@ TEST(CliTest, HelpListsEverySubcommandAndFlag) {
   for (auto args : {std::vector<std::string>{"help"}, {"--help"}}) {
     const Outcome o = RunTool(args);
     EXPECT_EQ(o.code, kExitOk);
-    for (const char* part : {"sample", "dist", "bench", "health", "info", "--server",
-                             "--timeout", "--npy", "--random_vocab", "--top_logprobs",
-                             "--logprobs_mode", "--concurrency", "--duration", "--requests",
-                             "--pipeline", "--warmup", "--service", "--vocab", "Exit codes"}) {
+    for (const char* part :
+         {"sample", "dist", "bench", "health", "info", "--server", "--timeout", "--npy",
+          "--random_vocab", "--top_logprobs", "--logprobs_mode", "--concurrency", "--duration",
+          "--requests", "--pipeline", "--warmup", "--service", "--vocab", "Exit codes"}) {
       EXPECT_TRUE(Has(o.out, part)) << part;
     }
   }
@@ -95,7 +95,8 @@ TEST(CliTest, BadNpyFileExitsTwoAndNamesIt) {
   const std::string path = absl::StrCat(::testing::TempDir(), "/cli_test_bad.npy");
   {
     std::ofstream out(path, std::ios::binary);
-    out << "\x93NUMPY\x01\x00" << "garbage";
+    out << "\x93NUMPY\x01\x00"
+        << "garbage";
   }
   const Outcome o = RunTool({"sample", "--npy", path});
   EXPECT_EQ(o.code, kExitUsage);
@@ -107,14 +108,14 @@ TEST(CliTest, BadNpyFileExitsTwoAndNamesIt) {
 TEST(CliTest, SampleAgainstFakeServer) {
   testing::FakeServer server;
   const Outcome o = RunTool({"sample", "--server", server.address(), "--logits=0.5,2.5,1",
-                         "--seed=42", "--step=3", "--top_logprobs=1"});
+                             "--seed=42", "--step=3", "--top_logprobs=1"});
   EXPECT_EQ(o.code, kExitOk) << o.err;
   EXPECT_TRUE(Has(o.out, "token 1")) << o.out;
   EXPECT_TRUE(Has(o.out, "replay with --seed 42 --step 3")) << o.out;
   EXPECT_TRUE(Has(o.out, "top: 1 (-0.5000)")) << o.out;
 
-  const Outcome json = RunTool({"sample", "--server=" + server.address(), "--logits=3,1", "--json",
-                            "--wire=float32"});
+  const Outcome json = RunTool(
+      {"sample", "--server=" + server.address(), "--logits=3,1", "--json", "--wire=float32"});
   EXPECT_EQ(json.code, kExitOk) << json.err;
   EXPECT_TRUE(Has(json.out, "\"token_id\":0")) << json.out;
   EXPECT_TRUE(Has(json.out, "\"seed\":\"777\"")) << json.out;
@@ -185,9 +186,9 @@ TEST(CliTest, DistDrawsBarsWithVocab) {
 
 TEST(CliTest, BenchJsonAgainstFakeServer) {
   testing::FakeServer server;
-  const Outcome o = RunTool({"bench", "--server", server.address(), "--requests=20",
-                         "--concurrency=2", "--vocab=500", "--warmup=0s", "--json",
-                         "--pipeline=full", "--top_k=0"});
+  const Outcome o =
+      RunTool({"bench", "--server", server.address(), "--requests=20", "--concurrency=2",
+               "--vocab=500", "--warmup=0s", "--json", "--pipeline=full", "--top_k=0"});
   EXPECT_EQ(o.code, kExitOk) << o.err;
   EXPECT_TRUE(Has(o.out, "\"requests\": 20")) << o.out;
   EXPECT_TRUE(Has(o.out, "\"vocab\": 500")) << o.out;
@@ -198,9 +199,9 @@ TEST(BarTest, Eighths) {
   EXPECT_EQ(Bar(0.0, 4), "");
   EXPECT_EQ(Bar(1.0, 4), "████");
   EXPECT_EQ(Bar(0.5, 4), "██");
-  EXPECT_EQ(Bar(1.0 / 32, 4), "▏");     // one eighth of one cell
+  EXPECT_EQ(Bar(1.0 / 32, 4), "▏");  // one eighth of one cell
   EXPECT_EQ(Bar(0.5 + 3.0 / 32, 4), "██▍");
-  EXPECT_EQ(Bar(2.0, 2), "██");         // clamped
+  EXPECT_EQ(Bar(2.0, 2), "██");  // clamped
 }
 
 TEST(QuoteTokenTest, Escapes) {

@@ -135,8 +135,7 @@ TEST(ClientTest, CommaListSpreadsCallsRoundRobin) {
   auto client = Client::Create(absl::StrCat(a.address(), ",", b.address()));
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_TRUE((*client)->target().round_robin);
-  EXPECT_EQ((*client)->target().target,
-            absl::StrCat("ipv4:", a.address(), ",", b.address()));
+  EXPECT_EQ((*client)->target().target, absl::StrCat("ipv4:", a.address(), ",", b.address()));
   // round_robin picks among connected backends; keep calling (bounded) until both
   // have been used, then check the split is even-ish.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -158,8 +157,7 @@ TEST(ClientTest, RetriesUnavailableWhenAsked) {
   server.service().unavailable_first = 2;
   auto no_retry = Client::Create(server.address());
   ASSERT_TRUE(no_retry.ok());
-  EXPECT_EQ((*no_retry)->Sample(OneRow({1, 2})).status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*no_retry)->Sample(OneRow({1, 2})).status().code(), absl::StatusCode::kUnavailable);
   // One UNAVAILABLE left: two extra attempts get through it.
   ClientOptions options;
   options.retries = 2;
@@ -215,9 +213,8 @@ TEST(BenchTest, UnaryCountsEveryRequest) {
   EXPECT_GT(r->rows_per_s, 0);
   const std::string json = BenchResultJson(SmallBench(), *r, server.address());
   for (const char* key : {"\"requests\": 50", "\"rows\": 150", "\"errors\": 0",
-                          "\"error_codes\": {}", "\"seconds\"", "\"rows_per_s\"",
-                          "\"mb_per_s\"", "\"latency_ms\": {\"p50\"", "\"p90\"", "\"p99\"",
-                          "\"max\""}) {
+                          "\"error_codes\": {}", "\"seconds\"", "\"rows_per_s\"", "\"mb_per_s\"",
+                          "\"latency_ms\": {\"p50\"", "\"p90\"", "\"p99\"", "\"max\""}) {
     EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;
   }
 }

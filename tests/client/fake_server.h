@@ -6,6 +6,9 @@
 #ifndef TOKENSAMPLER_TESTS_CLIENT_FAKE_SERVER_H_
 #define TOKENSAMPLER_TESTS_CLIENT_FAKE_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -13,9 +16,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"

@@ -31,20 +31,20 @@ TEST(Float16Test, KnownValues) {
       {-2.0f, 0xc000},
       {0.5f, 0x3800},
       {0.1f, 0x2e66},
-      {65504.0f, 0x7bff},               // largest finite half
-      {65519.0f, 0x7bff},               // below the halfway point to 65536
-      {65520.0f, 0x7c00},               // halfway: ties to even = inf
-      {1e6f, 0x7c00},                   // overflow
-      {std::ldexp(1.0f, -14), 0x0400},  // smallest normal
-      {std::ldexp(1.0f, -24), 0x0001},  // smallest subnormal
-      {std::ldexp(1.0f, -25), 0x0000},  // halfway to 2^-24: ties to even = 0
-      {std::ldexp(1.5f, -25), 0x0001},  // above halfway
-      {std::ldexp(3.0f, -25), 0x0002},  // 1.5 units: tie -> even (2)
-      {std::ldexp(5.0f, -25), 0x0002},  // 2.5 units: tie -> even (2)
-      {1.0f + std::ldexp(1.0f, -11), 0x3c00},       // tie between 0x3c00 and 0x3c01 -> even
-      {1.0f + 3 * std::ldexp(1.0f, -11), 0x3c02},   // tie between 0x3c01 and 0x3c02 -> even
+      {65504.0f, 0x7bff},                          // largest finite half
+      {65519.0f, 0x7bff},                          // below the halfway point to 65536
+      {65520.0f, 0x7c00},                          // halfway: ties to even = inf
+      {1e6f, 0x7c00},                              // overflow
+      {std::ldexp(1.0f, -14), 0x0400},             // smallest normal
+      {std::ldexp(1.0f, -24), 0x0001},             // smallest subnormal
+      {std::ldexp(1.0f, -25), 0x0000},             // halfway to 2^-24: ties to even = 0
+      {std::ldexp(1.5f, -25), 0x0001},             // above halfway
+      {std::ldexp(3.0f, -25), 0x0002},             // 1.5 units: tie -> even (2)
+      {std::ldexp(5.0f, -25), 0x0002},             // 2.5 units: tie -> even (2)
+      {1.0f + std::ldexp(1.0f, -11), 0x3c00},      // tie between 0x3c00 and 0x3c01 -> even
+      {1.0f + 3 * std::ldexp(1.0f, -11), 0x3c02},  // tie between 0x3c01 and 0x3c02 -> even
       {1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -20), 0x3c01},  // just above a tie
-      {2047.0f + 0.5f, 0x67ff + 1},     // 2047.5: tie at unit 1 -> even 2048
+      {2047.0f + 0.5f, 0x67ff + 1},  // 2047.5: tie at unit 1 -> even 2048
       {std::numeric_limits<float>::infinity(), 0x7c00},
       {-std::numeric_limits<float>::infinity(), 0xfc00},
   };
@@ -97,7 +97,7 @@ TEST(Float16Test, RoundsToNearest) {
 TEST(Bfloat16Test, KnownValues) {
   EXPECT_EQ(Float32ToBfloat16(1.0f), 0x3f80);
   EXPECT_EQ(Float32ToBfloat16(-2.0f), 0xc000);
-  EXPECT_EQ(Float32ToBfloat16(0.1f), 0x3dcd);           // 0x3dcccccd rounds up
+  EXPECT_EQ(Float32ToBfloat16(0.1f), 0x3dcd);                  // 0x3dcccccd rounds up
   EXPECT_EQ(Float32ToBfloat16(FromBits(0x40490fdb)), 0x4049);  // pi rounds down
   EXPECT_EQ(Float32ToBfloat16(FromBits(0x3f808000)), 0x3f80);  // tie, even stays
   EXPECT_EQ(Float32ToBfloat16(FromBits(0x3f818000)), 0x3f82);  // tie, odd rounds up

@@ -41,8 +41,8 @@ TEST(SummarizeTest, SortsAndSummarises) {
   const LatencySummary s = Summarize(v);
   EXPECT_EQ(s.count, 5u);
   EXPECT_DOUBLE_EQ(s.mean, 5.0);
-  EXPECT_EQ(s.p50, 5);   // rank ceil(2.5) = 3 -> 5
-  EXPECT_EQ(s.p90, 9);   // rank ceil(4.5) = 5
+  EXPECT_EQ(s.p50, 5);  // rank ceil(2.5) = 3 -> 5
+  EXPECT_EQ(s.p90, 9);  // rank ceil(4.5) = 5
   EXPECT_EQ(s.p99, 9);
   EXPECT_EQ(s.max, 9);
   EXPECT_EQ(v, (std::vector<double>{1, 3, 5, 7, 9}));

@@ -75,8 +75,8 @@ TEST(NpyTest, Version2HeaderAndKeyOrder) {
 }
 
 TEST(NpyTest, FortranOrderIsFineForOneDimension) {
-  auto a = ParseNpy(MakeNpy("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }",
-                            Floats({1.0f, 2.0f})));
+  auto a = ParseNpy(
+      MakeNpy("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", Floats({1.0f, 2.0f})));
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->cols, 2u);
 }
@@ -113,8 +113,8 @@ TEST(NpyTest, BadFilesGiveClearErrors) {
       {"short data", MakeNpy(ok_dict, Floats({1.0f})), "needs 8 data bytes, the file has 4"},
       {"extra data", MakeNpy(ok_dict, Floats({1.0f, 2.0f, 3.0f})),
        "needs 8 data bytes, the file has 12"},
-      {"fortran 2-D",
-       MakeNpy("{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2), }", two), "Fortran"},
+      {"fortran 2-D", MakeNpy("{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2), }", two),
+       "Fortran"},
       {"missing shape", MakeNpy("{'descr': '<f4', 'fortran_order': False, }", two),
        "missing 'shape'"},
       {"unknown key",
@@ -122,8 +122,8 @@ TEST(NpyTest, BadFilesGiveClearErrors) {
        "unexpected key 'x'"},
       {"bad shape", MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (a,), }", two),
        "'shape'"},
-      {"negative dim",
-       MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", two), "'shape'"},
+      {"negative dim", MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", two),
+       "'shape'"},
       {"not a dict", MakeNpy("['descr', '<f4']", two), "does not start with '{'"},
       {"bad bool", MakeNpy("{'descr': '<f4', 'fortran_order': 0, 'shape': (2,), }", two),
        "True or False"},

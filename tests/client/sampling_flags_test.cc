@@ -71,8 +71,7 @@ TEST(BuildSamplingParamsTest, ErrorsNameTheFlag) {
             "--logprobs_mode: unknown value 'log' (want raw or processed)");
   f = {};
   f.allowed = "1,x";
-  EXPECT_NE(BuildSamplingParams(f).status().message().find("--allowed: 'x'"),
-            std::string::npos);
+  EXPECT_NE(BuildSamplingParams(f).status().message().find("--allowed: 'x'"), std::string::npos);
 }
 
 TEST(BuildSamplingParamsTest, GivenFlagsOverrideAPipeline) {

@@ -419,6 +419,38 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
   }
 }
 
+
+// p[i] = float(double(w[i]) / total), exactly, at multiply speed: q = w * (1 / total) is
+// within 2^-52 |x| of the true quotient x, so float(q) == float(x) unless a float
+// rounding midpoint (low 29 bits of a double 1000...0) lies within a few double ulps of
+// q, or the result is near the float subnormals: such vectors divide instead.
+void ProbsImpl(const float* w, size_t n, double total, float* p) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dh;
+  const hn::RebindToSigned<decltype(dd)> di64;
+  const size_t N = hn::Lanes(dd);
+  const auto r = hn::Set(dd, 1.0 / total);
+  const auto low_mask = hn::Set(di64, (int64_t{1} << 29) - 1);
+  const auto shifted_mid = hn::Set(di64, (int64_t{1} << 28) - 16);  // midpoint - slack
+  const auto window = hn::Set(di64, 33);
+  const auto tiny = hn::Set(dd, 2.4e-38);  // a little above 2^-126
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto q = hn::Mul(hn::PromoteTo(dd, hn::LoadU(dh, w + i)), r);
+    const auto d = hn::Sub(hn::And(hn::BitCast(di64, q), low_mask), shifted_mid);
+    const auto near = hn::And(hn::Gt(d, hn::Set(di64, -1)), hn::Lt(d, window));
+    const auto small = hn::And(hn::Lt(q, tiny), hn::Gt(q, hn::Zero(dd)));
+    if (HWY_UNLIKELY(!hn::AllFalse(di64, hn::Or(near, hn::RebindMask(di64, small))))) {
+      for (size_t j = i; j < i + N; ++j) {
+        p[j] = static_cast<float>(static_cast<double>(w[j]) / total);
+      }
+      continue;
+    }
+    hn::StoreU(hn::DemoteTo(dh, q), dh, p + i);
+  }
+  for (; i < n; ++i) p[i] = static_cast<float>(static_cast<double>(w[i]) / total);
+}
+
 int64_t TargetImpl() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -437,6 +469,15 @@ HWY_EXPORT(DecodeArgmaxImpl);
 HWY_EXPORT(BlockSumsImpl);
 HWY_EXPORT(TopKCandidatesImpl);
 HWY_EXPORT(CollectAtLeastImpl);
+HWY_EXPORT(ProbsImpl);
+
+void Probs(const float* w, size_t n, double total, float* p) {
+  HWY_DYNAMIC_DISPATCH(ProbsImpl)(w, n, total, p);
+}
+
+void ProbsScalar(const float* w, size_t n, double total, float* p) {
+  for (size_t i = 0; i < n; ++i) p[i] = static_cast<float>(static_cast<double>(w[i]) / total);
+}
 
 int64_t DecodeArgmaxSimd(const LogitsView& in, size_t* argmax, float* max) {
   return HWY_DYNAMIC_DISPATCH(DecodeArgmaxImpl)(in, argmax, max);

@@ -117,6 +117,12 @@ size_t CollectAtLeast(const float* z, const float* w, size_t n, float threshold,
 size_t CollectAtLeastScalar(const float* z, const float* w, size_t n, float threshold,
                             int32_t* ids, double* mass);
 
+// p[i] = float(double(w[i]) / total) for i in [0, n): the probabilities the draw and
+// the distribution report, bit-identical to ProbsScalar, mostly without a division.
+// REQUIRES: total > 0 and finite, w finite and >= 0.
+void Probs(const float* w, size_t n, double total, float* p);
+void ProbsScalar(const float* w, size_t n, double total, float* p);
+
 // The Highway target (HWY_AVX3, HWY_AVX2, ...) the SIMD kernels currently dispatch to.
 int64_t DispatchedTarget();
 

@@ -367,6 +367,46 @@ TEST_P(SimdTargetTest, CollectAtLeastMatchesScalarBitForBit) {
   }
 }
 
+
+TEST_P(SimdTargetTest, ProbsEqualTheDivision) {
+  std::mt19937 gen(3);
+  for (size_t n : kSizes) {
+    for (float t : {1.0f, 0.8f, 0.05f}) {
+      const std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 17);
+      if (MaxScalar(row.data(), n) == -kInf) continue;  // no weights to speak of
+      double total = 0;
+      std::vector<float> w = Weights(row, t, &total);
+      // Weights that sit exactly on float rounding midpoints of w / total, and totals
+      // that are not sums (Finalize divides by the survivors' sum), too.
+      for (size_t i = 0; i < n; i += 97) w[i] = 1.0f / static_cast<float>(1 + (gen() % 7));
+      for (double tot : {total, total * 3.0, 1.0, 0.75}) {
+        std::vector<float> fast(n), slow(n);
+        Probs(w.data(), n, tot, fast.data());
+        ProbsScalar(w.data(), n, tot, slow.data());
+        ASSERT_EQ(std::memcmp(fast.data(), slow.data(), 4 * n), 0) << n << " " << tot;
+      }
+    }
+  }
+  // Quotients next to a float rounding midpoint, where w * (1 / total) and w / total can
+  // round differently: mid = (2m + 1) 2^-25 lies halfway between two floats, and
+  // total = w / mid makes w / total land within a few double ulps of it.
+  std::uniform_int_distribution<uint32_t> mantissa(1u << 23, (1u << 24) - 1);
+  std::uniform_real_distribution<float> weight(0.001f, 1.0f);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<float> w(64);
+    for (float& x : w) x = weight(gen);
+    const double mid = (2.0 * mantissa(gen) + 1.0) * std::ldexp(1.0, -25);
+    const double base = static_cast<double>(w[trial % 64]) / mid;
+    for (int k = -3; k <= 3; ++k) {
+      const double tot = base * (1.0 + k * std::ldexp(1.0, -53));
+      std::vector<float> fast(w.size()), slow(w.size());
+      Probs(w.data(), w.size(), tot, fast.data());
+      ProbsScalar(w.data(), w.size(), tot, slow.data());
+      ASSERT_EQ(std::memcmp(fast.data(), slow.data(), 4 * w.size()), 0) << trial << " " << k;
+    }
+  }
+}
+
 // The pipeline on every target: tokens and distributions equal those of the baseline
 // (EMU128, i.e. the scalar-equivalent target) for every row of a corpus.
 struct Case {

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "hwy/contrib/sort/vqsort.h"
 #include "hwy/targets.h"
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
@@ -173,6 +174,10 @@ struct Sampler::Scratch {
   std::vector<std::pair<double, int32_t>> scored;
   std::vector<std::pair<float, int32_t>> ranked;
   std::vector<double> cum;
+  std::vector<float> probs;      // final probabilities by position (Distribution)
+  std::vector<uint64_t> keys;    // (probability bits, ~id) sort keys (Distribution)
+  std::vector<std::pair<float, float>> sampled;  // (z, w) of a strided sample (top-p)
+  hwy::Sorter sorter;            // vectorised sort; owns its scratch
 
   // The processed distribution, set by Process().
   size_t vocab = 0;
@@ -919,21 +924,33 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
     out->probs.push_back(1.0f);
     return absl::OkStatus();
   }
-  s.ranked.clear();
+  // Sort keys: the probability's bits (positive floats order like their bits) above
+  // the complemented id, so one descending sort gives p descending, ties by id.
   const size_t count = s.dense_final ? s.vocab : s.n;
-  for (size_t i = 0; i < count; ++i) {
-    const int32_t id = s.dense_final ? static_cast<int32_t>(i) : s.ids[i];
-    const float p = s.Prob(id);
-    if (p > 0.0f) s.ranked.push_back({p, id});
+  s.probs.resize(count);
+  if (s.dense_final) {
+    kernels::Probs(s.fin_w, count, s.total, s.probs.data());
+  } else {
+    for (size_t i = 0; i < count; ++i) s.probs[i] = s.Prob(s.ids[i]);
   }
-  std::sort(s.ranked.begin(), s.ranked.end(), [](const auto& a, const auto& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  });
-  out->token_ids.reserve(s.ranked.size());
-  out->probs.reserve(s.ranked.size());
-  for (const auto& [p, id] : s.ranked) {
-    out->token_ids.push_back(id);
-    out->probs.push_back(p);
+  s.keys.resize(count);
+  size_t kept = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const float p = s.probs[i];
+    if (!(p > 0.0f)) continue;
+    const uint32_t id = s.dense_final ? static_cast<uint32_t>(i) : static_cast<uint32_t>(s.ids[i]);
+    uint32_t bits;
+    std::memcpy(&bits, &p, sizeof(bits));
+    s.keys[kept++] = (static_cast<uint64_t>(bits) << 32) | (0xFFFFFFFFu - id);
+  }
+  s.sorter(s.keys.data(), kept, hwy::SortDescending());
+  out->token_ids.resize(kept);
+  out->probs.resize(kept);
+  for (size_t i = 0; i < kept; ++i) {
+    const uint64_t key = s.keys[i];
+    out->token_ids[i] = static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(key));
+    const uint32_t bits = static_cast<uint32_t>(key >> 32);
+    std::memcpy(&out->probs[i], &bits, sizeof(float));
   }
   return absl::OkStatus();
 }

@@ -483,6 +483,13 @@ absl::StatusOr<BenchResult> RunBench(const Client& client, const BenchOptions& o
     return absl::InvalidArgumentError("--warmup: must be >= 0");
   }
 
+  const double total_bytes =
+      static_cast<double>(options.vocab) * options.rows * WireBytesPerLogit(options.wire);
+  if (total_bytes > client.options().max_message_bytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--vocab x --rows: a request of %.0f bytes of logits exceeds the %d-byte message limit",
+        total_bytes, client.options().max_message_bytes));
+  }
   // Payloads, generated and serialized once: `variants` requests of `rows` distinct rows.
   const size_t row_bytes = static_cast<size_t>(options.vocab) * WireBytesPerLogit(options.wire);
   const size_t request_bytes = row_bytes * options.rows;

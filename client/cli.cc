@@ -430,6 +430,9 @@ std::string ToJson(const google::protobuf::Message& message) {
   return out;
 }
 
+// Largest generated row: 16M logits (64 MiB), well past any server's max vocab.
+constexpr int32_t kMaxRandomVocab = 1 << 24;
+
 // Builds the request of `sample` and `dist` from the logits and sampling flags.
 absl::StatusOr<v1::SampleRequest> RequestFromFlags(const Invocation& inv) {
   const int sources = static_cast<int>(inv.given.count("npy")) +
@@ -454,8 +457,9 @@ absl::StatusOr<v1::SampleRequest> RequestFromFlags(const Invocation& inv) {
     cols = logits.size();
   } else {
     const int32_t v = absl::GetFlag(FLAGS_random_vocab);
-    if (v < 1) {
-      return absl::InvalidArgumentError(absl::StrCat("--random-vocab: must be >= 1, got ", v));
+    if (v < 1 || v > kMaxRandomVocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--random-vocab: must be in [1, ", kMaxRandomVocab, "], got ", v));
     }
     cols = static_cast<size_t>(v);
     logits = RandomNormalLogits(1, cols, absl::GetFlag(FLAGS_random_seed));

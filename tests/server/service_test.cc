@@ -623,6 +623,52 @@ TEST_F(ServiceTest, StreamCancelledByClientEnds) {
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
+TEST_F(ServiceTest, StreamWithFullQueueGetsResourceExhausted) {
+  server_->pool().Pause();
+  v1::SampleRequest two_rows;
+  *two_rows.add_rows() = MakeRow({1, 2, 3});
+  *two_rows.add_rows() = MakeRow({3, 2, 1});
+  std::vector<std::future<grpc::Status>> queued;
+  for (int i = 0; i < 2; ++i) {
+    queued.push_back(std::async(std::launch::async, [this, &two_rows] {
+      v1::SampleResponse r;
+      return Sample(two_rows, &r);
+    }));
+  }
+  ASSERT_TRUE(Eventually([this] { return server_->pool().queued() == 4; }));
+  v1::SampleRequest message;
+  v1::Row a = MakeRow({1, 2, 3});
+  a.set_sequence_id("a");
+  *message.add_rows() = a;
+  int responses = 0;
+  grpc::Status status = RunStream(stub_.get(), {message}, &responses);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("queue_depth=4"));
+  EXPECT_EQ(responses, 0);
+  server_->pool().Resume();
+  for (auto& f : queued) EXPECT_TRUE(f.get().ok());
+}
+
+TEST_F(ServiceTest, CancelledStreamSkipsItsQueuedRows) {
+  server_->pool().Pause();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->SampleStream(&context);
+  v1::SampleRequest message;
+  for (int i = 0; i < 3; ++i) {
+    v1::Row row = MakeRow(RandomLogits(500, i));
+    row.set_sequence_id(std::to_string(i));
+    *message.add_rows() = row;
+  }
+  ASSERT_TRUE(stream->Write(message));
+  ASSERT_TRUE(Eventually([this] { return server_->pool().queued() == 2; }));
+  context.TryCancel();
+  ASSERT_TRUE(Eventually([this] { return server_->service().calls_cancelled() == 1; }));
+  server_->pool().Resume();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(Eventually([this] { return server_->service().rows_skipped() == 3; }));
+  EXPECT_EQ(server_->service().rows_served(), 0u);
+}
+
 // --- Health and reflection, through the generic stub (their protos are not installed) --
 
 grpc::Status GenericUnary(grpc::GenericStub* stub, const std::string& method,

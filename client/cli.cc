@@ -95,7 +95,8 @@ ABSL_FLAG(int64_t, requests, 0,
 ABSL_FLAG(int32_t, bench_vocab, 128256, "Vocabulary size of the generated rows.");
 ABSL_FLAG(int32_t, rows, 1, "Rows per request (per stream message).");
 ABSL_FLAG(std::string, mode, "unary",
-          "unary (Sample calls) or stream (one SampleStream per caller).");
+          "unary (Sample calls) or stream (SampleStream: one open stream per caller, a new "
+          "one every 256 messages).");
 ABSL_FLAG(std::string, pipeline, "greedy",
           "greedy (temperature 0) or full (temperature 0.8, top_k 50, top_p 0.95, min_p 0.05); "
           "sampling flags given on top override it.");

@@ -383,6 +383,7 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
   } else {
     constexpr size_t kAcc = kSumLanes / kN;
     const VF t = hn::Set(d, threshold);
+    const auto iota = hn::Iota(di, 0);  // Iota is a memory round trip: once
     size_t count = 0;
     double total = 0.0;
     HWY_ALIGN float partial[kSumLanes];
@@ -400,8 +401,8 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
           const auto keep_i = hn::RebindMask(di, keep);
           // Register compress + full store (memory-destination compress is slow on
           // some CPUs): at most `at` ids precede, so the store stays below at + N <= n.
-          hn::StoreU(hn::Compress(hn::Iota(di, static_cast<int32_t>(at)), keep_i), di,
-                     ids + count);
+          const auto lane_ids = hn::Add(iota, hn::Set(di, static_cast<int32_t>(at)));
+          hn::StoreU(hn::Compress(lane_ids, keep_i), di, ids + count);
           count += hn::CountTrue(di, keep_i);
         }
       }

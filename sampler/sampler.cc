@@ -177,6 +177,7 @@ struct Sampler::Scratch {
   std::vector<float> probs;      // final probabilities by position (Distribution)
   std::vector<uint64_t> keys;    // (probability bits, ~id) sort keys (Distribution)
   std::vector<std::pair<float, float>> sampled;  // (z, w) of a strided sample (top-p)
+  std::vector<int32_t> listed;   // a copy of a candidate list in ascending id order
   hwy::Sorter sorter;            // vectorised sort; owns its scratch
 
   // The processed distribution, set by Process().
@@ -222,6 +223,7 @@ struct Sampler::Scratch {
   void TopKExact(size_t k);
   void TopKHf(size_t k);
   void TopPStandard(double top_p, size_t min_keep);
+  bool TopPByThreshold(double top_p, size_t min_keep);
   void TopPHf(float top_p, size_t min_keep);
   void TopPLlama(float top_p, size_t min_keep);
   void MinPProb(float min_p, size_t min_keep);
@@ -453,6 +455,95 @@ void Sampler::Scratch::TopPStandard(double top_p, size_t min_keep) {
   n = want;
 }
 
+// STANDARD top-p without listing or sorting V. The nucleus is a prefix of the
+// descending order, so it lies inside any set {z >= t} whose mass reaches the target.
+// t is guessed from a strided sample of the row (the sample's own nucleus, with a
+// margin); one SIMD pass collects {z >= t} in ascending id order together with its
+// mass; the exact cut (MassCut) runs on that set only. O(V) for the pass. Returns false
+// (candidates undefined, the caller runs Collect + TopPStandard) when the guesses fall
+// short or min_keep reaches past the set.
+bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep) {
+  constexpr size_t kSamples = 512;
+  if (vocab < 8 * kSamples || !(total > 0.0)) return false;
+  const double target = (top_p - kMassTolerance) * total;
+  const size_t stride = vocab / kSamples;
+  sampled.clear();
+  double sample_mass = 0.0;
+  for (size_t j = 0; j < kSamples; ++j) {
+    const size_t i = j * stride + stride / 2;
+    if (w[i] > 0.0f) {
+      sampled.push_back({z[i], w[i]});
+      sample_mass += w[i];
+    }
+  }
+  if (sampled.empty()) return false;
+  std::sort(sampled.begin(), sampled.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  size_t c = sampled.size() - 1;
+  double acc = 0.0;
+  for (size_t j = 0; j < sampled.size(); ++j) {
+    acc += sampled[j].second;
+    if (acc >= top_p * sample_mass) {
+      c = j;
+      break;
+    }
+  }
+  ids.resize(vocab);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const size_t at = attempt == 0 ? c + c / 4 + 4 : 2 * c + 32;
+    if (at >= sampled.size()) break;  // the set would be most of V: the general path
+    double mass = 0.0;
+    const size_t count =
+        kernels::CollectAtLeast(z.data(), w.data(), vocab, sampled[at].first, ids.data(), &mass);
+    // A margin far above rounding: MassCut's own sums over the set must reach the target.
+    if (!(mass >= target * (1.0 + 1e-9))) continue;
+    size_t kept = 0;  // zero weights sort last and never help reach the target
+    for (size_t i = 0; i < count; ++i) {
+      if (w[ids[i]] > 0.0f) ids[kept++] = ids[i];
+    }
+    if (min_keep > kept) return false;
+    n = kept;
+    listed.assign(ids.begin(), ids.begin() + kept);
+    // Order the set by (z descending, id ascending) with one vectorised sort of 64-bit
+    // keys (order-preserving logit bits over the complemented id), then walk it.
+    keys.resize(kept);
+    for (size_t i = 0; i < kept; ++i) {
+      const int32_t id = listed[i];
+      uint32_t bits;
+      std::memcpy(&bits, &z[id], sizeof(bits));
+      bits ^= (bits & 0x80000000u) ? 0xFFFFFFFFu : 0x80000000u;
+      keys[i] = (static_cast<uint64_t>(bits) << 32) | (0xFFFFFFFFu - static_cast<uint32_t>(id));
+    }
+    sorter(keys.data(), kept, hwy::SortDescending());
+    double cum = 0.0;
+    size_t cut = kept;
+    for (size_t i = 0; i < kept; ++i) {
+      cum += w[0xFFFFFFFFu - static_cast<uint32_t>(keys[i])];
+      if (cum >= target) {
+        cut = i + 1;
+        break;
+      }
+    }
+    n = std::max(cut, min_keep);  // min_keep <= kept
+    for (size_t i = 0; i < n; ++i) {
+      ids[i] = static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(keys[i]));
+    }
+    // The kept set is everything up to its worst member in Before order: filter the
+    // ascending copy so that Finalize finds the ids already sorted.
+    int32_t worst = ids[0];
+    for (size_t i = 1; i < n; ++i) {
+      if (Before(worst, ids[i])) worst = ids[i];
+    }
+    size_t out = 0;
+    for (int32_t id : listed) {
+      if (id == worst || Before(id, worst)) ids[out++] = id;
+    }
+    n = out;
+    return true;
+  }
+  return false;
+}
+
 void Sampler::Scratch::TopPHf(float top_p, size_t min_keep) {
   // transformers TopPLogitsWarper: sort ascending, float32 softmax and cumsum, remove
   // where cumsum <= 1 - top_p, always keep the last min_tokens_to_keep.
@@ -594,7 +685,7 @@ void Sampler::Scratch::Typical(float typical_p, size_t min_keep, Preset preset) 
 void Sampler::Scratch::Finalize() {
   one_hot = false;
   if (n * 8 <= vocab) {
-    std::sort(ids.begin(), ids.begin() + n);
+    if (!std::is_sorted(ids.begin(), ids.begin() + n)) std::sort(ids.begin(), ids.begin() + n);
     dense_final = false;
     fin_w = w.data();
     double sum = 0.0;
@@ -741,6 +832,7 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
   }
   const size_t k = std::max(static_cast<size_t>(params.top_k), min_keep);
   const bool hf = params.preset == Preset::kHf;
+  bool top_p_done = false;
   if (params.top_k > 0 && 2 * k < vocab) {
     // No exp over V: the later stages renormalise over the survivors anyway.
     TopKByLogits(k, /*keep_ties=*/hf, max, temperature);
@@ -753,7 +845,12 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
       fin_w = w.data();
       return absl::OkStatus();
     }
-    Collect(/*by_weight=*/true);
+    if (!hf && params.top_k == 0 && params.top_p < 1.0f &&
+        TopPByThreshold(params.top_p, min_keep)) {
+      top_p_done = true;
+    } else {
+      Collect(/*by_weight=*/true);
+    }
     if (params.top_k > 0) {
       if (hf) {
         TopKHf(k);
@@ -763,7 +860,7 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     }
   }
   if (!hf) {
-    if (params.top_p < 1.0f) TopPStandard(params.top_p, min_keep);
+    if (params.top_p < 1.0f && !top_p_done) TopPStandard(params.top_p, min_keep);
     if (params.min_p > 0.0f) MinPProb(params.min_p, min_keep);
     if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kStandard);
   } else {

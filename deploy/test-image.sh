@@ -233,8 +233,9 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 server=127.0.0.1:$port
 container=tokensampler-test-$$
 # Host networking: the port is on the host's loopback only. Hardened like the Kubernetes manifests.
+# --health-interval=disable: no systemd timer (none here); `podman healthcheck run` still runs it.
 podman run -d --name "$container" --network host --read-only --cap-drop ALL \
-  --security-opt no-new-privileges \
+  --security-opt no-new-privileges --health-interval=disable \
   -e TOKENSAMPLER_ADDRESS="$server" -e TOKENSAMPLER_DRAIN_TIMEOUT="${drain_seconds}s" \
   "$image" --workers=2 >/dev/null
 for _ in $(seq 1 150); do
@@ -270,6 +271,30 @@ limits=$(awk '/^Max open files/ {printf "%s:%s ", $4, $5} /^Max processes/ {prin
 if podman exec "$container" /bin/sh -c 'touch /probe' 2>/dev/null; then fail "root filesystem is writable"; fi
 log "runs as uid 10001 (server pid $pid on the host), ulimits nofile=1024 nproc=4096, read-only root"
 
+# ---- the compose file's nginx image (deploy/nginx) in front of the container ------------------
+t0=$(date +%s)
+nginx_image=localhost/tokensampler-nginx:test
+podman build --format docker --pull=never --network host -t "$nginx_image" "$root/deploy/nginx" \
+  >"$work/build-nginx.log" 2>&1 || { tail -n 30 "$work/build-nginx.log" >&2; fail "building deploy/nginx failed"; }
+nginx_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+nginx_container=tokensampler-nginx-test-$$
+# As in compose.yaml: read-only root with a tmpfs for nginx's prefix, no capabilities.
+podman run -d --name "$nginx_container" --network host --read-only --cap-drop ALL \
+  --security-opt no-new-privileges --tmpfs /run/tokensampler-nginx:rw,mode=0770,uid=33,gid=33 \
+  -e NGINX_LISTEN="127.0.0.1:$nginx_port" -e TOKENSAMPLER_UPSTREAMS="$server" "$nginx_image" >/dev/null
+ok=""
+for _ in $(seq 1 50); do
+  if "$cli" health --server="127.0.0.1:$nginx_port" --timeout=1s >/dev/null 2>&1; then ok=1; break; fi
+  sleep 0.2
+done
+[ -n "$ok" ] || { podman logs "$nginx_container" >&2 || true; fail "health through the nginx container failed"; }
+"$cli" sample --server="127.0.0.1:$nginx_port" --random-vocab=32000 --seed=7 --json >"$work/sample-nginx.json" ||
+  fail "sample through the nginx container failed"
+cmp -s "$work/sample.json" "$work/sample-nginx.json" || fail "sample through nginx differs from the direct one"
+nginx_size=$(podman image inspect --format '{{.Size}}' "$nginx_image")
+podman rm -f -t 5 "$nginx_container" >/dev/null
+log "nginx image (deploy/nginx, $((nginx_size / 1000000)) MB, built in $(($(date +%s) - t0)) s): health + sample through it OK"
+
 # ---- SIGTERM with calls in flight: clean exit within the drain timeout --------------------------
 "$cli" bench --server="$server" --concurrency=2 --duration=5s --warmup=0s --vocab=32000 --json \
   >"$work/bench.json" 2>"$work/bench.err" &
@@ -293,5 +318,6 @@ total=$(($(date +%s) - t_start))
 echo "IMAGE_SIZE_BYTES=$size_bytes"
 echo "IMAGE_SIZE_MB=$((size_bytes / 1000000))"
 echo "IMAGE_BUILD_SECONDS=$build_seconds"
+echo "NGINX_IMAGE_SIZE_MB=$((nginx_size / 1000000))"
 echo "TEST_IMAGE_SECONDS=$total"
 log "PASS (total ${total} s)"

@@ -37,8 +37,8 @@ echo
 echo "\$ tokensampler sample --logits=2.0,1.0,0.1 --temperature=0.5 --seed=42 --top_logprobs=3"
 "$cli_bin" sample --logits=2.0,1.0,0.1 --temperature=0.5 --seed=42 --top_logprobs=3
 echo
-echo "\$ tokensampler dist --random-vocab=32000 --temperature=0.8 --top_k=50 --top_p=0.95 --top=8"
-"$cli_bin" dist --random-vocab=32000 --temperature=0.8 --top_k=50 --top_p=0.95 --top=8
+echo "\$ tokensampler dist --random-vocab=32000 --temperature=1.5 --top_k=50 --top_p=0.95 --top=8"
+"$cli_bin" dist --random-vocab=32000 --temperature=1.5 --top_k=50 --top_p=0.95 --top=8
 echo
 if $once; then exit 0; fi
 echo "tokensampler-server is serving on $address (Ctrl-C to stop). Try: $cli_bin --server=$address info"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # ctest wrapper for deploy/k8s/validate/validate.mjs: installs the pinned npm packages
 # (deploy/k8s/validate/package-lock.json) into a work directory in the build tree and runs the
-# schema + structural checks and the self-test on deploy/k8s.
+# schema + structural checks and the self-test on deploy/k8s (and the checks of deploy/compose.yaml).
 #   k8s-validate.sh SOURCE_DIR WORK_DIR [SERVER_BINARY]
 # Exit codes: 0 pass, 1 fail, 77 skip (node or npm not installed).
 set -euo pipefail
 src=$1
 work=$2
 server_binary=${3:-}
+if [ -n "$server_binary" ]; then server_binary=$(readlink -f "$server_binary"); fi
 validate_dir=$src/deploy/k8s/validate
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -22,7 +23,7 @@ if [ ! -d "$work/node_modules" ] || ! cmp -s "$work/package-lock.json" "$work/.i
   cp "$work/package-lock.json" "$work/.installed-lock"
 fi
 
-args=(--base "$src/deploy/k8s" --dockerfile "$src/deploy/Dockerfile" --self-test)
+args=(--base "$src/deploy/k8s" --dockerfile "$src/deploy/Dockerfile" --compose "$src/deploy/compose.yaml" --self-test)
 if [ -n "$server_binary" ] && [ -x "$server_binary" ]; then args+=(--server-binary "$server_binary"); fi
 # Cross-check the rendering with kubectl's built-in kustomize when a kubectl is installed.
 if command -v kubectl >/dev/null 2>&1 && kubectl kustomize --help >/dev/null 2>&1; then

@@ -1,8 +1,8 @@
 // Offline validation of the Kubernetes base in deploy/k8s (run by ctest through
 // tests/deploy/k8s-validate.sh; node_modules come from this folder's package-lock.json).
 //
-//   node validate.mjs --base DIR [--dockerfile FILE] [--server-binary FILE] [--kubectl FILE]
-//                     [--self-test]
+//   node validate.mjs --base DIR [--dockerfile FILE] [--compose FILE] [--server-binary FILE]
+//                     [--kubectl FILE] [--self-test]
 //
 // 1. Renders the kustomization (the subset this base uses: resources, images, namespace) and, when a
 //    kubectl with built-in kustomize is given, checks that `kubectl kustomize` renders the same objects.
@@ -10,6 +10,8 @@
 // 3. Checks that the pieces agree with each other and with the server: ports, probes, labels and
 //    selectors, the ConfigMap's flags, the drain timeout against the termination grace period,
 //    resources, the security context and the Dockerfile's USER and EXPOSE.
+// 4. With --compose, checks deploy/compose.yaml the same way (replicas, nginx upstreams, ports,
+//    drain timeout vs stop_grace_period, hardening).
 // --self-test then breaks copies of the objects one way at a time and requires each break to be
 // reported, so a check that cannot fail does not go unnoticed.
 // Exit code 0 when everything holds, 1 otherwise.
@@ -21,7 +23,7 @@ import { parseAllDocuments, parse as parseYaml } from "yaml";
 
 const args = parseArgs(process.argv.slice(2));
 if (!args.base) {
-  console.error("usage: node validate.mjs --base DIR [--dockerfile FILE] [--server-binary FILE] [--kubectl FILE] [--self-test]");
+  console.error("usage: node validate.mjs --base DIR [--dockerfile FILE] [--compose FILE] [--server-binary FILE] [--kubectl FILE] [--self-test]");
   process.exit(2);
 }
 
@@ -358,6 +360,7 @@ function serverFlagErrors(binary, flags) {
   try {
     help = execFileSync(binary, ["--helpfull"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   } catch (e) {
+    if (e.code === "ENOENT" || e.code === "EACCES") return [`cannot run ${binary}: ${e.code}`];
     // abseil's --helpfull exits with code 1 after printing.
     help = `${e.stdout || ""}${e.stderr || ""}`;
   }
@@ -365,6 +368,8 @@ function serverFlagErrors(binary, flags) {
   for (const k of Object.keys(flags)) {
     const flag = KNOWN_FLAGS[k];
     if (flag && !new RegExp(`--${flag}\\b`).test(help)) errors.push(`ConfigMap ${k}: ${binary} --helpfull lists no --${flag}`);
+    // The server documents the variable in the flag's help ("Env TOKENSAMPLER_..."); lines may wrap.
+    else if (flag && !help.replace(/\s+/g, " ").includes(`Env ${k}`)) errors.push(`ConfigMap ${k}: ${binary} --helpfull does not say --${flag} reads ${k}`);
   }
   return errors;
 }
@@ -387,6 +392,56 @@ function kubectlErrors(kubectl, dir, mine) {
   }
   for (const k of mineByKey.keys()) if (!theirsByKey.has(k)) errors.push(`this validator renders ${k}, kubectl kustomize does not`);
   return { errors, note: `kubectl kustomize renders the same ${theirs.length} objects` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// deploy/compose.yaml: the replicas, nginx and the flags agree (it cannot be run here: no engine).
+
+function composeErrors(compose, composeDir) {
+  const errors = [];
+  const err = (m) => errors.push(`compose: ${m}`);
+  const services = compose?.services || {};
+  const ts = services.tokensampler, nx = services.nginx;
+  if (!ts) { err("no service 'tokensampler'"); return errors; }
+  if (!nx) { err("no service 'nginx'"); return errors; }
+  const env = (svc) => {
+    const e = svc.environment || {};
+    if (Array.isArray(e)) return Object.fromEntries(e.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+    return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, String(v)]));
+  };
+  const tsEnv = env(ts), nxEnv = env(nx);
+  for (const k of Object.keys(tsEnv)) if (!(k in KNOWN_FLAGS)) err(`tokensampler environment '${k}' is not a server flag (unknown flag)`);
+  const am = /^(.*):([0-9]+)$/.exec(tsEnv.TOKENSAMPLER_ADDRESS || "");
+  if (!am || am[1] !== "0.0.0.0") err(`tokensampler TOKENSAMPLER_ADDRESS '${tsEnv.TOKENSAMPLER_ADDRESS}' must listen on 0.0.0.0:PORT for nginx to reach it`);
+  const port = am ? Number(am[2]) : NaN;
+  if (!(ts.expose || []).map(String).includes(String(port))) err(`tokensampler expose ${JSON.stringify(ts.expose)} lacks the listen port ${port}`);
+  const replicas = String(ts.deploy?.replicas ?? "1");
+  const rm = /^(?:\$\{[A-Z_]+:-([0-9]+)\}|([0-9]+))$/.exec(replicas);
+  if (!rm || Number(rm[1] ?? rm[2]) < 2) err(`tokensampler deploy.replicas '${replicas}' must default to 2 or more`);
+  const drain = parseDurationSeconds(tsEnv.TOKENSAMPLER_DRAIN_TIMEOUT ?? "10s");
+  const grace = parseDurationSeconds(String(ts.stop_grace_period ?? "10s"));
+  if (!(grace > drain)) err(`tokensampler stop_grace_period ${ts.stop_grace_period} must exceed the drain timeout ${drain}s`);
+  const ups = (nxEnv.TOKENSAMPLER_UPSTREAMS || "").split(",").filter(Boolean);
+  if (!ups.length) err("nginx TOKENSAMPLER_UPSTREAMS is empty");
+  for (const u of ups) {
+    const [host, p] = [u.slice(0, u.lastIndexOf(":")), Number(u.slice(u.lastIndexOf(":") + 1))];
+    if (host !== "tokensampler") err(`nginx upstream '${u}' does not name the tokensampler service`);
+    if (p !== port) err(`nginx upstream '${u}' port ${p} != the replicas' listen port ${port}`);
+  }
+  const listenPort = Number(String(nxEnv.NGINX_LISTEN || "").split(":").pop());
+  const published = (nx.ports || []).map((p) => Number(String(p).split(":").pop()));
+  if (!published.includes(listenPort)) err(`nginx ports ${JSON.stringify(nx.ports)} do not publish NGINX_LISTEN ${nxEnv.NGINX_LISTEN}`);
+  if (nx.depends_on?.tokensampler?.condition !== "service_healthy") err("nginx must depend on tokensampler with condition service_healthy (it resolves the replicas once at start)");
+  for (const [name, svc] of [["tokensampler", ts], ["nginx", nx]]) {
+    if (!svc.build) continue;
+    const ctxDir = path.resolve(composeDir, svc.build.context || ".");
+    const df = path.resolve(ctxDir, svc.build.dockerfile || "Dockerfile");
+    if (!existsSync(df)) err(`${name} build: ${df} does not exist`);
+    if (svc.read_only !== true) err(`${name}: read_only must be true`);
+    if (!(svc.cap_drop || []).includes("ALL")) err(`${name}: cap_drop must include ALL`);
+  }
+  if (nx.read_only && !(nx.tmpfs || []).some((t) => String(t).startsWith("/run/tokensampler-nginx"))) err("nginx is read-only but has no tmpfs for /run/tokensampler-nginx (its prefix)");
+  return errors;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,12 +498,18 @@ if (ctx.dockerfileError) errors.push(ctx.dockerfileError);
 errors.push(...(await allErrors(objects, ctx)));
 const cmObj = objects.find((o) => o.obj.kind === "ConfigMap")?.obj;
 errors.push(...serverFlagErrors(args.serverBinary, cmObj?.data || {}));
+let compose;
+if (args.compose) {
+  compose = parseYaml(readFileSync(args.compose, "utf8"));
+  errors.push(...composeErrors(compose, path.dirname(path.resolve(args.compose))));
+}
 const kc = kubectlErrors(args.kubectl, base, objects);
 errors.push(...kc.errors);
 
 console.log(`rendered ${objects.length} objects: ${objects.map(({ obj }) => `${obj.kind}/${obj.metadata?.name}`).join(", ")}`);
 if (kc.note && !kc.errors.length) console.log(kc.note);
-if (args.serverBinary) console.log(`every ConfigMap flag is listed by ${path.basename(args.serverBinary)} --helpfull`);
+if (args.compose) console.log(`checked ${args.compose} (replicas, nginx upstreams, ports, drain vs stop_grace_period)`);
+if (args.serverBinary) console.log(`every ConfigMap variable is a flag that ${path.basename(args.serverBinary)} --helpfull says reads it`);
 let failed = false;
 if (errors.length) {
   failed = true;
@@ -471,6 +532,22 @@ if (args.selfTest) {
       failed = true;
       console.log(`SELF-TEST FAIL: '${name}' was not reported as '${expect}'; got: ${JSON.stringify(errs)}`);
     }
+  }
+  if (compose) {
+    const composeMutations = [
+      ["nginx upstream on another port", (c) => { c.services.nginx.environment.TOKENSAMPLER_UPSTREAMS = "tokensampler:50052"; }, "port 50052"],
+      ["stop grace below the drain timeout", (c) => { c.services.tokensampler.stop_grace_period = "5s"; }, "stop_grace_period"],
+      ["replicas listen on loopback", (c) => { c.services.tokensampler.environment.TOKENSAMPLER_ADDRESS = "127.0.0.1:50051"; }, "0.0.0.0"],
+      ["nginx listen port not published", (c) => { c.services.nginx.environment.NGINX_LISTEN = "9090"; }, "do not publish"],
+    ];
+    for (const [name, mutate, expect] of composeMutations) {
+      const copy = structuredClone(compose);
+      mutate(copy);
+      const errs = composeErrors(copy, path.dirname(path.resolve(args.compose)));
+      if (errs.some((e) => e.includes(expect))) caught++;
+      else { failed = true; console.log(`SELF-TEST FAIL: '${name}' was not reported as '${expect}'; got: ${JSON.stringify(errs)}`); }
+    }
+    list.push(...composeMutations);
   }
   console.log(`self-test: ${caught}/${list.length} broken variants reported`);
 }

@@ -178,6 +178,7 @@ struct Sampler::Scratch {
   std::vector<uint64_t> keys;    // (probability bits, ~id) sort keys (Distribution)
   std::vector<std::pair<float, float>> sampled;  // (z, w) of a strided sample (top-p)
   std::vector<int32_t> listed;   // a copy of a candidate list in ascending id order
+  mutable std::vector<float> gathered;  // final weights of a sparse set, for the draw
   hwy::Sorter sorter;            // vectorised sort; owns its scratch
 
   // The processed distribution, set by Process().
@@ -223,7 +224,7 @@ struct Sampler::Scratch {
   void TopKExact(size_t k);
   void TopKHf(size_t k);
   void TopPStandard(double top_p, size_t min_keep);
-  bool TopPByThreshold(double top_p, size_t min_keep);
+  bool TopPByThreshold(double top_p, size_t min_keep, float z_max, float temperature);
   void TopPHf(float top_p, size_t min_keep);
   void TopPLlama(float top_p, size_t min_keep);
   void MinPProb(float min_p, size_t min_keep);
@@ -462,7 +463,8 @@ void Sampler::Scratch::TopPStandard(double top_p, size_t min_keep) {
 // mass; the exact cut (MassCut) runs on that set only. O(V) for the pass. Returns false
 // (candidates undefined, the caller runs Collect + TopPStandard) when the guesses fall
 // short or min_keep reaches past the set.
-bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep) {
+bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_max,
+                                       float temperature) {
   constexpr size_t kSamples = 512;
   if (vocab < 8 * kSamples || !(total > 0.0)) return false;
   const double target = (top_p - kMassTolerance) * total;
@@ -497,23 +499,26 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep) {
         kernels::CollectAtLeast(z.data(), w.data(), vocab, sampled[at].first, ids.data(), &mass);
     // A margin far above rounding: MassCut's own sums over the set must reach the target.
     if (!(mass >= target * (1.0 + 1e-9))) continue;
-    size_t kept = 0;  // zero weights sort last and never help reach the target
-    for (size_t i = 0; i < count; ++i) {
-      if (w[ids[i]] > 0.0f) ids[kept++] = ids[i];
+    size_t kept = count;
+    if (!(kernels::ExpNonPositive((sampled[at].first - z_max) / temperature) > 0.0f)) {
+      kept = 0;  // zero weights sort last and never help reach the target: drop them
+      for (size_t i = 0; i < count; ++i) {
+        if (w[ids[i]] > 0.0f) ids[kept++] = ids[i];
+      }
     }
     if (min_keep > kept) return false;
-    n = kept;
     listed.assign(ids.begin(), ids.begin() + kept);
     // Order the set by (z descending, id ascending) with one vectorised sort of 64-bit
     // keys (order-preserving logit bits over the complemented id), then walk it.
-    keys.resize(kept);
-    for (size_t i = 0; i < kept; ++i) {
-      const int32_t id = listed[i];
+    auto key_of = [this](int32_t id) {
       uint32_t bits;
       std::memcpy(&bits, &z[id], sizeof(bits));
-      bits ^= (bits & 0x80000000u) ? 0xFFFFFFFFu : 0x80000000u;
-      keys[i] = (static_cast<uint64_t>(bits) << 32) | (0xFFFFFFFFu - static_cast<uint32_t>(id));
-    }
+      const uint32_t flip = static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u;
+      return (static_cast<uint64_t>(bits ^ flip) << 32) |
+             (0xFFFFFFFFu - static_cast<uint32_t>(id));
+    };
+    keys.resize(kept);
+    for (size_t i = 0; i < kept; ++i) keys[i] = key_of(listed[i]);
     sorter(keys.data(), kept, hwy::SortDescending());
     double cum = 0.0;
     size_t cut = kept;
@@ -524,19 +529,12 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep) {
         break;
       }
     }
-    n = std::max(cut, min_keep);  // min_keep <= kept
-    for (size_t i = 0; i < n; ++i) {
-      ids[i] = static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(keys[i]));
-    }
-    // The kept set is everything up to its worst member in Before order: filter the
-    // ascending copy so that Finalize finds the ids already sorted.
-    int32_t worst = ids[0];
-    for (size_t i = 1; i < n; ++i) {
-      if (Before(worst, ids[i])) worst = ids[i];
-    }
+    // The kept set is the first max(cut, min_keep) keys: filter the ascending copy by
+    // key so that Finalize finds the ids already sorted.
+    const uint64_t worst = keys[std::max(cut, min_keep) - 1];
     size_t out = 0;
     for (int32_t id : listed) {
-      if (id == worst || Before(id, worst)) ids[out++] = id;
+      if (key_of(id) >= worst) ids[out++] = id;
     }
     n = out;
     return true;
@@ -846,7 +844,7 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
       return absl::OkStatus();
     }
     if (!hf && params.top_k == 0 && params.top_p < 1.0f &&
-        TopPByThreshold(params.top_p, min_keep)) {
+        TopPByThreshold(params.top_p, min_keep, max, temperature)) {
       top_p_done = true;
     } else {
       Collect(/*by_weight=*/true);
@@ -879,6 +877,12 @@ int32_t Sampler::Scratch::Draw(uint64_t seed, uint64_t step, uint32_t index) con
     // The same walk, decided from SIMD block sums (kernels_hwy.h); exact by contract.
     const int64_t picked = kernels::PickDense(fin_w, vocab, total, u);
     if (picked >= 0) return static_cast<int32_t>(picked);
+  } else if (n >= 4 * kernels::kDrawBlock) {
+    // A large sparse set: the same walk over its weights gathered in id order.
+    gathered.resize(n);
+    for (size_t i = 0; i < n; ++i) gathered[i] = fin_w[ids[i]];
+    const int64_t picked = kernels::PickDense(gathered.data(), n, total, u);
+    if (picked >= 0) return ids[picked];
   }
   const size_t count = dense_final ? vocab : n;
   auto id_at = [&](size_t i) {

@@ -88,7 +88,7 @@ HWY_INLINE VF DecodeFp16(DF d, const unsigned char* bytes) {
 }
 
 // Shared body: `load(i)` decodes lanes [i, i + N); `scalar(i)` element i.
-template <class Load, class Scalar>
+template <bool kStore = true, class Load, class Scalar>
 HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar, float* out,
                               float* max) {
   const DF d;
@@ -102,8 +102,10 @@ HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar, 
     const VF b = load(i + N);
     // NaN and +inf both fail `v < inf`.
     if (HWY_UNLIKELY(!hn::AllTrue(d, hn::And(hn::Lt(a, inf), hn::Lt(b, inf))))) break;
-    hn::StoreU(a, d, out + i);
-    hn::StoreU(b, d, out + i + N);
+    if constexpr (kStore) {
+      hn::StoreU(a, d, out + i);
+      hn::StoreU(b, d, out + i + N);
+    }
     m0 = hn::Max(m0, a);
     m1 = hn::Max(m1, b);
   }
@@ -111,11 +113,18 @@ HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar, 
   for (; i < n; ++i) {
     const float v = scalar(i);
     if (!(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
-    out[i] = v;
+    if constexpr (kStore) out[i] = v;
     m = v > m ? v : m;
   }
   *max = m;
   return -1;
+}
+
+int64_t MaxCheckedImpl(const float* z, size_t n, float* max) {
+  const DF d;
+  return DecodeLoop</*kStore=*/false>(
+      n, [&](size_t i) { return hn::LoadU(d, z + i); }, [&](size_t i) { return z[i]; },
+      nullptr, max);
 }
 
 int64_t DecodeAndMaxImpl(const LogitsView& in, float* out, float* max) {
@@ -471,6 +480,21 @@ HWY_EXPORT(BlockSumsImpl);
 HWY_EXPORT(TopKCandidatesImpl);
 HWY_EXPORT(CollectAtLeastImpl);
 HWY_EXPORT(ProbsImpl);
+HWY_EXPORT(MaxCheckedImpl);
+
+int64_t MaxChecked(const float* z, size_t n, float* max) {
+  return HWY_DYNAMIC_DISPATCH(MaxCheckedImpl)(z, n, max);
+}
+
+int64_t MaxCheckedScalar(const float* z, size_t n, float* max) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < n; ++i) {
+    if (!(z[i] < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
+    m = z[i] > m ? z[i] : m;
+  }
+  *max = m;
+  return -1;
+}
 
 void Probs(const float* w, size_t n, double total, float* p) {
   HWY_DYNAMIC_DISPATCH(ProbsImpl)(w, n, total, p);

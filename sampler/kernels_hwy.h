@@ -117,6 +117,11 @@ size_t CollectAtLeast(const float* z, const float* w, size_t n, float threshold,
 size_t CollectAtLeastScalar(const float* z, const float* w, size_t n, float threshold,
                             int32_t* ids, double* mass);
 
+// DecodeAndMax for a float32 row read in place (no copy): the first NaN/+inf index, or
+// -1 with *max the maximum (-inf if every element is -inf). REQUIRES: z 4-byte aligned.
+int64_t MaxChecked(const float* z, size_t n, float* max);
+int64_t MaxCheckedScalar(const float* z, size_t n, float* max);
+
 // p[i] = float(double(w[i]) / total) for i in [0, n): the probabilities the draw and
 // the distribution report, bit-identical to ProbsScalar, mostly without a division.
 // REQUIRES: total > 0 and finite, w finite and >= 0.

@@ -164,7 +164,11 @@ absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
 // All per-row state. The vectors only grow, so a steady stream of rows allocates
 // nothing here.
 struct Sampler::Scratch {
-  std::vector<float> z;      // decoded, then masked/biased/penalised logits
+  // The logits the stages read: the caller's float32 row itself when nothing modifies
+  // it (no copy), else z_buf: decoded, then masked/biased/penalised. Valid during one
+  // Sample()/Distribution() call.
+  const float* z = nullptr;
+  std::vector<float> z_buf;
   std::vector<float> raw;    // decoded logits kept for RAW logprobs, or scratch for their sum
   std::vector<float> w;      // unnormalised probabilities exp((z - max) / T)
   std::vector<float> dense;  // final weights by id when a large candidate set is densified
@@ -247,17 +251,17 @@ absl::Status Sampler::Scratch::ApplyMasksAndPenalties(const SamplingParams& p) {
     allowed.assign(v, 0);
     for (int32_t id : p.allowed_token_ids) allowed[id] = 1;
     for (size_t i = 0; i < v; ++i) {
-      if (!allowed[i]) z[i] = -kInf;
+      if (!allowed[i]) z_buf[i] = -kInf;
     }
   }
-  for (int32_t id : p.banned_token_ids) z[id] = -kInf;
+  for (int32_t id : p.banned_token_ids) z_buf[id] = -kInf;
   for (const LogitBias& b : p.logit_bias) {
     const float biased = z[b.token_id] + b.bias;
     if (biased == kInf) {
       return Invalid(absl::StrCat("params.logit_bias[", b.token_id, "]: logit ",
                                   z[b.token_id], " + bias ", b.bias, " overflows to +inf"));
     }
-    z[b.token_id] = biased;
+    z_buf[b.token_id] = biased;
   }
   const bool repetition = RepetitionOn(p);
   if (p.context_token_ids.empty() ||
@@ -284,7 +288,7 @@ absl::Status Sampler::Scratch::ApplyMasksAndPenalties(const SamplingParams& p) {
       return Invalid(absl::StrCat("context_token_ids: the penalties turn the logit of token ",
                                   id, " into +inf"));
     }
-    z[id] = value;
+    z_buf[id] = value;
   }
   return absl::OkStatus();
 }
@@ -307,7 +311,7 @@ void Sampler::Scratch::CollectTopK(size_t k, bool by_weight, bool keep_ties) {
   const size_t cap = 2 * k + 64;
   ids.resize(std::max(vocab, cap));
   float bar = 0.0f;
-  size_t count = kernels::TopKCandidates(z.data(), vocab, k, ids.data(), cap, &bar);
+  size_t count = kernels::TopKCandidates(z, vocab, k, ids.data(), cap, &bar);
   if (by_weight) {
     size_t kept = 0;
     for (size_t i = 0; i < count; ++i) {
@@ -341,7 +345,7 @@ void Sampler::Scratch::TopKByLogits(size_t k, bool keep_ties, float max, float t
   const size_t cap = 2 * k + 64;
   ids.resize(std::max(vocab, cap));
   float bar = 0.0f;
-  const size_t count = kernels::TopKCandidates(z.data(), vocab, k, ids.data(), cap, &bar);
+  const size_t count = kernels::TopKCandidates(z, vocab, k, ids.data(), cap, &bar);
   auto weigh = [&](size_t id) {
     return w[id] = kernels::ExpNonPositive((z[id] - max) / temperature);
   };
@@ -496,7 +500,7 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     if (at >= sampled.size()) break;  // the set would be most of V: the general path
     double mass = 0.0;
     const size_t count =
-        kernels::CollectAtLeast(z.data(), w.data(), vocab, sampled[at].first, ids.data(), &mass);
+        kernels::CollectAtLeast(z, w.data(), vocab, sampled[at].first, ids.data(), &mass);
     // A margin far above rounding: MassCut's own sums over the set must reach the target.
     if (!(mass >= target * (1.0 + 1e-9))) continue;
     size_t kept = count;
@@ -725,10 +729,20 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
       return absl::OkStatus();
     }
   }
-  z.resize(vocab);
+  const bool modifies = ModifiesLogits(params);
   w.resize(vocab);
   float max = 0.0f;
-  const int64_t bad = kernels::DecodeAndMax(logits, z.data(), &max);
+  int64_t bad;
+  if (logits.dtype == Dtype::kFloat32 && !modifies &&
+      reinterpret_cast<uintptr_t>(logits.data) % alignof(float) == 0) {
+    // Nothing will modify the logits: read the caller's row in place, no decoded copy.
+    z = static_cast<const float*>(logits.data);
+    bad = kernels::MaxChecked(z, vocab, &max);
+  } else {
+    z_buf.resize(vocab);
+    z = z_buf.data();
+    bad = kernels::DecodeAndMax(logits, z_buf.data(), &max);
+  }
   if (bad >= 0) {
     // The decode pass stops at a bad element without storing it; read it here.
     const size_t width = logits.dtype == Dtype::kFloat32 ? 4 : 2;
@@ -746,18 +760,17 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
         absl::StrCat("logits[", bad, "]: must not be ", std::isnan(value) ? "NaN" : "+inf"));
   }
   if (max == -kInf) return Invalid("logits: every token is masked");
-  const bool modifies = ModifiesLogits(params);
-  raw_z = z.data();
+  raw_z = z;
   if (need_raw && modifies) {
-    raw_lse = max + std::log(kernels::ExpSum(z.data(), vocab, max, 1.0f, w.data()));
+    raw_lse = max + std::log(kernels::ExpSum(z, vocab, max, 1.0f, w.data()));
     raw.resize(vocab);
-    std::memcpy(raw.data(), z.data(), vocab * sizeof(float));
+    std::memcpy(raw.data(), z, vocab * sizeof(float));
     raw_z = raw.data();
   }
   if (modifies) {
     status = ApplyMasksAndPenalties(params);
     if (!status.ok()) return status;
-    max = kernels::Max(z.data(), vocab);
+    max = kernels::Max(z, vocab);
     if (max == -kInf) return Invalid("logits: every token is masked");
   }
   unit_sum = -1.0;
@@ -767,7 +780,7 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
     // The logits are untouched: a T = 1 pass of the pipeline already summed exp(z - max).
     if (unit_sum < 0.0) {
       raw.resize(vocab);
-      unit_sum = kernels::ExpSum(z.data(), vocab, max, 1.0f, raw.data());
+      unit_sum = kernels::ExpSum(z, vocab, max, 1.0f, raw.data());
     }
     raw_lse = max + std::log(unit_sum);
   }
@@ -784,17 +797,17 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     if (!truncates) {
       if (temperature == 0.0f) {
         one_hot = true;
-        token = static_cast<int32_t>(kernels::Argmax(z.data(), vocab));
+        token = static_cast<int32_t>(kernels::Argmax(z, vocab));
         return absl::OkStatus();
       }
-      total = kernels::ExpSum(z.data(), vocab, max, temperature, w.data());
+      total = kernels::ExpSum(z, vocab, max, temperature, w.data());
       if (temperature == 1.0f) unit_sum = total;
       one_hot = false;
       dense_final = true;
       fin_w = w.data();
       return absl::OkStatus();
     }
-    unit_sum = kernels::ExpSum(z.data(), vocab, max, 1.0f, w.data());
+    unit_sum = kernels::ExpSum(z, vocab, max, 1.0f, w.data());
     const size_t k = std::max(static_cast<size_t>(params.top_k), min_keep);
     if (params.top_k > 0 && 2 * k < vocab) {
       CollectTopK(k, /*by_weight=*/false, /*keep_ties=*/false);
@@ -825,7 +838,7 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
 
   if (temperature == 0.0f) {
     one_hot = true;
-    token = static_cast<int32_t>(kernels::Argmax(z.data(), vocab));
+    token = static_cast<int32_t>(kernels::Argmax(z, vocab));
     return absl::OkStatus();
   }
   const size_t k = std::max(static_cast<size_t>(params.top_k), min_keep);
@@ -835,7 +848,7 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     // No exp over V: the later stages renormalise over the survivors anyway.
     TopKByLogits(k, /*keep_ties=*/hf, max, temperature);
   } else {
-    total = kernels::ExpSum(z.data(), vocab, max, temperature, w.data());
+    total = kernels::ExpSum(z, vocab, max, temperature, w.data());
     if (temperature == 1.0f) unit_sum = total;
     if (!truncates) {
       one_hot = false;

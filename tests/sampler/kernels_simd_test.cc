@@ -407,6 +407,23 @@ TEST_P(SimdTargetTest, ProbsEqualTheDivision) {
   }
 }
 
+
+TEST_P(SimdTargetTest, MaxCheckedMatchesScalarAndReportsBadElements) {
+  for (size_t n : kSizes) {
+    std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 21);
+    float fast = 1, slow = 2;
+    ASSERT_EQ(MaxChecked(row.data(), n, &fast), -1);
+    ASSERT_EQ(MaxCheckedScalar(row.data(), n, &slow), -1);
+    ASSERT_EQ(BitsOf(fast), BitsOf(slow)) << n;
+    for (size_t pos : {size_t{0}, n / 2, n - 1}) {
+      std::vector<float> bad = row;
+      bad[pos] = (pos % 2) ? kInf : std::numeric_limits<float>::quiet_NaN();
+      if (pos + 1 < n) bad[pos + 1] = std::numeric_limits<float>::quiet_NaN();
+      ASSERT_EQ(MaxChecked(bad.data(), n, &fast), static_cast<int64_t>(pos)) << n;
+    }
+  }
+}
+
 // The pipeline on every target: tokens and distributions equal those of the baseline
 // (EMU128, i.e. the scalar-equivalent target) for every row of a corpus.
 struct Case {
@@ -505,6 +522,34 @@ TEST(SimdTargets, PipelineTokensAndDistributionsIdenticalOnEveryTarget) {
     EXPECT_EQ(got.tokens, expected.tokens) << hwy::TargetName(target);
     EXPECT_EQ(got.dist_ids, expected.dist_ids) << hwy::TargetName(target);
     EXPECT_EQ(got.dist_bits, expected.dist_bits) << hwy::TargetName(target);
+  }
+}
+
+
+// The pipeline reads an aligned float32 row in place and copies every other row: both
+// must give the same tokens and the same distribution bits.
+TEST(SimdTargets, InPlaceAndCopiedRowsAgree) {
+  Sampler sampler;
+  for (size_t v : {5, 4096, 32000}) {
+    const std::vector<float> row = testing::NormalRow(v, static_cast<uint32_t>(v), 3.0f);
+    std::vector<unsigned char> shifted(4 * v + 1);
+    std::memcpy(shifted.data() + 1, row.data(), 4 * v);
+    const LogitsView in_place = LogitsView::Float32(row);
+    const LogitsView copied = {shifted.data() + 1, v, Dtype::kFloat32};
+    for (const Case& c : Cases()) {
+      SamplingParams p = c.params;
+      p.seed = 99;
+      SampleResult a, b;
+      ASSERT_TRUE(sampler.Sample(in_place, p, 5, &a).ok());
+      ASSERT_TRUE(sampler.Sample(copied, p, 5, &b).ok());
+      ASSERT_EQ(a.samples[0].token_id, b.samples[0].token_id) << c.name << " V " << v;
+      ASSERT_EQ(BitsOf(a.samples[0].logprob), BitsOf(b.samples[0].logprob)) << c.name;
+      DistributionResult da, db;
+      ASSERT_TRUE(sampler.Distribution(in_place, p, &da).ok());
+      ASSERT_TRUE(sampler.Distribution(copied, p, &db).ok());
+      ASSERT_EQ(da.token_ids, db.token_ids) << c.name << " V " << v;
+      ASSERT_EQ(da.probs, db.probs) << c.name << " V " << v;
+    }
   }
 }
 

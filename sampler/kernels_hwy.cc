@@ -461,6 +461,36 @@ void ProbsImpl(const float* w, size_t n, double total, float* p) {
   for (; i < n; ++i) p[i] = static_cast<float>(static_cast<double>(w[i]) / total);
 }
 
+
+// The double sum of w[0, n) in a fixed order on every target: lane j of 8 double
+// accumulators adds the elements i = j (mod 8) in index order, then the 8 are added in
+// lane order (so AVX-512 with 8 lanes, AVX2 with 2 x 4 and SSE4 with 4 x 2 agree).
+double SumImpl(const float* w, size_t n) {
+  constexpr size_t kLanes = 8;
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dh;
+  constexpr size_t kN = hn::MaxLanes(decltype(dd)());
+  if constexpr (kN > kLanes) {
+    return SumScalar(w, n);
+  } else {
+    constexpr size_t kAcc = kLanes / kN;
+    hn::Vec<decltype(dd)> acc[kAcc];
+    for (size_t k = 0; k < kAcc; ++k) acc[k] = hn::Zero(dd);
+    size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+      for (size_t k = 0; k < kAcc; ++k) {
+        acc[k] = hn::Add(acc[k], hn::PromoteTo(dd, hn::LoadU(dh, w + i + k * kN)));
+      }
+    }
+    HWY_ALIGN double lanes[kLanes];
+    for (size_t k = 0; k < kAcc; ++k) hn::StoreU(acc[k], dd, lanes + k * kN);
+    for (; i < n; ++i) lanes[i % kLanes] += w[i];
+    double total = 0.0;
+    for (size_t j = 0; j < kLanes; ++j) total += lanes[j];
+    return total;
+  }
+}
+
 int64_t TargetImpl() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -481,6 +511,17 @@ HWY_EXPORT(TopKCandidatesImpl);
 HWY_EXPORT(CollectAtLeastImpl);
 HWY_EXPORT(ProbsImpl);
 HWY_EXPORT(MaxCheckedImpl);
+HWY_EXPORT(SumImpl);
+
+double Sum(const float* w, size_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(w, n); }
+
+double SumScalar(const float* w, size_t n) {
+  double lanes[8] = {};
+  for (size_t i = 0; i < n; ++i) lanes[i % 8] += w[i];
+  double total = 0.0;
+  for (double lane : lanes) total += lane;
+  return total;
+}
 
 int64_t MaxChecked(const float* z, size_t n, float* max) {
   return HWY_DYNAMIC_DISPATCH(MaxCheckedImpl)(z, n, max);

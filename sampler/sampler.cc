@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <functional>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -182,6 +183,7 @@ struct Sampler::Scratch {
   std::vector<uint64_t> keys;    // (probability bits, ~id) sort keys (Distribution)
   std::vector<std::pair<float, float>> sampled;  // (z, w) of a strided sample (top-p)
   std::vector<int32_t> listed;   // a copy of a candidate list in ascending id order
+  std::vector<double> bucket_mass;  // top-p: mass per logit bucket of the listed set
   mutable std::vector<float> gathered;  // final weights of a sparse set, for the draw
   hwy::Sorter sorter;            // vectorised sort; owns its scratch
 
@@ -470,8 +472,11 @@ void Sampler::Scratch::TopPStandard(double top_p, size_t min_keep) {
 bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_max,
                                        float temperature) {
   constexpr size_t kSamples = 512;
+  constexpr size_t kBuckets = 2048;
   if (vocab < 8 * kSamples || !(total > 0.0)) return false;
-  const double target = (top_p - kMassTolerance) * total;
+  // ExpSum's total carries float block partials (~1e-7 relative): the cut needs the
+  // mass as exactly as Collect + TopPStandard's double sum.
+  const double target = (top_p - kMassTolerance) * kernels::Sum(w.data(), vocab);
   const size_t stride = vocab / kSamples;
   sampled.clear();
   double sample_mass = 0.0;
@@ -501,8 +506,9 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     double mass = 0.0;
     const size_t count =
         kernels::CollectAtLeast(z, w.data(), vocab, sampled[at].first, ids.data(), &mass);
-    // A margin far above rounding: MassCut's own sums over the set must reach the target.
-    if (!(mass >= target * (1.0 + 1e-9))) continue;
+    // `mass` has float block partials: a margin well above their rounding. Should the
+    // set's double sums still fall short, the cut below finds no bucket and we give up.
+    if (!(mass >= target * (1.0 + 1e-5))) continue;
     size_t kept = count;
     if (!(kernels::ExpNonPositive((sampled[at].first - z_max) / temperature) > 0.0f)) {
       kept = 0;  // zero weights sort last and never help reach the target: drop them
@@ -521,21 +527,59 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
       return (static_cast<uint64_t>(bits ^ flip) << 32) |
              (0xFFFFFFFFu - static_cast<uint32_t>(id));
     };
-    keys.resize(kept);
-    for (size_t i = 0; i < kept; ++i) keys[i] = key_of(listed[i]);
-    sorter(keys.data(), kept, hwy::SortDescending());
-    double cum = 0.0;
-    size_t cut = kept;
-    for (size_t i = 0; i < kept; ++i) {
-      cum += w[0xFFFFFFFFu - static_cast<uint32_t>(keys[i])];
-      if (cum >= target) {
-        cut = i + 1;
+    // First a mass histogram of the set over buckets of z (monotone: a better bucket
+    // means a strictly larger logit); only the bucket holding the cut gets sorted.
+    const float t = sampled[at].first;
+    const float scale = static_cast<float>(kBuckets) / std::max(z_max - t, 1e-30f);
+    auto bucket_of = [&](int32_t id) {
+      const float b = (z_max - z[id]) * scale;
+      return b < static_cast<float>(kBuckets - 1) ? static_cast<size_t>(b) : kBuckets - 1;
+    };
+    bucket_mass.assign(kBuckets, 0.0);
+    for (int32_t id : listed) bucket_mass[bucket_of(id)] += w[id];
+    double acc = 0.0;
+    size_t cut_bucket = kBuckets;
+    for (size_t b = 0; b < kBuckets; ++b) {
+      if (acc + bucket_mass[b] >= target) {
+        cut_bucket = b;
         break;
       }
+      acc += bucket_mass[b];
     }
-    // The kept set is the first max(cut, min_keep) keys: filter the ascending copy by
-    // key so that Finalize finds the ids already sorted.
-    const uint64_t worst = keys[std::max(cut, min_keep) - 1];
+    if (cut_bucket == kBuckets) return false;  // the set falls short after all
+    uint64_t worst = 0;
+    size_t before_cut = 0;
+    keys.clear();
+    {
+      for (int32_t id : listed) {
+        const size_t b = bucket_of(id);
+        if (b < cut_bucket) {
+          ++before_cut;
+        } else if (b == cut_bucket) {
+          keys.push_back(key_of(id));
+        }
+      }
+      std::sort(keys.begin(), keys.end(), std::greater<uint64_t>());
+      worst = keys.back();
+      for (uint64_t key : keys) {
+        acc += w[0xFFFFFFFFu - static_cast<uint32_t>(key)];
+        if (acc >= target) {
+          worst = key;
+          break;
+        }
+      }
+    }
+    size_t kept_count = before_cut;
+    for (uint64_t key : keys) kept_count += key >= worst;
+    if (kept_count < min_keep) {
+      // min_tokens_to_keep reaches past the cut: order the whole set instead.
+      keys.resize(kept);
+      for (size_t i = 0; i < kept; ++i) keys[i] = key_of(listed[i]);
+      sorter(keys.data(), kept, hwy::SortDescending());
+      worst = keys[min_keep - 1];
+    }
+    // The kept set is every key >= worst: filter the ascending copy so that Finalize
+    // finds the ids already sorted.
     size_t out = 0;
     for (int32_t id : listed) {
       if (key_of(id) >= worst) ids[out++] = id;

@@ -16,6 +16,7 @@
 #include "sampler/kernels.h"
 #include "sampler/kernels_hwy.h"
 #include "sampler/sampler.h"
+#include "tests/sampler/reference.h"
 #include "tests/sampler/test_util.h"
 
 namespace tokensampler::sampler::kernels {
@@ -424,6 +425,21 @@ TEST_P(SimdTargetTest, MaxCheckedMatchesScalarAndReportsBadElements) {
   }
 }
 
+
+TEST_P(SimdTargetTest, SumMatchesScalarBitForBit) {
+  for (size_t n : kSizes) {
+    const std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 31);
+    if (MaxScalar(row.data(), n) == -kInf) continue;
+    double total = 0;
+    const std::vector<float> w = Weights(row, 0.8f, &total);
+    const double fast = Sum(w.data(), n);
+    ASSERT_EQ(fast, SumScalar(w.data(), n)) << n;
+    long double exact = 0;
+    for (float x : w) exact += x;
+    ASSERT_NEAR(fast, static_cast<double>(exact), 1e-14 * static_cast<double>(exact)) << n;
+  }
+}
+
 // The pipeline on every target: tokens and distributions equal those of the baseline
 // (EMU128, i.e. the scalar-equivalent target) for every row of a corpus.
 struct Case {
@@ -549,6 +565,44 @@ TEST(SimdTargets, InPlaceAndCopiedRowsAgree) {
       ASSERT_TRUE(sampler.Distribution(copied, p, &db).ok());
       ASSERT_EQ(da.token_ids, db.token_ids) << c.name << " V " << v;
       ASSERT_EQ(da.probs, db.probs) << c.name << " V " << v;
+    }
+  }
+}
+
+
+// STANDARD top-p on rows large enough for the threshold path (sampled guess, collect,
+// bucketed cut), against the slow reference: the same kept set, with min_tokens_to_keep
+// inside and beyond the nucleus, on tied, peaked and near-uniform rows.
+TEST(SimdTargets, TopPThresholdPathMatchesTheReference) {
+  Sampler sampler;
+  for (size_t v : {4096, 32000, 128256}) {
+    std::vector<std::vector<float>> rows = {testing::NormalRow(v, 1, 3.0f),
+                                            testing::NormalRow(v, 2, 0.3f),
+                                            testing::TiedRow(v, 3)};
+    std::vector<float> peaked = testing::NormalRow(v, 4, 1.0f);
+    peaked[v / 5] += 10.0f;
+    rows.push_back(peaked);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      for (float top_p : {0.3f, 0.9f, 0.95f, 0.999f}) {
+        for (int32_t min_keep : {1, 700}) {
+          SamplingParams p;
+          p.temperature = 0.8f;
+          p.top_p = top_p;
+          p.min_tokens_to_keep = min_keep;
+          const std::vector<float> got = testing::DenseDistribution(sampler, rows[r], p);
+          const std::vector<double> want = testing::ReferenceDistribution(rows[r], p);
+          ASSERT_EQ(got.size(), want.size());
+          size_t mismatches = 0;
+          for (size_t i = 0; i < v; ++i) {
+            if ((got[i] > 0.0f) != (want[i] > 1e-30)) {
+              ADD_FAILURE() << "token " << i << " got " << got[i] << " want " << want[i];
+              if (++mismatches == 3) break;
+            }
+          }
+          ASSERT_EQ(mismatches, 0u) << "V " << v << " row " << r << " top_p " << top_p
+                                    << " min_keep " << min_keep;
+        }
+      }
     }
   }
 }

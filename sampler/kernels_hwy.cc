@@ -462,11 +462,12 @@ void ProbsImpl(const float* w, size_t n, double total, float* p) {
 }
 
 
-// The double sum of w[0, n) in a fixed order on every target: lane j of 8 double
-// accumulators adds the elements i = j (mod 8) in index order, then the 8 are added in
-// lane order (so AVX-512 with 8 lanes, AVX2 with 2 x 4 and SSE4 with 4 x 2 agree).
+// The double sum of w[0, n) in a fixed order on every target: lane j of 32 double
+// accumulators adds the elements i = j (mod 32) in index order, then the 32 are added
+// in lane order (AVX-512 keeps them in 4 vectors of 8, AVX2 in 8 of 4, SSE4 in 16 of
+// 2: the same sums, and enough independent chains to hide the add latency).
 double SumImpl(const float* w, size_t n) {
-  constexpr size_t kLanes = 8;
+  constexpr size_t kLanes = kSumDoubleLanes;
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> dh;
   constexpr size_t kN = hn::MaxLanes(decltype(dd)());
@@ -516,8 +517,8 @@ HWY_EXPORT(SumImpl);
 double Sum(const float* w, size_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(w, n); }
 
 double SumScalar(const float* w, size_t n) {
-  double lanes[8] = {};
-  for (size_t i = 0; i < n; ++i) lanes[i % 8] += w[i];
+  double lanes[kSumDoubleLanes] = {};
+  for (size_t i = 0; i < n; ++i) lanes[i % kSumDoubleLanes] += w[i];
   double total = 0.0;
   for (double lane : lanes) total += lane;
   return total;

@@ -122,9 +122,10 @@ size_t CollectAtLeastScalar(const float* z, const float* w, size_t n, float thre
 int64_t MaxChecked(const float* z, size_t n, float* max);
 int64_t MaxCheckedScalar(const float* z, size_t n, float* max);
 
-// The sum of w[0, n) in double, in a fixed order (8 interleaved lanes, then added in
-// lane order): bit-identical to SumScalar on every target, and accurate to double
-// rounding, unlike ExpSum's total whose block partials are float.
+// The sum of w[0, n) in double, in a fixed order (kSumDoubleLanes interleaved lanes,
+// then added in lane order): bit-identical to SumScalar on every target, and accurate
+// to double rounding, unlike ExpSum's total whose block partials are float.
+inline constexpr size_t kSumDoubleLanes = 32;
 double Sum(const float* w, size_t n);
 double SumScalar(const float* w, size_t n);
 

@@ -184,6 +184,7 @@ struct Sampler::Scratch {
   std::vector<std::pair<float, float>> sampled;  // (z, w) of a strided sample (top-p)
   std::vector<int32_t> listed;   // a copy of a candidate list in ascending id order
   std::vector<double> bucket_mass;  // top-p: mass per logit bucket of the listed set
+  std::vector<uint64_t> listed_keys;  // top-p: sort key of each listed id
   mutable std::vector<float> gathered;  // final weights of a sparse set, for the draw
   hwy::Sorter sorter;            // vectorised sort; owns its scratch
 
@@ -536,7 +537,12 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
       return b < static_cast<float>(kBuckets - 1) ? static_cast<size_t>(b) : kBuckets - 1;
     };
     bucket_mass.assign(kBuckets, 0.0);
-    for (int32_t id : listed) bucket_mass[bucket_of(id)] += w[id];
+    listed_keys.resize(kept);
+    for (size_t i = 0; i < kept; ++i) {
+      const int32_t id = listed[i];
+      bucket_mass[bucket_of(id)] += w[id];
+      listed_keys[i] = key_of(id);
+    }
     double acc = 0.0;
     size_t cut_bucket = kBuckets;
     for (size_t b = 0; b < kBuckets; ++b) {
@@ -553,11 +559,8 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     {
       for (int32_t id : listed) {
         const size_t b = bucket_of(id);
-        if (b < cut_bucket) {
-          ++before_cut;
-        } else if (b == cut_bucket) {
-          keys.push_back(key_of(id));
-        }
+        before_cut += b < cut_bucket;  // no branch: most of the set is before the cut
+        if (b == cut_bucket) keys.push_back(key_of(id));
       }
       std::sort(keys.begin(), keys.end(), std::greater<uint64_t>());
       worst = keys.back();
@@ -573,16 +576,16 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     for (uint64_t key : keys) kept_count += key >= worst;
     if (kept_count < min_keep) {
       // min_tokens_to_keep reaches past the cut: order the whole set instead.
-      keys.resize(kept);
-      for (size_t i = 0; i < kept; ++i) keys[i] = key_of(listed[i]);
+      keys.assign(listed_keys.begin(), listed_keys.end());
       sorter(keys.data(), kept, hwy::SortDescending());
       worst = keys[min_keep - 1];
     }
     // The kept set is every key >= worst: filter the ascending copy so that Finalize
     // finds the ids already sorted.
     size_t out = 0;
-    for (int32_t id : listed) {
-      if (key_of(id) >= worst) ids[out++] = id;
+    for (size_t i = 0; i < kept; ++i) {
+      ids[out] = listed[i];  // branch-free: the kept ids are a random-looking subset
+      out += listed_keys[i] >= worst;
     }
     n = out;
     return true;

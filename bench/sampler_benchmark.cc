@@ -28,6 +28,7 @@
 #include "hwy/contrib/sort/vqsort.h"
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
+#include "sampler/kernels_hwy.h"
 #include "sampler/params.h"
 #include "sampler/sampler.h"
 #include "tests/sampler/reference.h"
@@ -254,19 +255,20 @@ void BM_Pipeline(benchmark::State& state, const Config& config, RowKind kind, in
   SetRows(state, batch);
 }
 
-// The dense normalised distribution with the library's kernels: what every sampling
-// configuration has to compute at least once, before any truncation or sorting.
+// The dense normalised distribution with the library's kernels, as Distribution()
+// computes it before sorting: max over the row in place (no copy), exp-sum at T, and
+// the exact probabilities float(w / total).
 void BM_Dense(benchmark::State& state, RowKind kind, int vocab, int batch) {
   const RowSet& rows = Rows(kind, vocab, batch);
-  std::vector<float> z(vocab), w(vocab);
+  std::vector<float> w(vocab), p(vocab);
   for (auto _ : state) {
     for (int r = 0; r < batch; ++r) {
+      const float* z = rows.f32[r].data();
       float max = 0.0f;
-      kernels::DecodeAndMax(View(rows, r, Dtype::kFloat32), z.data(), &max);
-      const double sum = kernels::ExpSum(z.data(), vocab, max, kTemperature, w.data());
-      const float scale = static_cast<float>(1.0 / sum);
-      for (int i = 0; i < vocab; ++i) w[i] *= scale;
-      benchmark::DoNotOptimize(w.data());
+      kernels::MaxChecked(z, vocab, &max);
+      const double sum = kernels::ExpSum(z, vocab, max, kTemperature, w.data());
+      kernels::Probs(w.data(), vocab, sum, p.data());
+      benchmark::DoNotOptimize(p.data());
     }
     benchmark::ClobberMemory();
   }

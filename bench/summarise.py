@@ -127,6 +127,29 @@ def main():
                     for cells in [header] + lines:
                         print(sep.join(str(c).ljust(w) for c, w in zip(cells, widths)))
 
+    # Scaling: time per row divided by V (ns per token). Constant down a column = linear
+    # in V; constant across batches = linear in rows.
+    scale_names = ["limit/maxexpsum", "pipeline/greedy", "pipeline/t",
+                   "pipeline/t_topk50_topp95_minp05", "pipeline/t_topp95"]
+    print("\n## scaling: ns per token (time per row / V), normal rows, one thread")
+    header = ["config", "batch"] + [f"V={v}" for v in vocabs]
+    lines = []
+    for name in scale_names:
+        for batch in batches:
+            cells = [name, str(batch)]
+            for v in vocabs:
+                t = rows.get((name, "normal", v, batch, "f32", 1))
+                cells.append("-" if t is None else f"{t * 1e9 / v:.3f}")
+            lines.append(cells)
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for cells in lines:
+            print("| " + " | ".join(cells) + " |")
+    else:
+        for cells in [header] + lines:
+            print("  ".join(c.ljust(12) for c in cells))
+
     print("\n## issue 4 targets (V=128256, normal rows, batch 1, one thread)")
     for name, limit, what in TARGETS:
         r, t = ratio(name, "normal", 128256, 1, "f32", 1)

@@ -281,9 +281,10 @@ podman build --format docker --pull=never --network host -t "$nginx_image" "$roo
   >"$work/build-nginx.log" 2>&1 || { tail -n 30 "$work/build-nginx.log" >&2; fail "building deploy/nginx failed"; }
 nginx_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 nginx_container=tokensampler-nginx-test-$$
-# As in compose.yaml: read-only root with a tmpfs for nginx's prefix, no capabilities.
+# As in compose.yaml: read-only root with a tmpfs for nginx's prefix, no capabilities. (podman 4.3
+# ignores mode= on a tmpfs; U gives it to the container's user, which Docker's mode=1777 allows.)
 podman run -d --name "$nginx_container" --network host --read-only --cap-drop ALL \
-  --security-opt no-new-privileges --tmpfs /run/tokensampler-nginx:rw,mode=1777 \
+  --security-opt no-new-privileges --tmpfs /run/tokensampler-nginx:rw,U \
   -e NGINX_LISTEN="127.0.0.1:$nginx_port" -e TOKENSAMPLER_UPSTREAMS="$server" "$nginx_image" >/dev/null ||
   fail "podman run of the nginx image failed"
 ok=""

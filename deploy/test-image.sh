@@ -316,7 +316,7 @@ grep -q 'event=stopped' "$work/container.log" || fail "no event=stopped in the l
 [ "$stop_ms" -le $(((drain_seconds + 2) * 1000)) ] ||
   fail "stop took ${stop_ms} ms, more than the ${drain_seconds}s drain timeout (+2 s slack)"
 log "SIGTERM: exit code 0 after ${stop_ms} ms (drain timeout ${drain_seconds}s); bench during stop: $(tr -d '\n' <"$work/bench.json" | cut -c1-200)"
-podman rm "$container" >/dev/null
+quiet_podman rm "$container" >/dev/null
 container=""
 
 total=$(($(date +%s) - t_start))

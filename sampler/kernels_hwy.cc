@@ -437,30 +437,41 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
 void ProbsImpl(const float* w, size_t n, double total, float* p) {
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> dh;
-  const hn::RebindToSigned<decltype(dd)> di64;
+  const hn::RebindToUnsigned<decltype(dd)> du64;
+  const DF df;
   const size_t N = hn::Lanes(dd);
   const auto r = hn::Set(dd, 1.0 / total);
-  const auto low_mask = hn::Set(di64, (int64_t{1} << 29) - 1);
-  const auto shifted_mid = hn::Set(di64, (int64_t{1} << 28) - 16);  // midpoint - slack
-  const auto window = hn::Set(di64, 33);
-  const auto tiny = hn::Set(dd, 2.4e-38);  // a little above 2^-126
+  // (low 29 bits + 16 - 2^28) mod 2^29 < 33  <=>  within 16 double ulps of a midpoint.
+  const auto low_mask = hn::Set(du64, (uint64_t{1} << 29) - 1);
+  const auto shift = hn::Set(du64, (uint64_t{1} << 29) + 16 - (uint64_t{1} << 28));
+  const auto window = hn::Set(du64, 33);
+  // Results below ~2^-125 (float subnormals) divide: w below this bound may give them.
+  const VF tiny = hn::Set(df, static_cast<float>(2.4e-38 * total < 1.0 ? 2.4e-38 * total : 1.0));
   size_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto q = hn::Mul(hn::PromoteTo(dd, hn::LoadU(dh, w + i)), r);
-    const auto d = hn::Sub(hn::And(hn::BitCast(di64, q), low_mask), shifted_mid);
-    const auto near = hn::And(hn::Gt(d, hn::Set(di64, -1)), hn::Lt(d, window));
-    const auto small = hn::And(hn::Lt(q, tiny), hn::Gt(q, hn::Zero(dd)));
-    if (HWY_UNLIKELY(!hn::AllFalse(di64, hn::Or(near, hn::RebindMask(di64, small))))) {
-      for (size_t j = i; j < i + N; ++j) {
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto q0 = hn::Mul(hn::PromoteTo(dd, hn::LoadU(dh, w + i)), r);
+    const auto q1 = hn::Mul(hn::PromoteTo(dd, hn::LoadU(dh, w + i + N)), r);
+    const auto d0 = hn::And(hn::Add(hn::BitCast(du64, q0), shift), low_mask);
+    const auto d1 = hn::And(hn::Add(hn::BitCast(du64, q1), shift), low_mask);
+    const auto near = hn::Or(hn::Lt(d0, window), hn::Lt(d1, window));
+    bool slow = !hn::AllFalse(du64, near);
+    if (2 * N <= hn::Lanes(df)) {
+      const VF wv = hn::LoadU(df, w + i);  // covers both halves (and maybe more): fine
+      slow |= !hn::AllFalse(df, hn::And(hn::Lt(wv, tiny), hn::Gt(wv, hn::Zero(df))));
+    } else {
+      for (size_t j = i; j < i + 2 * N; ++j) slow |= w[j] > 0.0f && w[j] < hn::GetLane(tiny);
+    }
+    if (HWY_UNLIKELY(slow)) {
+      for (size_t j = i; j < i + 2 * N; ++j) {
         p[j] = static_cast<float>(static_cast<double>(w[j]) / total);
       }
       continue;
     }
-    hn::StoreU(hn::DemoteTo(dh, q), dh, p + i);
+    hn::StoreU(hn::DemoteTo(dh, q0), dh, p + i);
+    hn::StoreU(hn::DemoteTo(dh, q1), dh, p + i + N);
   }
   for (; i < n; ++i) p[i] = static_cast<float>(static_cast<double>(w[i]) / total);
 }
-
 
 // The double sum of w[0, n) in a fixed order on every target: lane j of 32 double
 // accumulators adds the elements i = j (mod 32) in index order, then the 32 are added

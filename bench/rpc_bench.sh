@@ -3,8 +3,8 @@
 # Matrix (issue 4): V=128256; concurrency 1/8/64; unary and streaming; wire fp32 `values`,
 # fp32 `raw`, bf16 `raw`; greedy and the full pipeline (T 0.8, top-k 50, top-p 0.95,
 # min-p 0.05). Prints one line per run (rows/s, MB/s, p50/p99 latency, errors), then the
-# ratios the issue targets, and the server's peak RSS (VmHWM of /proc/PID/status) over
-# the whole matrix.
+# ratios the issue targets, and the server's peak RSS (VmHWM of /proc/PID/status) for
+# each (pipeline, mode, wire) group (a fresh server per group).
 #
 # Usage: bench/rpc_bench.sh BUILD_DIR [DURATION] [CONCURRENCIES]
 #   e.g. bench/rpc_bench.sh build 5s "1 8 64"
@@ -41,25 +41,34 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$server_bin" --address=127.0.0.1:0 --workers="$workers" 2>"$work/server.log" &
-server_pid=$!
-address=""
-for _ in $(seq 1 200); do
-  address=$(sed -n 's/.*event=listening address=\([^ ]*\).*/\1/p' "$work/server.log" | head -n1)
-  [[ -n $address ]] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-  sleep 0.05
-done
-[[ -n $address ]] || { echo "server did not report its address" >&2; exit 1; }
-echo "# server pid $server_pid at $address, workers=$workers, $(nproc) CPUs, V=$vocab, rows/request=$rows, $duration per run"
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
+# One server per (pipeline, mode, wire) group, so that each group's peak RSS (VmHWM) is
+# its own: the peak is reached at the group's highest concurrency.
+start_server() {
+  "$server_bin" --address=127.0.0.1:0 --workers="$workers" 2>"$work/server.log" &
+  server_pid=$!
+  address=""
+  for _ in $(seq 1 200); do
+    address=$(sed -n 's/.*event=listening address=\([^ ]*\).*/\1/p' "$work/server.log" | head -n1)
+    [[ -n $address ]] && return 0
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "server did not report its address" >&2
+  exit 1
+}
+stop_server() {
+  kill -TERM "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$server_pid/status"; }
-echo "# server RSS at start: $(rss_kib) KiB"
 
-printf '%-8s %-7s %-9s %5s %11s %9s %9s %9s %7s\n' pipeline mode wire conc rows/s MB/s p50_ms p99_ms errors
+echo "# tokensampler-server --workers=$workers on $(nproc) CPUs, V=$vocab, rows/request=$rows, $duration per run (+1s warmup); client on the same machine"
+printf '%-8s %-7s %-9s %5s %11s %9s %9s %9s %7s %12s\n' pipeline mode wire conc rows/s MB/s p50_ms p99_ms errors peak_rss_MiB
 for pipeline in $pipelines; do
   for mode in $modes; do
     for wire in $wires; do
+      start_server
       for conc in $concurrencies; do
         json=$("$client_bin" bench --server="$address" --json --pipeline="$pipeline" \
           --mode="$mode" --wire="$wire" --concurrency="$conc" --vocab="$vocab" \
@@ -67,21 +76,21 @@ for pipeline in $pipelines; do
         echo "$json" | /usr/bin/python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read())
-r.update(pipeline=sys.argv[1], mode=sys.argv[2], wire=sys.argv[3], concurrency=int(sys.argv[4]))
-print(json.dumps(r))' "$pipeline" "$mode" "$wire" "$conc" >>"$out"
+r.update(pipeline=sys.argv[1], mode=sys.argv[2], wire=sys.argv[3], concurrency=int(sys.argv[4]),
+         server_peak_rss_kib=int(sys.argv[5]))
+print(json.dumps(r))' "$pipeline" "$mode" "$wire" "$conc" "$(hwm_kib)" >>"$out"
         tail -n1 "$out" | /usr/bin/python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read())
 l = r["latency_ms"]
-print("%-8s %-7s %-9s %5d %11.0f %9.1f %9.2f %9.2f %7d" % (
+print("%-8s %-7s %-9s %5d %11.0f %9.1f %9.2f %9.2f %7d %12.0f" % (
     r["pipeline"], r["mode"], r["wire"], r["concurrency"], r["rows_per_s"], r["mb_per_s"],
-    l["p50"], l["p99"], r["errors"]))'
+    l["p50"], l["p99"], r["errors"], r["server_peak_rss_kib"] / 1024))'
       done
+      stop_server
     done
   done
 done
-
-echo "# server peak RSS (VmHWM) over the matrix: $(hwm_kib) KiB = $(( $(hwm_kib) / 1024 )) MiB; now $(rss_kib) KiB"
 
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys
@@ -106,5 +115,12 @@ for (p, m, w, c), v in sorted(by.items()):
         if u:
             ok = "MET" if v >= u else f"MISSED ({v / u:.0%})"
             print(f"stream/unary rows/s {p} {w} c={c}: {v / u:.2f} (target >= 1) {ok}")
+top = max(r["concurrency"] for r in runs)
+for r in runs:
+    if r["concurrency"] == top:
+        mib = r["server_peak_rss_kib"] / 1024
+        ok = "MET" if mib <= 256 else f"MISSED by {mib / 256:.2f}x"
+        print(f"peak server RSS {r['pipeline']} {r['mode']} {r['wire']} c={top}: "
+              f"{mib:.0f} MiB (target <= 256) {ok}")
 PY
 echo "# JSON lines: $out"

@@ -143,7 +143,8 @@ log "Debian mirror: $mirror${security:+ (security: $security)}"
 
 arch=$(dpkg --print-architecture)
 cache=${TOKENSAMPLER_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tokensampler}
-key=$(printf '%s %s' "$mirror" "$security" | md5sum | cut -c1-8)
+base_recipe=2 # bump when the rootfs recipe below changes, so cached tarballs are rebuilt
+key=$(printf '%s %s %s' "$base_recipe" "$mirror" "$security" | md5sum | cut -c1-8)
 full_tar=$cache/debian-bookworm-minbase-$arch-$key.tar
 slim_tar=$cache/debian-bookworm-slim-$arch-$key.tar
 max_age=${TOKENSAMPLER_BASE_MAX_AGE_DAYS:-7}
@@ -164,9 +165,15 @@ else
     echo "deb $mirror bookworm-updates main"
     if [ -n "$security" ]; then echo "deb $security bookworm-security main"; fi
   } >"$rootfs/etc/apt/sources.list"
-  # Like the official images: no package lists or downloaded .debs, no recommends by default.
-  printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
-    >"$rootfs/etc/apt/apt.conf.d/90container"
+  # Like the official images: no package lists, binary caches or downloaded .debs kept in a
+  # layer, no recommends by default.
+  cat >"$rootfs/etc/apt/apt.conf.d/90container" <<'EOF'
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+EOF
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
     "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/*
   tar --numeric-owner -C "$rootfs" -cf "$full_tar.partial" . && mv "$full_tar.partial" "$full_tar"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds deploy/Dockerfile with podman/buildah (runc runtime) and proves the image works:
 #   - base images debian:bookworm and debian:bookworm-slim are made locally with debootstrap when no
-#     registry is reachable (the tarballs are cached outside the repo, see CACHE below);
+#     registry is reachable (the tarballs are cached outside the repo, see TOKENSAMPLER_IMAGE_CACHE);
 #   - the image config: numeric non-root USER, EXPOSE 50051, HEALTHCHECK, TOKENSAMPLER_ADDRESS env;
 #   - both binaries find all their shared libraries in the runtime stage;
 #   - the container (read-only root, no capabilities, ulimits nofile=1024 nproc=4096) serves the
@@ -10,7 +10,7 @@
 #   - everything it made (containers, images, storage, configs) is removed on exit.
 # Needs root (rootful podman, debootstrap). Installs missing tools with scripts/install-deps.sh --deploy.
 #
-# Usage: deploy/test-image.sh [--cli PATH] [--keep-going]
+# Usage: deploy/test-image.sh [--cli PATH]
 #   --cli PATH   the host's `tokensampler` CLI (also $TOKENSAMPLER_CLI); default: copied out of the image
 # Environment:
 #   TOKENSAMPLER_IMAGE_CACHE  where the debootstrap tarballs are cached
@@ -49,7 +49,8 @@ cleanup() {
   local rc=$?
   set +e
   if [ -n "$container" ]; then podman rm -f -t 0 "$container" >/dev/null 2>&1; fi
-  if [ -f "$work/containers.conf" ]; then
+  # Only ever against this run's own storage (never the machine's default podman storage).
+  if [ "${CONTAINERS_STORAGE_CONF:-}" = "$work/storage.conf" ] && [ -f "$work/storage.conf" ]; then
     podman rm -a -f -t 0 >/dev/null 2>&1
     podman rmi -a -f >/dev/null 2>&1
     podman system reset --force >/dev/null 2>&1

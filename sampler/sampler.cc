@@ -489,16 +489,22 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     }
   }
   if (sampled.empty()) return false;
-  std::sort(sampled.begin(), sampled.end(),
-            [](const auto& a, const auto& b) { return a.first > b.first; });
+  // The sample's own nucleus: usually a small head of it, so order only a head first.
+  auto higher = [](const auto& a, const auto& b) { return a.first > b.first; };
   size_t c = sampled.size() - 1;
-  double acc = 0.0;
-  for (size_t j = 0; j < sampled.size(); ++j) {
-    acc += sampled[j].second;
-    if (acc >= top_p * sample_mass) {
+  for (size_t head = std::min<size_t>(64, sampled.size());; head = sampled.size()) {
+    std::partial_sort(sampled.begin(), sampled.begin() + head, sampled.end(), higher);
+    double acc = 0.0;
+    size_t j = 0;
+    for (; j < head; ++j) {
+      acc += sampled[j].second;
+      if (acc >= top_p * sample_mass) break;
+    }
+    if (j < head) {
       c = j;
       break;
     }
+    if (head == sampled.size()) break;
   }
   ids.resize(vocab);
   for (int attempt = 0; attempt < 2; ++attempt) {

@@ -293,13 +293,77 @@ size_t ArgmaxImpl(const float* z, size_t n) {
   return argmax;
 }
 
+
+// Greedy on bf16 without widening loads: a 32-bit lane holds two bf16 (little-endian:
+// element 2j low, 2j + 1 high), and `lane << 16` and `lane & 0xFFFF0000` are both exact
+// floats. Two chains per loaded vector (even and odd elements, their own index vectors)
+// and two vectors per step; the merge is ArgmaxLoop's (lowest index among the lanes equal
+// to the maximum), so the result is the first maximum of the row.
+int64_t Bf16ArgmaxImpl(const unsigned char* bytes, size_t n, size_t* argmax, float* max) {
+  const DF d;
+  const DI di;
+  const DU du;
+  const size_t N = hn::Lanes(d);
+  const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
+  const VF neg_inf = hn::Set(d, -std::numeric_limits<float>::infinity());
+  const auto high = hn::Set(du, 0xFFFF0000u);
+  VF b0 = neg_inf, b1 = neg_inf, b2 = neg_inf, b3 = neg_inf;
+  auto i0 = hn::Zero(di), i1 = i0, i2 = i0, i3 = i0;
+  auto even_idx = hn::Add(hn::Iota(di, 0), hn::Iota(di, 0));  // 0, 2, 4, ...
+  const auto one = hn::Set(di, 1);
+  const auto step = hn::Set(di, static_cast<int32_t>(2 * N));
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    const auto u0 = hn::LoadU(du, reinterpret_cast<const uint32_t*>(bytes + 2 * i));
+    const auto u1 = hn::LoadU(du, reinterpret_cast<const uint32_t*>(bytes + 2 * (i + 2 * N)));
+    const VF e0 = hn::BitCast(d, hn::ShiftLeft<16>(u0)), o0 = hn::BitCast(d, hn::And(u0, high));
+    const VF e1 = hn::BitCast(d, hn::ShiftLeft<16>(u1)), o1 = hn::BitCast(d, hn::And(u1, high));
+    const auto ok = hn::And(hn::And(hn::Lt(e0, inf), hn::Lt(o0, inf)),
+                            hn::And(hn::Lt(e1, inf), hn::Lt(o1, inf)));
+    if (HWY_UNLIKELY(!hn::AllTrue(d, ok))) break;
+    const auto g0 = hn::Gt(e0, b0), g1 = hn::Gt(o0, b1), g2 = hn::Gt(e1, b2),
+               g3 = hn::Gt(o1, b3);
+    b0 = hn::IfThenElse(g0, e0, b0);
+    b1 = hn::IfThenElse(g1, o0, b1);
+    b2 = hn::IfThenElse(g2, e1, b2);
+    b3 = hn::IfThenElse(g3, o1, b3);
+    const auto x2 = hn::Add(even_idx, step);
+    i0 = hn::IfThenElse(hn::RebindMask(di, g0), even_idx, i0);
+    i1 = hn::IfThenElse(hn::RebindMask(di, g1), hn::Add(even_idx, one), i1);
+    i2 = hn::IfThenElse(hn::RebindMask(di, g2), x2, i2);
+    i3 = hn::IfThenElse(hn::RebindMask(di, g3), hn::Add(x2, one), i3);
+    even_idx = hn::Add(x2, step);
+  }
+  const VF top = hn::MaxOfLanes(d, hn::Max(hn::Max(b0, b1), hn::Max(b2, b3)));
+  float m = hn::GetLane(top);
+  size_t result = 0;
+  if (i > 0 && m > -std::numeric_limits<float>::infinity()) {
+    const auto none = hn::Set(di, std::numeric_limits<int32_t>::max());
+    auto pick = [&](VF b, decltype(i0) ix) {
+      return hn::IfThenElse(hn::RebindMask(di, hn::Eq(b, top)), ix, none);
+    };
+    const auto cand = hn::Min(hn::Min(pick(b0, i0), pick(b1, i1)),
+                              hn::Min(pick(b2, i2), pick(b3, i3)));
+    result = static_cast<size_t>(hn::GetLane(hn::MinOfLanes(di, cand)));
+  }
+  for (; i < n; ++i) {
+    const float v = BFloat16ToFloat(Bits16(bytes, i));
+    if (!(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
+    if (v > m) {
+      m = v;
+      result = i;
+    }
+  }
+  *argmax = result;
+  *max = m;
+  return -1;
+}
+
 int64_t DecodeArgmaxImpl(const LogitsView& in, size_t* argmax, float* max) {
   const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
   switch (in.dtype) {
     case Dtype::kBFloat16:
-      return ArgmaxLoop(
-          in.size, [bytes](DF d, size_t i) { return DecodeBf16(d, bytes + 2 * i); },
-          [bytes](size_t i) { return BFloat16ToFloat(Bits16(bytes, i)); }, true, argmax, max);
+      return Bf16ArgmaxImpl(bytes, in.size, argmax, max);
     case Dtype::kFloat16:
       return ArgmaxLoop(
           in.size, [bytes](DF d, size_t i) { return DecodeFp16(d, bytes + 2 * i); },

@@ -256,11 +256,22 @@ TEST_P(SimdTargetTest, DecodeArgmaxMatchesScalarWithoutCopying) {
         ASSERT_EQ(fast_i, ArgmaxScalar(z.data(), n));
       }
     }
-    std::vector<float> row(n, 1.0f);
-    row[n - 1] = std::numeric_limits<float>::quiet_NaN();
-    size_t at = 0;
-    float m = 0;
-    EXPECT_EQ(DecodeArgmaxSimd(LogitsView::Float32(row), &at, &m), static_cast<int64_t>(n - 1));
+    // The first NaN/+inf is reported, for every dtype, wherever it sits.
+    for (size_t pos : {size_t{0}, n / 3, n - 1}) {
+      std::vector<float> row(n, 1.0f);
+      row[pos] = std::numeric_limits<float>::quiet_NaN();
+      if (pos + 1 < n) row[pos + 1] = kInf;
+      std::vector<uint16_t> h(n, 0x3C00), b(n, 0x3F80);
+      h[pos] = 0x7C00;  // fp16 +inf
+      b[pos] = 0x7FC0;  // bf16 NaN
+      size_t at = 0;
+      float m = 0;
+      EXPECT_EQ(DecodeArgmaxSimd(LogitsView::Float32(row), &at, &m), static_cast<int64_t>(pos));
+      EXPECT_EQ(DecodeArgmaxSimd({h.data(), n, Dtype::kFloat16}, &at, &m),
+                static_cast<int64_t>(pos));
+      EXPECT_EQ(DecodeArgmaxSimd({b.data(), n, Dtype::kBFloat16}, &at, &m),
+                static_cast<int64_t>(pos));
+    }
   }
 }
 

@@ -559,15 +559,18 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
       acc += bucket_mass[b];
     }
     if (cut_bucket == kBuckets) return false;  // the set falls short after all
-    uint64_t worst = 0;
     size_t before_cut = 0;
     keys.clear();
-    {
-      for (int32_t id : listed) {
-        const size_t b = bucket_of(id);
-        before_cut += b < cut_bucket;  // no branch: most of the set is before the cut
-        if (b == cut_bucket) keys.push_back(key_of(id));
-      }
+    for (int32_t id : listed) {
+      const size_t b = bucket_of(id);
+      before_cut += b < cut_bucket;  // no branch: most of the set is before the cut
+      if (b == cut_bucket) keys.push_back(key_of(id));
+    }
+    // The cut bucket is empty only when the target is <= 0 (it is bucket 0 then):
+    // nothing is kept by mass and min_tokens_to_keep decides below.
+    size_t kept_count = before_cut;
+    uint64_t worst = 0;
+    if (!keys.empty()) {
       std::sort(keys.begin(), keys.end(), std::greater<uint64_t>());
       worst = keys.back();
       for (uint64_t key : keys) {
@@ -577,9 +580,8 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
           break;
         }
       }
+      for (uint64_t key : keys) kept_count += key >= worst;
     }
-    size_t kept_count = before_cut;
-    for (uint64_t key : keys) kept_count += key >= worst;
     if (kept_count < min_keep) {
       // min_tokens_to_keep reaches past the cut: order the whole set instead.
       keys.assign(listed_keys.begin(), listed_keys.end());

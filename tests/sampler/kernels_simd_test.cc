@@ -594,8 +594,8 @@ TEST(SimdTargets, TopPThresholdPathMatchesTheReference) {
     peaked[v / 5] += 10.0f;
     rows.push_back(peaked);
     for (size_t r = 0; r < rows.size(); ++r) {
-      for (float top_p : {0.3f, 0.9f, 0.95f, 0.999f}) {
-        for (int32_t min_keep : {1, 700}) {
+      for (float top_p : {1e-7f, 0.3f, 0.9f, 0.95f, 0.999f}) {
+        for (int32_t min_keep : {1, 3, 700}) {
           SamplingParams p;
           p.temperature = 0.8f;
           p.top_p = top_p;

@@ -1106,11 +1106,11 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
   size_t kept = 0;
   for (size_t i = 0; i < count; ++i) {
     const float p = s.probs[i];
-    if (!(p > 0.0f)) continue;
     const uint32_t id = s.dense_final ? static_cast<uint32_t>(i) : static_cast<uint32_t>(s.ids[i]);
     uint32_t bits;
     std::memcpy(&bits, &p, sizeof(bits));
-    s.keys[kept++] = (static_cast<uint64_t>(bits) << 32) | (0xFFFFFFFFu - id);
+    s.keys[kept] = (static_cast<uint64_t>(bits) << 32) | (0xFFFFFFFFu - id);
+    kept += p > 0.0f;  // branch-free: p is 0 exactly for the removed tokens
   }
   s.sorter(s.keys.data(), kept, hwy::SortDescending());
   out->token_ids.resize(kept);

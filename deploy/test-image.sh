@@ -159,8 +159,15 @@ else
   t0=$(date +%s)
   rootfs=$work/rootfs
   log "debootstrap --variant=minbase bookworm from $mirror"
-  debootstrap --variant=minbase --arch="$arch" bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-    { tail -n 30 "$work/debootstrap.log" >&2; fail "debootstrap failed (log above)"; }
+  ok=""
+  for attempt in 1 2; do # one retry for a mirror hiccup
+    if debootstrap --variant=minbase --arch="$arch" bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1; then
+      ok=1; break
+    fi
+    log "debootstrap attempt $attempt failed: $(tail -n 1 "$work/debootstrap.log")"
+    rm -rf "$rootfs"
+  done
+  [ -n "$ok" ] || { tail -n 30 "$work/debootstrap.log" >&2; fail "debootstrap failed (log above)"; }
   {
     echo "deb $mirror bookworm main"
     echo "deb $mirror bookworm-updates main"
@@ -177,7 +184,7 @@ DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives
 EOF
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
     "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/*
-  tar --numeric-owner -C "$rootfs" -cf "$full_tar.partial" . && mv "$full_tar.partial" "$full_tar"
+  tar --numeric-owner -C "$rootfs" -cf "$full_tar.partial.$$" . && mv "$full_tar.partial.$$" "$full_tar"
   # The -slim variant: no documentation, manual pages or translations (now or in later installs).
   cat >"$rootfs/etc/dpkg/dpkg.cfg.d/90container-slim" <<'EOF'
 path-exclude /usr/share/doc/*
@@ -192,7 +199,7 @@ EOF
   find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
   rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/groff/* \
     "$rootfs"/usr/share/lintian/* "$rootfs"/usr/share/locale/*
-  tar --numeric-owner -C "$rootfs" -cf "$slim_tar.partial" . && mv "$slim_tar.partial" "$slim_tar"
+  tar --numeric-owner -C "$rootfs" -cf "$slim_tar.partial.$$" . && mv "$slim_tar.partial.$$" "$slim_tar"
   rm -rf "$rootfs"
   log "base tarballs built in $(($(date +%s) - t0)) s"
 fi

@@ -447,18 +447,27 @@ size_t TopKCandidatesImpl(const float* z, size_t n, size_t k, int32_t* buf, size
 // order (16 float partials per block of kSumBlock, then double): the same bits on every
 // target.
 size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float threshold,
-                          int32_t* ids, double* mass) {
+                          int32_t* ids, double* mass, double* all_mass) {
   const DF d;
   const DI di;
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dh;
   constexpr size_t kN = hn::MaxLanes(DF());
-  if constexpr (kN > kSumLanes) {
+  constexpr size_t kND = hn::MaxLanes(decltype(dd)());
+  if constexpr (kN > kSumLanes || kND > kSumDoubleLanes || kSumLanes % kND != 0) {
+    if (all_mass != nullptr) *all_mass = SumScalar(w, n);
     return CollectAtLeastScalar(z, w, n, threshold, ids, mass);
   } else {
     constexpr size_t kAcc = kSumLanes / kN;
+    // Sum's layout: double lane j adds the elements i = j (mod kSumDoubleLanes).
+    constexpr size_t kAccD = kSumDoubleLanes / kND;
+    hn::Vec<decltype(dd)> dacc[kAccD];
+    for (size_t k = 0; k < kAccD; ++k) dacc[k] = hn::Zero(dd);
     const VF t = hn::Set(d, threshold);
     const auto iota = hn::Iota(di, 0);  // Iota is a memory round trip: once
     size_t count = 0;
     double total = 0.0;
+    size_t tail = n;  // first element summed by the scalar tail
     HWY_ALIGN float partial[kSumLanes];
     for (size_t block = 0; block < n; block += kSumBlock) {
       const size_t end = block + kSumBlock < n ? block + kSumBlock : n;
@@ -466,6 +475,13 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
       for (size_t k = 0; k < kAcc; ++k) acc[k] = hn::Zero(d);
       size_t i = block;
       for (; i + kSumLanes <= end; i += kSumLanes) {
+        if (all_mass != nullptr) {
+          const size_t first = (i % kSumDoubleLanes) / kND;
+          for (size_t q = 0; q < kSumLanes / kND; ++q) {
+            dacc[first + q] =
+                hn::Add(dacc[first + q], hn::PromoteTo(dd, hn::LoadU(dh, w + i + q * kND)));
+          }
+        }
         for (size_t k = 0; k < kAcc; ++k) {
           const size_t at = i + k * kN;
           const auto keep = hn::Ge(hn::LoadU(d, z + at), t);
@@ -480,6 +496,7 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
         }
       }
       for (size_t k = 0; k < kAcc; ++k) hn::StoreU(acc[k], d, partial + k * kN);
+      if (i < end) tail = i;
       for (; i < end; ++i) {
         if (z[i] >= threshold) {
           ids[count++] = static_cast<int32_t>(i);
@@ -489,10 +506,17 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
       for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];
     }
     *mass = total;
+    if (all_mass != nullptr) {
+      HWY_ALIGN double lanes[kSumDoubleLanes];
+      for (size_t k = 0; k < kAccD; ++k) hn::StoreU(dacc[k], dd, lanes + k * kND);
+      for (size_t i = tail; i < n; ++i) lanes[i % kSumDoubleLanes] += w[i];
+      double sum = 0.0;
+      for (size_t j = 0; j < kSumDoubleLanes; ++j) sum += lanes[j];
+      *all_mass = sum;
+    }
     return count;
   }
 }
-
 
 // p[i] = float(double(w[i]) / total), exactly, at multiply speed: q = w * (1 / total) is
 // within 2^-52 |x| of the true quotient x, so float(q) == float(x) unless a float
@@ -631,8 +655,8 @@ size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t c
 }
 
 size_t CollectAtLeast(const float* z, const float* w, size_t n, float threshold, int32_t* ids,
-                      double* mass) {
-  return HWY_DYNAMIC_DISPATCH(CollectAtLeastImpl)(z, w, n, threshold, ids, mass);
+                      double* mass, double* all_mass) {
+  return HWY_DYNAMIC_DISPATCH(CollectAtLeastImpl)(z, w, n, threshold, ids, mass, all_mass);
 }
 
 size_t CollectAtLeastScalar(const float* z, const float* w, size_t n, float threshold,

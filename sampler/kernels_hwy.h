@@ -111,9 +111,10 @@ size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t c
 
 // Writes the ids i with z[i] >= threshold to ids (ascending) and the sum of their w[i]
 // to *mass, in ExpSum's fixed reduction order (bit-identical on every target); returns
-// the count. REQUIRES: ids has room for n; no NaN in z.
+// the count. If all_mass is not null, also *all_mass = Sum(w, n) (same bits), in the
+// same pass. REQUIRES: ids has room for n; no NaN in z.
 size_t CollectAtLeast(const float* z, const float* w, size_t n, float threshold, int32_t* ids,
-                      double* mass);
+                      double* mass, double* all_mass = nullptr);
 size_t CollectAtLeastScalar(const float* z, const float* w, size_t n, float threshold,
                             int32_t* ids, double* mass);
 

@@ -475,9 +475,6 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
   constexpr size_t kSamples = 512;
   constexpr size_t kBuckets = 2048;
   if (vocab < 8 * kSamples || !(total > 0.0)) return false;
-  // ExpSum's total carries float block partials (~1e-7 relative): the cut needs the
-  // mass as exactly as Collect + TopPStandard's double sum.
-  const double target = (top_p - kMassTolerance) * kernels::Sum(w.data(), vocab);
   const size_t stride = vocab / kSamples;
   sampled.clear();
   double sample_mass = 0.0;
@@ -507,12 +504,19 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     if (head == sampled.size()) break;
   }
   ids.resize(vocab);
+  // ExpSum's total carries float block partials (~1e-7 relative): the cut needs the mass
+  // as exactly as Collect + TopPStandard's double sum, which the first collect pass adds
+  // up on the side (kernels::Sum's order).
+  double all_mass = -1.0;
+  double target = 0.0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     const size_t at = attempt == 0 ? c + c / 4 + 4 : 2 * c + 32;
     if (at >= sampled.size()) break;  // the set would be most of V: the general path
     double mass = 0.0;
-    const size_t count =
-        kernels::CollectAtLeast(z, w.data(), vocab, sampled[at].first, ids.data(), &mass);
+    const size_t count = kernels::CollectAtLeast(z, w.data(), vocab, sampled[at].first,
+                                                 ids.data(), &mass,
+                                                 all_mass < 0.0 ? &all_mass : nullptr);
+    target = (top_p - kMassTolerance) * all_mass;
     // `mass` has float block partials: a margin well above their rounding. Should the
     // set's double sums still fall short, the cut below finds no bucket and we give up.
     if (!(mass >= target * (1.0 + 1e-5))) continue;

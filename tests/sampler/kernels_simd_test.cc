@@ -365,7 +365,10 @@ TEST_P(SimdTargetTest, CollectAtLeastMatchesScalarBitForBit) {
     for (float t : {-kInf, -3.0f, 0.0f, 4.0f, 1e9f}) {
       std::vector<int32_t> fast(n), slow(n);
       double fast_mass = -1, slow_mass = -2;
-      const size_t fc = CollectAtLeast(row.data(), w.data(), n, t, fast.data(), &fast_mass);
+      double all = -1;
+      const size_t fc =
+          CollectAtLeast(row.data(), w.data(), n, t, fast.data(), &fast_mass, &all);
+      ASSERT_EQ(all, SumScalar(w.data(), n)) << n;
       const size_t sc = CollectAtLeastScalar(row.data(), w.data(), n, t, slow.data(), &slow_mass);
       ASSERT_EQ(fc, sc);
       fast.resize(fc);

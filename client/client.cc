@@ -110,7 +110,14 @@ absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view addres
 
 std::string ServiceConfigJson(bool round_robin, int retries) {
   std::vector<std::string> parts;
-  if (round_robin) parts.push_back(R"("loadBalancingConfig": [{"round_robin": {}}])");
+  if (round_robin) {
+    parts.push_back(R"("loadBalancingConfig": [{"round_robin": {}}])");
+    // Client-side health checking: each subchannel watches grpc.health.v1 for the
+    // Sampler service and round_robin picks only SERVING replicas, so a replica in its
+    // lame-duck phase (SIGTERM, health NOT_SERVING) gets no new calls before its port
+    // closes. A server without the health service (UNIMPLEMENTED) counts as healthy.
+    parts.push_back(R"("healthCheckConfig": {"serviceName": "tokensampler.v1.Sampler"})");
+  }
   if (retries > 0) {
     parts.push_back(absl::StrCat(
         R"("methodConfig": [{"name": [{"service": "tokensampler.v1.Sampler"}], )",

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -42,6 +43,19 @@ ABSL_FLAG(int32_t, max_history_tokens, 131072,
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long calls in flight may take to finish. "
           "Env TOKENSAMPLER_DRAIN_TIMEOUT.");
+ABSL_FLAG(absl::Duration, lame_duck, absl::Seconds(1),
+          "On SIGTERM/SIGINT, how long to keep serving with health NOT_SERVING before "
+          "the port closes, so that health-checking clients and load balancers move "
+          "away first; part of (capped at) --drain_timeout; 0 = off; a second signal "
+          "ends it early. Env TOKENSAMPLER_LAME_DUCK.");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::ZeroDuration(),
+          "Send each client connection a GOAWAY after this age (+-10% jitter) so that "
+          "dns:/// clients reconnect and re-resolve (new replicas get load); 0 = off. "
+          "Env TOKENSAMPLER_MAX_CONNECTION_AGE.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
+          "After --max_connection_age, how long calls and streams on the old connection "
+          "may still run before they are cancelled; inf = never cut. "
+          "Env TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE.");
 
 namespace tokensampler::server {
 namespace {
@@ -59,6 +73,9 @@ constexpr struct {
     {"max_sequences", "TOKENSAMPLER_MAX_SEQUENCES"},
     {"max_history_tokens", "TOKENSAMPLER_MAX_HISTORY_TOKENS"},
     {"drain_timeout", "TOKENSAMPLER_DRAIN_TIMEOUT"},
+    {"lame_duck", "TOKENSAMPLER_LAME_DUCK"},
+    {"max_connection_age", "TOKENSAMPLER_MAX_CONNECTION_AGE"},
+    {"max_connection_age_grace", "TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE"},
 };
 
 // Sets flags from their environment variables. Runs before the command line is parsed,
@@ -107,6 +124,8 @@ int Main(int argc, char** argv) {
   options.workers = absl::GetFlag(FLAGS_workers);
   options.queue_depth = absl::GetFlag(FLAGS_queue_depth);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
   options.limits.max_vocab = absl::GetFlag(FLAGS_max_vocab);
   options.limits.max_rows = absl::GetFlag(FLAGS_max_rows);
   options.limits.max_sequences = absl::GetFlag(FLAGS_max_sequences);
@@ -116,6 +135,13 @@ int Main(int argc, char** argv) {
     LogEvent(LogLevel::kError, "bad_flag",
              {{"error", absl::StrCat("--drain_timeout: must be >= 0, got ",
                                      absl::FormatDuration(drain))}});
+    return 2;
+  }
+  const absl::Duration lame_duck = absl::GetFlag(FLAGS_lame_duck);
+  if (lame_duck < absl::ZeroDuration()) {
+    LogEvent(LogLevel::kError, "bad_flag",
+             {{"error", absl::StrCat("--lame_duck: must be >= 0 (0 = off), got ",
+                                     absl::FormatDuration(lame_duck))}});
     return 2;
   }
 
@@ -143,11 +169,26 @@ int Main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
+  const absl::Time start = absl::Now();
+  // Lame duck: health NOT_SERVING while calls are still served, so that clients that
+  // watch health (and proxies that probe it) stop sending here before the port closes.
+  // gRPC refuses a call that arrives once Shutdown has begun with CANCELLED, which no
+  // retry policy retries; the lame duck keeps such calls away.
+  const absl::Duration lame = std::min(lame_duck, drain);
   LogEvent(LogLevel::kInfo, "draining",
            {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"},
+            {"lame_duck", absl::FormatDuration(lame)},
             {"drain_timeout", absl::FormatDuration(drain)}});
-  const absl::Time start = absl::Now();
-  (*server)->Shutdown(drain);
+  (*server)->EnterLameDuck();
+  if (lame > absl::ZeroDuration()) {
+    const timespec wait = absl::ToTimespec(lame);
+    if (sigtimedwait(&stop_signals, nullptr, &wait) > 0) {
+      LogEvent(LogLevel::kInfo, "lame_duck_cut",
+               {{"reason", "second signal"},
+                {"after_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start))}});
+    }
+  }
+  (*server)->Shutdown(std::max(absl::ZeroDuration(), drain - (absl::Now() - start)));
   const uint64_t requests = (*server)->service().requests_served();
   const uint64_t rows = (*server)->service().rows_served();
   server->reset();

@@ -1,9 +1,11 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -28,6 +30,12 @@ absl::Status Positive(absl::string_view flag, int64_t value) {
   return absl::InvalidArgumentError(absl::StrCat("--", flag, ": must be >= 1, got ", value));
 }
 
+// A duration as a gRPC millisecond channel argument (at least 1 ms, at most INT_MAX).
+int MillisecondsArg(absl::Duration d) {
+  const int64_t ms = absl::ToInt64Milliseconds(d);
+  return static_cast<int>(std::clamp<int64_t>(ms, 1, std::numeric_limits<int>::max()));
+}
+
 }  // namespace
 
 absl::Status ValidateServerOptions(const ServerOptions& o) {
@@ -49,6 +57,16 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   if (o.limits.max_vocab > sampler::kMaxVocab) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max_vocab: must be <= ", sampler::kMaxVocab, ", got ", o.limits.max_vocab));
+  }
+  if (o.max_connection_age < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_connection_age: must be >= 0 (0 = off), got ",
+                     absl::FormatDuration(o.max_connection_age)));
+  }
+  if (o.max_connection_age_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_connection_age_grace: must be >= 0, got ",
+                     absl::FormatDuration(o.max_connection_age_grace)));
   }
   if (o.max_message_bytes > std::numeric_limits<int>::max()) {
     return absl::InvalidArgumentError(
@@ -76,6 +94,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                            &server->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  if (options.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               MillisecondsArg(options.max_connection_age));
+    if (options.max_connection_age_grace != absl::InfiniteDuration()) {
+      builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                                 MillisecondsArg(options.max_connection_age_grace));
+    }
+  }
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
@@ -91,11 +117,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   return server;
 }
 
+void Server::EnterLameDuck() {
+  if (lame_duck_.exchange(true)) return;
+  // SetServingStatus(bool) sets every service, the overall "" and kServiceName alike;
+  // open Watch streams (client-side health checking) hear it at once.
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health != nullptr) health->SetServingStatus(false);
+}
+
 void Server::Shutdown(absl::Duration drain) {
   if (shut_down_) return;
   shut_down_ = true;
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  if (health != nullptr) health->SetServingStatus(false);
+  EnterLameDuck();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + drain));
   server_->Wait();
 }

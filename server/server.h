@@ -4,6 +4,7 @@
 #ifndef TOKENSAMPLER_SERVER_SERVER_H_
 #define TOKENSAMPLER_SERVER_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,12 @@ struct ServerOptions {
   int workers = 0;                          // 0 = std::thread::hardware_concurrency()
   int queue_depth = 256;                    // tasks waiting for a worker, >= 1
   int64_t max_message_bytes = 256 << 20;    // gRPC max receive and send size
+  // After this age (gRPC adds +-10% jitter) a client connection gets a GOAWAY, so that
+  // dns:/// clients reconnect and re-resolve; 0 = off.
+  absl::Duration max_connection_age = absl::ZeroDuration();
+  // How long calls on an aged connection may still run before they are cancelled;
+  // infinite = never cut (gRPC's default).
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
   Limits limits;
 };
 
@@ -42,8 +49,18 @@ class Server {
   int port() const { return port_; }
   const std::string& address() const { return address_; }
 
-  // Health goes NOT_SERVING, new calls are refused, calls in flight get until `drain`
-  // to finish and are cancelled after it; returns once every call has ended.
+  // The lame-duck phase of a shutdown: health (overall and per service) goes
+  // NOT_SERVING while calls are still accepted and served, so that health-checking
+  // clients (round_robin with healthCheckConfig) and load balancers move away before
+  // the port closes. Idempotent.
+  void EnterLameDuck();
+  bool lame_duck() const { return lame_duck_.load(); }
+
+  // Health goes NOT_SERVING (if it was not already), new calls are refused, calls in
+  // flight get until `drain` to finish and are cancelled after it; returns once every
+  // call has ended. A call that reaches gRPC after this began but before its client
+  // saw the server's GOAWAY is refused by gRPC with CANCELLED: callers that want no
+  // failed call run a lame-duck phase first (EnterLameDuck, wait, then Shutdown).
   void Shutdown(absl::Duration drain);
 
   SamplerService& service() { return *service_; }
@@ -59,6 +76,7 @@ class Server {
   int port_ = 0;
   std::string address_;
   bool shut_down_ = false;
+  std::atomic<bool> lame_duck_{false};
 };
 
 }  // namespace tokensampler::server

@@ -8,12 +8,14 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
@@ -165,9 +167,69 @@ TEST(ServerBinaryTest, SigtermDrainsOpenCallsAndExitsZero) {
   EXPECT_THAT(server.output(), HasSubstr("event=stopped"));
 }
 
+// grpc.health.v1.Health/Check for `service`; returns the status field (1 SERVING,
+// 2 NOT_SERVING) or -1 when the call fails.
+int HealthCheck(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::string request;  // HealthCheckRequest{service}
+  if (!service.empty()) request = std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
+  grpc::Slice slice(request);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  grpc::ByteBuffer response_buffer;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                 &request_buffer, &response_buffer,
+                 [&done](grpc::Status s) { done.set_value(s); });
+  if (!done.get_future().get().ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (!response_buffer.Dump(&slices).ok()) return -1;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes.size() == 2 && bytes[0] == '\x08' ? bytes[1] : -1;
+}
+
+TEST(ServerBinaryTest, SigtermLameDuckKeepsServingWithHealthNotServing) {
+  // A lame duck far longer than this test: a second SIGTERM ends it.
+  Child server({"--address=127.0.0.1:0", "--workers=1", "--lame_duck=60s",
+                "--drain_timeout=120s"});
+  const std::string address = server.ListeningAddress();
+  ASSERT_FALSE(address.empty()) << server.output();
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  EXPECT_EQ(HealthCheck(channel, "tokensampler.v1.Sampler"), 1);
+
+  ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+  ASSERT_TRUE(server.WaitFor("event=draining")) << server.output();
+  ASSERT_TRUE(server.WaitFor("\n")) << server.output();
+  EXPECT_THAT(server.output(), HasSubstr("lame_duck=1m"));
+  EXPECT_EQ(HealthCheck(channel, ""), 2);
+  EXPECT_EQ(HealthCheck(channel, "tokensampler.v1.Sampler"), 2);
+
+  // Still serving, on the open connection and on a new one.
+  v1::SampleRequest request;
+  v1::Row* row = request.add_rows();
+  for (float v : {0.0f, 3.0f, 1.0f}) row->mutable_logits()->add_values(v);
+  row->mutable_params()->set_temperature(0);
+  for (auto& ch : {channel, grpc::CreateChannel(address, grpc::InsecureChannelCredentials())}) {
+    auto stub = v1::Sampler::NewStub(ch);
+    grpc::ClientContext context;
+    v1::SampleResponse response;
+    grpc::Status status = stub->Sample(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.results(0).samples(0).token_id(), 1);
+  }
+  EXPECT_THAT(server.output(), testing::Not(HasSubstr("event=stopped")));
+
+  ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+  EXPECT_EQ(server.Wait(), 0) << server.output();
+  EXPECT_THAT(server.output(), HasSubstr("event=lame_duck_cut reason=\"second signal\""));
+  EXPECT_THAT(server.output(), HasSubstr("event=stopped requests_served=2"));
+}
+
 TEST(ServerBinaryTest, FlagsComeFromTheEnvironmentUnlessGiven) {
   Child server({}, {"TOKENSAMPLER_ADDRESS=127.0.0.1:0", "TOKENSAMPLER_WORKERS=1",
-                    "TOKENSAMPLER_MAX_ROWS=3"});
+                    "TOKENSAMPLER_MAX_ROWS=3", "TOKENSAMPLER_LAME_DUCK=0"});
   const std::string address = server.ListeningAddress();
   ASSERT_FALSE(address.empty()) << server.output();
   EXPECT_THAT(server.output(), HasSubstr("workers=1"));
@@ -180,9 +242,10 @@ TEST(ServerBinaryTest, FlagsComeFromTheEnvironmentUnlessGiven) {
   EXPECT_EQ(info.worker_threads(), 1);
   ASSERT_EQ(kill(server.pid(), SIGINT), 0);
   EXPECT_EQ(server.Wait(), 0);
+  EXPECT_THAT(server.output(), HasSubstr("event=draining signal=SIGINT lame_duck=0"));
 
   // The command line wins over the environment.
-  Child overridden({"--address=127.0.0.1:0", "--max_rows=5"},
+  Child overridden({"--address=127.0.0.1:0", "--max_rows=5", "--lame_duck=0"},
                    {"TOKENSAMPLER_ADDRESS=bad address", "TOKENSAMPLER_MAX_ROWS=3"});
   const std::string address2 = overridden.ListeningAddress();
   ASSERT_FALSE(address2.empty()) << overridden.output();
@@ -203,6 +266,14 @@ TEST(ServerBinaryTest, BadFlagsFailClearly) {
   Child too_big({"--address=127.0.0.1:0", "--max_vocab=2000000"});
   EXPECT_NE(too_big.Wait(), 0);
   EXPECT_THAT(too_big.output(), HasSubstr("--max_vocab: must be <= 1048576"));
+
+  Child negative({"--address=127.0.0.1:0", "--lame_duck=-1s"});
+  EXPECT_NE(negative.Wait(), 0);
+  EXPECT_THAT(negative.output(), HasSubstr("--lame_duck: must be >= 0 (0 = off), got -1s"));
+
+  Child bad_age({"--address=127.0.0.1:0", "--max_connection_age=-5m"});
+  EXPECT_NE(bad_age.Wait(), 0);
+  EXPECT_THAT(bad_age.output(), HasSubstr("--max_connection_age: must be >= 0 (0 = off), got -5m"));
 }
 
 TEST(ServerBinaryTest, HelpListsEveryFlagWithItsEnvironmentVariable) {
@@ -212,7 +283,8 @@ TEST(ServerBinaryTest, HelpListsEveryFlagWithItsEnvironmentVariable) {
        {"TOKENSAMPLER_ADDRESS", "TOKENSAMPLER_WORKERS", "TOKENSAMPLER_QUEUE_DEPTH",
         "TOKENSAMPLER_MAX_VOCAB", "TOKENSAMPLER_MAX_ROWS", "TOKENSAMPLER_MAX_MESSAGE_BYTES",
         "TOKENSAMPLER_MAX_SEQUENCES", "TOKENSAMPLER_MAX_HISTORY_TOKENS",
-        "TOKENSAMPLER_DRAIN_TIMEOUT"}) {
+        "TOKENSAMPLER_DRAIN_TIMEOUT", "TOKENSAMPLER_LAME_DUCK",
+        "TOKENSAMPLER_MAX_CONNECTION_AGE", "TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE"}) {
     EXPECT_THAT(help.output(), HasSubstr(name));
   }
 }

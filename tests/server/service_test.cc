@@ -716,6 +716,87 @@ TEST_F(ServiceTest, HealthReportsServingOverallAndForTheService) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(ServiceTest, LameDuckReportsNotServingAndStillServesNewCalls) {
+  grpc::GenericStub health(channel_);
+  const std::string kNotServing("\x08\x02", 2);  // HealthCheckResponse{NOT_SERVING}
+  EXPECT_FALSE(server_->lame_duck());
+  server_->EnterLameDuck();
+  server_->EnterLameDuck();  // idempotent
+  EXPECT_TRUE(server_->lame_duck());
+  for (const char* service : {"", kServiceName}) {
+    std::string response;
+    ASSERT_TRUE(GenericUnary(&health, "/grpc.health.v1.Health/Check",
+                             HealthRequest(service), &response)
+                    .ok());
+    EXPECT_EQ(response, kNotServing) << "service '" << service << "'";
+  }
+
+  // Calls still work: on the open connection and on a new one.
+  v1::SampleRequest request;
+  v1::Row row = MakeRow({0.5f, 3.0f, 1.0f});
+  row.mutable_params()->set_temperature(0);
+  *request.add_rows() = row;
+  v1::SampleResponse response;
+  grpc::Status status = Sample(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.results(0).samples(0).token_id(), 1);
+
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto fresh = v1::Sampler::NewStub(grpc::CreateCustomChannel(
+      server_->address(), grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  response.Clear();
+  status = fresh->Sample(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.results(0).samples(0).token_id(), 1);
+  EXPECT_EQ(server_->service().requests_served(), 2u);
+
+  server_->Shutdown(absl::Seconds(10));
+  EXPECT_FALSE(Sample(request, &response).ok());  // the port is closed now
+}
+
+TEST(ServerOptionsTest, MaxConnectionAgeSendsGoawayAndClientsReconnect) {
+  ServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.workers = 1;
+  options.max_connection_age = absl::Milliseconds(300);
+  options.max_connection_age_grace = absl::Seconds(30);
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel((*server)->address(),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto stub = v1::Sampler::NewStub(channel);
+  v1::ServerInfo info;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->GetServerInfo(&context, v1::GetServerInfoRequest(), &info).ok());
+  }
+  ASSERT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  // The server's GOAWAY at the connection's age moves the channel off READY (to IDLE);
+  // the next call connects again and succeeds.
+  EXPECT_TRUE(channel->WaitForStateChange(
+      GRPC_CHANNEL_READY, std::chrono::system_clock::now() + std::chrono::seconds(30)));
+  EXPECT_NE(channel->GetState(false), GRPC_CHANNEL_READY);
+  grpc::ClientContext context;
+  EXPECT_TRUE(stub->GetServerInfo(&context, v1::GetServerInfoRequest(), &info).ok());
+  (*server)->Shutdown(absl::Seconds(5));
+}
+
+TEST(ServerOptionsTest, NegativeDurationsAreRejected) {
+  ServerOptions options;
+  options.max_connection_age = absl::Seconds(-1);
+  EXPECT_EQ(ValidateServerOptions(options).message(),
+            "--max_connection_age: must be >= 0 (0 = off), got -1s");
+  options.max_connection_age = absl::ZeroDuration();
+  options.max_connection_age_grace = absl::Seconds(-2);
+  EXPECT_EQ(ValidateServerOptions(options).message(),
+            "--max_connection_age_grace: must be >= 0, got -2s");
+}
+
 TEST_F(ServiceTest, ReflectionListsTheService) {
   grpc::GenericStub stub(channel_);
   grpc::ClientContext context;

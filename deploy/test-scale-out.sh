@@ -8,9 +8,12 @@
 # up to the calls the bench made. Then, for each way, it kills one replica (SIGKILL) in the middle
 # of a run and shows that the remaining replicas take the load, with only calls in flight at that
 # moment failing (see kill_mid_run for the bound).
-# It also stops one replica gracefully (SIGTERM, drain) under load each way and reports the failures
-# seen then (bounded like a kill), and kills one more each way with the client's retry policy on
-# (--retries=2), where no call may fail at all.
+# It also stops one replica gracefully (SIGTERM) under load each way. The replica first goes lame
+# duck (health NOT_SERVING for --lame_duck, 1 s, while still serving), then drains. Client-side
+# round robin watches health, so it has left the replica before the port closes: no call may fail.
+# nginx does not watch health; a call it sends just as the port closes can still be refused by
+# gRPC (CANCELLED), so that run is bounded like a kill. Then it kills one more each way with the
+# client's retry policy on (--retries=2), where no call may fail at all.
 # Everything it starts is stopped on exit; all files live in a mktemp directory.
 #
 # Usage: deploy/test-scale-out.sh --server-binary PATH --cli PATH
@@ -241,6 +244,8 @@ kill_mid_run() { # kill_mid_run NAME TARGET VICTIM SIGNAL [MAX_ERRORS [BENCH FLA
   # its channel has processed the connection's end (the failed stream and the closed transport
   # are separate events). So at most one more per caller: 2 x concurrency. Seen here: 1..6 at
   # concurrency 6. Every later call must find a live replica; with --retries even these succeed.
+  # SIGTERM through nginx: only calls that reach the replica in the instant its port closes fail
+  # (gRPC refuses them with CANCELLED); seen here: 0..3.
   [ "$errors" -le "$max_errors" ] ||
     fail "$name: $errors failed calls, more than $max_errors (calls in flight: $concurrency)"
   [ "$requests" -gt "$errors" ] || fail "$name: no call succeeded"
@@ -254,7 +259,10 @@ kill_mid_run nginx_kill "$via_nginx" 2 KILL
 start_server 2 "${server_addr[2]}" # back on the same port for the next run
 kill_mid_run round_robin_kill "$via_rr" 1 KILL
 start_server 1 "${server_addr[1]}"
-kill_mid_run round_robin_drain "$via_rr" 0 TERM
+# SIGTERM through client-side round robin: zero failed calls, without any retry policy.
+kill_mid_run round_robin_drain "$via_rr" 0 TERM 0
+grep -q 'event=draining signal=SIGTERM lame_duck=1s' "$work/server-0.log" ||
+  fail "round_robin_drain: replica 0 logged no lame duck: $(grep event=draining "$work/server-0.log")"
 start_server 0 "${server_addr[0]}"
 kill_mid_run nginx_drain "$via_nginx" 1 TERM
 start_server 1 "${server_addr[1]}"

@@ -176,7 +176,9 @@ TEST(ClientTest, RetriesUnavailableWhenAsked) {
 
 TEST(ServiceConfigJsonTest, Forms) {
   EXPECT_EQ(ServiceConfigJson(false, 0), "");
-  EXPECT_EQ(ServiceConfigJson(true, 0), R"({"loadBalancingConfig": [{"round_robin": {}}]})");
+  EXPECT_EQ(ServiceConfigJson(true, 0),
+            R"({"loadBalancingConfig": [{"round_robin": {}}], )"
+            R"("healthCheckConfig": {"serviceName": "tokensampler.v1.Sampler"}})");
   const std::string both = ServiceConfigJson(true, 2);
   EXPECT_NE(both.find(R"("maxAttempts": 3)"), std::string::npos) << both;
   EXPECT_NE(both.find(R"("retryableStatusCodes": ["UNAVAILABLE"])"), std::string::npos);

@@ -38,7 +38,13 @@ const KNOWN_FLAGS = {
   TOKENSAMPLER_MAX_SEQUENCES: "max_sequences",
   TOKENSAMPLER_MAX_HISTORY_TOKENS: "max_history_tokens",
   TOKENSAMPLER_DRAIN_TIMEOUT: "drain_timeout",
+  TOKENSAMPLER_LAME_DUCK: "lame_duck",
+  TOKENSAMPLER_MAX_CONNECTION_AGE: "max_connection_age",
+  TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE: "max_connection_age_grace",
 };
+// Flags whose value is an absl duration ("10s", "5m", "inf"), not an integer.
+const DURATION_FLAGS = new Set(["TOKENSAMPLER_DRAIN_TIMEOUT", "TOKENSAMPLER_LAME_DUCK",
+  "TOKENSAMPLER_MAX_CONNECTION_AGE", "TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE"]);
 const HEALTH_SERVICES = new Set(["", "tokensampler.v1.Sampler"]);
 
 // ---------------------------------------------------------------------------------------------
@@ -216,7 +222,11 @@ function structuralErrors(objects, ctx) {
     if (!(k in KNOWN_FLAGS)) err(`ConfigMap ${cm.metadata.name}: '${k}' is not a server flag's environment variable (unknown flag)`);
   }
   for (const [k, v] of Object.entries(flags)) {
-    if (["TOKENSAMPLER_ADDRESS", "TOKENSAMPLER_DRAIN_TIMEOUT"].includes(k)) continue;
+    if (k === "TOKENSAMPLER_ADDRESS") continue;
+    if (DURATION_FLAGS.has(k)) {
+      if (String(v) !== "inf" && Number.isNaN(parseDurationSeconds(String(v)))) err(`ConfigMap ${k}: want an absl duration like '10s', got '${v}'`);
+      continue;
+    }
     if (k in KNOWN_FLAGS && !/^[0-9]+$/.test(String(v))) err(`ConfigMap ${k}: want a non-negative integer, got '${v}'`);
   }
   for (const e of c.env || []) {

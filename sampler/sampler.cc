@@ -486,23 +486,32 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     }
   }
   if (sampled.empty()) return false;
-  // The sample's own nucleus: usually a small head of it, so order only a head first.
-  auto higher = [](const auto& a, const auto& b) { return a.first > b.first; };
+  // Two estimates of where the nucleus ends, in sample positions (descending z): the
+  // sample's own nucleus (few samples, noisy), and the point above which the sampled tail
+  // (many light tokens, each standing for `stride` of them) leaves at most 85% of the
+  // mass top-p may drop. The second is steadier (the tail is well sampled) and is tried
+  // first, with a margin; then the larger of the sample's nucleus and twice the first.
+  std::sort(sampled.begin(), sampled.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
   size_t c = sampled.size() - 1;
-  for (size_t head = std::min<size_t>(64, sampled.size());; head = sampled.size()) {
-    std::partial_sort(sampled.begin(), sampled.begin() + head, sampled.end(), higher);
-    double acc = 0.0;
-    size_t j = 0;
-    for (; j < head; ++j) {
-      acc += sampled[j].second;
-      if (acc >= top_p * sample_mass) break;
-    }
-    if (j < head) {
+  double acc = 0.0;
+  for (size_t j = 0; j < sampled.size(); ++j) {
+    acc += sampled[j].second;
+    if (acc >= top_p * sample_mass) {
       c = j;
       break;
     }
-    if (head == sampled.size()) break;
   }
+  const double droppable = 0.85 * (1.0 - top_p) * total;
+  double below = 0.0;
+  size_t tail_at = sampled.size() - 1;
+  while (tail_at > 0) {
+    below += static_cast<double>(stride) * sampled[tail_at].second;
+    if (below > droppable) break;
+    --tail_at;
+  }
+  const size_t first_at = tail_at + tail_at / 2 + 4;
+  const size_t second_at = std::max(c + c / 4 + 4, 2 * first_at + 16);
   ids.resize(vocab);
   // ExpSum's total carries float block partials (~1e-7 relative): the cut needs the mass
   // as exactly as Collect + TopPStandard's double sum, which the first collect pass adds
@@ -510,7 +519,7 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
   double all_mass = -1.0;
   double target = 0.0;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const size_t at = attempt == 0 ? c + c / 4 + 4 : 2 * c + 32;
+    const size_t at = attempt == 0 ? first_at : second_at;
     if (at >= sampled.size()) break;  // the set would be most of V: the general path
     double mass = 0.0;
     const size_t count = kernels::CollectAtLeast(z, w.data(), vocab, sampled[at].first,

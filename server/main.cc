@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -41,8 +42,8 @@ ABSL_FLAG(int32_t, max_sequences, 4096,
 ABSL_FLAG(int32_t, max_history_tokens, 131072,
           "Most remembered tokens per stream sequence. Env TOKENSAMPLER_MAX_HISTORY_TOKENS.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
-          "On SIGTERM/SIGINT, how long calls in flight may take to finish. "
-          "Env TOKENSAMPLER_DRAIN_TIMEOUT.");
+          "On SIGTERM/SIGINT, how long the stop may take, --lame_duck included; calls "
+          "still running at its end are cancelled. Env TOKENSAMPLER_DRAIN_TIMEOUT.");
 ABSL_FLAG(absl::Duration, lame_duck, absl::Seconds(1),
           "On SIGTERM/SIGINT, how long to keep serving with health NOT_SERVING before "
           "the port closes, so that health-checking clients and load balancers move "
@@ -180,13 +181,16 @@ int Main(int argc, char** argv) {
             {"lame_duck", absl::FormatDuration(lame)},
             {"drain_timeout", absl::FormatDuration(drain)}});
   (*server)->EnterLameDuck();
-  if (lame > absl::ZeroDuration()) {
-    const timespec wait = absl::ToTimespec(lame);
+  const absl::Time lame_end = start + lame;
+  for (absl::Time now = absl::Now(); now < lame_end; now = absl::Now()) {
+    const timespec wait = absl::ToTimespec(lame_end - now);
     if (sigtimedwait(&stop_signals, nullptr, &wait) > 0) {
       LogEvent(LogLevel::kInfo, "lame_duck_cut",
                {{"reason", "second signal"},
                 {"after_ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start))}});
+      break;
     }
+    if (errno != EINTR) break;  // EAGAIN: the lame duck is over
   }
   (*server)->Shutdown(std::max(absl::ZeroDuration(), drain - (absl::Now() - start)));
   const uint64_t requests = (*server)->service().requests_served();

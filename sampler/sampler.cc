@@ -489,8 +489,8 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
   // Two estimates of where the nucleus ends, in sample positions (descending z): the
   // sample's own nucleus (few samples, noisy), and the point above which the sampled tail
   // (many light tokens, each standing for `stride` of them) leaves at most 85% of the
-  // mass top-p may drop. The second is steadier (the tail is well sampled) and is tried
-  // first, with a margin; then the larger of the sample's nucleus and twice the first.
+  // mass top-p may drop (steadier: the tail is well sampled). Each with a margin; the
+  // tighter one first, then the looser one (at least twice the first).
   std::sort(sampled.begin(), sampled.end(),
             [](const auto& a, const auto& b) { return a.first > b.first; });
   size_t c = sampled.size() - 1;
@@ -510,8 +510,10 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     if (below > droppable) break;
     --tail_at;
   }
-  const size_t first_at = tail_at + tail_at / 2 + 4;
-  const size_t second_at = std::max(c + c / 4 + 4, 2 * first_at + 16);
+  const size_t by_tail = tail_at + tail_at / 2 + 4;
+  const size_t by_head = c + c / 4 + 4;
+  const size_t first_at = std::min(by_tail, by_head);
+  const size_t second_at = std::max(std::max(by_tail, by_head), 2 * first_at + 16);
   ids.resize(vocab);
   // ExpSum's total carries float block partials (~1e-7 relative): the cut needs the mass
   // as exactly as Collect + TopPStandard's double sum, which the first collect pass adds

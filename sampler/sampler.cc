@@ -182,6 +182,7 @@ struct Sampler::Scratch {
   std::vector<float> probs;      // final probabilities by position (Distribution)
   std::vector<uint64_t> keys;    // (probability bits, ~id) sort keys (Distribution)
   std::vector<std::pair<float, float>> sampled;  // (z, w) of a strided sample (top-p)
+  std::vector<std::pair<float, float>> sampled_sorted;
   std::vector<int32_t> listed;   // a copy of a candidate list in ascending id order
   std::vector<double> bucket_mass;  // top-p: mass per logit bucket of the listed set
   std::vector<uint64_t> listed_keys;  // top-p: sort key of each listed id
@@ -491,8 +492,20 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
   // (many light tokens, each standing for `stride` of them) leaves at most 85% of the
   // mass top-p may drop (steadier: the tail is well sampled). Each with a margin; the
   // tighter one first, then the looser one (at least twice the first).
-  std::sort(sampled.begin(), sampled.end(),
-            [](const auto& a, const auto& b) { return a.first > b.first; });
+  // Sorted by z descending with one vectorised sort of (order-preserving z bits, index).
+  keys.resize(sampled.size());
+  for (size_t j = 0; j < sampled.size(); ++j) {
+    uint32_t bits;
+    std::memcpy(&bits, &sampled[j].first, sizeof(bits));
+    bits ^= static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u;
+    keys[j] = (static_cast<uint64_t>(bits) << 32) | j;
+  }
+  sorter(keys.data(), keys.size(), hwy::SortDescending());
+  sampled_sorted.resize(sampled.size());
+  for (size_t j = 0; j < sampled.size(); ++j) {
+    sampled_sorted[j] = sampled[static_cast<uint32_t>(keys[j])];
+  }
+  sampled.swap(sampled_sorted);
   size_t c = sampled.size() - 1;
   double acc = 0.0;
   for (size_t j = 0; j < sampled.size(); ++j) {

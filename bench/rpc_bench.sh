@@ -43,14 +43,19 @@ trap cleanup EXIT
 
 # One server per (pipeline, mode, wire) group, so that each group's peak RSS (VmHWM) is
 # its own: the peak is reached at the group's highest concurrency.
+# Each server logs to its own file: reading a reused file could find the previous
+# server's address before the new one has truncated it.
+servers_started=0
 start_server() {
-  "$server_bin" --address=127.0.0.1:0 --workers="$workers" 2>"$work/server.log" &
+  servers_started=$((servers_started + 1))
+  local log="$work/server$servers_started.log"
+  "$server_bin" --address=127.0.0.1:0 --workers="$workers" 2>"$log" &
   server_pid=$!
   address=""
   for _ in $(seq 1 200); do
-    address=$(sed -n 's/.*event=listening address=\([^ ]*\).*/\1/p' "$work/server.log" | head -n1)
+    address=$(sed -n 's/.*event=listening address=\([^ ]*\).*/\1/p' "$log" 2>/dev/null | head -n1)
     [[ -n $address ]] && return 0
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+    kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
     sleep 0.05
   done
   echo "server did not report its address" >&2

@@ -287,6 +287,40 @@ TEST(Distribution, SortedDescendingTiesByIdSumsToOne) {
   }
 }
 
+// The radix sort skips a digit that is the same for every key: rows where every digit,
+// or all but one, is constant must still come out complete, descending, ties by id.
+TEST(Distribution, ConstantDigitsAndRemovedTokens) {
+  for (size_t n : {1u, 5u, 3000u, 128256u}) {
+    for (int shape = 0; shape < 3; ++shape) {
+      std::vector<float> z(n, 0.5f);                                 // all equal
+      if (shape == 1) {
+        for (size_t i = 0; i < n; i += 3) z[i] = 1.5f;             // two values
+      }
+      if (shape == 2) {
+        for (size_t i = 0; i < n; ++i) z[i] = static_cast<float>(i % 7);
+      }
+      Sampler sampler;
+      SamplingParams p;
+      std::vector<int32_t> banned;
+      for (size_t i = 1; i < n; i += 5) banned.push_back(static_cast<int32_t>(i));
+      p.banned_token_ids = banned;
+      DistributionResult d;
+      ASSERT_TRUE(sampler.Distribution(LogitsView::Float32(z), p, &d).ok());
+      ASSERT_EQ(d.token_ids.size(), n - banned.size()) << n << " " << shape;
+      std::vector<int32_t> expected;
+      for (size_t i = 0; i < n; ++i) {
+        if (i % 5 != 1) expected.push_back(static_cast<int32_t>(i));
+      }
+      std::stable_sort(expected.begin(), expected.end(),
+                       [&z](int32_t a, int32_t b) { return z[a] > z[b]; });
+      EXPECT_EQ(d.token_ids, expected) << n << " " << shape;
+      for (size_t i = 1; i < d.probs.size(); ++i) {
+        ASSERT_EQ(d.probs[i - 1] == d.probs[i], z[d.token_ids[i - 1]] == z[d.token_ids[i]]);
+      }
+    }
+  }
+}
+
 // Any client can replay a sampled token from the Distribution response, seed and step.
 TEST(Draw, ClientReplayFromTheDistribution) {
   for (size_t n : {1u, 2u, 33u, 1000u, 32000u}) {

@@ -1,6 +1,7 @@
 // tokensampler-server: serves tokensampler.v1.Sampler until SIGTERM or SIGINT, then
 // drains. Every flag can also come from the environment variable named in its help
 // (the command line wins). Logs one key=value line per event on stderr.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -79,6 +80,20 @@ constexpr struct {
     {"max_connection_age_grace", "TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE"},
 };
 
+// glibc gives each thread that allocates under contention its own malloc arena, up to
+// 8 per CPU. gRPC's poller and callback threads and the workers all allocate and free
+// the ~0.5 MB request buffers of V=128256 rows, so each arena keeps its own free
+// half-megabyte holes: at concurrency 64 the server held 254-355 MiB with the default
+// and 172-194 MiB with two arenas (and was no slower). MALLOC_ARENA_MAX in the
+// environment (or GLIBC_TUNABLES) still wins: then this leaves malloc alone.
+void LimitMallocArenas() {
+  constexpr int kMallocArenas = 2;
+  if (std::getenv("MALLOC_ARENA_MAX") != nullptr || std::getenv("GLIBC_TUNABLES") != nullptr) {
+    return;
+  }
+  mallopt(M_ARENA_MAX, kMallocArenas);
+}
+
 // Sets flags from their environment variables. Runs before the command line is parsed,
 // so a flag given on the command line overrides its variable.
 bool ApplyEnvironment() {
@@ -145,6 +160,8 @@ int Main(int argc, char** argv) {
                                      absl::FormatDuration(lame_duck))}});
     return 2;
   }
+
+  LimitMallocArenas();
 
   // Block the stop signals in every thread (the pool and gRPC threads inherit the
   // mask) and wait for them here.

@@ -172,8 +172,12 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
         samples_(distribution ? nullptr : &sample_response_),
         distributions_(distribution ? &distribution_response_ : nullptr) {}
 
-  void Start(const grpc::ByteBuffer& request_bytes) {
-    absl::Status status = ParseMessage(request_bytes, &request_);
+  // `request_bytes` belongs to gRPC's per-call holder, which would keep it (about 0.5 MB
+  // for one V=128256 row) until OnDone; once parsed it is dropped here, so that a call
+  // waiting for a worker holds one copy of its logits, not two.
+  void Start(grpc::ByteBuffer* request_bytes) {
+    absl::Status status = ParseMessage(*request_bytes, &request_);
+    request_bytes->Clear();
     if (!status.ok()) return FinishWith(status);
     status = DecodeRequest(request_, service_->options().limits, RequestKind::kStateless,
                            [this] { return service_->PickSeed(); }, &rows_);
@@ -216,6 +220,12 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
       service_->CountServed(rows_.size());
       status = Serialize();
     }
+    // The logits are not needed any more: free them now rather than when gRPC is done
+    // sending the response and calls OnDone.
+    rows_.clear();
+    request_.Clear();
+    sample_response_.Clear();        // serialized into response_ already
+    distribution_response_.Clear();
     // The job keeps itself alive through its tasks; drop our reference (and the cycle
     // through `done`) before the reactor can be deleted.
     std::shared_ptr<RowJob> job = std::move(job_);
@@ -350,7 +360,6 @@ class StreamReactor final
 
   // Validates and stages one message, then hands its rows to the pool.
   void Process(std::unique_ptr<grpc::ByteBuffer> message) {
-    current_.Clear();
     absl::Status status = ParseMessage(*message, &current_);
     message.reset();
     if (status.ok()) {
@@ -408,6 +417,9 @@ class StreamReactor final
 
   void EndMessage(const absl::Status& status, std::unique_ptr<grpc::ByteBuffer> response) {
     rows_.clear();
+    // Frees this message's logits (Clear deletes each row's Logits) while the stream
+    // waits for its next message.
+    current_.Clear();
     {
       std::lock_guard<std::mutex> lock(mu_);
       processing_ = false;
@@ -422,7 +434,7 @@ class StreamReactor final
 
   // Owned by the message being processed (one at a time).
   StreamSession session_;
-  v1::SampleRequest current_;  // reused: its storage stays for the next message
+  v1::SampleRequest current_;  // the message being processed; cleared when it ends
   std::vector<DecodedRow> rows_;
   std::shared_ptr<RowJob> job_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
@@ -453,7 +465,8 @@ grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* co
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
   auto* reactor = new BatchReactor(this, context, /*distribution=*/false, response);
-  reactor->Start(*request);
+  // The holder's request is not const (gRPC gives a const view); Start drops its bytes.
+  reactor->Start(const_cast<grpc::ByteBuffer*>(request));
   return reactor;
 }
 
@@ -461,7 +474,8 @@ grpc::ServerUnaryReactor* SamplerService::GetDistribution(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   auto* reactor = new BatchReactor(this, context, /*distribution=*/true, response);
-  reactor->Start(*request);
+  // The holder's request is not const (gRPC gives a const view); Start drops its bytes.
+  reactor->Start(const_cast<grpc::ByteBuffer*>(request));
   return reactor;
 }
 

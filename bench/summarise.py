@@ -5,6 +5,7 @@ Usage:
   build/bench/sampler_benchmark --benchmark_format=json > out.json
   bench/summarise.py out.json [--markdown] [--cpu]
 
+With --benchmark_repetitions=N every figure is the median of the N repetitions.
 Every benchmark is named <group>/<config>/<rows>/V:<V>/batch:<B>[/bf16]/real_time/threads:<T>.
 Its cost per row is compared with limit/maxexpsum of the same rows, V, batch and
 threads: ratio = (time per row) / (limit's time per row). By default time is wall time
@@ -15,6 +16,7 @@ when other jobs share the machine (for threads:1 the two agree on a quiet machin
 import argparse
 import json
 import re
+import statistics
 import sys
 from collections import defaultdict
 
@@ -62,14 +64,17 @@ def main():
     args = ap.parse_args()
     context, benches = load(args.json_file)
 
-    rows = {}  # (group/config, rows, v, batch, dtype, threads) -> seconds per row
+    # (group/config, rows, v, batch, dtype, threads) -> seconds per row: the median over
+    # --benchmark_repetitions (each repetition is one "iteration" entry of the JSON).
+    samples = defaultdict(list)
     for b in benches:
         m = NAME.match(b["name"])
         if not m:
             continue
         key = (m["group"] + "/" + m["config"], m["rows"], int(m["v"]), int(m["batch"]),
                "bf16" if m["bf16"] else "f32", int(m["threads"] or 1))
-        rows[key] = per_row_seconds(b, args.cpu)
+        samples[key].append(per_row_seconds(b, args.cpu))
+    rows = {key: statistics.median(values) for key, values in samples.items()}
 
     def ratio(name, kind, v, batch, dtype, threads):
         t = rows.get((name, kind, v, batch, dtype, threads))

@@ -1140,7 +1140,30 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
   constexpr int kDigitBits = 11;
   constexpr uint32_t kMask = (1u << kDigitBits) - 1;
   constexpr int kPasses = 3;
+  constexpr size_t kRadixMinCount = 2048;
   std::array<std::array<uint32_t, size_t{1} << kDigitBits>, kPasses>& hist = s.radix_hist;
+  if (count < kRadixMinCount) {
+    // A short list (top-k, a small nucleus): the histograms' fixed cost would dominate.
+    // The 64-bit words (key above id) are distinct, so any sort gives the same order.
+    s.keys.clear();
+    for (size_t i = 0; i < count; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &s.probs[i], sizeof(bits));
+      if (bits == 0) continue;  // removed token
+      const uint32_t id = s.dense_final ? static_cast<uint32_t>(i)
+                                        : static_cast<uint32_t>(s.ids[i]);
+      s.keys.push_back((static_cast<uint64_t>(~bits) << 32) | id);
+    }
+    s.sorter(s.keys.data(), s.keys.size(), hwy::SortAscending());
+    out->token_ids.resize(s.keys.size());
+    out->probs.resize(s.keys.size());
+    for (size_t i = 0; i < s.keys.size(); ++i) {
+      out->token_ids[i] = static_cast<int32_t>(static_cast<uint32_t>(s.keys[i]));
+      const uint32_t bits = ~static_cast<uint32_t>(s.keys[i] >> 32);
+      std::memcpy(&out->probs[i], &bits, sizeof(bits));
+    }
+    return absl::OkStatus();
+  }
   for (auto& h : hist) h.fill(0);
   const float* const probs = s.probs.data();
   const auto bits_of = [probs](size_t i) {

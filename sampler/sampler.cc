@@ -229,6 +229,8 @@ struct Sampler::Scratch {
     return by_weight ? w[i] > 0.0f : z[i] > -kInf;
   }
   void CollectTopK(size_t k, bool by_weight, bool keep_ties);
+  template <typename Keep>
+  void AddTiesWithKth(Keep keep);
   void TopKByLogits(size_t k, bool keep_ties, float max, float temperature);
   double CandidateMass() const;
   void KeepTop(size_t count);
@@ -328,8 +330,13 @@ void Sampler::Scratch::CollectTopK(size_t k, bool by_weight, bool keep_ties) {
   }
   n = count;
   KeepTop(k);
-  if (!keep_ties || n < k) return;
-  // The exact top k holds the lowest ids of the group tied with the k-th; add the rest.
+  if (keep_ties && n >= k) AddTiesWithKth([&](size_t i) { return Candidate(i, by_weight); });
+}
+
+// The exact top k (ids[0, n)) holds the lowest ids of the group tied with the k-th; adds
+// the rest of that group, the later tokens with the k-th's logit for which keep(id) holds.
+template <typename Keep>
+void Sampler::Scratch::AddTiesWithKth(Keep keep) {
   int32_t kth = ids[0];
   for (size_t i = 1; i < n; ++i) {
     if (Before(kth, ids[i])) kth = ids[i];
@@ -340,7 +347,7 @@ void Sampler::Scratch::CollectTopK(size_t k, bool by_weight, bool keep_ties) {
     if (z[ids[i]] == threshold) last_tied = std::max(last_tied, ids[i]);
   }
   for (size_t i = static_cast<size_t>(last_tied) + 1; i < vocab; ++i) {
-    if (z[i] == threshold && Candidate(i, by_weight)) ids[n++] = static_cast<int32_t>(i);
+    if (z[i] == threshold && keep(i)) ids[n++] = static_cast<int32_t>(i);
   }
 }
 
@@ -362,19 +369,7 @@ void Sampler::Scratch::TopKByLogits(size_t k, bool keep_ties, float max, float t
   }
   n = kept;
   KeepTop(k);
-  if (!keep_ties || n < k) return;
-  int32_t kth = ids[0];
-  for (size_t i = 1; i < n; ++i) {
-    if (Before(kth, ids[i])) kth = ids[i];
-  }
-  const float threshold = z[kth];
-  int32_t last_tied = kth;
-  for (size_t i = 0; i < n; ++i) {
-    if (z[ids[i]] == threshold) last_tied = std::max(last_tied, ids[i]);
-  }
-  for (size_t i = static_cast<size_t>(last_tied) + 1; i < vocab; ++i) {
-    if (z[i] == threshold && weigh(i) > 0.0f) ids[n++] = static_cast<int32_t>(i);
-  }
+  if (keep_ties && n >= k) AddTiesWithKth([&](size_t i) { return weigh(i) > 0.0f; });
 }
 
 double Sampler::Scratch::CandidateMass() const {

@@ -194,6 +194,12 @@ std::vector<Config> Configs() {
   SamplingParams topk = t;
   topk.top_k = 50;
   out.push_back({"t_topk50", topk});
+  // Large k: the candidate pass must stay O(V) + O(k log k) however big the top k is.
+  for (int32_t large_k : {1000, 4000}) {
+    SamplingParams big = t;
+    big.top_k = large_k;
+    out.push_back({large_k == 1000 ? "t_topk1000" : "t_topk4000", big});
+  }
   SamplingParams topp = t;
   topp.top_p = 0.95f;
   out.push_back({"t_topp95", topp});

@@ -406,11 +406,11 @@ void BlockSumsImpl(const float* w, size_t n, double* sums) {
 
 // Streams z once keeping a buffer of ids whose logit beats the bar; see TopKCandidates.
 size_t TopKCandidatesImpl(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
-                          float* bar_out) {
+                          float* bar_out, float floor) {
   const DF d;
   const DI di;
   const size_t N = hn::Lanes(d);
-  float bar = -std::numeric_limits<float>::infinity();
+  float bar = floor;
   size_t count = 0;
   auto shrink = [&]() {
     // Keep the best k (z descending, id ascending); the k-th's logit becomes the bar:
@@ -650,8 +650,8 @@ int64_t DecodeArgmaxSimd(const LogitsView& in, size_t* argmax, float* max) {
 }
 
 size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
-                      float* bar) {
-  return HWY_DYNAMIC_DISPATCH(TopKCandidatesImpl)(z, n, k, buf, cap, bar);
+                      float* bar, float floor) {
+  return HWY_DYNAMIC_DISPATCH(TopKCandidatesImpl)(z, n, k, buf, cap, bar, floor);
 }
 
 size_t CollectAtLeast(const float* z, const float* w, size_t n, float threshold, int32_t* ids,

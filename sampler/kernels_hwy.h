@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "sampler/params.h"
 
@@ -105,9 +106,13 @@ inline constexpr size_t kCompressSlack = 64;
 // buf is full, its best k (z descending, id ascending) stay and the k-th's logit becomes
 // the bar. Returns the count: the best k tokens with z > -inf are among buf[0, count),
 // in no particular order. *bar receives the final bar.
+// The bar starts at `floor`: only ids with z > floor are considered, so the guarantee
+// is about the best k of those (the caller checks that count >= k, which makes them the
+// best k of the row).
 // REQUIRES: k >= 1, cap >= 2 * k + 64, no NaN in z. buf holds cap entries (the last
 // kCompressSlack of them are scratch for full-vector stores).
-size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap, float* bar);
+size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap, float* bar,
+                      float floor = -std::numeric_limits<float>::infinity());
 
 // Writes the ids i with z[i] >= threshold to ids (ascending) and the sum of their w[i]
 // to *mass, in ExpSum's fixed reduction order (bit-identical on every target); returns

@@ -186,6 +186,7 @@ struct Sampler::Scratch {
   std::array<std::array<uint32_t, 2048>, 3> radix_hist;  // digit histograms / offsets
   std::vector<std::pair<float, float>> sampled;  // (z, w) of a strided sample (top-p)
   std::vector<std::pair<float, float>> sampled_sorted;
+  std::vector<float> floor_sample;  // top-k: strided logits for the starting bar
   std::vector<int32_t> listed;   // a copy of a candidate list in ascending id order
   std::vector<double> bucket_mass;  // top-p: mass per logit bucket of the listed set
   std::vector<uint64_t> listed_keys;  // top-p: sort key of each listed id
@@ -228,6 +229,7 @@ struct Sampler::Scratch {
   bool Candidate(size_t i, bool by_weight) const {
     return by_weight ? w[i] > 0.0f : z[i] > -kInf;
   }
+  size_t TopKScan(size_t k);
   void CollectTopK(size_t k, bool by_weight, bool keep_ties);
   template <typename Keep>
   void AddTiesWithKth(Keep keep);
@@ -316,11 +318,7 @@ void Sampler::Scratch::Collect(bool by_weight) {
 // becomes the bar later tokens must beat. O(V) with one compare per token on typical
 // rows. keep_ties (HF) adds, in a second pass, every token tied with the k-th.
 void Sampler::Scratch::CollectTopK(size_t k, bool by_weight, bool keep_ties) {
-  // The scan is the SIMD kernel (same rule: a bar that later ids must beat strictly).
-  const size_t cap = 2 * k + 64;
-  ids.resize(std::max(vocab, cap));
-  float bar = 0.0f;
-  size_t count = kernels::TopKCandidates(z, vocab, k, ids.data(), cap, &bar);
+  size_t count = TopKScan(k);
   if (by_weight) {
     size_t kept = 0;
     for (size_t i = 0; i < count; ++i) {
@@ -331,6 +329,37 @@ void Sampler::Scratch::CollectTopK(size_t k, bool by_weight, bool keep_ties) {
   n = count;
   KeepTop(k);
   if (keep_ties && n >= k) AddTiesWithKth([&](size_t i) { return Candidate(i, by_weight); });
+}
+
+// The candidate scan of both top-k paths (the SIMD kernel: a bar that later ids must
+// beat strictly), into ids; returns the count. For a large k the bar starts at a floor
+// guessed from a strided sample of the row, a logit that about 1.3k + 8 strides of tokens
+// beat: the buffer then fills about once, where a bar starting at -inf refills a 2k
+// buffer about ln(V / k) times (an nth_element over 2k ids each). The guess only
+// changes the cost: if fewer than k tokens beat it, the scan runs again without it.
+size_t Sampler::Scratch::TopKScan(size_t k) {
+  constexpr size_t kSamples = 1024;
+  float floor = -kInf;
+  size_t cap = 2 * k + 64;
+  if (k >= 256 && vocab >= 8 * kSamples) {
+    const size_t stride = vocab / kSamples;
+    const size_t rank = 13 * k / (10 * stride) + 8;  // about rank * stride tokens beat it
+    if (rank < kSamples / 2) {
+      floor_sample.resize(kSamples);
+      for (size_t j = 0; j < kSamples; ++j) floor_sample[j] = z[j * stride + stride / 2];
+      std::nth_element(floor_sample.begin(), floor_sample.begin() + rank, floor_sample.end(),
+                       std::greater<float>());
+      floor = floor_sample[rank];
+      cap = std::max(cap, 2 * (rank + 8) * stride + 64);
+    }
+  }
+  ids.resize(std::max(vocab, cap));
+  float bar = 0.0f;
+  size_t count = kernels::TopKCandidates(z, vocab, k, ids.data(), cap, &bar, floor);
+  if (count < k && floor > -kInf) {
+    count = kernels::TopKCandidates(z, vocab, k, ids.data(), 2 * k + 64, &bar);
+  }
+  return count;
 }
 
 // The exact top k (ids[0, n)) holds the lowest ids of the group tied with the k-th; adds
@@ -356,10 +385,7 @@ void Sampler::Scratch::AddTiesWithKth(Keep keep) {
 // weight underflows to 0 is no candidate, as in Collect(by_weight). keep_ties (HF) adds
 // every later token tied with the k-th.
 void Sampler::Scratch::TopKByLogits(size_t k, bool keep_ties, float max, float temperature) {
-  const size_t cap = 2 * k + 64;
-  ids.resize(std::max(vocab, cap));
-  float bar = 0.0f;
-  const size_t count = kernels::TopKCandidates(z, vocab, k, ids.data(), cap, &bar);
+  const size_t count = TopKScan(k);
   auto weigh = [&](size_t id) {
     return w[id] = kernels::ExpNonPositive((z[id] - max) / temperature);
   };

@@ -332,19 +332,23 @@ TEST_P(SimdTargetTest, PickDenseEqualsTheSequentialWalk) {
 TEST_P(SimdTargetTest, TopKCandidatesHoldTheTopK) {
   for (size_t n : {1, 9, 100, 1025, 32000, 128256}) {
     for (size_t k : {1, 2, 50, 1000}) {
-      for (int variant = 0; variant < 2; ++variant) {
-        std::vector<float> row = variant == 0 ? AwkwardRow(n, static_cast<uint32_t>(n + k))
-                                              : testing::TiedRow(n, static_cast<uint32_t>(k));
+      // variant 2 and 3: a starting floor (a logit of the row, so ties with it occur).
+      for (int variant = 0; variant < 4; ++variant) {
+        std::vector<float> row = variant % 2 == 0
+                                     ? AwkwardRow(n, static_cast<uint32_t>(n + k))
+                                     : testing::TiedRow(n, static_cast<uint32_t>(k));
+        const float floor = variant < 2 ? -kInf : row[n / 2];
         std::vector<int32_t> buf(2 * k + 64);
         float bar = 0;
-        const size_t count = TopKCandidates(row.data(), n, k, buf.data(), buf.size(), &bar);
+        const size_t count =
+            TopKCandidates(row.data(), n, k, buf.data(), buf.size(), &bar, floor);
         ASSERT_LE(count, buf.size());
         auto before = [&](int32_t a, int32_t b) {
           return row[a] > row[b] || (row[a] == row[b] && a < b);
         };
         std::vector<int32_t> all;
         for (size_t i = 0; i < n; ++i) {
-          if (row[i] > -kInf) all.push_back(static_cast<int32_t>(i));
+          if (row[i] > floor) all.push_back(static_cast<int32_t>(i));
         }
         std::sort(all.begin(), all.end(), before);
         all.resize(std::min(k, all.size()));

@@ -215,6 +215,38 @@ TEST_P(ReferenceTest, StructuredRowsMatch) {
   }
 }
 
+TEST_P(ReferenceTest, LargeTopKMatches) {
+  // Large k starts the candidate scan from a bar guessed from a strided sample of the
+  // row; these rows include ones where the guess is too high (the sampled positions hold
+  // the best logits), ties at every value, and a row that is mostly -inf.
+  const Preset preset = GetParam();
+  Sampler sampler;
+  const size_t n = 128256;
+  const size_t stride = n / 1024;
+  std::vector<std::vector<float>> rows = {testing::NormalRow(n, 77, 3.0f),
+                                          testing::TiedRow(n, 78), testing::NormalRow(n, 79, 0.5f)};
+  std::vector<float> fooled = testing::NormalRow(n, 80);
+  for (size_t j = 0; j < 1024; ++j) fooled[j * stride + stride / 2] += 20.0f;
+  rows.push_back(fooled);
+  std::vector<float> sparse(n, -std::numeric_limits<float>::infinity());
+  for (size_t i = 0; i < n; i += 29) sparse[i] = static_cast<float>(i % 1009) / 100.0f;
+  rows.push_back(sparse);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (int top_k : {300, 1500, 4000, 20000}) {
+      for (float top_p : {1.0f, 0.9f}) {
+        SamplingParams p;
+        p.preset = preset;
+        p.temperature = 0.8f;
+        p.top_k = top_k;
+        p.top_p = top_p;
+        const std::vector<float> got = testing::DenseDistribution(sampler, rows[r], p);
+        const std::vector<double> want = testing::ReferenceDistribution(rows[r], p);
+        ExpectMatches(got, want, absl::StrCat("row ", r, " top_k ", top_k, " top_p ", top_p));
+      }
+    }
+  }
+}
+
 TEST_P(ReferenceTest, RandomParameterCombinationsMatch) {
   // Every stage on at once, with random values, on small and medium rows.
   const Preset preset = GetParam();

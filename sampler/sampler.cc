@@ -187,9 +187,8 @@ struct Sampler::Scratch {
   std::vector<std::pair<float, float>> sampled;  // (z, w) of a strided sample (top-p)
   std::vector<std::pair<float, float>> sampled_sorted;
   std::vector<float> floor_sample;  // top-k: strided logits for the starting bar
-  std::vector<int32_t> listed;   // a copy of a candidate list in ascending id order
   std::vector<double> bucket_mass;  // top-p: mass per logit bucket of the listed set
-  std::vector<uint64_t> listed_keys;  // top-p: sort key of each listed id
+  std::vector<uint16_t> listed_bucket;  // top-p: logit bucket of each listed id
   mutable std::vector<float> gathered;  // final weights of a sparse set, for the draw
   hwy::Sorter sorter;            // vectorised sort; owns its scratch
 
@@ -576,9 +575,9 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
       }
     }
     if (min_keep > kept) return false;
-    listed.assign(ids.begin(), ids.begin() + kept);
-    // Order the set by (z descending, id ascending) with one vectorised sort of 64-bit
-    // keys (order-preserving logit bits over the complemented id), then walk it.
+    // ids[0, kept) is the set, ascending; it stays in place until the final filter.
+    // Order it by (z descending, id ascending) through 64-bit keys (order-preserving
+    // logit bits over the complemented id).
     auto key_of = [this](int32_t id) {
       uint32_t bits;
       std::memcpy(&bits, &z[id], sizeof(bits));
@@ -587,19 +586,19 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
              (0xFFFFFFFFu - static_cast<uint32_t>(id));
     };
     // First a mass histogram of the set over buckets of z (monotone: a better bucket
-    // means a strictly larger logit); only the bucket holding the cut gets sorted.
+    // means a strictly larger logit); only the bucket holding the cut gets sorted. Each
+    // token's bucket is kept for the passes after it.
     const float t = sampled[at].first;
     const float scale = static_cast<float>(kBuckets) / std::max(z_max - t, 1e-30f);
-    auto bucket_of = [&](int32_t id) {
-      const float b = (z_max - z[id]) * scale;
-      return b < static_cast<float>(kBuckets - 1) ? static_cast<size_t>(b) : kBuckets - 1;
-    };
     bucket_mass.assign(kBuckets, 0.0);
-    listed_keys.resize(kept);
+    listed_bucket.resize(kept);
     for (size_t i = 0; i < kept; ++i) {
-      const int32_t id = listed[i];
-      bucket_mass[bucket_of(id)] += w[id];
-      listed_keys[i] = key_of(id);
+      const int32_t id = ids[i];
+      const float b = (z_max - z[id]) * scale;
+      const size_t bucket =
+          b < static_cast<float>(kBuckets - 1) ? static_cast<size_t>(b) : kBuckets - 1;
+      listed_bucket[i] = static_cast<uint16_t>(bucket);
+      bucket_mass[bucket] += w[id];
     }
     double acc = 0.0;
     size_t cut_bucket = kBuckets;
@@ -613,10 +612,10 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     if (cut_bucket == kBuckets) return false;  // the set falls short after all
     size_t before_cut = 0;
     keys.clear();
-    for (int32_t id : listed) {
-      const size_t b = bucket_of(id);
+    for (size_t i = 0; i < kept; ++i) {
+      const size_t b = listed_bucket[i];
       before_cut += b < cut_bucket;  // no branch: most of the set is before the cut
-      if (b == cut_bucket) keys.push_back(key_of(id));
+      if (b == cut_bucket) keys.push_back(key_of(ids[i]));
     }
     // The cut bucket is empty only when the target is <= 0 (it is bucket 0 then):
     // nothing is kept by mass and min_tokens_to_keep decides below.
@@ -634,18 +633,29 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
       }
       for (uint64_t key : keys) kept_count += key >= worst;
     }
+    size_t out = 0;
     if (kept_count < min_keep) {
       // min_tokens_to_keep reaches past the cut: order the whole set instead.
-      keys.assign(listed_keys.begin(), listed_keys.end());
+      keys.resize(kept);
+      for (size_t i = 0; i < kept; ++i) keys[i] = key_of(ids[i]);
       sorter(keys.data(), kept, hwy::SortDescending());
       worst = keys[min_keep - 1];
-    }
-    // The kept set is every key >= worst: filter the ascending copy so that Finalize
-    // finds the ids already sorted.
-    size_t out = 0;
-    for (size_t i = 0; i < kept; ++i) {
-      ids[out] = listed[i];  // branch-free: the kept ids are a random-looking subset
-      out += listed_keys[i] >= worst;
+      for (size_t i = 0; i < kept; ++i) {
+        const int32_t id = ids[i];
+        ids[out] = id;
+        out += key_of(id) >= worst;
+      }
+    } else {
+      // The kept set is every key >= worst: a better bucket than the cut's, or the cut's
+      // with a key >= worst. Filtered in place (out <= i) so that Finalize finds the
+      // ids already sorted; branch-free, the kept ids are a random-looking subset.
+      const size_t cut = cut_bucket;
+      for (size_t i = 0; i < kept; ++i) {
+        const int32_t id = ids[i];
+        const size_t b = listed_bucket[i];
+        ids[out] = id;
+        out += b < cut || (b == cut && key_of(id) >= worst);
+      }
     }
     n = out;
     return true;

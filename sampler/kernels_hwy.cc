@@ -218,6 +218,42 @@ double ExpSumImpl(const float* z, size_t n, float max, float temperature, float*
   }
 }
 
+// The end of an argmax over four (best value, index) chains that covered [0, i): the
+// lowest index among the lanes equal to the overall maximum is the first maximum of that
+// prefix; then the tail [i, n) element by element through `scalar`. With `check`, returns
+// the index of the first NaN or +inf of the tail (the chains stop before a block holding
+// one), else -1 with *argmax and *max set.
+template <class VI, class Scalar>
+HWY_INLINE int64_t FinishArgmax(VF b0, VF b1, VF b2, VF b3, VI i0, VI i1, VI i2, VI i3,
+                                size_t i, size_t n, const Scalar& scalar, bool check,
+                                size_t* argmax, float* max) {
+  const DF d;
+  const DI di;
+  const VF top = hn::MaxOfLanes(d, hn::Max(hn::Max(b0, b1), hn::Max(b2, b3)));
+  float m = hn::GetLane(top);
+  size_t result = 0;
+  if (i > 0 && m > -std::numeric_limits<float>::infinity()) {
+    const auto none = hn::Set(di, std::numeric_limits<int32_t>::max());
+    auto pick = [&](VF b, VI ix) {
+      return hn::IfThenElse(hn::RebindMask(di, hn::Eq(b, top)), ix, none);
+    };
+    const auto cand = hn::Min(hn::Min(pick(b0, i0), pick(b1, i1)),
+                              hn::Min(pick(b2, i2), pick(b3, i3)));
+    result = static_cast<size_t>(hn::GetLane(hn::MinOfLanes(di, cand)));
+  }
+  for (; i < n; ++i) {
+    const float v = scalar(i);
+    if (check && !(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
+    if (v > m) {
+      m = v;
+      result = i;
+    }
+  }
+  *argmax = result;
+  *max = m;
+  return -1;
+}
+
 // Greedy straight from the input: per lane the best value and the lowest index holding
 // it, with (if `check`) the NaN/+inf rule of DecodeAndMax, and no copy of the row. Four
 // independent (best, index) chains hide the compare-and-blend latency; each keeps the
@@ -259,29 +295,7 @@ HWY_INLINE int64_t ArgmaxLoop(size_t n, const Load& load, const Scalar& scalar, 
     i3 = hn::IfThenElse(hn::RebindMask(di, g3), x3, i3);
     idx = hn::Add(x3, step);
   }
-  const VF top = hn::MaxOfLanes(d, hn::Max(hn::Max(b0, b1), hn::Max(b2, b3)));
-  float m = hn::GetLane(top);
-  size_t result = 0;
-  if (i > 0 && m > -std::numeric_limits<float>::infinity()) {
-    const auto none = hn::Set(di, std::numeric_limits<int32_t>::max());
-    auto pick = [&](VF b, decltype(i0) ix) {
-      return hn::IfThenElse(hn::RebindMask(di, hn::Eq(b, top)), ix, none);
-    };
-    const auto cand = hn::Min(hn::Min(pick(b0, i0), pick(b1, i1)),
-                              hn::Min(pick(b2, i2), pick(b3, i3)));
-    result = static_cast<size_t>(hn::GetLane(hn::MinOfLanes(di, cand)));
-  }
-  for (; i < n; ++i) {
-    const float v = scalar(i);
-    if (check && !(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
-    if (v > m) {
-      m = v;
-      result = i;
-    }
-  }
-  *argmax = result;
-  *max = m;
-  return -1;
+  return FinishArgmax(b0, b1, b2, b3, i0, i1, i2, i3, i, n, scalar, check, argmax, max);
 }
 
 size_t ArgmaxImpl(const float* z, size_t n) {
@@ -334,29 +348,10 @@ int64_t Bf16ArgmaxImpl(const unsigned char* bytes, size_t n, size_t* argmax, flo
     i3 = hn::IfThenElse(hn::RebindMask(di, g3), hn::Add(x2, one), i3);
     even_idx = hn::Add(x2, step);
   }
-  const VF top = hn::MaxOfLanes(d, hn::Max(hn::Max(b0, b1), hn::Max(b2, b3)));
-  float m = hn::GetLane(top);
-  size_t result = 0;
-  if (i > 0 && m > -std::numeric_limits<float>::infinity()) {
-    const auto none = hn::Set(di, std::numeric_limits<int32_t>::max());
-    auto pick = [&](VF b, decltype(i0) ix) {
-      return hn::IfThenElse(hn::RebindMask(di, hn::Eq(b, top)), ix, none);
-    };
-    const auto cand = hn::Min(hn::Min(pick(b0, i0), pick(b1, i1)),
-                              hn::Min(pick(b2, i2), pick(b3, i3)));
-    result = static_cast<size_t>(hn::GetLane(hn::MinOfLanes(di, cand)));
-  }
-  for (; i < n; ++i) {
-    const float v = BFloat16ToFloat(Bits16(bytes, i));
-    if (!(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
-    if (v > m) {
-      m = v;
-      result = i;
-    }
-  }
-  *argmax = result;
-  *max = m;
-  return -1;
+  return FinishArgmax(
+      b0, b1, b2, b3, i0, i1, i2, i3, i, n,
+      [bytes](size_t k) { return BFloat16ToFloat(Bits16(bytes, k)); }, /*check=*/true, argmax,
+      max);
 }
 
 int64_t DecodeArgmaxImpl(const LogitsView& in, size_t* argmax, float* max) {

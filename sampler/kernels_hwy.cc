@@ -513,47 +513,21 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
   }
 }
 
-// p[i] = float(double(w[i]) / total), exactly, at multiply speed: q = w * (1 / total) is
-// within 2^-52 |x| of the true quotient x, so float(q) == float(x) unless a float
-// rounding midpoint (low 29 bits of a double 1000...0) lies within a few double ulps of
-// q, or the result is near the float subnormals: such vectors divide instead.
+// p[i] = ProbOf(w[i], total): one multiply and one min per lane.
 void ProbsImpl(const float* w, size_t n, double total, float* p) {
-  const hn::ScalableTag<double> dd;
-  const hn::Rebind<float, decltype(dd)> dh;
-  const hn::RebindToUnsigned<decltype(dd)> du64;
-  const DF df;
-  const size_t N = hn::Lanes(dd);
-  const auto r = hn::Set(dd, 1.0 / total);
-  // (low 29 bits + 16 - 2^28) mod 2^29 < 33  <=>  within 16 double ulps of a midpoint.
-  const auto low_mask = hn::Set(du64, (uint64_t{1} << 29) - 1);
-  const auto shift = hn::Set(du64, (uint64_t{1} << 29) + 16 - (uint64_t{1} << 28));
-  const auto window = hn::Set(du64, 33);
-  // Results below ~2^-125 (float subnormals) divide: w below this bound may give them.
-  const VF tiny = hn::Set(df, static_cast<float>(2.4e-38 * total < 1.0 ? 2.4e-38 * total : 1.0));
+  if (total < kMinScaledTotal) return ProbsScalar(w, n, total, p);
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF s = hn::Set(d, static_cast<float>(1.0 / total));
+  const VF one = hn::Set(d, 1.0f);
   size_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    const auto q0 = hn::Mul(hn::PromoteTo(dd, hn::LoadU(dh, w + i)), r);
-    const auto q1 = hn::Mul(hn::PromoteTo(dd, hn::LoadU(dh, w + i + N)), r);
-    const auto d0 = hn::And(hn::Add(hn::BitCast(du64, q0), shift), low_mask);
-    const auto d1 = hn::And(hn::Add(hn::BitCast(du64, q1), shift), low_mask);
-    const auto near = hn::Or(hn::Lt(d0, window), hn::Lt(d1, window));
-    bool slow = !hn::AllFalse(du64, near);
-    if (2 * N <= hn::Lanes(df)) {
-      const VF wv = hn::LoadU(df, w + i);  // covers both halves (and maybe more): fine
-      slow |= !hn::AllFalse(df, hn::And(hn::Lt(wv, tiny), hn::Gt(wv, hn::Zero(df))));
-    } else {
-      for (size_t j = i; j < i + 2 * N; ++j) slow |= w[j] > 0.0f && w[j] < hn::GetLane(tiny);
-    }
-    if (HWY_UNLIKELY(slow)) {
-      for (size_t j = i; j < i + 2 * N; ++j) {
-        p[j] = static_cast<float>(static_cast<double>(w[j]) / total);
-      }
-      continue;
-    }
-    hn::StoreU(hn::DemoteTo(dh, q0), dh, p + i);
-    hn::StoreU(hn::DemoteTo(dh, q1), dh, p + i + N);
+    const VF a = hn::LoadU(d, w + i);
+    const VF b = hn::LoadU(d, w + i + N);
+    hn::StoreU(hn::Min(hn::Mul(a, s), one), d, p + i);
+    hn::StoreU(hn::Min(hn::Mul(b, s), one), d, p + i + N);
   }
-  for (; i < n; ++i) p[i] = static_cast<float>(static_cast<double>(w[i]) / total);
+  for (; i < n; ++i) p[i] = ProbOf(w[i], total);
 }
 
 // The double sum of w[0, n) in a fixed order on every target: lane j of 32 double
@@ -637,7 +611,7 @@ void Probs(const float* w, size_t n, double total, float* p) {
 }
 
 void ProbsScalar(const float* w, size_t n, double total, float* p) {
-  for (size_t i = 0; i < n; ++i) p[i] = static_cast<float>(static_cast<double>(w[i]) / total);
+  for (size_t i = 0; i < n; ++i) p[i] = ProbOf(w[i], total);
 }
 
 int64_t DecodeArgmaxSimd(const LogitsView& in, size_t* argmax, float* max) {
@@ -697,14 +671,6 @@ int64_t DecodeArgmaxScalar(const LogitsView& in, size_t* argmax, float* max) {
   return -1;
 }
 
-namespace {
-
-float ProbOf(float w, double total) {
-  return static_cast<float>(static_cast<double>(w) / total);
-}
-
-}  // namespace
-
 int64_t PickDenseScalar(const float* w, size_t n, double total, double u) {
   double cum_n = 0.0;
   for (size_t i = 0; i < n; ++i) {
@@ -728,8 +694,8 @@ int64_t PickDenseScalar(const float* w, size_t n, double total, double u) {
 // The exact walk of PickDenseScalar, decided from approximate block sums wherever the
 // approximation cannot change the answer. With S the sum of the p_i, every running sum
 // the exact walk or this one forms is within E of the exact real-number prefix sum:
-// each p_i is w_i / total rounded to float (relative error <= 2^-24, so at most
-// 2^-24 S over all), and each double addition errs by at most 2^-53 S. A prefix is
+// each p_i is ProbOf(w_i, total) (relative error <= 2^-23 + 2^-48 from w_i / total,
+// so at most that times S over all), and each double addition errs by at most 2^-53 S. A prefix is
 // "surely below" the walk's target if it is below by more than E, "surely above" if
 // above by more than E; only a token whose interval straddles the target's uncertainty
 // window (about 1e-7 of the mass, so rarely) sends us to the exact walk.
@@ -742,7 +708,7 @@ int64_t PickDense(const float* w, size_t n, double total, double u) {
   const double r = 1.0 / total;
   double approx_n = 0.0;  // approximate sum of all p_i
   for (size_t b = 0; b < blocks; ++b) approx_n += sums[b] * r;
-  const double slack = 2.0 * std::ldexp(1.0, -24) +
+  const double slack = 2.0 * std::ldexp(1.0, -23) +
                        8.0 * static_cast<double>(n + 2 * blocks + 64) * std::ldexp(1.0, -53);
   // Plus one subnormal step per element: float rounding is absolute below 2^-126.
   const double e = slack * approx_n * 1.01 + static_cast<double>(n) * std::ldexp(1.0, -149);

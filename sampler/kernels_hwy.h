@@ -87,7 +87,21 @@ size_t ArgmaxSimd(const float* z, size_t n);
 int64_t DecodeArgmaxSimd(const LogitsView& in, size_t* argmax, float* max);
 int64_t DecodeArgmaxScalar(const LogitsView& in, size_t* argmax, float* max);
 
-// The draw of DRAW.md over a dense row: with p_i = float(double(w[i]) / total), the
+// The final probability of a token with weight w when the kept weights sum to total:
+// p = min(1, w * s) in float, s = float(1 / total) (computed in double, rounded once),
+// the multiply by the reciprocal a SIMD softmax does. It is within 2^-23 relative of
+// w / total and never above 1. A total below kMinScaledTotal (only a set of tiny
+// survivors could have one, and s would leave float's range) divides instead:
+// p = float(double(w) / total). Every kernel and the scalar code use this function or
+// its vector form, so the bits are the same everywhere.
+inline constexpr double kMinScaledTotal = 0x1p-64;
+inline float ProbOf(float w, double total) {
+  if (total < kMinScaledTotal) return static_cast<float>(static_cast<double>(w) / total);
+  const float p = w * static_cast<float>(1.0 / total);
+  return p < 1.0f ? p : 1.0f;
+}
+
+// The draw of DRAW.md over a dense row: with p_i = ProbOf(w[i], total), the
 // index of the first i with p_i > 0 whose running double sum (token-id order) exceeds
 // u * (the sum of all positive p_i); the last positive index if rounding leaves none;
 // -1 if none is positive. PickDense returns exactly PickDenseScalar's answer, usually
@@ -135,8 +149,8 @@ inline constexpr size_t kSumDoubleLanes = 32;
 double Sum(const float* w, size_t n);
 double SumScalar(const float* w, size_t n);
 
-// p[i] = float(double(w[i]) / total) for i in [0, n): the probabilities the draw and
-// the distribution report, bit-identical to ProbsScalar, mostly without a division.
+// p[i] = ProbOf(w[i], total) for i in [0, n): the probabilities the draw and the
+// distribution report, bit-identical to ProbsScalar. p may be w (in place).
 // REQUIRES: total > 0 and finite, w finite and >= 0.
 void Probs(const float* w, size_t n, double total, float* p);
 void ProbsScalar(const float* w, size_t n, double total, float* p);

@@ -212,7 +212,7 @@ struct Sampler::Scratch {
   // The final probability of token i (a candidate): the value Distribution() reports
   // and the draw accumulates.
   float Prob(int32_t i) const {
-    return static_cast<float>(static_cast<double>(fin_w[i]) / total);
+    return kernels::ProbOf(fin_w[i], total);
   }
   int32_t Draw(uint64_t seed, uint64_t step, uint32_t index) const;
   void DrawMany(uint64_t seed, uint64_t step, int32_t count, SampleResult* out);
@@ -1156,11 +1156,19 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
     return absl::OkStatus();
   }
   const size_t count = s.dense_final ? s.vocab : s.n;
-  s.probs.resize(count);
-  if (s.dense_final) {
-    kernels::Probs(s.fin_w, count, s.total, s.probs.data());
+  const float* probs;
+  if (s.dense_final && s.fin_w == s.w.data()) {
+    // In place: nothing reads the weights after this, and the row stays in cache.
+    kernels::Probs(s.fin_w, count, s.total, s.w.data());
+    probs = s.w.data();
   } else {
-    for (size_t i = 0; i < count; ++i) s.probs[i] = s.Prob(s.ids[i]);
+    s.probs.resize(count);
+    if (s.dense_final) {
+      kernels::Probs(s.fin_w, count, s.total, s.probs.data());
+    } else {
+      for (size_t i = 0; i < count; ++i) s.probs[i] = s.Prob(s.ids[i]);
+    }
+    probs = s.probs.data();
   }
   // Order: probability descending, ties by ascending id. Positive floats order like
   // their bits, so the complemented bits order ascending like p descending; the ids
@@ -1179,7 +1187,7 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
     s.keys.clear();
     for (size_t i = 0; i < count; ++i) {
       uint32_t bits;
-      std::memcpy(&bits, &s.probs[i], sizeof(bits));
+      std::memcpy(&bits, &probs[i], sizeof(bits));
       if (bits == 0) continue;  // removed token
       const uint32_t id = s.dense_final ? static_cast<uint32_t>(i)
                                         : static_cast<uint32_t>(s.ids[i]);
@@ -1196,7 +1204,6 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
     return absl::OkStatus();
   }
   for (auto& h : hist) h.fill(0);
-  const float* const probs = s.probs.data();
   const auto bits_of = [probs](size_t i) {
     uint32_t bits;
     std::memcpy(&bits, &probs[i], sizeof(bits));

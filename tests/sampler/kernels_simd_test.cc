@@ -299,7 +299,7 @@ TEST_P(SimdTargetTest, PickDenseEqualsTheSequentialWalk) {
       double cum_n = 0;
       std::vector<double> cums;
       for (size_t i = 0; i < n; ++i) {
-        const float p = static_cast<float>(static_cast<double>(w[i]) / total);
+        const float p = ProbOf(w[i], total);
         if (p > 0.0f) {
           cum_n += p;
           cums.push_back(cum_n);
@@ -387,7 +387,7 @@ TEST_P(SimdTargetTest, CollectAtLeastMatchesScalarBitForBit) {
 }
 
 
-TEST_P(SimdTargetTest, ProbsEqualTheDivision) {
+TEST_P(SimdTargetTest, ProbsMatchTheScalarDefinition) {
   std::mt19937 gen(3);
   for (size_t n : kSizes) {
     for (float t : {1.0f, 0.8f, 0.05f}) {
@@ -395,34 +395,30 @@ TEST_P(SimdTargetTest, ProbsEqualTheDivision) {
       if (MaxScalar(row.data(), n) == -kInf) continue;  // no weights to speak of
       double total = 0;
       std::vector<float> w = Weights(row, t, &total);
-      // Weights that sit exactly on float rounding midpoints of w / total, and totals
-      // that are not sums (Finalize divides by the survivors' sum), too.
       for (size_t i = 0; i < n; i += 97) w[i] = 1.0f / static_cast<float>(1 + (gen() % 7));
-      for (double tot : {total, total * 3.0, 1.0, 0.75}) {
-        std::vector<float> fast(n), slow(n);
+      // Totals that are not sums (Finalize divides by the survivors' sum), one that
+      // makes a weight's product round above 1, and ones below kMinScaledTotal.
+      for (double tot : {total, total * 3.0, 1.0, 0.75, 3.0, 0x1p-70, 1e-300}) {
+        std::vector<float> fast(n), slow(n), in_place = w;
         Probs(w.data(), n, tot, fast.data());
         ProbsScalar(w.data(), n, tot, slow.data());
+        Probs(in_place.data(), n, tot, in_place.data());
         ASSERT_EQ(std::memcmp(fast.data(), slow.data(), 4 * n), 0) << n << " " << tot;
+        ASSERT_EQ(std::memcmp(fast.data(), in_place.data(), 4 * n), 0) << n << " " << tot;
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_EQ(BitsOf(slow[i]), BitsOf(ProbOf(w[i], tot)));
+          const double exact = static_cast<double>(w[i]) / tot;
+          if (exact > 1.0 || !(exact >= 0x1p-126)) continue;  // not a probability / subnormal
+          ASSERT_LE(slow[i], 1.0f);
+          ASSERT_LE(std::fabs(slow[i] - exact), 0x1p-23 * exact) << i << " " << tot;
+        }
       }
     }
   }
-  // Quotients next to a float rounding midpoint, where w * (1 / total) and w / total can
-  // round differently: mid = (2m + 1) 2^-25 lies halfway between two floats, and
-  // total = w / mid makes w / total land within a few double ulps of it.
-  std::uniform_int_distribution<uint32_t> mantissa(1u << 23, (1u << 24) - 1);
-  std::uniform_real_distribution<float> weight(0.001f, 1.0f);
-  for (int trial = 0; trial < 200; ++trial) {
-    std::vector<float> w(64);
-    for (float& x : w) x = weight(gen);
-    const double mid = (2.0 * mantissa(gen) + 1.0) * std::ldexp(1.0, -25);
-    const double base = static_cast<double>(w[trial % 64]) / mid;
-    for (int k = -3; k <= 3; ++k) {
-      const double tot = base * (1.0 + k * std::ldexp(1.0, -53));
-      std::vector<float> fast(w.size()), slow(w.size());
-      Probs(w.data(), w.size(), tot, fast.data());
-      ProbsScalar(w.data(), w.size(), tot, slow.data());
-      ASSERT_EQ(std::memcmp(fast.data(), slow.data(), 4 * w.size()), 0) << trial << " " << k;
-    }
+  // The product never rounds above 1: w == total for totals whose reciprocal rounds up.
+  for (float x = 1.0f; x < 4096.0f; x += 1.0f) {
+    ASSERT_LE(ProbOf(x, x), 1.0f) << x;
+    ASSERT_GE(ProbOf(x, x), 1.0f - 0x1p-23f) << x;
   }
 }
 

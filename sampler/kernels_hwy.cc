@@ -55,6 +55,43 @@ HWY_INLINE VF ExpVec(DF d, VF x) {
   return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, c::kMinArg)), y);
 }
 
+// Above this, ExpNonPositive's result is a normal float (x log2 e >= -124.07, so
+// n >= -124 and y 2^n >= 2^-124.5) and neither its clamp nor its zeroing applies.
+inline constexpr float kExpNormalArg = -86.0f;
+
+// ExpVec for lanes that are all >= kExpNormalArg: the same bits with fewer operations.
+// A power of two times a normal float, with a normal result, is exact, so ExpVec's two
+// scale factors together are one add of n to y's exponent field.
+HWY_INLINE VF ExpVecNormal(DF d, VF x) {
+  namespace c = exp_constants;
+  const DI di;
+  VF t = hn::Mul(x, hn::Set(d, c::kLog2e));
+  t = hn::Add(t, hn::Set(d, c::kRoundMagic));
+  const VF nf = hn::Sub(t, hn::Set(d, c::kRoundMagic));
+  const auto n = hn::Sub(hn::BitCast(di, t), hn::Set(di, c::kRoundMagicBits));
+  VF r = hn::Sub(x, hn::Mul(nf, hn::Set(d, c::kLn2Hi)));
+  r = hn::Sub(r, hn::Mul(nf, hn::Set(d, c::kLn2Lo)));
+  VF p = hn::Set(d, c::kP5);
+  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP4));
+  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP3));
+  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP2));
+  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP1));
+  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP0));
+  VF y = hn::Mul(p, hn::Mul(r, r));
+  y = hn::Add(y, r);
+  y = hn::Add(y, hn::Set(d, 1.0f));
+  return hn::BitCast(d, hn::Add(hn::BitCast(di, y), hn::ShiftLeft<23>(n)));
+}
+
+// ExpVec, through ExpVecNormal when every lane allows it (all but rows with masked or
+// very unlikely tokens).
+HWY_INLINE VF ExpVecAny(DF d, VF x) {
+  if (HWY_LIKELY(hn::AllFalse(d, hn::Lt(x, hn::Set(d, kExpNormalArg))))) {
+    return ExpVecNormal(d, x);
+  }
+  return ExpVec(d, x);
+}
+
 // Element i of a 16-bit row as its bits (the row may be unaligned).
 HWY_INLINE uint16_t Bits16(const unsigned char* bytes, size_t i) {
   uint16_t b;
@@ -191,7 +228,7 @@ double ExpSumImpl(const float* z, size_t n, float max, float temperature, float*
       if (unit_t) {
         for (; i + kSumLanes <= end; i += kSumLanes) {
           for (size_t k = 0; k < kAcc; ++k) {
-            const VF e = ExpVec(d, hn::Sub(hn::LoadU(d, z + i + k * kN), vmax));
+            const VF e = ExpVecAny(d, hn::Sub(hn::LoadU(d, z + i + k * kN), vmax));
             hn::StoreU(e, d, w + i + k * kN);
             acc[k] = hn::Add(acc[k], e);
           }
@@ -200,7 +237,7 @@ double ExpSumImpl(const float* z, size_t n, float max, float temperature, float*
         for (; i + kSumLanes <= end; i += kSumLanes) {
           for (size_t k = 0; k < kAcc; ++k) {
             const VF x = hn::Div(hn::Sub(hn::LoadU(d, z + i + k * kN), vmax), vt);
-            const VF e = ExpVec(d, x);
+            const VF e = ExpVecAny(d, x);
             hn::StoreU(e, d, w + i + k * kN);
             acc[k] = hn::Add(acc[k], e);
           }

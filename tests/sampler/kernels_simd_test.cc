@@ -115,6 +115,24 @@ TEST_P(SimdTargetTest, ExpMatchesStdExpAndIsBitIdenticalToScalar) {
   EXPECT_GT(ExpNonPositive(-103.0f), 0.0f);  // a subnormal, not flushed
 }
 
+TEST_P(SimdTargetTest, ExpSumTakesItsShortPathOnlyWhereBitsAgree) {
+  // Every float in [-87.5, -85]: the kernels take a shorter exp for vectors whose lanes
+  // are all >= -86 and the full one otherwise; around that bound both must give the
+  // scalar bits, in vectors that are all on one side and in mixed ones.
+  std::vector<float> x;
+  for (float v = -87.5f; v <= -85.0f; v = std::nextafter(v, 0.0f)) x.push_back(v);
+  std::vector<float> mixed = x;
+  std::mt19937 gen(11);
+  std::shuffle(mixed.begin(), mixed.end(), gen);
+  for (const auto& row : {x, mixed}) {
+    std::vector<float> w(row.size());
+    ExpSum(row.data(), row.size(), 0.0f, 1.0f, w.data());
+    for (size_t i = 0; i < row.size(); ++i) {
+      ASSERT_EQ(BitsOf(w[i]), BitsOf(ExpNonPositive(row[i]))) << row[i];
+    }
+  }
+}
+
 TEST_P(SimdTargetTest, DecodeAndMaxMatchesScalarOnEveryDtype) {
   for (size_t n : kSizes) {
     std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 7);

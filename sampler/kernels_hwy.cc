@@ -204,15 +204,39 @@ float MaxImpl(const float* z, size_t n) {
   return m;
 }
 
+// The sum of w[begin, end) in double, in any order (two chains of promoted lanes).
+HWY_INLINE double SumRange(const float* w, size_t begin, size_t end) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dh;
+  const size_t N = hn::Lanes(dd);
+  auto a0 = hn::Zero(dd);
+  auto a1 = hn::Zero(dd);
+  size_t i = begin;
+  for (; i + 2 * N <= end; i += 2 * N) {
+    a0 = hn::Add(a0, hn::PromoteTo(dd, hn::LoadU(dh, w + i)));
+    a1 = hn::Add(a1, hn::PromoteTo(dd, hn::LoadU(dh, w + i + N)));
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(a0, a1)));
+  for (; i < end; ++i) sum += w[i];
+  return sum;
+}
+
 // ExpSum with the fixed reduction order of kernels.h: lane j of accumulator k holds the
 // partial sum of the elements whose index in the block is k * N + j (mod 16), so each
 // of the 16 partials adds the same elements in the same order as the scalar loop.
-double ExpSumImpl(const float* z, size_t n, float max, float temperature, float* w) {
+// With block_sums, also block_sums[b] = SumRange of block b's weights, read back while
+// the block is still in L1 (kSumBlock == kDrawBlock).
+double ExpSumImpl(const float* z, size_t n, float max, float temperature, float* w,
+                  double* block_sums) {
   const DF d;
   constexpr size_t kN = hn::MaxLanes(DF());
   // Lanes wider than 16 floats would mix partials; no x86 target has them.
   if constexpr (kN > kSumLanes) {
-    return ExpSumScalar(z, n, max, temperature, w);
+    const double total = ExpSumScalar(z, n, max, temperature, w);
+    for (size_t block = 0; block_sums != nullptr && block < n; block += kSumBlock) {
+      block_sums[block / kSumBlock] = SumRange(w, block, std::min(n, block + kSumBlock));
+    }
+    return total;
   } else {
     constexpr size_t kAcc = kSumLanes / kN;
     const VF vmax = hn::Set(d, max);
@@ -250,6 +274,7 @@ double ExpSumImpl(const float* z, size_t n, float max, float temperature, float*
         partial[(i - block) % kSumLanes] += e;
       }
       for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];
+      if (block_sums != nullptr) block_sums[block / kSumBlock] = SumRange(w, block, end);
     }
     return total;
   }
@@ -418,21 +443,8 @@ int64_t DecodeArgmaxImpl(const LogitsView& in, size_t* argmax, float* max) {
 
 // sums[b] = the sum of w over block b (kDrawBlock elements), in double, any order.
 void BlockSumsImpl(const float* w, size_t n, double* sums) {
-  const hn::ScalableTag<double> dd;
-  const hn::Rebind<float, decltype(dd)> dh;
-  const size_t N = hn::Lanes(dd);
   for (size_t block = 0, b = 0; block < n; block += kDrawBlock, ++b) {
-    const size_t end = block + kDrawBlock < n ? block + kDrawBlock : n;
-    auto a0 = hn::Zero(dd);
-    auto a1 = hn::Zero(dd);
-    size_t i = block;
-    for (; i + 2 * N <= end; i += 2 * N) {
-      a0 = hn::Add(a0, hn::PromoteTo(dd, hn::LoadU(dh, w + i)));
-      a1 = hn::Add(a1, hn::PromoteTo(dd, hn::LoadU(dh, w + i + N)));
-    }
-    double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(a0, a1)));
-    for (; i < end; ++i) sum += w[i];
-    sums[b] = sum;
+    sums[b] = SumRange(w, block, block + kDrawBlock < n ? block + kDrawBlock : n);
   }
 }
 
@@ -479,27 +491,19 @@ size_t TopKCandidatesImpl(const float* z, size_t n, size_t k, int32_t* buf, size
 // order (16 float partials per block of kSumBlock, then double): the same bits on every
 // target.
 size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float threshold,
-                          int32_t* ids, double* mass, double* all_mass) {
+                          int32_t* ids, double* mass, float* zs, float* ws) {
   const DF d;
   const DI di;
-  const hn::ScalableTag<double> dd;
-  const hn::Rebind<float, decltype(dd)> dh;
   constexpr size_t kN = hn::MaxLanes(DF());
-  constexpr size_t kND = hn::MaxLanes(decltype(dd)());
-  if constexpr (kN > kSumLanes || kND > kSumDoubleLanes || kSumLanes % kND != 0) {
-    if (all_mass != nullptr) *all_mass = SumScalar(w, n);
-    return CollectAtLeastScalar(z, w, n, threshold, ids, mass);
+  if constexpr (kN > kSumLanes) {
+    return CollectAtLeastScalar(z, w, n, threshold, ids, mass, zs, ws);
   } else {
     constexpr size_t kAcc = kSumLanes / kN;
-    // Sum's layout: double lane j adds the elements i = j (mod kSumDoubleLanes).
-    constexpr size_t kAccD = kSumDoubleLanes / kND;
-    hn::Vec<decltype(dd)> dacc[kAccD];
-    for (size_t k = 0; k < kAccD; ++k) dacc[k] = hn::Zero(dd);
     const VF t = hn::Set(d, threshold);
     const auto iota = hn::Iota(di, 0);  // Iota is a memory round trip: once
+    const bool values = zs != nullptr;
     size_t count = 0;
     double total = 0.0;
-    size_t tail = n;  // first element summed by the scalar tail
     HWY_ALIGN float partial[kSumLanes];
     for (size_t block = 0; block < n; block += kSumBlock) {
       const size_t end = block + kSumBlock < n ? block + kSumBlock : n;
@@ -507,30 +511,32 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
       for (size_t k = 0; k < kAcc; ++k) acc[k] = hn::Zero(d);
       size_t i = block;
       for (; i + kSumLanes <= end; i += kSumLanes) {
-        if (all_mass != nullptr) {
-          const size_t first = (i % kSumDoubleLanes) / kND;
-          for (size_t q = 0; q < kSumLanes / kND; ++q) {
-            dacc[first + q] =
-                hn::Add(dacc[first + q], hn::PromoteTo(dd, hn::LoadU(dh, w + i + q * kND)));
-          }
-        }
         for (size_t k = 0; k < kAcc; ++k) {
           const size_t at = i + k * kN;
-          const auto keep = hn::Ge(hn::LoadU(d, z + at), t);
+          const VF zv = hn::LoadU(d, z + at);
+          const auto keep = hn::Ge(zv, t);
           if (hn::AllFalse(d, keep)) continue;
-          acc[k] = hn::Add(acc[k], hn::IfThenElseZero(keep, hn::LoadU(d, w + at)));
+          const VF wv = hn::LoadU(d, w + at);
+          acc[k] = hn::Add(acc[k], hn::IfThenElseZero(keep, wv));
           const auto keep_i = hn::RebindMask(di, keep);
           // Register compress + full store (memory-destination compress is slow on
           // some CPUs): at most `at` ids precede, so the store stays below at + N <= n.
           const auto lane_ids = hn::Add(iota, hn::Set(di, static_cast<int32_t>(at)));
           hn::StoreU(hn::Compress(lane_ids, keep_i), di, ids + count);
+          if (values) {
+            hn::StoreU(hn::Compress(zv, keep), d, zs + count);
+            hn::StoreU(hn::Compress(wv, keep), d, ws + count);
+          }
           count += hn::CountTrue(di, keep_i);
         }
       }
       for (size_t k = 0; k < kAcc; ++k) hn::StoreU(acc[k], d, partial + k * kN);
-      if (i < end) tail = i;
       for (; i < end; ++i) {
         if (z[i] >= threshold) {
+          if (values) {
+            zs[count] = z[i];
+            ws[count] = w[i];
+          }
           ids[count++] = static_cast<int32_t>(i);
           partial[(i - block) % kSumLanes] += w[i];
         }
@@ -538,14 +544,6 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
       for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];
     }
     *mass = total;
-    if (all_mass != nullptr) {
-      HWY_ALIGN double lanes[kSumDoubleLanes];
-      for (size_t k = 0; k < kAccD; ++k) hn::StoreU(dacc[k], dd, lanes + k * kND);
-      for (size_t i = tail; i < n; ++i) lanes[i % kSumDoubleLanes] += w[i];
-      double sum = 0.0;
-      for (size_t j = 0; j < kSumDoubleLanes; ++j) sum += lanes[j];
-      *all_mass = sum;
-    }
     return count;
   }
 }
@@ -597,6 +595,94 @@ double SumImpl(const float* w, size_t n) {
   }
 }
 
+// LogitBuckets: bucket[i] = trunc(min((z_max - z[i]) * scale, last)).
+void LogitBucketsImpl(const float* z, size_t n, float z_max, float scale, uint16_t last,
+                      uint16_t* bucket) {
+  const DF d;
+  const DI di;
+  const hn::Rebind<uint16_t, DF> d16;
+  const size_t N = hn::Lanes(d);
+  const VF vmax = hn::Set(d, z_max);
+  const VF vscale = hn::Set(d, scale);
+  const VF vlast = hn::Set(d, static_cast<float>(last));
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VF b = hn::Min(hn::Mul(hn::Sub(vmax, hn::LoadU(d, z + i)), vscale), vlast);
+    hn::StoreU(hn::DemoteTo(d16, hn::ConvertTo(di, b)), d16, bucket + i);
+  }
+  for (; i < n; ++i) bucket[i] = LogitBucket(z[i], z_max, scale, last);
+}
+
+// SplitAtBucket: counts bucket[i] < cut; lists the positions i with bucket[i] == cut.
+size_t SplitAtBucketImpl(const uint16_t* bucket, size_t n, uint16_t cut, uint32_t* at_cut,
+                         size_t* n_at_cut) {
+  const hn::ScalableTag<int32_t> di;
+  const hn::Rebind<uint16_t, decltype(di)> d16;
+  const size_t N = hn::Lanes(di);
+  const auto vcut = hn::Set(di, cut);
+  const auto iota = hn::Iota(di, 0);
+  auto below = hn::Zero(di);
+  size_t found = 0;
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto b = hn::PromoteTo(di, hn::LoadU(d16, bucket + i));
+    below = hn::Sub(below, hn::VecFromMask(di, hn::Lt(b, vcut)));  // true lanes are -1
+    const auto eq = hn::Eq(b, vcut);
+    if (HWY_UNLIKELY(!hn::AllFalse(di, eq))) {
+      const auto pos = hn::Add(iota, hn::Set(di, static_cast<int32_t>(i)));
+      hn::StoreU(hn::Compress(pos, eq), di, reinterpret_cast<int32_t*>(at_cut) + found);
+      found += hn::CountTrue(di, eq);
+    }
+  }
+  size_t count = static_cast<size_t>(hn::GetLane(hn::SumOfLanes(di, below)));
+  for (; i < n; ++i) {
+    count += bucket[i] < cut;
+    if (bucket[i] == cut) at_cut[found++] = static_cast<uint32_t>(i);
+  }
+  *n_at_cut = found;
+  return count;
+}
+
+// KeepAboveCut: compacts ids (and z) in place, keeping position i if bucket[i] < cut, or
+// bucket[i] == cut and (z[i], -ids[i]) >= (z_worst, -id_worst).
+size_t KeepAboveCutImpl(int32_t* ids, float* z, const uint16_t* bucket, size_t n,
+                        uint16_t cut, float z_worst, int32_t id_worst) {
+  const DF d;
+  const DI di;
+  const hn::Rebind<uint16_t, DF> d16;
+  const size_t N = hn::Lanes(d);
+  const auto vcut = hn::Set(di, cut);
+  const auto zw = hn::Set(di, OrderedBits(z_worst));
+  const auto idw = hn::Set(di, id_worst);
+  const auto magnitude = hn::Set(di, 0x7FFFFFFF);
+  size_t out = 0;
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto b = hn::PromoteTo(di, hn::LoadU(d16, bucket + i));
+    const auto id = hn::LoadU(di, ids + i);
+    const VF zv = hn::LoadU(d, z + i);
+    const auto bits = hn::BitCast(di, zv);
+    const auto zo = hn::Xor(bits, hn::And(hn::ShiftRight<31>(bits), magnitude));
+    const auto better =
+        hn::Or(hn::Gt(zo, zw), hn::And(hn::Eq(zo, zw), hn::Not(hn::Gt(id, idw))));
+    const auto keep = hn::Or(hn::Lt(b, vcut), hn::And(hn::Eq(b, vcut), better));
+    // Full-vector stores at out <= i only overwrite lanes already loaded.
+    hn::StoreU(hn::Compress(id, keep), di, ids + out);
+    hn::StoreU(hn::Compress(zv, hn::RebindMask(d, keep)), d, z + out);
+    out += hn::CountTrue(di, keep);
+  }
+  for (; i < n; ++i) {
+    const int32_t zo = OrderedBits(z[i]);
+    const int32_t zwo = OrderedBits(z_worst);
+    const bool keep = bucket[i] < cut ||
+                      (bucket[i] == cut && (zo > zwo || (zo == zwo && ids[i] <= id_worst)));
+    ids[out] = ids[i];
+    z[out] = z[i];
+    out += keep;
+  }
+  return out;
+}
+
 int64_t TargetImpl() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -618,6 +704,24 @@ HWY_EXPORT(CollectAtLeastImpl);
 HWY_EXPORT(ProbsImpl);
 HWY_EXPORT(MaxCheckedImpl);
 HWY_EXPORT(SumImpl);
+HWY_EXPORT(LogitBucketsImpl);
+HWY_EXPORT(SplitAtBucketImpl);
+HWY_EXPORT(KeepAboveCutImpl);
+
+void LogitBuckets(const float* z, size_t n, float z_max, float scale, uint16_t last,
+                  uint16_t* bucket) {
+  HWY_DYNAMIC_DISPATCH(LogitBucketsImpl)(z, n, z_max, scale, last, bucket);
+}
+
+size_t SplitAtBucket(const uint16_t* bucket, size_t n, uint16_t cut, uint32_t* at_cut,
+                     size_t* n_at_cut) {
+  return HWY_DYNAMIC_DISPATCH(SplitAtBucketImpl)(bucket, n, cut, at_cut, n_at_cut);
+}
+
+size_t KeepAboveCut(int32_t* ids, float* z, const uint16_t* bucket, size_t n, uint16_t cut,
+                    float z_worst, int32_t id_worst) {
+  return HWY_DYNAMIC_DISPATCH(KeepAboveCutImpl)(ids, z, bucket, n, cut, z_worst, id_worst);
+}
 
 double Sum(const float* w, size_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(w, n); }
 
@@ -661,12 +765,12 @@ size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t c
 }
 
 size_t CollectAtLeast(const float* z, const float* w, size_t n, float threshold, int32_t* ids,
-                      double* mass, double* all_mass) {
-  return HWY_DYNAMIC_DISPATCH(CollectAtLeastImpl)(z, w, n, threshold, ids, mass, all_mass);
+                      double* mass, float* zs, float* ws) {
+  return HWY_DYNAMIC_DISPATCH(CollectAtLeastImpl)(z, w, n, threshold, ids, mass, zs, ws);
 }
 
 size_t CollectAtLeastScalar(const float* z, const float* w, size_t n, float threshold,
-                            int32_t* ids, double* mass) {
+                            int32_t* ids, double* mass, float* zs, float* ws) {
   size_t count = 0;
   double total = 0.0;
   for (size_t block = 0; block < n; block += kSumBlock) {
@@ -674,6 +778,10 @@ size_t CollectAtLeastScalar(const float* z, const float* w, size_t n, float thre
     float partial[kSumLanes] = {};
     for (size_t i = block; i < end; ++i) {
       if (z[i] >= threshold) {
+        if (zs != nullptr) {
+          zs[count] = z[i];
+          ws[count] = w[i];
+        }
         ids[count++] = static_cast<int32_t>(i);
         partial[(i - block) % kSumLanes] += w[i];
       }
@@ -736,12 +844,17 @@ int64_t PickDenseScalar(const float* w, size_t n, double total, double u) {
 // "surely below" the walk's target if it is below by more than E, "surely above" if
 // above by more than E; only a token whose interval straddles the target's uncertainty
 // window (about 1e-7 of the mass, so rarely) sends us to the exact walk.
-int64_t PickDense(const float* w, size_t n, double total, double u) {
+int64_t PickDense(const float* w, size_t n, double total, double u,
+                  const double* block_sums) {
   if (n < 4 * kDrawBlock || !(total > 0.0)) return PickDenseScalar(w, n, total, u);
   const size_t blocks = (n + kDrawBlock - 1) / kDrawBlock;
-  double sums[(static_cast<size_t>(kMaxVocab) + kDrawBlock - 1) / kDrawBlock];
-  if (blocks > sizeof(sums) / sizeof(sums[0])) return PickDenseScalar(w, n, total, u);
-  HWY_DYNAMIC_DISPATCH(BlockSumsImpl)(w, n, sums);
+  double own[(static_cast<size_t>(kMaxVocab) + kDrawBlock - 1) / kDrawBlock];
+  const double* sums = block_sums;
+  if (sums == nullptr) {
+    if (blocks > sizeof(own) / sizeof(own[0])) return PickDenseScalar(w, n, total, u);
+    HWY_DYNAMIC_DISPATCH(BlockSumsImpl)(w, n, own);
+    sums = own;
+  }
   const double r = 1.0 / total;
   double approx_n = 0.0;  // approximate sum of all p_i
   for (size_t b = 0; b < blocks; ++b) approx_n += sums[b] * r;
@@ -776,7 +889,11 @@ int64_t DecodeAndMaxSimd(const LogitsView& in, float* out, float* max) {
 }
 float MaxSimd(const float* z, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(z, n); }
 double ExpSumSimd(const float* z, size_t n, float max, float temperature, float* w) {
-  return HWY_DYNAMIC_DISPATCH(ExpSumImpl)(z, n, max, temperature, w);
+  return HWY_DYNAMIC_DISPATCH(ExpSumImpl)(z, n, max, temperature, w, nullptr);
+}
+double ExpSumBlocks(const float* z, size_t n, float max, float temperature, float* w,
+                    double* block_sums) {
+  return HWY_DYNAMIC_DISPATCH(ExpSumImpl)(z, n, max, temperature, w, block_sums);
 }
 size_t ArgmaxSimd(const float* z, size_t n) { return HWY_DYNAMIC_DISPATCH(ArgmaxImpl)(z, n); }
 int64_t DispatchedTarget() { return HWY_DYNAMIC_DISPATCH(TargetImpl)(); }

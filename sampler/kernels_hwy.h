@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 
+#include "sampler/kernels.h"
 #include "sampler/params.h"
 
 namespace tokensampler::sampler::kernels {
@@ -79,6 +80,12 @@ inline float ExpNonPositive(float x) {
 int64_t DecodeAndMaxSimd(const LogitsView& in, float* out, float* max);
 float MaxSimd(const float* z, size_t n);
 double ExpSumSimd(const float* z, size_t n, float max, float temperature, float* w);
+
+// ExpSum (same w, same total) that also writes block_sums[b], the double sum (any order)
+// of w over block b of kDrawBlock elements, in the same pass, for PickDense and for
+// exact masses. REQUIRES: block_sums has room for ceil(n / kDrawBlock) entries.
+double ExpSumBlocks(const float* z, size_t n, float max, float temperature, float* w,
+                    double* block_sums);
 size_t ArgmaxSimd(const float* z, size_t n);
 
 // Greedy without a copy: the index of the largest element of `in` (lowest on ties) and
@@ -107,8 +114,11 @@ inline float ProbOf(float w, double total) {
 // -1 if none is positive. PickDense returns exactly PickDenseScalar's answer, usually
 // after one SIMD pass of block sums and a walk of one block instead of two full
 // sequential walks. REQUIRES: u in [0, 1), total > 0, w finite and >= 0.
+// block_sums, if given, are ExpSumBlocks' sums of these w (else PickDense computes them).
 inline constexpr size_t kDrawBlock = 1024;
-int64_t PickDense(const float* w, size_t n, double total, double u);
+static_assert(kDrawBlock == kSumBlock, "ExpSumBlocks reads a block back while in L1");
+int64_t PickDense(const float* w, size_t n, double total, double u,
+                  const double* block_sums = nullptr);
 int64_t PickDenseScalar(const float* w, size_t n, double total, double u);
 
 // Spare entries the id-writing kernels need past their last result: they store whole
@@ -130,12 +140,42 @@ size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t c
 
 // Writes the ids i with z[i] >= threshold to ids (ascending) and the sum of their w[i]
 // to *mass, in ExpSum's fixed reduction order (bit-identical on every target); returns
-// the count. If all_mass is not null, also *all_mass = Sum(w, n) (same bits), in the
-// same pass. REQUIRES: ids has room for n; no NaN in z.
+// the count. With zs and ws (both or neither), also zs[j] = z[ids[j]] and
+// ws[j] = w[ids[j]], so that later passes over the set read it sequentially.
+// REQUIRES: ids (and zs, ws) have room for n; no NaN in z.
 size_t CollectAtLeast(const float* z, const float* w, size_t n, float threshold, int32_t* ids,
-                      double* mass, double* all_mass = nullptr);
+                      double* mass, float* zs = nullptr, float* ws = nullptr);
 size_t CollectAtLeastScalar(const float* z, const float* w, size_t n, float threshold,
-                            int32_t* ids, double* mass);
+                            int32_t* ids, double* mass, float* zs = nullptr,
+                            float* ws = nullptr);
+
+// The set kernels of top-p by threshold (sampler.cc), over a listed set of n tokens
+// with compact logits z (descending logit = ascending bucket).
+// The logit bucket of one token: trunc(min((z_max - z) * scale, last)), in float.
+// REQUIRES: z <= z_max, scale >= 0, last <= 65535.
+inline uint16_t LogitBucket(float z, float z_max, float scale, uint16_t last) {
+  const float b = (z_max - z) * scale;
+  return static_cast<uint16_t>(b < static_cast<float>(last) ? b : static_cast<float>(last));
+}
+// The bits of a float as an int32 that orders like the float, with -0 below +0.
+inline int32_t OrderedBits(float z) {
+  int32_t bits;
+  std::memcpy(&bits, &z, sizeof(bits));
+  return bits ^ ((bits >> 31) & 0x7FFFFFFF);
+}
+// bucket[i] = LogitBucket(z[i], ...) for i in [0, n).
+void LogitBuckets(const float* z, size_t n, float z_max, float scale, uint16_t last,
+                  uint16_t* bucket);
+// Returns the count of i with bucket[i] < cut; writes the positions i with
+// bucket[i] == cut (ascending) to at_cut and their count to *n_at_cut.
+// REQUIRES: at_cut has room for n.
+size_t SplitAtBucket(const uint16_t* bucket, size_t n, uint16_t cut, uint32_t* at_cut,
+                     size_t* n_at_cut);
+// Compacts ids and z in place, in order, to the positions i with bucket[i] < cut, or
+// bucket[i] == cut and token i no worse than (z_worst, id_worst) (a larger logit in
+// OrderedBits order, or the same and an id <= id_worst); returns their count.
+size_t KeepAboveCut(int32_t* ids, float* z, const uint16_t* bucket, size_t n, uint16_t cut,
+                    float z_worst, int32_t id_worst);
 
 // DecodeAndMax for a float32 row read in place (no copy): the first NaN/+inf index, or
 // -1 with *max the maximum (-inf if every element is -inf). REQUIRES: z 4-byte aligned.

@@ -189,6 +189,9 @@ struct Sampler::Scratch {
   std::vector<float> floor_sample;  // top-k: strided logits for the starting bar
   std::vector<double> bucket_mass;  // top-p: mass per logit bucket of the listed set
   std::vector<uint16_t> listed_bucket;  // top-p: logit bucket of each listed id
+  std::vector<float> listed_z, listed_w;  // top-p: logit and weight of each listed id
+  std::vector<uint32_t> at_cut;  // top-p: positions of the listed ids in the cut bucket
+  std::vector<double> block_sums;  // sums of w per kDrawBlock block (ExpSumBlocks)
   mutable std::vector<float> gathered;  // final weights of a sparse set, for the draw
   hwy::Sorter sorter;            // vectorised sort; owns its scratch
 
@@ -198,6 +201,7 @@ struct Sampler::Scratch {
   int32_t token = 0;
   bool dense_final = false;  // candidates are [0, vocab) with weights fin_w (0 = removed)
   const float* fin_w = nullptr;
+  const double* fin_block_sums = nullptr;  // ExpSumBlocks' sums of fin_w, if it made them
   size_t n = 0;              // else candidates are ids[0, n), ascending
   double total = 0.0;        // sum of the final weights
   // RAW logprobs (valid when Process() was asked for them).
@@ -238,6 +242,7 @@ struct Sampler::Scratch {
   void TopKExact(size_t k);
   void TopKHf(size_t k);
   void TopPStandard(double top_p, size_t min_keep);
+  // REQUIRES: w and block_sums from ExpSumWithBlocks.
   bool TopPByThreshold(double top_p, size_t min_keep, float z_max, float temperature);
   void TopPHf(float top_p, size_t min_keep);
   void TopPLlama(float top_p, size_t min_keep);
@@ -245,6 +250,7 @@ struct Sampler::Scratch {
   void MinPLlama(float min_p, size_t min_keep);
   void Typical(float typical_p, size_t min_keep, Preset preset);
   size_t MassCut(double target);
+  double ExpSumWithBlocks(float max, float temperature);
   void Finalize();
 };
 
@@ -552,17 +558,22 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
   const size_t second_at = std::max(std::max(by_tail, by_head), 2 * first_at + 16);
   ids.resize(vocab);
   // ExpSum's total carries float block partials (~1e-7 relative): the cut needs the mass
-  // as exactly as Collect + TopPStandard's double sum, which the first collect pass adds
-  // up on the side (kernels::Sum's order).
-  double all_mass = -1.0;
+  // as exactly as Collect + TopPStandard's double sum, which ExpSumBlocks' double block
+  // sums give.
+  double all_mass = 0.0;
+  for (double b : block_sums) all_mass += b;
   double target = 0.0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     const size_t at = attempt == 0 ? first_at : second_at;
     if (at >= sampled.size()) break;  // the set would be most of V: the general path
     double mass = 0.0;
+    // The set's logits and weights come out compact next to its ids: the passes below
+    // read them in order instead of one cache line per id.
+    listed_z.resize(vocab);
+    listed_w.resize(vocab);
     const size_t count = kernels::CollectAtLeast(z, w.data(), vocab, sampled[at].first,
-                                                 ids.data(), &mass,
-                                                 all_mass < 0.0 ? &all_mass : nullptr);
+                                                 ids.data(), &mass, listed_z.data(),
+                                                 listed_w.data());
     target = (top_p - kMassTolerance) * all_mass;
     // `mass` has float block partials: a margin well above their rounding. Should the
     // set's double sums still fall short, the cut below finds no bucket and we give up.
@@ -571,7 +582,11 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     if (!(kernels::ExpNonPositive((sampled[at].first - z_max) / temperature) > 0.0f)) {
       kept = 0;  // zero weights sort last and never help reach the target: drop them
       for (size_t i = 0; i < count; ++i) {
-        if (w[ids[i]] > 0.0f) ids[kept++] = ids[i];
+        if (listed_w[i] > 0.0f) {
+          ids[kept] = ids[i];
+          listed_z[kept] = listed_z[i];
+          listed_w[kept++] = listed_w[i];
+        }
       }
     }
     if (min_keep > kept) return false;
@@ -590,33 +605,40 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     // token's bucket is kept for the passes after it.
     const float t = sampled[at].first;
     const float scale = static_cast<float>(kBuckets) / std::max(z_max - t, 1e-30f);
-    bucket_mass.assign(kBuckets, 0.0);
     listed_bucket.resize(kept);
-    for (size_t i = 0; i < kept; ++i) {
-      const int32_t id = ids[i];
-      const float b = (z_max - z[id]) * scale;
-      const size_t bucket =
-          b < static_cast<float>(kBuckets - 1) ? static_cast<size_t>(b) : kBuckets - 1;
-      listed_bucket[i] = static_cast<uint16_t>(bucket);
-      bucket_mass[bucket] += w[id];
-    }
+    kernels::LogitBuckets(listed_z.data(), kept, z_max, scale, kBuckets - 1,
+                          listed_bucket.data());
+    bucket_mass.assign(kBuckets, 0.0);
+    for (size_t i = 0; i < kept; ++i) bucket_mass[listed_bucket[i]] += listed_w[i];
+    // The first bucket where the running mass reaches the target: whole groups of
+    // buckets first (their sums are independent), then the buckets of one group.
+    constexpr size_t kGroup = 16;
     double acc = 0.0;
     size_t cut_bucket = kBuckets;
-    for (size_t b = 0; b < kBuckets; ++b) {
-      if (acc + bucket_mass[b] >= target) {
-        cut_bucket = b;
-        break;
+    for (size_t g = 0; g < kBuckets; g += kGroup) {
+      double group = 0.0;
+      for (size_t b = g; b < g + kGroup; ++b) group += bucket_mass[b];
+      if (acc + group < target) {
+        acc += group;
+        continue;
       }
-      acc += bucket_mass[b];
+      for (size_t b = g; b < g + kGroup; ++b) {
+        if (acc + bucket_mass[b] >= target) {
+          cut_bucket = b;
+          break;
+        }
+        acc += bucket_mass[b];
+      }
+      break;
     }
     if (cut_bucket == kBuckets) return false;  // the set falls short after all
-    size_t before_cut = 0;
+    const uint16_t cut = static_cast<uint16_t>(cut_bucket);
+    at_cut.resize(kept);
+    size_t n_at_cut = 0;
+    const size_t before_cut =
+        kernels::SplitAtBucket(listed_bucket.data(), kept, cut, at_cut.data(), &n_at_cut);
     keys.clear();
-    for (size_t i = 0; i < kept; ++i) {
-      const size_t b = listed_bucket[i];
-      before_cut += b < cut_bucket;  // no branch: most of the set is before the cut
-      if (b == cut_bucket) keys.push_back(key_of(ids[i]));
-    }
+    for (size_t j = 0; j < n_at_cut; ++j) keys.push_back(key_of(ids[at_cut[j]]));
     // The cut bucket is empty only when the target is <= 0 (it is bucket 0 then):
     // nothing is kept by mass and min_tokens_to_keep decides below.
     size_t kept_count = before_cut;
@@ -647,15 +669,16 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
       }
     } else {
       // The kept set is every key >= worst: a better bucket than the cut's, or the cut's
-      // with a key >= worst. Filtered in place (out <= i) so that Finalize finds the
-      // ids already sorted; branch-free, the kept ids are a random-looking subset.
-      const size_t cut = cut_bucket;
-      for (size_t i = 0; i < kept; ++i) {
-        const int32_t id = ids[i];
-        const size_t b = listed_bucket[i];
-        ids[out] = id;
-        out += b < cut || (b == cut && key_of(id) >= worst);
+      // with a key >= worst. Filtered in place, in order, so that Finalize finds the ids
+      // already sorted.
+      float z_worst = -std::numeric_limits<float>::infinity();
+      int32_t id_worst = std::numeric_limits<int32_t>::max();
+      if (!keys.empty()) {
+        id_worst = static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(worst));
+        z_worst = z[id_worst];
       }
+      out = kernels::KeepAboveCut(ids.data(), listed_z.data(), listed_bucket.data(), kept, cut,
+                                  z_worst, id_worst);
     }
     n = out;
     return true;
@@ -799,10 +822,17 @@ void Sampler::Scratch::Typical(float typical_p, size_t min_keep, Preset preset) 
   n = keep;
 }
 
+// total = ExpSum over the row into w, with block_sums filled in the same pass.
+double Sampler::Scratch::ExpSumWithBlocks(float max, float temperature) {
+  block_sums.resize((vocab + kernels::kDrawBlock - 1) / kernels::kDrawBlock);
+  return kernels::ExpSumBlocks(z, vocab, max, temperature, w.data(), block_sums.data());
+}
+
 // Puts the candidates in ascending id order (or densifies a large set) and sums the
 // final weights in that order.
 void Sampler::Scratch::Finalize() {
   one_hot = false;
+  fin_block_sums = nullptr;
   if (n * 8 <= vocab) {
     if (!std::is_sorted(ids.begin(), ids.begin() + n)) std::sort(ids.begin(), ids.begin() + n);
     dense_final = false;
@@ -917,11 +947,12 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
         token = static_cast<int32_t>(kernels::Argmax(z, vocab));
         return absl::OkStatus();
       }
-      total = kernels::ExpSum(z, vocab, max, temperature, w.data());
+      total = ExpSumWithBlocks(max, temperature);
       if (temperature == 1.0f) unit_sum = total;
       one_hot = false;
       dense_final = true;
       fin_w = w.data();
+      fin_block_sums = block_sums.data();
       return absl::OkStatus();
     }
     unit_sum = kernels::ExpSum(z, vocab, max, 1.0f, w.data());
@@ -965,16 +996,20 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     // No exp over V: the later stages renormalise over the survivors anyway.
     TopKByLogits(k, /*keep_ties=*/hf, max, temperature);
   } else {
-    total = kernels::ExpSum(z, vocab, max, temperature, w.data());
+    // Block sums serve the dense draw and the exact mass of top-p by threshold.
+    const bool by_threshold = !hf && params.top_k == 0 && params.top_p < 1.0f;
+    total = !truncates || by_threshold
+                ? ExpSumWithBlocks(max, temperature)
+                : kernels::ExpSum(z, vocab, max, temperature, w.data());
     if (temperature == 1.0f) unit_sum = total;
     if (!truncates) {
       one_hot = false;
       dense_final = true;
       fin_w = w.data();
+      fin_block_sums = block_sums.data();
       return absl::OkStatus();
     }
-    if (!hf && params.top_k == 0 && params.top_p < 1.0f &&
-        TopPByThreshold(params.top_p, min_keep, max, temperature)) {
+    if (by_threshold && TopPByThreshold(params.top_p, min_keep, max, temperature)) {
       top_p_done = true;
     } else {
       Collect(/*by_weight=*/true);
@@ -1005,7 +1040,7 @@ int32_t Sampler::Scratch::Draw(uint64_t seed, uint64_t step, uint32_t index) con
   const double u = DrawUniform(seed, step, index);
   if (dense_final) {
     // The same walk, decided from SIMD block sums (kernels_hwy.h); exact by contract.
-    const int64_t picked = kernels::PickDense(fin_w, vocab, total, u);
+    const int64_t picked = kernels::PickDense(fin_w, vocab, total, u, fin_block_sums);
     if (picked >= 0) return static_cast<int32_t>(picked);
   } else if (n >= 4 * kernels::kDrawBlock) {
     // A large sparse set: the same walk over its weights gathered in id order.

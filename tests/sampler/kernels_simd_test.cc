@@ -240,6 +240,20 @@ TEST_P(SimdTargetTest, ExpSumIsBitIdenticalToScalar) {
       const double slow_sum = ExpSumScalar(row.data(), n, max, t, slow.data());
       ASSERT_EQ(std::memcmp(fast.data(), slow.data(), 4 * n), 0) << n << " T " << t;
       ASSERT_EQ(fast_sum, slow_sum) << n << " T " << t;
+      // ExpSumBlocks: the same weights and total, plus each block's sum in double.
+      std::vector<float> blocked(n);
+      std::vector<double> sums((n + kDrawBlock - 1) / kDrawBlock + 1, -1.0);
+      ASSERT_EQ(ExpSumBlocks(row.data(), n, max, t, blocked.data(), sums.data()), slow_sum);
+      ASSERT_EQ(std::memcmp(blocked.data(), slow.data(), 4 * n), 0) << n << " T " << t;
+      ASSERT_EQ(sums.back(), -1.0) << "wrote past the last block";
+      for (size_t b = 0; b + 1 < sums.size(); ++b) {
+        long double exact = 0;
+        for (size_t i = b * kDrawBlock; i < std::min(n, (b + 1) * kDrawBlock); ++i) {
+          exact += slow[i];
+        }
+        ASSERT_NEAR(sums[b], static_cast<double>(exact), 1e-13 * static_cast<double>(exact))
+            << n << " block " << b;
+      }
     }
   }
 }
@@ -535,19 +549,6 @@ TEST_P(SimdTargetTest, MaxCheckedMatchesScalarAndReportsBadElements) {
 }
 
 
-TEST_P(SimdTargetTest, SumMatchesScalarBitForBit) {
-  for (size_t n : kSizes) {
-    const std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 31);
-    if (MaxScalar(row.data(), n) == -kInf) continue;
-    double total = 0;
-    const std::vector<float> w = Weights(row, 0.8f, &total);
-    const double fast = Sum(w.data(), n);
-    ASSERT_EQ(fast, SumScalar(w.data(), n)) << n;
-    long double exact = 0;
-    for (float x : w) exact += x;
-    ASSERT_NEAR(fast, static_cast<double>(exact), 1e-14 * static_cast<double>(exact)) << n;
-  }
-}
 
 // The pipeline on every target: tokens and distributions equal those of the baseline
 // (EMU128, i.e. the scalar-equivalent target) for every row of a corpus.

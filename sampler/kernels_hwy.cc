@@ -448,6 +448,32 @@ void BlockSumsImpl(const float* w, size_t n, double* sums) {
   }
 }
 
+// sums[b] = the sum over block b of ProbOf(w[i], total), in double, any order.
+// REQUIRES: total >= kMinScaledTotal.
+void ProbBlockSumsImpl(const float* w, size_t n, double total, double* sums) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dh;
+  const size_t N = hn::Lanes(dd);
+  const float scale = static_cast<float>(1.0 / total);
+  const auto vs = hn::Set(dh, scale);
+  const auto one = hn::Set(dh, 1.0f);
+  for (size_t block = 0, b = 0; block < n; block += kDrawBlock, ++b) {
+    const size_t end = block + kDrawBlock < n ? block + kDrawBlock : n;
+    auto a0 = hn::Zero(dd);
+    auto a1 = hn::Zero(dd);
+    size_t i = block;
+    for (; i + 2 * N <= end; i += 2 * N) {
+      const auto p0 = hn::Min(hn::Mul(hn::LoadU(dh, w + i), vs), one);
+      const auto p1 = hn::Min(hn::Mul(hn::LoadU(dh, w + i + N), vs), one);
+      a0 = hn::Add(a0, hn::PromoteTo(dd, p0));
+      a1 = hn::Add(a1, hn::PromoteTo(dd, p1));
+    }
+    double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(a0, a1)));
+    for (; i < end; ++i) sum += ProbOf(w[i], total);
+    sums[b] = sum;
+  }
+}
+
 // Streams z once keeping a buffer of ids whose logit beats the bar; see TopKCandidates.
 size_t TopKCandidatesImpl(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
                           float* bar_out, float floor) {
@@ -669,6 +695,7 @@ HWY_EXPORT(ArgmaxImpl);
 HWY_EXPORT(TargetImpl);
 HWY_EXPORT(DecodeArgmaxImpl);
 HWY_EXPORT(BlockSumsImpl);
+HWY_EXPORT(ProbBlockSumsImpl);
 HWY_EXPORT(TopKCandidatesImpl);
 HWY_EXPORT(CollectAtLeastImpl);
 HWY_EXPORT(ProbsImpl);
@@ -795,31 +822,25 @@ int64_t PickDenseScalar(const float* w, size_t n, double total, double u) {
   return last;
 }
 
+namespace {
+
+constexpr int64_t kTooClose = -2;
+
 // The exact walk of PickDenseScalar, decided from approximate block sums wherever the
-// approximation cannot change the answer. With S the sum of the p_i, every running sum
-// the exact walk or this one forms is within E of the exact real-number prefix sum:
-// each p_i is ProbOf(w_i, total) (relative error <= 2^-23 + 2^-48 from w_i / total,
-// so at most that times S over all), and each double addition errs by at most 2^-53 S. A prefix is
-// "surely below" the walk's target if it is below by more than E, "surely above" if
-// above by more than E; only a token whose interval straddles the target's uncertainty
-// window (about 1e-7 of the mass, so rarely) sends us to the exact walk.
-int64_t PickDense(const float* w, size_t n, double total, double u,
-                  const double* block_sums) {
-  if (n < 4 * kDrawBlock || !(total > 0.0)) return PickDenseScalar(w, n, total, u);
+// approximation cannot change the answer: sums[b] * scale is block b's sum of the p_i
+// within rel times it, plus double rounding. With S the sum of the p_i, every running
+// sum the exact walk or this one forms is then within E of the exact real-number
+// prefix sum (rel S, plus 2^-53 S per double addition, plus a subnormal step per
+// element). A prefix is "surely below" the walk's target if it is below by more than
+// E, "surely above" if above by more than E; a token whose interval straddles the
+// target's uncertainty window returns kTooClose.
+int64_t WalkFromBlockSums(const float* w, size_t n, double total, double u, const double* sums,
+                          double scale, double rel) {
   const size_t blocks = (n + kDrawBlock - 1) / kDrawBlock;
-  double own[(static_cast<size_t>(kMaxVocab) + kDrawBlock - 1) / kDrawBlock];
-  const double* sums = block_sums;
-  if (sums == nullptr) {
-    if (blocks > sizeof(own) / sizeof(own[0])) return PickDenseScalar(w, n, total, u);
-    HWY_DYNAMIC_DISPATCH(BlockSumsImpl)(w, n, own);
-    sums = own;
-  }
-  const double r = 1.0 / total;
   double approx_n = 0.0;  // approximate sum of all p_i
-  for (size_t b = 0; b < blocks; ++b) approx_n += sums[b] * r;
-  const double slack = 2.0 * std::ldexp(1.0, -23) +
-                       8.0 * static_cast<double>(n + 2 * blocks + 64) * std::ldexp(1.0, -53);
-  // Plus one subnormal step per element: float rounding is absolute below 2^-126.
+  for (size_t b = 0; b < blocks; ++b) approx_n += sums[b] * scale;
+  const double slack =
+      rel + 8.0 * static_cast<double>(n + 2 * blocks + 64) * std::ldexp(1.0, -53);
   const double e = slack * approx_n * 1.01 + static_cast<double>(n) * std::ldexp(1.0, -149);
   // cum_n is within e of approx_n; target = u * cum_n rounded.
   const double t_lo = u * (approx_n - e) * (1.0 - std::ldexp(1.0, -51));
@@ -827,7 +848,7 @@ int64_t PickDense(const float* w, size_t n, double total, double u,
   double prefix = 0.0;
   size_t b = 0;
   for (; b < blocks; ++b) {
-    const double next = prefix + sums[b] * r;
+    const double next = prefix + sums[b] * scale;
     if (next + e > t_lo) break;  // this block may hold the crossing
     prefix = next;
   }
@@ -840,6 +861,33 @@ int64_t PickDense(const float* w, size_t n, double total, double u,
     if (cum - e > t_hi) return static_cast<int64_t>(i);  // surely the first crossing
     break;                                     // too close to call
   }
+  return kTooClose;
+}
+
+}  // namespace
+
+// First from sums of w: p_i = min(1, RN(w_i s)) is within 2^-24 of w_i s, so with scale
+// s the sums are within 2^-24 relative (a window of ~1e-7 of the mass, which a
+// sigma-3 row's many small tokens still straddle now and then). Then, if too close,
+// from sums of the p_i themselves (one more SIMD pass; only double rounding is left);
+// the sequential walk only if even that cannot decide.
+int64_t PickDense(const float* w, size_t n, double total, double u,
+                  const double* block_sums) {
+  if (n < 4 * kDrawBlock || !(total >= kMinScaledTotal)) return PickDenseScalar(w, n, total, u);
+  const size_t blocks = (n + kDrawBlock - 1) / kDrawBlock;
+  double own[(static_cast<size_t>(kMaxVocab) + kDrawBlock - 1) / kDrawBlock];
+  if (blocks > sizeof(own) / sizeof(own[0])) return PickDenseScalar(w, n, total, u);
+  const double* sums = block_sums;
+  if (sums == nullptr) {
+    HWY_DYNAMIC_DISPATCH(BlockSumsImpl)(w, n, own);
+    sums = own;
+  }
+  const double scale = static_cast<float>(1.0 / total);  // ProbOf's factor
+  int64_t picked = WalkFromBlockSums(w, n, total, u, sums, scale, std::ldexp(1.0, -24));
+  if (picked != kTooClose) return picked;
+  HWY_DYNAMIC_DISPATCH(ProbBlockSumsImpl)(w, n, total, own);
+  picked = WalkFromBlockSums(w, n, total, u, own, 1.0, 0.0);
+  if (picked != kTooClose) return picked;
   return PickDenseScalar(w, n, total, u);
 }
 

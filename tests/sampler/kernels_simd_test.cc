@@ -346,9 +346,16 @@ TEST_P(SimdTargetTest, PickDenseEqualsTheSequentialWalk) {
           us.push_back(std::nextafter(u, 1.0));
         }
       }
+      // The block sums ExpSumBlocks makes in its pass, as the sampler passes them.
+      std::vector<float> w2(n);
+      std::vector<double> sums((n + kDrawBlock - 1) / kDrawBlock);
+      const float max = MaxScalar(row.data(), n);
+      ASSERT_EQ(ExpSumBlocks(row.data(), n, max, 0.8f, w2.data(), sums.data()), total);
       for (double u : us) {
         if (!(u < 1.0)) continue;
-        ASSERT_EQ(PickDense(w.data(), n, total, u), PickDenseScalar(w.data(), n, total, u))
+        const int64_t want = PickDenseScalar(w.data(), n, total, u);
+        ASSERT_EQ(PickDense(w.data(), n, total, u), want) << "n " << n << " u " << u;
+        ASSERT_EQ(PickDense(w2.data(), n, total, u, sums.data()), want)
             << "n " << n << " u " << u;
       }
     }

@@ -511,6 +511,132 @@ TEST_P(SimdTargetTest, DecodeTopKCandidatesReportTheFirstBadElement) {
   }
 }
 
+// A 16-bit row that top-k cuts first is scanned in place, only its candidates decoded:
+// the tokens, logprobs, top logprobs and distribution are those of the float32 path on
+// the decoded row, bit for bit, and the errors name the same element. Rows with ties,
+// -inf, fewer finite tokens than k, a peak; k from 1 to near V/2 and past the sampled
+// floor guess (k >= 256); both logprobs modes (RAW keeps the decoded copy); HF.
+TEST_P(SimdTargetTest, SixteenBitRowsSampleLikeTheirDecodedFloat32Rows) {
+  Sampler sampler;
+  for (size_t v : {17, 1000, 32000, 128256}) {
+    std::vector<std::vector<float>> rows = {testing::NormalRow(v, 5, 3.0f),
+                                            testing::TiedRow(v, 6), AwkwardRow(v, 7)};
+    std::vector<float> peaked = testing::NormalRow(v, 8, 1.0f);
+    peaked[v / 3] += 10.0f;
+    rows.push_back(peaked);
+    std::vector<float> few(v, -kInf);
+    few[1] = 0.5f;
+    few[v - 2] = 2.0f;
+    few[v / 2] = 2.0f;
+    rows.push_back(few);
+    std::vector<SamplingParams> configs;
+    SamplingParams p;
+    p.temperature = 0.8f;
+    p.top_k = 50;
+    p.top_p = 0.95f;
+    p.min_p = 0.05f;
+    configs.push_back(p);
+    for (int32_t k : {1, 1000, static_cast<int32_t>(v / 2) - 1}) {
+      p.top_k = k;
+      configs.push_back(p);
+    }
+    p.top_k = 40;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.typical_p = 0.9f;
+    p.temperature = 1.5f;
+    p.min_tokens_to_keep = 45;
+    configs.push_back(p);
+    p = configs[0];
+    p.preset = Preset::kHf;  // keeps ties with the k-th: the decoded copy
+    configs.push_back(p);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const Rows16 encoded(rows[r]);
+      for (const LogitsView& view :
+           {LogitsView{encoded.bf16.data(), v, Dtype::kBFloat16},
+            LogitsView{encoded.fp16.data(), v, Dtype::kFloat16}}) {
+        std::vector<float> decoded(v);
+        float max = 0;
+        ASSERT_EQ(DecodeAndMaxScalar(view, decoded.data(), &max), -1);
+        for (size_t c = 0; c < configs.size(); ++c) {
+          const std::string where = "V " + std::to_string(v) + " row " + std::to_string(r) +
+                                    " config " + std::to_string(c) + " dtype " +
+                                    std::to_string(static_cast<int>(view.dtype));
+          for (LogprobsMode mode : {LogprobsMode::kProcessed, LogprobsMode::kRaw}) {
+            SamplingParams q = configs[c];
+            q.logprobs_mode = mode;
+            q.seed = 40 + r;
+            q.num_samples = 3;
+            q.top_logprobs = 4;
+            SampleResult got, want;
+            ASSERT_TRUE(sampler.Sample(view, q, 7, &got).ok()) << where;
+            ASSERT_TRUE(sampler.Sample(LogitsView::Float32(decoded), q, 7, &want).ok());
+            ASSERT_EQ(got.samples.size(), want.samples.size());
+            for (size_t s = 0; s < got.samples.size(); ++s) {
+              ASSERT_EQ(got.samples[s].token_id, want.samples[s].token_id) << where;
+              ASSERT_EQ(BitsOf(got.samples[s].logprob), BitsOf(want.samples[s].logprob));
+              ASSERT_EQ(got.samples[s].top_logprobs.size(), want.samples[s].top_logprobs.size());
+              for (size_t t = 0; t < got.samples[s].top_logprobs.size(); ++t) {
+                ASSERT_EQ(got.samples[s].top_logprobs[t].token_id,
+                          want.samples[s].top_logprobs[t].token_id) << where;
+                ASSERT_EQ(BitsOf(got.samples[s].top_logprobs[t].logprob),
+                          BitsOf(want.samples[s].top_logprobs[t].logprob)) << where;
+              }
+            }
+          }
+          DistributionResult got, want;
+          ASSERT_TRUE(sampler.Distribution(view, configs[c], &got).ok()) << where;
+          ASSERT_TRUE(sampler.Distribution(LogitsView::Float32(decoded), configs[c], &want).ok());
+          ASSERT_EQ(got.token_ids, want.token_ids) << where;
+          std::vector<uint32_t> got_bits, want_bits;
+          for (float x : got.probs) got_bits.push_back(BitsOf(x));
+          for (float x : want.probs) want_bits.push_back(BitsOf(x));
+          ASSERT_EQ(got_bits, want_bits) << where;
+          if (v > 32000) continue;
+          // And the kept set is the reference's.
+          const std::vector<double> ref = testing::ReferenceDistribution(decoded, configs[c]);
+          std::vector<int32_t> ref_ids;
+          for (size_t i = 0; i < v; ++i) {
+            if (ref[i] > 1e-30) ref_ids.push_back(static_cast<int32_t>(i));
+          }
+          std::vector<int32_t> ids = got.token_ids;
+          std::sort(ids.begin(), ids.end());
+          ASSERT_EQ(ids, ref_ids) << where;
+        }
+      }
+    }
+  }
+  // Errors: the first NaN/+inf by index, and a row of -inf, as the float32 path says.
+  SamplingParams p;
+  p.temperature = 0.8f;
+  p.top_k = 50;
+  p.top_p = 0.95f;
+  const size_t v = 4099;
+  std::vector<float> row = testing::NormalRow(v, 9, 3.0f);
+  row[0] = 50.0f;
+  for (size_t pos : {size_t{0}, size_t{31}, size_t{2048}, v - 1}) {
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), kInf}) {
+      std::vector<float> with = row;
+      with[pos] = bad;
+      if (pos + 1 < v) with[pos + 1] = bad == kInf ? std::numeric_limits<float>::quiet_NaN() : kInf;
+      Rows16 encoded(with);
+      encoded.fp16[pos] = std::isnan(bad) ? 0x7E00 : 0x7C00;
+      const std::string message = "logits[" + std::to_string(pos) + "]: must not be " +
+                                  (std::isnan(bad) ? "NaN" : "+inf");
+      SampleResult out;
+      ASSERT_EQ(sampler.Sample(LogitsView::Float32(with), p, 0, &out).message(), message);
+      ASSERT_EQ(sampler.Sample({encoded.bf16.data(), v, Dtype::kBFloat16}, p, 0, &out).message(),
+                message);
+      ASSERT_EQ(sampler.Sample({encoded.fp16.data(), v, Dtype::kFloat16}, p, 0, &out).message(),
+                message);
+    }
+  }
+  const std::vector<uint16_t> masked(v, 0xFF80);  // bf16 -inf
+  SampleResult out;
+  EXPECT_EQ(sampler.Sample({masked.data(), v, Dtype::kBFloat16}, p, 0, &out).message(),
+            "logits: every token is masked");
+}
+
 TEST_P(SimdTargetTest, CollectAtLeastMatchesScalarBitForBit) {
   for (size_t n : kSizes) {
     const std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 11);

@@ -138,6 +138,16 @@ inline constexpr size_t kCompressSlack = 64;
 size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap, float* bar,
                       float floor = -std::numeric_limits<float>::infinity());
 
+// TopKCandidates straight from a bf16 or fp16 row, decoding lanes as it goes (no
+// decoded copy), with DecodeAndMax's check: returns the index of the first NaN/+inf
+// element (buf, *count and *bar then unspecified), else -1 with buf[0, *count) and *bar
+// exactly what TopKCandidates leaves on the decoded row on the same target: the same ids
+// in the same order. REQUIRES: in.dtype is kBFloat16 or kFloat16, floor < +inf, and
+// TopKCandidates' requirements on k and cap.
+int64_t DecodeTopKCandidates(const LogitsView& in, size_t k, int32_t* buf, size_t cap,
+                             size_t* count, float* bar,
+                             float floor = -std::numeric_limits<float>::infinity());
+
 // Writes the ids i with z[i] >= threshold to ids (ascending) and the sum of their w[i]
 // to *mass, in ExpSum's fixed reduction order (bit-identical on every target); returns
 // the count. With zs and ws (both or neither), also zs[j] = z[ids[j]] and

@@ -66,6 +66,29 @@ bool ModifiesLogits(const SamplingParams& p) {
          (penalties && !p.context_token_ids.empty());
 }
 
+// The pipeline starts with STANDARD top-k on the logits as given (RunStages'
+// TopKByLogits): after its candidate scan, no stage reads a logit outside the candidates.
+bool TopKFirst(const SamplingParams& p, size_t vocab) {
+  const size_t k = std::max(static_cast<size_t>(p.top_k),
+                            static_cast<size_t>(p.min_tokens_to_keep));
+  return p.preset == Preset::kStandard && p.temperature > 0.0f && p.top_k > 0 &&
+         2 * k < vocab && !ModifiesLogits(p);
+}
+
+// Element i of `row` as float (exact).
+float ElementOf(const LogitsView& row, size_t i) {
+  const unsigned char* bytes = static_cast<const unsigned char*>(row.data);
+  if (row.dtype == Dtype::kFloat32) {
+    float v;
+    std::memcpy(&v, bytes + 4 * i, sizeof(v));
+    return v;
+  }
+  uint16_t bits;
+  std::memcpy(&bits, bytes + 2 * i, sizeof(bits));
+  return row.dtype == Dtype::kBFloat16 ? kernels::BFloat16ToFloat(bits)
+                                       : kernels::Float16ToFloat(bits);
+}
+
 }  // namespace
 
 absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
@@ -167,10 +190,12 @@ absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
 // nothing here.
 struct Sampler::Scratch {
   // The logits the stages read: the caller's float32 row itself when nothing modifies
-  // it (no copy), else z_buf: decoded, then masked/biased/penalised. Valid during one
-  // Sample()/Distribution() call.
+  // it (no copy), else z_buf: decoded, then masked/biased/penalised. For a 16-bit row
+  // whose first stage is top-k (TopKFirst), z_buf holds only the candidates' logits.
+  // Valid during one Sample()/Distribution() call.
   const float* z = nullptr;
   std::vector<float> z_buf;
+  size_t prescanned = 0;  // top-k candidates in ids that Process() scanned, else 0
   std::vector<float> raw;    // decoded logits kept for RAW logprobs, or scratch for their sum
   std::vector<float> w;      // unnormalised probabilities exp((z - max) / T)
   std::vector<float> dense;  // final weights by id when a large candidate set is densified
@@ -232,7 +257,7 @@ struct Sampler::Scratch {
   bool Candidate(size_t i, bool by_weight) const {
     return by_weight ? w[i] > 0.0f : z[i] > -kInf;
   }
-  size_t TopKScan(size_t k);
+  int64_t TopKScan(size_t k, const LogitsView* row, size_t* count);
   void CollectTopK(size_t k, bool by_weight, bool keep_ties);
   template <typename Keep>
   void AddTiesWithKth(Keep keep);
@@ -323,7 +348,8 @@ void Sampler::Scratch::Collect(bool by_weight) {
 // becomes the bar later tokens must beat. O(V) with one compare per token on typical
 // rows. keep_ties (HF) adds, in a second pass, every token tied with the k-th.
 void Sampler::Scratch::CollectTopK(size_t k, bool by_weight, bool keep_ties) {
-  size_t count = TopKScan(k);
+  size_t count = 0;
+  TopKScan(k, nullptr, &count);
   if (by_weight) {
     size_t kept = 0;
     for (size_t i = 0; i < count; ++i) {
@@ -342,7 +368,10 @@ void Sampler::Scratch::CollectTopK(size_t k, bool by_weight, bool keep_ties) {
 // beat: the buffer then fills about once, where a bar starting at -inf refills a 2k
 // buffer about ln(V / k) times (an nth_element over 2k ids each). The guess only
 // changes the cost: if fewer than k tokens beat it, the scan runs again without it.
-size_t Sampler::Scratch::TopKScan(size_t k) {
+// With `row` (bf16 or fp16, not yet checked) the scan reads that row in place instead of
+// z, finding the same candidates in the same order, and checks it: returns the first
+// NaN/+inf index, else -1.
+int64_t Sampler::Scratch::TopKScan(size_t k, const LogitsView* row, size_t* count) {
   constexpr size_t kSamples = 1024;
   float floor = -kInf;
   size_t cap = 2 * k + 64;
@@ -351,20 +380,32 @@ size_t Sampler::Scratch::TopKScan(size_t k) {
     const size_t rank = 13 * k / (10 * stride) + 8;  // about rank * stride tokens beat it
     if (rank < kSamples / 2) {
       floor_sample.resize(kSamples);
-      for (size_t j = 0; j < kSamples; ++j) floor_sample[j] = z[j * stride + stride / 2];
-      std::nth_element(floor_sample.begin(), floor_sample.begin() + rank, floor_sample.end(),
-                       std::greater<float>());
-      floor = floor_sample[rank];
-      cap = std::max(cap, 2 * (rank + 8) * stride + 64);
+      bool finite = true;  // an unchecked row's sample may hold NaN/+inf: no guess then
+      for (size_t j = 0; j < kSamples; ++j) {
+        const size_t i = j * stride + stride / 2;
+        floor_sample[j] = row == nullptr ? z[i] : ElementOf(*row, i);
+        finite &= floor_sample[j] < kInf;
+      }
+      if (finite) {
+        std::nth_element(floor_sample.begin(), floor_sample.begin() + rank,
+                         floor_sample.end(), std::greater<float>());
+        floor = floor_sample[rank];
+        cap = std::max(cap, 2 * (rank + 8) * stride + 64);
+      }
     }
   }
   ids.resize(std::max(vocab, cap));
-  float bar = 0.0f;
-  size_t count = kernels::TopKCandidates(z, vocab, k, ids.data(), cap, &bar, floor);
-  if (count < k && floor > -kInf) {
-    count = kernels::TopKCandidates(z, vocab, k, ids.data(), 2 * k + 64, &bar);
-  }
-  return count;
+  auto scan = [&](float from, size_t room) -> int64_t {
+    float bar = 0.0f;
+    if (row == nullptr) {
+      *count = kernels::TopKCandidates(z, vocab, k, ids.data(), room, &bar, from);
+      return -1;
+    }
+    return kernels::DecodeTopKCandidates(*row, k, ids.data(), room, count, &bar, from);
+  };
+  const int64_t bad = scan(floor, cap);
+  if (bad >= 0 || *count >= k || floor == -kInf) return bad;
+  return scan(-kInf, 2 * k + 64);
 }
 
 // The exact top k (ids[0, n)) holds the lowest ids of the group tied with the k-th; adds
@@ -390,7 +431,8 @@ void Sampler::Scratch::AddTiesWithKth(Keep keep) {
 // weight underflows to 0 is no candidate, as in Collect(by_weight). keep_ties (HF) adds
 // every later token tied with the k-th.
 void Sampler::Scratch::TopKByLogits(size_t k, bool keep_ties, float max, float temperature) {
-  const size_t count = TopKScan(k);
+  size_t count = prescanned;
+  if (count == 0) TopKScan(k, nullptr, &count);
   auto weigh = [&](size_t id) {
     return w[id] = kernels::ExpNonPositive((z[id] - max) / temperature);
   };
@@ -880,8 +922,27 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
   w.resize(vocab);
   float max = 0.0f;
   int64_t bad;
-  if (logits.dtype == Dtype::kFloat32 && !modifies &&
-      reinterpret_cast<uintptr_t>(logits.data) % alignof(float) == 0) {
+  prescanned = 0;
+  if (logits.dtype != Dtype::kFloat32 && !need_raw && TopKFirst(params, vocab)) {
+    // A 16-bit row that top-k cuts first: its candidate scan reads the row in place and
+    // checks it, and only the candidates are decoded, into z_buf at their ids; the row's
+    // maximum is theirs. No stage reads another logit (TopKFirst), and none the RAW
+    // logprobs would need.
+    const size_t k = std::max(static_cast<size_t>(params.top_k),
+                              static_cast<size_t>(params.min_tokens_to_keep));
+    size_t count = 0;
+    bad = TopKScan(k, &logits, &count);
+    z_buf.resize(vocab);
+    z = z_buf.data();
+    max = -kInf;
+    for (size_t j = 0; bad < 0 && j < count; ++j) {
+      const float v = ElementOf(logits, ids[j]);
+      z_buf[ids[j]] = v;
+      max = v > max ? v : max;
+    }
+    prescanned = count;
+  } else if (logits.dtype == Dtype::kFloat32 && !modifies &&
+             reinterpret_cast<uintptr_t>(logits.data) % alignof(float) == 0) {
     // Nothing will modify the logits: read the caller's row in place, no decoded copy.
     z = static_cast<const float*>(logits.data);
     bad = kernels::MaxChecked(z, vocab, &max);
@@ -892,17 +953,7 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
   }
   if (bad >= 0) {
     // The decode pass stops at a bad element without storing it; read it here.
-    const size_t width = logits.dtype == Dtype::kFloat32 ? 4 : 2;
-    const unsigned char* at = static_cast<const unsigned char*>(logits.data) + width * bad;
-    float value = 0.0f;
-    if (logits.dtype == Dtype::kFloat32) {
-      std::memcpy(&value, at, sizeof(value));
-    } else {
-      uint16_t bits;
-      std::memcpy(&bits, at, sizeof(bits));
-      value = logits.dtype == Dtype::kBFloat16 ? kernels::BFloat16ToFloat(bits)
-                                               : kernels::Float16ToFloat(bits);
-    }
+    const float value = ElementOf(logits, static_cast<size_t>(bad));
     return Invalid(
         absl::StrCat("logits[", bad, "]: must not be ", std::isnan(value) ? "NaN" : "+inf"));
   }

@@ -400,6 +400,282 @@ TEST_P(SimdTargetTest, TopKCandidatesHoldTheTopK) {
   }
 }
 
+// The 16-bit encodings of a float row: bf16 by truncation, fp16 by rounding.
+struct Rows16 {
+  std::vector<uint16_t> bf16, fp16;
+  explicit Rows16(const std::vector<float>& row) : bf16(row.size()), fp16(row.size()) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      bf16[i] = static_cast<uint16_t>(BitsOf(row[i]) >> 16);
+      const _Float16 h = static_cast<_Float16>(row[i]);
+      std::memcpy(&fp16[i], &h, sizeof(uint16_t));
+    }
+  }
+};
+
+// The scan straight from a bf16/fp16 row leaves exactly the buffer (same ids, same
+// order), count and bar of TopKCandidates on the decoded row, and that buffer holds the
+// row's best k: rows with ties, -inf, -0 and subnormals, k from 1 to near V/2, with and
+// without a floor, and sizes around the vector and block lengths.
+TEST_P(SimdTargetTest, DecodeTopKCandidatesEqualTopKCandidatesOnTheDecodedRow) {
+  for (size_t n : {1, 2, 7, 8, 9, 31, 33, 64, 65, 100, 1025, 32000, 128256}) {
+    for (size_t k : {size_t{1}, size_t{2}, size_t{50}, size_t{1000}, n / 2 - (n > 2)}) {
+      if (k == 0 || k > n) continue;
+      for (int variant = 0; variant < 6; ++variant) {
+        const uint32_t seed = static_cast<uint32_t>(n * 7 + k);
+        std::vector<float> row = variant % 3 == 0   ? AwkwardRow(n, seed)
+                                 : variant % 3 == 1 ? testing::TiedRow(n, seed)
+                                                    : testing::NormalRow(n, seed, 3.0f);
+        if (variant % 3 == 2) row[n / 3] += 20.0f;  // peaked: the bar rises at once
+        const Rows16 rows(row);
+        for (const LogitsView& view : {LogitsView{rows.bf16.data(), n, Dtype::kBFloat16},
+                                       LogitsView{rows.fp16.data(), n, Dtype::kFloat16}}) {
+          std::vector<float> z(n);
+          float max = 0;
+          ASSERT_EQ(DecodeAndMaxScalar(view, z.data(), &max), -1);
+          const float floor = variant < 3 ? -kInf : z[n / 2];
+          const size_t cap = 2 * k + 64;
+          std::vector<int32_t> want(cap, -1), got(cap, -2);
+          float want_bar = 0, got_bar = 1;
+          size_t got_count = 0;
+          const size_t want_count =
+              TopKCandidates(z.data(), n, k, want.data(), cap, &want_bar, floor);
+          ASSERT_EQ(DecodeTopKCandidates(view, k, got.data(), cap, &got_count, &got_bar, floor),
+                    -1);
+          const std::string where = "n " + std::to_string(n) + " k " + std::to_string(k) +
+                                    " variant " + std::to_string(variant) + " dtype " +
+                                    std::to_string(static_cast<int>(view.dtype));
+          ASSERT_EQ(got_count, want_count) << where;
+          ASSERT_EQ(BitsOf(got_bar), BitsOf(want_bar)) << where;
+          want.resize(want_count);
+          got.resize(got_count);
+          ASSERT_EQ(got, want) << where;
+          // The best k by a full sort of the decoded row.
+          auto before = [&](int32_t a, int32_t b) {
+            return z[a] > z[b] || (z[a] == z[b] && a < b);
+          };
+          std::vector<int32_t> best;
+          for (size_t i = 0; i < n; ++i) {
+            if (z[i] > floor) best.push_back(static_cast<int32_t>(i));
+          }
+          std::sort(best.begin(), best.end(), before);
+          best.resize(std::min(k, best.size()));
+          std::sort(got.begin(), got.end(), before);
+          ASSERT_GE(got.size(), best.size()) << where;
+          got.resize(best.size());
+          ASSERT_EQ(got, best) << where;
+        }
+      }
+    }
+  }
+}
+
+// Every finite or -inf bf16 and fp16 bit pattern, shuffled, in one row: the scan's own
+// scalar decoding (the tail, the buffer's ordering) agrees with the decoded row.
+TEST_P(SimdTargetTest, DecodeTopKCandidatesOnEverySixteenBitPattern) {
+  for (Dtype dtype : {Dtype::kFloat16, Dtype::kBFloat16}) {
+    std::vector<uint16_t> bits;
+    for (uint32_t b = 0; b < 0x10000; ++b) {
+      const float f = dtype == Dtype::kFloat16 ? Float16ToFloat(static_cast<uint16_t>(b))
+                                               : BFloat16ToFloat(static_cast<uint16_t>(b));
+      if (!std::isnan(f) && f != kInf) bits.push_back(static_cast<uint16_t>(b));
+    }
+    std::shuffle(bits.begin(), bits.end(), std::mt19937(11));
+    const size_t n = bits.size();
+    const LogitsView view{bits.data(), n, dtype};
+    std::vector<float> z(n);
+    float max = 0;
+    ASSERT_EQ(DecodeAndMaxScalar(view, z.data(), &max), -1);
+    for (size_t k : {size_t{1}, size_t{50}, size_t{1000}, n / 2 - 1}) {
+      const size_t cap = 2 * k + 64;
+      std::vector<int32_t> want(cap), got(cap);
+      float want_bar = 0, got_bar = 1;
+      size_t got_count = 0;
+      const size_t want_count = TopKCandidates(z.data(), n, k, want.data(), cap, &want_bar);
+      ASSERT_EQ(DecodeTopKCandidates(view, k, got.data(), cap, &got_count, &got_bar), -1);
+      ASSERT_EQ(got_count, want_count) << "k " << k;
+      ASSERT_EQ(BitsOf(got_bar), BitsOf(want_bar)) << "k " << k;
+      want.resize(want_count);
+      got.resize(got_count);
+      ASSERT_EQ(got, want) << "k " << k << " dtype " << static_cast<int>(dtype);
+    }
+  }
+}
+
+// A row of -inf has no candidates; a NaN or +inf anywhere is reported at its index, the
+// first one if several, whether it would beat the bar or not (a floor above it, a large
+// logit before it), as DecodeAndMax reports it.
+TEST_P(SimdTargetTest, DecodeTopKCandidatesReportTheFirstBadElement) {
+  const uint16_t bad_bf[] = {0x7F80, 0x7FC0, 0xFF81, 0x7F81};  // +inf, NaN, -NaN, sNaN
+  const uint16_t bad16[] = {0x7C00, 0x7E01, 0xFE00, 0x7C01};
+  for (size_t n : {1, 5, 16, 31, 32, 33, 64, 100, 1041}) {
+    for (Dtype dtype : {Dtype::kBFloat16, Dtype::kFloat16}) {
+      std::vector<uint16_t> masked(n, dtype == Dtype::kBFloat16 ? 0xFF80 : 0xFC00);
+      std::vector<int32_t> buf(2 * 3 + 64);
+      size_t count = 1;
+      float bar = 0;
+      ASSERT_EQ(DecodeTopKCandidates({masked.data(), n, dtype}, 3, buf.data(), buf.size(),
+                                     &count, &bar),
+                -1);
+      EXPECT_EQ(count, 0u);
+    }
+    for (size_t pos = 0; pos < n; pos += (n > 40 ? 7 : 1)) {
+      std::vector<float> row = testing::NormalRow(n, static_cast<uint32_t>(pos), 1.0f);
+      row[0] = 30.0f;  // the bar soon sits high
+      const Rows16 clean(row);
+      for (int b = 0; b < 4; ++b) {
+        for (float floor : {-kInf, 0.5f, 1000.0f}) {
+          Rows16 rows = clean;
+          rows.bf16[pos] = bad_bf[b];
+          rows.fp16[pos] = bad16[b];
+          if (pos + 3 < n) {
+            rows.bf16[pos + 3] = bad_bf[(b + 1) % 4];
+            rows.fp16[pos + 3] = bad16[(b + 1) % 4];
+          }
+          for (const LogitsView& view : {LogitsView{rows.bf16.data(), n, Dtype::kBFloat16},
+                                         LogitsView{rows.fp16.data(), n, Dtype::kFloat16}}) {
+            std::vector<float> z(n);
+            float max = 0;
+            ASSERT_EQ(DecodeAndMax(view, z.data(), &max), static_cast<int64_t>(pos));
+            std::vector<int32_t> buf(2 * 2 + 64);
+            size_t count = 0;
+            float bar = 0;
+            ASSERT_EQ(DecodeTopKCandidates(view, 2, buf.data(), buf.size(), &count, &bar, floor),
+                      static_cast<int64_t>(pos))
+                << "n " << n << " bad " << b << " floor " << floor << " dtype "
+                << static_cast<int>(view.dtype);
+          }
+        }
+      }
+    }
+  }
+}
+
+// A 16-bit row that top-k cuts first is scanned in place, only its candidates decoded:
+// the tokens, logprobs, top logprobs and distribution are those of the float32 path on
+// the decoded row, bit for bit, and the errors name the same element. Rows with ties,
+// -inf, fewer finite tokens than k, a peak; k from 1 to near V/2 and past the sampled
+// floor guess (k >= 256); both logprobs modes (RAW keeps the decoded copy); HF.
+TEST_P(SimdTargetTest, SixteenBitRowsSampleLikeTheirDecodedFloat32Rows) {
+  Sampler sampler;
+  for (size_t v : {17, 1000, 32000, 128256}) {
+    std::vector<std::vector<float>> rows = {testing::NormalRow(v, 5, 3.0f),
+                                            testing::TiedRow(v, 6), AwkwardRow(v, 7)};
+    std::vector<float> peaked = testing::NormalRow(v, 8, 1.0f);
+    peaked[v / 3] += 10.0f;
+    rows.push_back(peaked);
+    std::vector<float> few(v, -kInf);
+    few[1] = 0.5f;
+    few[v - 2] = 2.0f;
+    few[v / 2] = 2.0f;
+    rows.push_back(few);
+    std::vector<SamplingParams> configs;
+    SamplingParams p;
+    p.temperature = 0.8f;
+    p.top_k = 50;
+    p.top_p = 0.95f;
+    p.min_p = 0.05f;
+    configs.push_back(p);
+    for (int32_t k : {1, 1000, static_cast<int32_t>(v / 2) - 1}) {
+      p.top_k = k;
+      configs.push_back(p);
+    }
+    p.top_k = 40;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.typical_p = 0.9f;
+    p.temperature = 1.5f;
+    p.min_tokens_to_keep = 45;
+    configs.push_back(p);
+    p = configs[0];
+    p.preset = Preset::kHf;  // keeps ties with the k-th: the decoded copy
+    configs.push_back(p);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const Rows16 encoded(rows[r]);
+      for (const LogitsView& view :
+           {LogitsView{encoded.bf16.data(), v, Dtype::kBFloat16},
+            LogitsView{encoded.fp16.data(), v, Dtype::kFloat16}}) {
+        std::vector<float> decoded(v);
+        float max = 0;
+        ASSERT_EQ(DecodeAndMaxScalar(view, decoded.data(), &max), -1);
+        for (size_t c = 0; c < configs.size(); ++c) {
+          const std::string where = "V " + std::to_string(v) + " row " + std::to_string(r) +
+                                    " config " + std::to_string(c) + " dtype " +
+                                    std::to_string(static_cast<int>(view.dtype));
+          for (LogprobsMode mode : {LogprobsMode::kProcessed, LogprobsMode::kRaw}) {
+            SamplingParams q = configs[c];
+            q.logprobs_mode = mode;
+            q.seed = 40 + r;
+            q.num_samples = 3;
+            q.top_logprobs = 4;
+            SampleResult got, want;
+            ASSERT_TRUE(sampler.Sample(view, q, 7, &got).ok()) << where;
+            ASSERT_TRUE(sampler.Sample(LogitsView::Float32(decoded), q, 7, &want).ok());
+            ASSERT_EQ(got.samples.size(), want.samples.size());
+            for (size_t s = 0; s < got.samples.size(); ++s) {
+              ASSERT_EQ(got.samples[s].token_id, want.samples[s].token_id) << where;
+              ASSERT_EQ(BitsOf(got.samples[s].logprob), BitsOf(want.samples[s].logprob));
+              ASSERT_EQ(got.samples[s].top_logprobs.size(), want.samples[s].top_logprobs.size());
+              for (size_t t = 0; t < got.samples[s].top_logprobs.size(); ++t) {
+                ASSERT_EQ(got.samples[s].top_logprobs[t].token_id,
+                          want.samples[s].top_logprobs[t].token_id) << where;
+                ASSERT_EQ(BitsOf(got.samples[s].top_logprobs[t].logprob),
+                          BitsOf(want.samples[s].top_logprobs[t].logprob)) << where;
+              }
+            }
+          }
+          DistributionResult got, want;
+          ASSERT_TRUE(sampler.Distribution(view, configs[c], &got).ok()) << where;
+          ASSERT_TRUE(sampler.Distribution(LogitsView::Float32(decoded), configs[c], &want).ok());
+          ASSERT_EQ(got.token_ids, want.token_ids) << where;
+          std::vector<uint32_t> got_bits, want_bits;
+          for (float x : got.probs) got_bits.push_back(BitsOf(x));
+          for (float x : want.probs) want_bits.push_back(BitsOf(x));
+          ASSERT_EQ(got_bits, want_bits) << where;
+          if (v > 32000) continue;
+          // And the kept set is the reference's.
+          const std::vector<double> ref = testing::ReferenceDistribution(decoded, configs[c]);
+          std::vector<int32_t> ref_ids;
+          for (size_t i = 0; i < v; ++i) {
+            if (ref[i] > 1e-30) ref_ids.push_back(static_cast<int32_t>(i));
+          }
+          std::vector<int32_t> ids = got.token_ids;
+          std::sort(ids.begin(), ids.end());
+          ASSERT_EQ(ids, ref_ids) << where;
+        }
+      }
+    }
+  }
+  // Errors: the first NaN/+inf by index, and a row of -inf, as the float32 path says.
+  SamplingParams p;
+  p.temperature = 0.8f;
+  p.top_k = 50;
+  p.top_p = 0.95f;
+  const size_t v = 4099;
+  std::vector<float> row = testing::NormalRow(v, 9, 3.0f);
+  row[0] = 50.0f;
+  for (size_t pos : {size_t{0}, size_t{31}, size_t{2048}, v - 1}) {
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), kInf}) {
+      std::vector<float> with = row;
+      with[pos] = bad;
+      if (pos + 1 < v) with[pos + 1] = bad == kInf ? std::numeric_limits<float>::quiet_NaN() : kInf;
+      Rows16 encoded(with);
+      encoded.fp16[pos] = std::isnan(bad) ? 0x7E00 : 0x7C00;
+      const std::string message = "logits[" + std::to_string(pos) + "]: must not be " +
+                                  (std::isnan(bad) ? "NaN" : "+inf");
+      SampleResult out;
+      ASSERT_EQ(sampler.Sample(LogitsView::Float32(with), p, 0, &out).message(), message);
+      ASSERT_EQ(sampler.Sample({encoded.bf16.data(), v, Dtype::kBFloat16}, p, 0, &out).message(),
+                message);
+      ASSERT_EQ(sampler.Sample({encoded.fp16.data(), v, Dtype::kFloat16}, p, 0, &out).message(),
+                message);
+    }
+  }
+  const std::vector<uint16_t> masked(v, 0xFF80);  // bf16 -inf
+  SampleResult out;
+  EXPECT_EQ(sampler.Sample({masked.data(), v, Dtype::kBFloat16}, p, 0, &out).message(),
+            "logits: every token is masked");
+}
+
 TEST_P(SimdTargetTest, CollectAtLeastMatchesScalarBitForBit) {
   for (size_t n : kSizes) {
     const std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 11);

@@ -95,15 +95,19 @@ struct RowJob {
   std::vector<sampler::DistributionResult> distributions;
   absl::AnyInvocable<void(absl::Status)> done;
 
-  std::atomic<size_t> remaining{0};
+  std::atomic<size_t> next_row{0};   // the next row a task takes
+  std::atomic<size_t> remaining{0};  // tasks still running
   std::atomic<bool> failed{false};
   std::mutex mu;
   absl::Status error;  // of the lowest failing row index
   size_t error_row = std::numeric_limits<size_t>::max();
 
-  void RunRange(sampler::Sampler& sampler, size_t begin, size_t end) {
+  // One task: takes rows one at a time until none is left, so a slow row holds up
+  // only the worker sampling it while the others take the rest.
+  void Run(sampler::Sampler& sampler) {
     size_t skipped = 0;
-    for (size_t i = begin; i < end; ++i) {
+    const size_t n = rows->size();
+    for (size_t i; (i = next_row.fetch_add(1, std::memory_order_relaxed)) < n;) {
       const DecodedRow& row = (*rows)[i];
       if (!row.has_logits) continue;
       if (failed.load(std::memory_order_relaxed) || cancelled->load()) {
@@ -138,7 +142,7 @@ struct RowJob {
   }
 };
 
-// Splits the job's rows over min(rows, workers) contiguous tasks. Returns false, without
+// Queues min(rows, workers) tasks that share out the job's rows. Returns false, without
 // calling `done`, when the queue has no room for them. REQUIRES: at least one row.
 bool StartRowJob(WorkerPool& pool, const std::shared_ptr<RowJob>& job) {
   const size_t n = job->rows->size();
@@ -152,11 +156,7 @@ bool StartRowJob(WorkerPool& pool, const std::shared_ptr<RowJob>& job) {
   std::vector<WorkerPool::Task> batch;
   batch.reserve(tasks);
   for (size_t t = 0; t < tasks; ++t) {
-    const size_t begin = n * t / tasks;
-    const size_t end = n * (t + 1) / tasks;
-    batch.push_back([job, begin, end](sampler::Sampler& sampler) {
-      job->RunRange(sampler, begin, end);
-    });
+    batch.push_back([job](sampler::Sampler& sampler) { job->Run(sampler); });
   }
   return pool.TrySubmit(std::move(batch));
 }

@@ -745,6 +745,36 @@ void ProbsImpl(const float* w, size_t n, double total, float* p) {
   for (; i < n; ++i) p[i] = ProbOf(w[i], total);
 }
 
+// The double sum of w[0, n) in a fixed order on every target: lane j of 32 double
+// accumulators adds the elements i = j (mod 32) in index order, then the 32 are added
+// in lane order (AVX-512 keeps them in 4 vectors of 8, AVX2 in 8 of 4, SSE4 in 16 of
+// 2: the same sums, and enough independent chains to hide the add latency).
+double SumImpl(const float* w, size_t n) {
+  constexpr size_t kLanes = kSumDoubleLanes;
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> dh;
+  constexpr size_t kN = hn::MaxLanes(decltype(dd)());
+  if constexpr (kN > kLanes) {
+    return SumScalar(w, n);
+  } else {
+    constexpr size_t kAcc = kLanes / kN;
+    hn::Vec<decltype(dd)> acc[kAcc];
+    for (size_t k = 0; k < kAcc; ++k) acc[k] = hn::Zero(dd);
+    size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+      for (size_t k = 0; k < kAcc; ++k) {
+        acc[k] = hn::Add(acc[k], hn::PromoteTo(dd, hn::LoadU(dh, w + i + k * kN)));
+      }
+    }
+    HWY_ALIGN double lanes[kLanes];
+    for (size_t k = 0; k < kAcc; ++k) hn::StoreU(acc[k], dd, lanes + k * kN);
+    for (; i < n; ++i) lanes[i % kLanes] += w[i];
+    double total = 0.0;
+    for (size_t j = 0; j < kLanes; ++j) total += lanes[j];
+    return total;
+  }
+}
+
 // LogitBuckets: bucket[i] = trunc(min((z_max - z[i]) * scale, last)).
 void LogitBucketsImpl(const float* z, size_t n, float z_max, float scale, uint16_t last,
                       uint16_t* bucket) {
@@ -855,6 +885,7 @@ HWY_EXPORT(DecodeTopKCandidatesImpl);
 HWY_EXPORT(CollectAtLeastImpl);
 HWY_EXPORT(ProbsImpl);
 HWY_EXPORT(MaxCheckedImpl);
+HWY_EXPORT(SumImpl);
 HWY_EXPORT(LogitBucketsImpl);
 HWY_EXPORT(SplitAtBucketImpl);
 HWY_EXPORT(KeepAboveCutImpl);
@@ -872,6 +903,16 @@ size_t SplitAtBucket(const uint16_t* bucket, size_t n, uint16_t cut, uint32_t* a
 size_t KeepAboveCut(int32_t* ids, float* z, const uint16_t* bucket, size_t n, uint16_t cut,
                     float z_worst, int32_t id_worst) {
   return HWY_DYNAMIC_DISPATCH(KeepAboveCutImpl)(ids, z, bucket, n, cut, z_worst, id_worst);
+}
+
+double Sum(const float* w, size_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(w, n); }
+
+double SumScalar(const float* w, size_t n) {
+  double lanes[kSumDoubleLanes] = {};
+  for (size_t i = 0; i < n; ++i) lanes[i % kSumDoubleLanes] += w[i];
+  double total = 0.0;
+  for (double lane : lanes) total += lane;
+  return total;
 }
 
 int64_t MaxChecked(const float* z, size_t n, float* max) {

@@ -192,6 +192,13 @@ size_t KeepAboveCut(int32_t* ids, float* z, const uint16_t* bucket, size_t n, ui
 int64_t MaxChecked(const float* z, size_t n, float* max);
 int64_t MaxCheckedScalar(const float* z, size_t n, float* max);
 
+// The sum of w[0, n) in double, in a fixed order (kSumDoubleLanes interleaved lanes,
+// then added in lane order): bit-identical to SumScalar on every target, and accurate
+// to double rounding, unlike ExpSum's total whose block partials are float.
+inline constexpr size_t kSumDoubleLanes = 32;
+double Sum(const float* w, size_t n);
+double SumScalar(const float* w, size_t n);
+
 // p[i] = ProbOf(w[i], total) for i in [0, n): the probabilities the draw and the
 // distribution report, bit-identical to ProbsScalar. p may be w (in place).
 // REQUIRES: total > 0 and finite, w finite and >= 0.

@@ -605,23 +605,32 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
   double all_mass = 0.0;
   for (double b : block_sums) all_mass += b;
   double target = 0.0;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    const size_t at = attempt == 0 ? first_at : second_at;
-    if (at >= sampled.size()) break;  // the set would be most of V: the general path
+  // Three tries: the two guesses, then (or at once, if a guess would list most of V) the
+  // whole row, as on near-uniform rows whose nucleus is most of the vocabulary.
+  size_t tries[3];
+  size_t n_tries = 0;
+  if (first_at < sampled.size()) tries[n_tries++] = first_at;
+  if (second_at < sampled.size()) tries[n_tries++] = second_at;
+  tries[n_tries++] = sampled.size();  // the whole row
+  for (size_t attempt = 0; attempt < n_tries; ++attempt) {
+    const size_t at = tries[attempt];
+    const bool whole_row = at == sampled.size();
     double mass = 0.0;
     // The set's logits and weights come out compact next to its ids: the passes below
     // read them in order instead of one cache line per id.
     listed_z.resize(vocab);
     listed_w.resize(vocab);
-    const size_t count = kernels::CollectAtLeast(z, w.data(), vocab, sampled[at].first,
-                                                 ids.data(), &mass, listed_z.data(),
-                                                 listed_w.data());
+    // The whole row: every token whose weight is at least exp(-100) (a lower one cannot
+    // reach the cut unless the listed mass falls short, which is checked below).
+    const float listed_from = whole_row ? z_max - 100.0f * temperature : sampled[at].first;
+    const size_t count = kernels::CollectAtLeast(z, w.data(), vocab, listed_from, ids.data(),
+                                                 &mass, listed_z.data(), listed_w.data());
     target = (top_p - kMassTolerance) * all_mass;
     // `mass` has float block partials: a margin well above their rounding. Should the
     // set's double sums still fall short, the cut below finds no bucket and we give up.
     if (!(mass >= target * (1.0 + 1e-5))) continue;
     size_t kept = count;
-    if (!(kernels::ExpNonPositive((sampled[at].first - z_max) / temperature) > 0.0f)) {
+    if (!(kernels::ExpNonPositive((listed_from - z_max) / temperature) > 0.0f)) {
       kept = 0;  // zero weights sort last and never help reach the target: drop them
       for (size_t i = 0; i < count; ++i) {
         if (listed_w[i] > 0.0f) {
@@ -645,7 +654,9 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     // First a mass histogram of the set over buckets of z (monotone: a better bucket
     // means a strictly larger logit); only the bucket holding the cut gets sorted. Each
     // token's bucket is kept for the passes after it.
-    const float t = sampled[at].first;
+    // The buckets span [t, z_max]; for the whole row t is the lowest sampled logit and
+    // the few tokens below it share the last bucket (still monotone).
+    const float t = sampled[whole_row ? sampled.size() - 1 : at].first;
     const float scale = static_cast<float>(kBuckets) / std::max(z_max - t, 1e-30f);
     listed_bucket.resize(kept);
     kernels::LogitBuckets(listed_z.data(), kept, z_max, scale, kBuckets - 1,
@@ -870,8 +881,9 @@ double Sampler::Scratch::ExpSumWithBlocks(float max, float temperature) {
   return kernels::ExpSumBlocks(z, vocab, max, temperature, w.data(), block_sums.data());
 }
 
-// Puts the candidates in ascending id order (or densifies a large set) and sums the
-// final weights in that order.
+// Puts the candidates in ascending id order and sums the final weights in that order; a
+// set of more than V/8 is densified instead and summed by kernels::Sum (32 interleaved
+// double lanes in id order: a fixed order, in SIMD).
 void Sampler::Scratch::Finalize() {
   one_hot = false;
   fin_block_sums = nullptr;
@@ -886,9 +898,7 @@ void Sampler::Scratch::Finalize() {
   }
   dense.assign(vocab, 0.0f);
   for (size_t i = 0; i < n; ++i) dense[ids[i]] = w[ids[i]];
-  double sum = 0.0;
-  for (size_t i = 0; i < vocab; ++i) sum += dense[i];
-  total = sum;
+  total = kernels::Sum(dense.data(), vocab);
   dense_final = true;
   fin_w = dense.data();
 }

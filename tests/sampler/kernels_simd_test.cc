@@ -815,6 +815,20 @@ TEST_P(SimdTargetTest, TopPSetKernelsMatchPlainLoops) {
   EXPECT_LT(OrderedBits(0.5f), OrderedBits(kInf));
 }
 
+TEST_P(SimdTargetTest, SumMatchesScalarBitForBit) {
+  for (size_t n : kSizes) {
+    const std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 31);
+    if (MaxScalar(row.data(), n) == -kInf) continue;
+    double total = 0;
+    const std::vector<float> w = Weights(row, 0.8f, &total);
+    const double fast = Sum(w.data(), n);
+    ASSERT_EQ(fast, SumScalar(w.data(), n)) << n;
+    long double exact = 0;
+    for (float x : w) exact += x;
+    ASSERT_NEAR(fast, static_cast<double>(exact), 1e-14 * static_cast<double>(exact)) << n;
+  }
+}
+
 TEST_P(SimdTargetTest, MaxCheckedMatchesScalarAndReportsBadElements) {
   for (size_t n : kSizes) {
     std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 21);

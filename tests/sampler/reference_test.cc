@@ -247,6 +247,38 @@ TEST_P(ReferenceTest, LargeTopKMatches) {
   }
 }
 
+TEST_P(ReferenceTest, TopPWithANucleusOfMostOfTheRowMatches) {
+  // Near-uniform rows: for STANDARD the nucleus is listed from the whole row (tens of
+  // thousands of tokens); also a row with masked and hopeless tokens (zero weights), a
+  // tied one, and min_tokens_to_keep beyond the nucleus.
+  const Preset preset = GetParam();
+  Sampler sampler;
+  std::vector<std::vector<float>> rows;
+  for (size_t n : {size_t{4096}, size_t{32000}, size_t{128256}}) {
+    rows.push_back(testing::NormalRow(n, static_cast<uint32_t>(n) + 5, 0.5f));
+  }
+  std::vector<float> holes = testing::NormalRow(32000, 91, 1.0f);
+  for (size_t i = 0; i < holes.size(); i += 7) holes[i] = -std::numeric_limits<float>::infinity();
+  for (size_t i = 3; i < holes.size(); i += 11) holes[i] = -500.0f;
+  rows.push_back(holes);
+  rows.push_back(testing::TiedRow(32000, 92));
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (float top_p : {0.5f, 0.9f, 0.95f, 0.999f}) {
+      for (int min_keep : {1, 30000}) {
+        SamplingParams p;
+        p.preset = preset;
+        p.temperature = r == 0 ? 2.0f : 0.8f;
+        p.top_p = top_p;
+        p.min_tokens_to_keep = min_keep;
+        const std::vector<float> got = testing::DenseDistribution(sampler, rows[r], p);
+        const std::vector<double> want = testing::ReferenceDistribution(rows[r], p);
+        ExpectMatches(got, want,
+                      absl::StrCat("row ", r, " top_p ", top_p, " min_keep ", min_keep));
+      }
+    }
+  }
+}
+
 TEST_P(ReferenceTest, RandomParameterCombinationsMatch) {
   // Every stage on at once, with random values, on small and medium rows.
   const Preset preset = GetParam();

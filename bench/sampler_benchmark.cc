@@ -203,6 +203,13 @@ std::vector<Config> Configs() {
   SamplingParams topp = t;
   topp.top_p = 0.95f;
   out.push_back({"t_topp95", topp});
+  // The same through the peers' presets (their own cut rules, see docs/SAMPLING.md).
+  SamplingParams topp_hf = topp;
+  topp_hf.preset = Preset::kHf;
+  out.push_back({"hf_t_topp95", topp_hf});
+  SamplingParams topp_llama = topp;
+  topp_llama.preset = Preset::kLlamaCpp;
+  out.push_back({"llama_t_topp95", topp_llama});
   SamplingParams all = t;
   all.top_k = 50;
   all.top_p = 0.95f;

@@ -832,7 +832,7 @@ size_t KeepAboveCutImpl(int32_t* ids, float* z, const uint16_t* bucket, size_t n
   const hn::Rebind<uint16_t, DF> d16;
   const size_t N = hn::Lanes(d);
   const auto vcut = hn::Set(di, cut);
-  const auto zw = hn::Set(di, OrderedBits(z_worst));
+  const auto zw = hn::Set(di, OrderedBits(z_worst + 0.0f));
   const auto idw = hn::Set(di, id_worst);
   const auto magnitude = hn::Set(di, 0x7FFFFFFF);
   size_t out = 0;
@@ -841,7 +841,7 @@ size_t KeepAboveCutImpl(int32_t* ids, float* z, const uint16_t* bucket, size_t n
     const auto b = hn::PromoteTo(di, hn::LoadU(d16, bucket + i));
     const auto id = hn::LoadU(di, ids + i);
     const VF zv = hn::LoadU(d, z + i);
-    const auto bits = hn::BitCast(di, zv);
+    const auto bits = hn::BitCast(di, hn::Add(zv, hn::Zero(d)));  // -0 + 0 = +0
     const auto zo = hn::Xor(bits, hn::And(hn::ShiftRight<31>(bits), magnitude));
     const auto better =
         hn::Or(hn::Gt(zo, zw), hn::And(hn::Eq(zo, zw), hn::Not(hn::Gt(id, idw))));
@@ -852,8 +852,8 @@ size_t KeepAboveCutImpl(int32_t* ids, float* z, const uint16_t* bucket, size_t n
     out += hn::CountTrue(di, keep);
   }
   for (; i < n; ++i) {
-    const int32_t zo = OrderedBits(z[i]);
-    const int32_t zwo = OrderedBits(z_worst);
+    const int32_t zo = OrderedBits(z[i] + 0.0f);
+    const int32_t zwo = OrderedBits(z_worst + 0.0f);
     const bool keep = bucket[i] < cut ||
                       (bucket[i] == cut && (zo > zwo || (zo == zwo && ids[i] <= id_worst)));
     ids[out] = ids[i];

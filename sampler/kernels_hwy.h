@@ -182,8 +182,8 @@ void LogitBuckets(const float* z, size_t n, float z_max, float scale, uint16_t l
 size_t SplitAtBucket(const uint16_t* bucket, size_t n, uint16_t cut, uint32_t* at_cut,
                      size_t* n_at_cut);
 // Compacts ids and z in place, in order, to the positions i with bucket[i] < cut, or
-// bucket[i] == cut and token i no worse than (z_worst, id_worst) (a larger logit in
-// OrderedBits order, or the same and an id <= id_worst); returns their count.
+// bucket[i] == cut and token i no worse than (z_worst, id_worst) (a larger logit, or
+// an equal one, -0 equal to +0, and an id <= id_worst); returns their count.
 size_t KeepAboveCut(int32_t* ids, float* z, const uint16_t* bucket, size_t n, uint16_t cut,
                     float z_worst, int32_t id_worst);
 

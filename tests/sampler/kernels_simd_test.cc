@@ -777,8 +777,8 @@ TEST_P(SimdTargetTest, TopPSetKernelsMatchPlainLoops) {
       ASSERT_EQ(below, want_below);
       at.resize(n_at);
       ASSERT_EQ(at, want_at);
-      // The worst kept token of the cut bucket: each member in turn (ties on z, and
-      // -0 against +0, decided by OrderedBits then id), and none.
+      // The worst kept token of the cut bucket: each member in turn (ties on z, -0
+      // equal to +0, decided by id), and none.
       std::vector<std::pair<float, int32_t>> worsts = {
           {-kInf, std::numeric_limits<int32_t>::max()}};
       for (size_t j = 0; j < want_at.size() && j < 6; ++j) {
@@ -794,8 +794,7 @@ TEST_P(SimdTargetTest, TopPSetKernelsMatchPlainLoops) {
         std::vector<float> want_z;
         for (size_t i = 0; i < n; ++i) {
           const int32_t id = static_cast<int32_t>(10 * i);
-          const bool better = OrderedBits(z[i]) > OrderedBits(zw) ||
-                              (OrderedBits(z[i]) == OrderedBits(zw) && id <= idw);
+          const bool better = z[i] > zw || (z[i] == zw && id <= idw);
           if (bucket[i] < cut || (bucket[i] == cut && better)) {
             want_ids.push_back(id);
             want_z.push_back(z[i]);

@@ -279,6 +279,28 @@ TEST_P(ReferenceTest, TopPWithANucleusOfMostOfTheRowMatches) {
   }
 }
 
+TEST_P(ReferenceTest, TopPOrdersSignedZerosAndTiesByIdOnLargeRows) {
+  // Large candidate sets are sorted through 64-bit keys: -0 and +0 must tie (and go by
+  // id) as in the comparison order, whatever the preset's cut rule.
+  const Preset preset = GetParam();
+  Sampler sampler;
+  for (size_t n : {size_t{600}, size_t{5000}}) {
+    std::vector<float> row(n);
+    for (size_t i = 0; i < n; ++i) {
+      row[i] = i % 3 == 0 ? -0.0f : i % 3 == 1 ? 0.0f : (i % 5 == 0 ? 1.0f : -1.0f);
+    }
+    for (float top_p : {0.2f, 0.5f, 0.7f, 0.9f}) {
+      SamplingParams p;
+      p.preset = preset;
+      p.temperature = 1.0f;
+      p.top_p = top_p;
+      const std::vector<float> got = testing::DenseDistribution(sampler, row, p);
+      const std::vector<double> want = testing::ReferenceDistribution(row, p);
+      ExpectMatches(got, want, absl::StrCat("n ", n, " top_p ", top_p));
+    }
+  }
+}
+
 TEST_P(ReferenceTest, RandomParameterCombinationsMatch) {
   // Every stage on at once, with random values, on small and medium rows.
   const Preset preset = GetParam();

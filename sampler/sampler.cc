@@ -913,7 +913,13 @@ void Sampler::Scratch::Finalize() {
   one_hot = false;
   fin_block_sums = nullptr;
   if (n * 8 <= vocab) {
-    if (!std::is_sorted(ids.begin(), ids.begin() + n)) std::sort(ids.begin(), ids.begin() + n);
+    if (!std::is_sorted(ids.begin(), ids.begin() + n)) {
+      if (n < 512) {
+        std::sort(ids.begin(), ids.begin() + n);
+      } else {
+        sorter(ids.data(), n, hwy::SortAscending());  // vectorised: ~10x std::sort here
+      }
+    }
     dense_final = false;
     fin_w = w.data();
     double sum = 0.0;

@@ -210,6 +210,9 @@ std::vector<Config> Configs() {
   SamplingParams topp_llama = topp;
   topp_llama.preset = Preset::kLlamaCpp;
   out.push_back({"llama_t_topp95", topp_llama});
+  SamplingParams minp = t;  // min-p alone, as llama.cpp users often run it
+  minp.min_p = 0.05f;
+  out.push_back({"t_minp05", minp});
   SamplingParams all = t;
   all.top_k = 50;
   all.top_p = 0.95f;

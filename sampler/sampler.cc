@@ -447,10 +447,16 @@ void Sampler::Scratch::TopKByLogits(size_t k, bool keep_ties, float max, float t
   if (keep_ties && n >= k) AddTiesWithKth([&](size_t i) { return weigh(i) > 0.0f; });
 }
 
+// In a fixed order that is not one chain of dependent adds: candidate i goes to lane
+// i mod 4, then (lane 0 + lane 1) + (lane 2 + lane 3).
 double Sampler::Scratch::CandidateMass() const {
-  double mass = 0.0;
-  for (size_t i = 0; i < n; ++i) mass += w[ids[i]];
-  return mass;
+  double lane[4] = {0.0, 0.0, 0.0, 0.0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (size_t j = 0; j < 4; ++j) lane[j] += w[ids[i + j]];
+  }
+  for (; i < n; ++i) lane[i % 4] += w[ids[i]];
+  return (lane[0] + lane[1]) + (lane[2] + lane[3]);
 }
 
 // Moves the best `count` candidates (in Before order) to ids[0, count), unordered.
@@ -801,16 +807,29 @@ void Sampler::Scratch::TopPLlama(float top_p, size_t min_keep) {
 }
 
 void Sampler::Scratch::MinPProb(float min_p, size_t min_keep) {
+  // Keeps p_i = float(w_i / mass) >= min_p * p_max. p is monotone in w, so p_max is the
+  // largest w's, and the test is w_i >= w_min for the smallest float w_min that passes
+  // (a binary search over the float bits): one division per probe instead of per token.
   const double mass = CandidateMass();
-  float p_max = 0.0f;
-  for (size_t i = 0; i < n; ++i) {
-    p_max = std::max(p_max, static_cast<float>(static_cast<double>(w[ids[i]]) / mass));
+  auto prob = [mass](float wi) { return static_cast<float>(static_cast<double>(wi) / mass); };
+  float w_max = 0.0f;
+  for (size_t i = 0; i < n; ++i) w_max = std::max(w_max, w[ids[i]]);
+  const float threshold = min_p * prob(w_max);
+  uint32_t lo = 0;  // bits of a weight that may fail
+  uint32_t hi;      // bits of a weight that passes (w_max does: min_p <= 1)
+  std::memcpy(&hi, &w_max, sizeof(hi));
+  if (prob(0.0f) >= threshold) hi = 0;
+  while (hi - lo > 1) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    float wm;
+    std::memcpy(&wm, &mid, sizeof(wm));
+    (prob(wm) >= threshold ? hi : lo) = mid;
   }
-  const float threshold = min_p * p_max;
+  float w_min;
+  std::memcpy(&w_min, &hi, sizeof(w_min));
   const size_t all = n;
-  auto keep = std::partition(ids.begin(), ids.begin() + all, [&](int32_t id) {
-    return static_cast<float>(static_cast<double>(w[id]) / mass) >= threshold;
-  });
+  auto keep = std::partition(ids.begin(), ids.begin() + all,
+                             [&](int32_t id) { return w[id] >= w_min; });
   const size_t kept = static_cast<size_t>(keep - ids.begin());
   if (kept >= min_keep) {
     n = kept;

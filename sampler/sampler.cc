@@ -203,6 +203,8 @@ struct Sampler::Scratch {
   std::vector<int32_t> context;
   std::vector<uint8_t> allowed;
   std::vector<std::pair<double, int32_t>> scored;
+  std::vector<double> log_probs;           // typical: log p of each candidate
+  std::vector<hwy::uint128_t> score_keys;  // typical: (score bits, id) sort keys
   std::vector<std::pair<float, int32_t>> ranked;
   std::vector<double> cum;
   std::vector<float> probs;      // final probabilities by position (Distribution)
@@ -858,26 +860,42 @@ void Sampler::Scratch::Typical(float typical_p, size_t min_keep, Preset preset) 
   const double mass = CandidateMass();
   const double log_mass = std::log(mass);
   double entropy = 0.0;
+  log_probs.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const float wi = w[ids[i]];
     if (wi > 0.0f) {
       const double lp = std::log(static_cast<double>(wi)) - log_mass;
+      log_probs[i] = lp;
       entropy -= std::exp(lp) * lp;
     }
   }
-  scored.resize(n);
+  // Ordered by (score, id) through 128-bit keys (a non-negative double's bits order like
+  // it), one vectorised sort.
+  score_keys.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const float wi = w[ids[i]];
     double score = std::numeric_limits<double>::infinity();
-    if (wi > 0.0f) {
-      const double lp = std::log(static_cast<double>(wi)) - log_mass;
-      score = std::fabs(-lp - entropy);
-    }
+    if (w[ids[i]] > 0.0f) score = std::fabs(-log_probs[i] - entropy);
     // transformers compares float32 scores: ties there are ties here.
     if (preset == Preset::kHf) score = static_cast<float>(score);
-    scored[i] = {score, ids[i]};
+    uint64_t bits;
+    std::memcpy(&bits, &score, sizeof(bits));
+    score_keys[i].hi = bits;
+    score_keys[i].lo = static_cast<uint32_t>(ids[i]);
   }
-  std::sort(scored.begin(), scored.end());
+  if (n >= 512 && kernels::DispatchedTarget() != HWY_SCALAR) {
+    sorter(score_keys.data(), n, hwy::SortAscending());
+  } else {  // short, or a target whose vqsort has no 128-bit keys
+    std::sort(score_keys.begin(), score_keys.end(),
+              [](const hwy::uint128_t& a, const hwy::uint128_t& b) {
+                return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo);
+              });
+  }
+  scored.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    double score;
+    std::memcpy(&score, &score_keys[i].hi, sizeof(score));
+    scored[i] = {score, static_cast<int32_t>(score_keys[i].lo)};
+  }
   size_t keep = n;
   if (preset == Preset::kStandard) {
     double cum = 0.0;

@@ -1,0 +1,163 @@
+#include "sampler/dist_sort.h"
+
+#include <cstring>
+#include <utility>
+
+#include "hwy/base.h"
+#include "hwy/contrib/sort/vqsort.h"
+
+namespace tokensampler::sampler {
+
+// The order is that of the 64-bit words (~bits(p) << 32 | id), ascending: positive
+// floats order like their bits, so the complement orders like p descending, and the id
+// below breaks ties. Every word is distinct, so any correct sort of the words gives the
+// same answer.
+//
+// The long path is an LSD radix sort. A probability below 2 has its top two bits 0, so
+// its complemented key has them 1 and 30 bits carry the order: three 10-bit digits
+// (1024 buckets; the offsets stay in L1). p == +0 has the complemented key 0xFFFFFFFF,
+// above every positive p, so the zeros go through the passes with the others (no
+// branch on them), end up last, and are cut. One pass counts all three digits; the
+// first scatter reads the probabilities themselves; a pass whose digit is the same for
+// every entry is skipped; the last pass writes words and a sequential pass splits
+// them into the two outputs.
+namespace {
+
+constexpr int kDigitBits = 10;
+constexpr uint32_t kDigitMask = (1u << kDigitBits) - 1;
+constexpr uint32_t kTopBits = 0xC0000000u;  // 0 for every p in [0, 2)
+
+uint32_t BitsOf(float p) {
+  uint32_t bits;
+  std::memcpy(&bits, &p, sizeof(bits));
+  return bits;
+}
+
+// The words' order written out as the result, the first `kept` of them.
+void Split(const uint64_t* words, size_t kept, int32_t* out_ids, float* out_probs) {
+  uint32_t* const out_bits = reinterpret_cast<uint32_t*>(out_probs);
+  for (size_t i = 0; i < kept; ++i) {
+    out_ids[i] = static_cast<int32_t>(static_cast<uint32_t>(words[i]));
+    out_bits[i] = ~static_cast<uint32_t>(words[i] >> 32);
+  }
+}
+
+// Stable scatter of src[0, n) by digit `kDigit` of each word's key: dst[offset[d]++].
+// Four loads ahead of the four dependent stores.
+template <int kDigit>
+void Scatter(const uint64_t* HWY_RESTRICT src, size_t n, uint32_t* HWY_RESTRICT offset,
+             uint64_t* HWY_RESTRICT dst) {
+  constexpr int kShift = 32 + kDigit * kDigitBits;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const uint64_t w0 = src[i], w1 = src[i + 1], w2 = src[i + 2], w3 = src[i + 3];
+    dst[offset[(w0 >> kShift) & kDigitMask]++] = w0;
+    dst[offset[(w1 >> kShift) & kDigitMask]++] = w1;
+    dst[offset[(w2 >> kShift) & kDigitMask]++] = w2;
+    dst[offset[(w3 >> kShift) & kDigitMask]++] = w3;
+  }
+  for (; i < n; ++i) dst[offset[(src[i] >> kShift) & kDigitMask]++] = src[i];
+}
+
+// The first pass: words built from the probabilities and ids, scattered by digit 0
+// (or written in input order when `by_digit` is false: digit 0 is constant).
+void FirstPass(const float* probs, const int32_t* ids, size_t n, bool by_digit,
+               uint32_t* HWY_RESTRICT offset, uint64_t* HWY_RESTRICT dst) {
+  const auto word = [probs, ids](size_t i) {
+    const uint32_t id = ids == nullptr ? static_cast<uint32_t>(i) : static_cast<uint32_t>(ids[i]);
+    return (static_cast<uint64_t>(~BitsOf(probs[i])) << 32) | id;
+  };
+  if (!by_digit) {
+    for (size_t i = 0; i < n; ++i) dst[i] = word(i);
+  } else if (ids == nullptr) {  // the dense row: ids are positions
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+      const uint32_t k0 = ~BitsOf(probs[i]), k1 = ~BitsOf(probs[i + 1]);
+      dst[offset[k0 & kDigitMask]++] = (static_cast<uint64_t>(k0) << 32) | i;
+      dst[offset[k1 & kDigitMask]++] = (static_cast<uint64_t>(k1) << 32) | (i + 1);
+    }
+    for (; i < n; ++i) dst[offset[~BitsOf(probs[i]) & kDigitMask]++] = word(i);
+  } else {
+    for (size_t i = 0; i < n; ++i) dst[offset[~BitsOf(probs[i]) & kDigitMask]++] = word(i);
+  }
+}
+
+}  // namespace
+
+DistributionSorter::DistributionSorter() : sorter_(std::make_unique<hwy::Sorter>()) {}
+DistributionSorter::~DistributionSorter() = default;
+
+void DistributionSorter::SortShort(const float* probs, const int32_t* ids, size_t count,
+                                   std::vector<int32_t>* out_ids, std::vector<float>* out_probs) {
+  words_.clear();
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t bits = BitsOf(probs[i]);
+    if (bits == 0) continue;
+    const uint32_t id = ids == nullptr ? static_cast<uint32_t>(i) : static_cast<uint32_t>(ids[i]);
+    words_.push_back((static_cast<uint64_t>(~bits) << 32) | id);
+  }
+  (*sorter_)(words_.data(), words_.size(), hwy::SortAscending());
+  out_ids->resize(words_.size());
+  out_probs->resize(words_.size());
+  Split(words_.data(), words_.size(), out_ids->data(), out_probs->data());
+}
+
+void DistributionSorter::Sort(const float* probs, const int32_t* ids, size_t count,
+                              std::vector<int32_t>* out_ids, std::vector<float>* out_probs) {
+  if (count < kRadixMinCount) return SortShort(probs, ids, count, out_ids, out_probs);
+  for (auto& h : hist_) h.fill(0);
+  uint32_t* const h0 = hist_[0].data();
+  uint32_t* const h1 = hist_[1].data();
+  uint32_t* const h2 = hist_[2].data();
+  size_t zeros = 0;
+  uint32_t any = 0;  // OR of all bits: p >= 2, negative or NaN entries take the short path
+  const auto count_one = [&](uint32_t bits) {
+    const uint32_t key = ~bits;
+    zeros += bits == 0;
+    any |= bits;
+    ++h0[key & kDigitMask];
+    ++h1[(key >> kDigitBits) & kDigitMask];
+    ++h2[(key >> (2 * kDigitBits)) & kDigitMask];
+  };
+  size_t i = 0;
+  for (; i + 2 <= count; i += 2) {
+    count_one(BitsOf(probs[i]));
+    count_one(BitsOf(probs[i + 1]));
+  }
+  for (; i < count; ++i) count_one(BitsOf(probs[i]));
+  if ((any & kTopBits) != 0) return SortShort(probs, ids, count, out_ids, out_probs);
+  const size_t kept = count - zeros;
+  out_ids->resize(kept);
+  out_probs->resize(kept);
+  if (kept == 0) return;
+
+  // A digit shared by every entry (count == all) orders nothing: skip its pass.
+  const uint32_t first_key = ~BitsOf(probs[0]);
+  bool varies[3];
+  for (int d = 0; d < 3; ++d) {
+    uint32_t* const h = hist_[d].data();
+    varies[d] = h[(first_key >> (d * kDigitBits)) & kDigitMask] != count;
+    uint32_t sum = 0;  // counts -> exclusive prefix sums (the scatter offsets)
+    for (uint32_t b = 0; b <= kDigitMask; ++b) {
+      const uint32_t c = h[b];
+      h[b] = sum;
+      sum += c;
+    }
+  }
+  words_.resize(count);
+  words_tmp_.resize(count);
+  uint64_t* src = words_.data();
+  uint64_t* dst = words_tmp_.data();
+  FirstPass(probs, ids, count, varies[0], h0, src);
+  if (varies[1]) {
+    Scatter<1>(src, count, h1, dst);
+    std::swap(src, dst);
+  }
+  if (varies[2]) {
+    Scatter<2>(src, count, h2, dst);
+    std::swap(src, dst);
+  }
+  Split(src, kept, out_ids->data(), out_probs->data());
+}
+
+}  // namespace tokensampler::sampler

@@ -1,0 +1,50 @@
+// The order of GetDistribution's answer: probability descending, ties by ascending id.
+#ifndef TOKENSAMPLER_SAMPLER_DIST_SORT_H_
+#define TOKENSAMPLER_SAMPLER_DIST_SORT_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace hwy {
+class Sorter;
+}  // namespace hwy
+
+namespace tokensampler::sampler {
+
+// Sorts distributions for the report. Owns its scratch memory, which only grows, so a
+// steady stream of rows allocates nothing here but the result vectors.
+// Thread-compatible, not thread-safe.
+class DistributionSorter {
+ public:
+  DistributionSorter();
+  ~DistributionSorter();
+  DistributionSorter(const DistributionSorter&) = delete;
+  DistributionSorter& operator=(const DistributionSorter&) = delete;
+
+  // Entry i has probability probs[i] and token id ids[i], or i when `ids` is null.
+  // Writes the entries with probs[i] != +0 to out_ids / out_probs (resized to their
+  // number) by descending probability, ties (equal floats) by ascending id.
+  // REQUIRES: probs[i] is +0 or a positive float, not NaN; ids, when given, strictly
+  // ascending and >= 0 (the sort is stable on the probabilities alone).
+  void Sort(const float* probs, const int32_t* ids, size_t count, std::vector<int32_t>* out_ids,
+            std::vector<float>* out_probs);
+
+  // Below this many entries Sort() uses a comparison sort (exposed for tests).
+  static constexpr size_t kRadixMinCount = 2048;
+
+ private:
+  void SortShort(const float* probs, const int32_t* ids, size_t count,
+                 std::vector<int32_t>* out_ids, std::vector<float>* out_probs);
+
+  std::vector<uint64_t> words_;  // (~probability bits) << 32 | id
+  std::vector<uint64_t> words_tmp_;
+  std::array<std::array<uint32_t, 1024>, 3> hist_;  // per 10-bit digit: counts, then offsets
+  std::unique_ptr<hwy::Sorter> sorter_;
+};
+
+}  // namespace tokensampler::sampler
+
+#endif  // TOKENSAMPLER_SAMPLER_DIST_SORT_H_

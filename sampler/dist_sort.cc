@@ -1,5 +1,7 @@
 #include "sampler/dist_sort.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <utility>
 
@@ -13,14 +15,21 @@ namespace tokensampler::sampler {
 // below breaks ties. Every word is distinct, so any correct sort of the words gives the
 // same answer.
 //
-// The long path is an LSD radix sort. A probability below 2 has its top two bits 0, so
+// The long paths are LSD radix sorts. A probability below 2 has its top two bits 0, so
 // its complemented key has them 1 and 30 bits carry the order: three 10-bit digits
 // (1024 buckets; the offsets stay in L1). p == +0 has the complemented key 0xFFFFFFFF,
 // above every positive p, so the zeros go through the passes with the others (no
-// branch on them), end up last, and are cut. One pass counts all three digits; the
-// first scatter reads the probabilities themselves; a pass whose digit is the same for
-// every entry is skipped; the last pass writes words and a sequential pass splits
-// them into the two outputs.
+// branch on them), end up last, and are cut.
+//
+// Counting every digit costs about as much as a scatter pass, so when the two low
+// digits look uniform (a strided sample says so; true of real rows, whose low mantissa
+// bits are noise) the first two passes write into fixed-capacity buckets, mean + 6
+// standard deviations each, and only the top digit is counted, during the second pass.
+// A bucket that overflows anyway sends the row to the counted sort (the buffers have
+// slack, so an overflow never writes out of bounds). Otherwise (ties, quantized values,
+// a narrow range) one pass counts all three digits, a pass whose digit is the same for
+// every entry is skipped, and the first scatter reads the probabilities themselves.
+// Both end with a sequential pass that splits the words into the two outputs.
 namespace {
 
 constexpr int kDigitBits = 10;
@@ -82,6 +91,103 @@ void FirstPass(const float* probs, const int32_t* ids, size_t n, bool by_digit,
   }
 }
 
+constexpr size_t kBuckets = size_t{1} << kDigitBits;
+
+// floor(sqrt(n)) for the bucket capacities.
+size_t FloorSqrt(size_t n) {
+  size_t r = 0;
+  while ((r + 1) * (r + 1) <= n) ++r;
+  return r;
+}
+
+// True when digits 0 and 1 of the complemented keys of a strided sample both spread
+// like uniform ones: the sum of squared bucket counts is within 6 standard deviations
+// of its Poisson mean. Ties, quantized values or a narrow range fail it.
+bool LowDigitsLookUniform(const float* probs, size_t count, uint32_t* counts0,
+                          uint32_t* counts1) {
+  constexpr size_t kStride = 16;
+  std::fill(counts0, counts0 + kBuckets, 0u);
+  std::fill(counts1, counts1 + kBuckets, 0u);
+  size_t samples = 0;
+  for (size_t i = 0; i < count; i += kStride, ++samples) {
+    const uint32_t key = ~BitsOf(probs[i]);
+    ++counts0[key & kDigitMask];
+    ++counts1[(key >> kDigitBits) & kDigitMask];
+  }
+  double squares0 = 0.0, squares1 = 0.0;
+  for (size_t b = 0; b < kBuckets; ++b) {
+    squares0 += static_cast<double>(counts0[b]) * counts0[b];
+    squares1 += static_cast<double>(counts1[b]) * counts1[b];
+  }
+  const double m = static_cast<double>(samples) / kBuckets;  // per-bucket mean
+  const double bound =
+      kBuckets * (m * m + m) + 6 * std::sqrt(kBuckets * (4 * m * m * m + 6 * m * m + m));
+  return squares0 <= bound && squares1 <= bound;
+}
+
+// Spread pass 1: words built from the probabilities and ids, appended to bucket
+// d0 = key & mask at dst[fill[d0]++] (fill starts at d0 * capacity).
+template <bool kDense>
+void SpreadFirst(const float* probs, const int32_t* ids, size_t n, uint32_t* HWY_RESTRICT fill,
+                 uint64_t* HWY_RESTRICT dst) {
+  const auto word = [probs, ids](size_t i, uint32_t key) {
+    const uint32_t id = kDense ? static_cast<uint32_t>(i) : static_cast<uint32_t>(ids[i]);
+    return (static_cast<uint64_t>(key) << 32) | id;
+  };
+  size_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const uint32_t k0 = ~BitsOf(probs[i]), k1 = ~BitsOf(probs[i + 1]);
+    dst[fill[k0 & kDigitMask]++] = word(i, k0);
+    dst[fill[k1 & kDigitMask]++] = word(i + 1, k1);
+  }
+  for (; i < n; ++i) {
+    const uint32_t k0 = ~BitsOf(probs[i]);
+    dst[fill[k0 & kDigitMask]++] = word(i, k0);
+  }
+}
+
+// Spread pass 2: the buckets of pass 1 in order, appended to bucket d1 of dst; counts
+// the top 12 key bits (digit 2 and the two constant bits) in top[4096].
+void SpreadSecond(const uint64_t* src, const uint32_t* src_fill, size_t capacity,
+                  uint32_t* HWY_RESTRICT fill, uint32_t* HWY_RESTRICT top,
+                  uint64_t* HWY_RESTRICT dst) {
+  for (size_t b = 0; b < kBuckets; ++b) {
+    const uint64_t* const words = src + b * capacity;
+    const size_t n = src_fill[b] - b * capacity;
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+      const uint64_t w0 = words[i], w1 = words[i + 1];
+      dst[fill[(w0 >> (32 + kDigitBits)) & kDigitMask]++] = w0;
+      ++top[w0 >> 52];
+      dst[fill[(w1 >> (32 + kDigitBits)) & kDigitMask]++] = w1;
+      ++top[w1 >> 52];
+    }
+    for (; i < n; ++i) {
+      dst[fill[(words[i] >> (32 + kDigitBits)) & kDigitMask]++] = words[i];
+      ++top[words[i] >> 52];
+    }
+  }
+}
+
+// Spread pass 3: the buckets of pass 2 in order, scattered by the top 12 key bits at
+// the exact offsets offset[w >> 52]++.
+void SpreadLast(const uint64_t* src, const uint32_t* src_fill, size_t capacity,
+                uint32_t* HWY_RESTRICT offset, uint64_t* HWY_RESTRICT dst) {
+  for (size_t b = 0; b < kBuckets; ++b) {
+    const uint64_t* const words = src + b * capacity;
+    const size_t n = src_fill[b] - b * capacity;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const uint64_t w0 = words[i], w1 = words[i + 1], w2 = words[i + 2], w3 = words[i + 3];
+      dst[offset[w0 >> 52]++] = w0;
+      dst[offset[w1 >> 52]++] = w1;
+      dst[offset[w2 >> 52]++] = w2;
+      dst[offset[w3 >> 52]++] = w3;
+    }
+    for (; i < n; ++i) dst[offset[words[i] >> 52]++] = words[i];
+  }
+}
+
 }  // namespace
 
 DistributionSorter::DistributionSorter() : sorter_(std::make_unique<hwy::Sorter>()) {}
@@ -102,9 +208,70 @@ void DistributionSorter::SortShort(const float* probs, const int32_t* ids, size_
   Split(words_.data(), words_.size(), out_ids->data(), out_probs->data());
 }
 
+bool DistributionSorter::SortSpread(const float* probs, const int32_t* ids, size_t count,
+                                    std::vector<int32_t>* out_ids, std::vector<float>* out_probs) {
+  const size_t mean = count / kBuckets;
+  const size_t capacity = mean + 6 * FloorSqrt(mean) + 8;
+  // A bucket that overflows runs into the next ones, at most `count` past the last.
+  const size_t size = kBuckets * capacity + count;
+  if (words_.size() < size) words_.resize(size);
+  if (words_tmp_.size() < size) words_tmp_.resize(size);
+  uint64_t* const a = words_.data();
+  uint64_t* const b = words_tmp_.data();
+  uint32_t* const fill0 = hist_[0].data();
+  uint32_t* const fill1 = hist_[1].data();
+  uint32_t* const top = top_.data();
+  for (size_t d = 0; d < kBuckets; ++d) fill0[d] = fill1[d] = static_cast<uint32_t>(d * capacity);
+  top_.fill(0);
+  const auto overflowed = [capacity](const uint32_t* fill) {
+    for (size_t d = 0; d < kBuckets; ++d) {
+      if (fill[d] > (d + 1) * capacity) return true;
+    }
+    return false;
+  };
+  if (ids == nullptr) {
+    SpreadFirst<true>(probs, ids, count, fill0, a);
+  } else {
+    SpreadFirst<false>(probs, ids, count, fill0, a);
+  }
+  if (overflowed(fill0)) return false;
+  SpreadSecond(a, fill0, capacity, fill1, top, b);
+  if (overflowed(fill1)) return false;
+  // Complemented keys of p in [0, 2) have the top two bits set: top[0, 3072) empty.
+  constexpr size_t kLive = size_t{3} << kDigitBits;
+  for (size_t t = 0; t < kLive; ++t) {
+    if (top[t] != 0) return false;
+  }
+  uint32_t sum = 0;
+  for (size_t t = kLive; t < top_.size(); ++t) {
+    const uint32_t c = top[t];
+    top[t] = sum;
+    sum += c;
+  }
+  SpreadLast(b, fill1, capacity, top, a);
+  size_t kept = count;  // the zeros (key 0xFFFFFFFF) are last
+  while (kept > 0 && (a[kept - 1] >> 32) == 0xFFFFFFFFu) --kept;
+  out_ids->resize(kept);
+  out_probs->resize(kept);
+  Split(a, kept, out_ids->data(), out_probs->data());
+  return true;
+}
+
 void DistributionSorter::Sort(const float* probs, const int32_t* ids, size_t count,
                               std::vector<int32_t>* out_ids, std::vector<float>* out_probs) {
   if (count < kRadixMinCount) return SortShort(probs, ids, count, out_ids, out_probs);
+  if (count >= kSpreadMinCount) {
+    if (LowDigitsLookUniform(probs, count, hist_[0].data(), hist_[1].data()) &&
+        SortSpread(probs, ids, count, out_ids, out_probs)) {
+      return;
+    }
+  }
+  SortCounted(probs, ids, count, out_ids, out_probs);
+}
+
+void DistributionSorter::SortCounted(const float* probs, const int32_t* ids, size_t count,
+                                     std::vector<int32_t>* out_ids,
+                                     std::vector<float>* out_probs) {
   for (auto& h : hist_) h.fill(0);
   uint32_t* const h0 = hist_[0].data();
   uint32_t* const h1 = hist_[1].data();

@@ -32,16 +32,24 @@ class DistributionSorter {
   void Sort(const float* probs, const int32_t* ids, size_t count, std::vector<int32_t>* out_ids,
             std::vector<float>* out_probs);
 
-  // Below this many entries Sort() uses a comparison sort (exposed for tests).
+  // Below kRadixMinCount entries Sort() uses a comparison sort; from kSpreadMinCount on
+  // it tries the radix sort without counts first (exposed for tests).
   static constexpr size_t kRadixMinCount = 2048;
+  static constexpr size_t kSpreadMinCount = 16384;
 
  private:
   void SortShort(const float* probs, const int32_t* ids, size_t count,
                  std::vector<int32_t>* out_ids, std::vector<float>* out_probs);
+  void SortCounted(const float* probs, const int32_t* ids, size_t count,
+                   std::vector<int32_t>* out_ids, std::vector<float>* out_probs);
+  // False (outputs unspecified) when a bucket overflows or a value is outside [0, 2).
+  bool SortSpread(const float* probs, const int32_t* ids, size_t count,
+                  std::vector<int32_t>* out_ids, std::vector<float>* out_probs);
 
   std::vector<uint64_t> words_;  // (~probability bits) << 32 | id
   std::vector<uint64_t> words_tmp_;
   std::array<std::array<uint32_t, 1024>, 3> hist_;  // per 10-bit digit: counts, then offsets
+  std::array<uint32_t, 4096> top_;  // counts, then offsets, of the top 12 key bits
   std::unique_ptr<hwy::Sorter> sorter_;
 };
 

@@ -110,7 +110,7 @@ std::vector<float> Row(int shape, size_t n, std::mt19937& gen) {
     float& p = row[i];
     switch (shape) {
       case 0:  // softmax-like: exp of normal logits, tiny to large
-        p = std::exp(normal(gen) - 12.0f);
+        p = std::exp(normal(gen) - 16.0f);
         break;
       case 1:  // few distinct values: many ties, every digit repeats
         p = static_cast<float>(gen() % 5 + 1) / 8.0f;
@@ -140,6 +140,18 @@ std::vector<float> Row(int shape, size_t n, std::mt19937& gen) {
       case 9:  // values >= 2 and +inf: outside [0, 2), the comparison-sort path
         p = gen() % 7 == 0 ? std::numeric_limits<float>::infinity() : unit(gen) * 4.0f;
         break;
+      case 10:  // uniform but for one crowded digit-0 bucket (the sample misses it,
+                // the capacity does not hold it: the uncounted sort must give up)
+        p = unit(gen);
+        if (i % 509 == 3) p = FromBits((BitsOf(p) & ~0x3FFu) | 5u);
+        break;
+      case 11:  // the same in digit 1
+        p = unit(gen);
+        if (i % 509 == 3) p = FromBits((BitsOf(p) & ~(0x3FFu << 10)) | (7u << 10));
+        break;
+      case 12:  // uniform low digits but values up to 4 (the range check gives up)
+        p = unit(gen) * 4.0f;
+        break;
       default:
         p = unit(gen);
     }
@@ -147,7 +159,7 @@ std::vector<float> Row(int shape, size_t n, std::mt19937& gen) {
   return row;
 }
 
-constexpr int kShapes = 10;
+constexpr int kShapes = 13;
 
 TEST(DistributionSorter, MatchesTheReferenceAroundTheThreshold) {
   DistributionSorter sorter;

@@ -18,18 +18,19 @@ namespace tokensampler::sampler {
 // The long paths are LSD radix sorts. A probability below 2 has its top two bits 0, so
 // its complemented key has them 1 and 30 bits carry the order: three 10-bit digits
 // (1024 buckets; the offsets stay in L1). p == +0 has the complemented key 0xFFFFFFFF,
-// above every positive p, so the zeros go through the passes with the others (no
-// branch on them), end up last, and are cut.
+// above every positive p, so zeros can go through the passes with the others (no
+// branch on them), end up last, and be cut.
 //
 // Counting every digit costs about as much as a scatter pass, so when the two low
-// digits look uniform (a strided sample says so; true of real rows, whose low mantissa
-// bits are noise) the first two passes write into fixed-capacity buckets, mean + 6
-// standard deviations each, and only the top digit is counted, during the second pass.
-// A bucket that overflows anyway sends the row to the counted sort (the buffers have
-// slack, so an overflow never writes out of bounds). Otherwise (ties, quantized values,
-// a narrow range) one pass counts all three digits, a pass whose digit is the same for
-// every entry is skipped, and the first scatter reads the probabilities themselves.
-// Both end with a sequential pass that splits the words into the two outputs.
+// digits look uniform (a strided sample of the nonzero entries says so; true of real
+// rows, whose low mantissa bits are noise) the first two passes write into
+// fixed-capacity buckets, mean + 6 standard deviations each, and only the top digit is
+// counted, during the second pass; if the sample met zeros, the first pass sets them
+// aside. A bucket that overflows anyway sends the row to the counted sort (the buffers
+// have slack, so an overflow never writes out of bounds). Otherwise (ties, quantized
+// values, a narrow range) one pass counts all three digits, a pass whose digit is the
+// same for every entry is skipped, and the first scatter reads the probabilities
+// themselves. Both end with a sequential pass that splits the words into the outputs.
 namespace {
 
 constexpr int kDigitBits = 10;
@@ -44,10 +45,10 @@ uint32_t BitsOf(float p) {
 
 // The words' order written out as the result, the first `kept` of them.
 void Split(const uint64_t* words, size_t kept, int32_t* out_ids, float* out_probs) {
-  uint32_t* const out_bits = reinterpret_cast<uint32_t*>(out_probs);
   for (size_t i = 0; i < kept; ++i) {
     out_ids[i] = static_cast<int32_t>(static_cast<uint32_t>(words[i]));
-    out_bits[i] = ~static_cast<uint32_t>(words[i] >> 32);
+    const uint32_t bits = ~static_cast<uint32_t>(words[i] >> 32);
+    std::memcpy(&out_probs[i], &bits, sizeof(bits));
   }
 }
 
@@ -100,20 +101,24 @@ size_t FloorSqrt(size_t n) {
   return r;
 }
 
-// True when digits 0 and 1 of the complemented keys of a strided sample both spread
+// True when digits 0 and 1 of the complemented keys of a strided sample (zeros left
+// out) both spread
 // like uniform ones: the sum of squared bucket counts is within 6 standard deviations
 // of its Poisson mean. Ties, quantized values or a narrow range fail it.
 bool LowDigitsLookUniform(const float* probs, size_t count, uint32_t* counts0,
-                          uint32_t* counts1) {
+                          uint32_t* counts1, bool* saw_zeros) {
   constexpr size_t kStride = 16;
   std::fill(counts0, counts0 + kBuckets, 0u);
   std::fill(counts1, counts1 + kBuckets, 0u);
   size_t samples = 0;
-  for (size_t i = 0; i < count; i += kStride, ++samples) {
-    const uint32_t key = ~BitsOf(probs[i]);
-    ++counts0[key & kDigitMask];
-    ++counts1[(key >> kDigitBits) & kDigitMask];
+  for (size_t i = 0; i < count; i += kStride) {
+    const uint32_t bits = BitsOf(probs[i]);
+    if (bits == 0) continue;  // removed: not sorted
+    ++counts0[~bits & kDigitMask];
+    ++counts1[(~bits >> kDigitBits) & kDigitMask];
+    ++samples;
   }
+  *saw_zeros = samples < (count + kStride - 1) / kStride;
   double squares0 = 0.0, squares1 = 0.0;
   for (size_t b = 0; b < kBuckets; ++b) {
     squares0 += static_cast<double>(counts0[b]) * counts0[b];
@@ -126,24 +131,30 @@ bool LowDigitsLookUniform(const float* probs, size_t count, uint32_t* counts0,
 }
 
 // Spread pass 1: words built from the probabilities and ids, appended to bucket
-// d0 = key & mask at dst[fill[d0]++] (fill starts at d0 * capacity).
-template <bool kDense>
+// d0 = key & mask at dst[fill[d0]++] (fill starts at d0 * capacity). With kZeroBucket
+// the zeros go to an extra bucket kBuckets that no later pass reads (a select per
+// entry, worth it only when there are zeros); else they stay in bucket 1023 of every
+// digit and end up last.
+template <bool kDense, bool kZeroBucket>
 void SpreadFirst(const float* probs, const int32_t* ids, size_t n, uint32_t* HWY_RESTRICT fill,
                  uint64_t* HWY_RESTRICT dst) {
-  const auto word = [probs, ids](size_t i, uint32_t key) {
+  const auto append = [ids, fill, dst](size_t i, uint32_t bits) {
+    const uint32_t key = ~bits;
     const uint32_t id = kDense ? static_cast<uint32_t>(i) : static_cast<uint32_t>(ids[i]);
-    return (static_cast<uint64_t>(key) << 32) | id;
+    const uint32_t bucket =
+        kZeroBucket && bits == 0 ? static_cast<uint32_t>(kBuckets) : key & kDigitMask;
+    dst[fill[bucket]++] = (static_cast<uint64_t>(key) << 32) | id;
   };
   size_t i = 0;
-  for (; i + 2 <= n; i += 2) {
-    const uint32_t k0 = ~BitsOf(probs[i]), k1 = ~BitsOf(probs[i + 1]);
-    dst[fill[k0 & kDigitMask]++] = word(i, k0);
-    dst[fill[k1 & kDigitMask]++] = word(i + 1, k1);
+  for (; i + 4 <= n; i += 4) {
+    const uint32_t b0 = BitsOf(probs[i]), b1 = BitsOf(probs[i + 1]);
+    const uint32_t b2 = BitsOf(probs[i + 2]), b3 = BitsOf(probs[i + 3]);
+    append(i, b0);
+    append(i + 1, b1);
+    append(i + 2, b2);
+    append(i + 3, b3);
   }
-  for (; i < n; ++i) {
-    const uint32_t k0 = ~BitsOf(probs[i]);
-    dst[fill[k0 & kDigitMask]++] = word(i, k0);
-  }
+  for (; i < n; ++i) append(i, BitsOf(probs[i]));
 }
 
 // Spread pass 2: the buckets of pass 1 in order, appended to bucket d1 of dst; counts
@@ -209,19 +220,22 @@ void DistributionSorter::SortShort(const float* probs, const int32_t* ids, size_
 }
 
 bool DistributionSorter::SortSpread(const float* probs, const int32_t* ids, size_t count,
-                                    std::vector<int32_t>* out_ids, std::vector<float>* out_probs) {
+                                    bool zero_bucket, std::vector<int32_t>* out_ids,
+                                    std::vector<float>* out_probs) {
   const size_t mean = count / kBuckets;
   const size_t capacity = mean + 6 * FloorSqrt(mean) + 8;
-  // A bucket that overflows runs into the next ones, at most `count` past the last.
+  // A bucket that overflows runs into the next ones, at most `count` past the last;
+  // the zeros' bucket starts after the last (its words are never read).
   const size_t size = kBuckets * capacity + count;
   if (words_.size() < size) words_.resize(size);
   if (words_tmp_.size() < size) words_tmp_.resize(size);
   uint64_t* const a = words_.data();
   uint64_t* const b = words_tmp_.data();
-  uint32_t* const fill0 = hist_[0].data();
+  uint32_t* const fill0 = spread_fill_.data();  // kBuckets + 1: the zeros' bucket last
   uint32_t* const fill1 = hist_[1].data();
   uint32_t* const top = top_.data();
-  for (size_t d = 0; d < kBuckets; ++d) fill0[d] = fill1[d] = static_cast<uint32_t>(d * capacity);
+  for (size_t d = 0; d <= kBuckets; ++d) fill0[d] = static_cast<uint32_t>(d * capacity);
+  for (size_t d = 0; d < kBuckets; ++d) fill1[d] = static_cast<uint32_t>(d * capacity);
   top_.fill(0);
   const auto overflowed = [capacity](const uint32_t* fill) {
     for (size_t d = 0; d < kBuckets; ++d) {
@@ -229,10 +243,16 @@ bool DistributionSorter::SortSpread(const float* probs, const int32_t* ids, size
     }
     return false;
   };
-  if (ids == nullptr) {
-    SpreadFirst<true>(probs, ids, count, fill0, a);
+  if (zero_bucket) {
+    if (ids == nullptr) {
+      SpreadFirst<true, true>(probs, ids, count, fill0, a);
+    } else {
+      SpreadFirst<false, true>(probs, ids, count, fill0, a);
+    }
+  } else if (ids == nullptr) {
+    SpreadFirst<true, false>(probs, ids, count, fill0, a);
   } else {
-    SpreadFirst<false>(probs, ids, count, fill0, a);
+    SpreadFirst<false, false>(probs, ids, count, fill0, a);
   }
   if (overflowed(fill0)) return false;
   SpreadSecond(a, fill0, capacity, fill1, top, b);
@@ -249,8 +269,9 @@ bool DistributionSorter::SortSpread(const float* probs, const int32_t* ids, size
     sum += c;
   }
   SpreadLast(b, fill1, capacity, top, a);
-  size_t kept = count;  // the zeros (key 0xFFFFFFFF) are last
-  while (kept > 0 && (a[kept - 1] >> 32) == 0xFFFFFFFFu) --kept;
+  size_t kept = fill0[kBuckets] - kBuckets * capacity;  // the zeros' bucket
+  kept = count - kept;
+  while (kept > 0 && (a[kept - 1] >> 32) == 0xFFFFFFFFu) --kept;  // zeros sorted in, last
   out_ids->resize(kept);
   out_probs->resize(kept);
   Split(a, kept, out_ids->data(), out_probs->data());
@@ -261,8 +282,9 @@ void DistributionSorter::Sort(const float* probs, const int32_t* ids, size_t cou
                               std::vector<int32_t>* out_ids, std::vector<float>* out_probs) {
   if (count < kRadixMinCount) return SortShort(probs, ids, count, out_ids, out_probs);
   if (count >= kSpreadMinCount) {
-    if (LowDigitsLookUniform(probs, count, hist_[0].data(), hist_[1].data()) &&
-        SortSpread(probs, ids, count, out_ids, out_probs)) {
+    bool saw_zeros = false;
+    if (LowDigitsLookUniform(probs, count, hist_[0].data(), hist_[1].data(), &saw_zeros) &&
+        SortSpread(probs, ids, count, saw_zeros, out_ids, out_probs)) {
       return;
     }
   }

@@ -43,13 +43,15 @@ class DistributionSorter {
   void SortCounted(const float* probs, const int32_t* ids, size_t count,
                    std::vector<int32_t>* out_ids, std::vector<float>* out_probs);
   // False (outputs unspecified) when a bucket overflows or a value is outside [0, 2).
-  bool SortSpread(const float* probs, const int32_t* ids, size_t count,
+  // `zero_bucket`: set the zeros aside in the first pass (when there are many).
+  bool SortSpread(const float* probs, const int32_t* ids, size_t count, bool zero_bucket,
                   std::vector<int32_t>* out_ids, std::vector<float>* out_probs);
 
   std::vector<uint64_t> words_;  // (~probability bits) << 32 | id
   std::vector<uint64_t> words_tmp_;
   std::array<std::array<uint32_t, 1024>, 3> hist_;  // per 10-bit digit: counts, then offsets
   std::array<uint32_t, 4096> top_;  // counts, then offsets, of the top 12 key bits
+  std::array<uint32_t, 1025> spread_fill_;  // bucket ends of the uncounted first pass
   std::unique_ptr<hwy::Sorter> sorter_;
 };
 

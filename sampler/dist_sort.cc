@@ -119,15 +119,15 @@ bool LowDigitsLookUniform(const float* probs, size_t count, uint32_t* counts0,
     ++samples;
   }
   *saw_zeros = samples < (count + kStride - 1) / kStride;
-  double squares0 = 0.0, squares1 = 0.0;
+  uint64_t squares0 = 0, squares1 = 0;
   for (size_t b = 0; b < kBuckets; ++b) {
-    squares0 += static_cast<double>(counts0[b]) * counts0[b];
-    squares1 += static_cast<double>(counts1[b]) * counts1[b];
+    squares0 += uint64_t{counts0[b]} * counts0[b];
+    squares1 += uint64_t{counts1[b]} * counts1[b];
   }
   const double m = static_cast<double>(samples) / kBuckets;  // per-bucket mean
   const double bound =
       kBuckets * (m * m + m) + 6 * std::sqrt(kBuckets * (4 * m * m * m + 6 * m * m + m));
-  return squares0 <= bound && squares1 <= bound;
+  return static_cast<double>(std::max(squares0, squares1)) <= bound;
 }
 
 // Spread pass 1: words built from the probabilities and ids, appended to bucket
@@ -201,22 +201,31 @@ void SpreadLast(const uint64_t* src, const uint32_t* src_fill, size_t capacity,
 
 }  // namespace
 
+uint64_t* DistributionSorter::WordBuffer::Reserve(size_t n) {
+  if (n > size_) {
+    words_.reset(new uint64_t[n]);  // uninitialised: pages never written stay untouched
+    size_ = n;
+  }
+  return words_.get();
+}
+
 DistributionSorter::DistributionSorter() : sorter_(std::make_unique<hwy::Sorter>()) {}
 DistributionSorter::~DistributionSorter() = default;
 
 void DistributionSorter::SortShort(const float* probs, const int32_t* ids, size_t count,
                                    std::vector<int32_t>* out_ids, std::vector<float>* out_probs) {
-  words_.clear();
+  uint64_t* const words = words_.Reserve(count);
+  size_t kept = 0;
   for (size_t i = 0; i < count; ++i) {
     const uint32_t bits = BitsOf(probs[i]);
     if (bits == 0) continue;
     const uint32_t id = ids == nullptr ? static_cast<uint32_t>(i) : static_cast<uint32_t>(ids[i]);
-    words_.push_back((static_cast<uint64_t>(~bits) << 32) | id);
+    words[kept++] = (static_cast<uint64_t>(~bits) << 32) | id;
   }
-  (*sorter_)(words_.data(), words_.size(), hwy::SortAscending());
-  out_ids->resize(words_.size());
-  out_probs->resize(words_.size());
-  Split(words_.data(), words_.size(), out_ids->data(), out_probs->data());
+  (*sorter_)(words, kept, hwy::SortAscending());
+  out_ids->resize(kept);
+  out_probs->resize(kept);
+  Split(words, kept, out_ids->data(), out_probs->data());
 }
 
 bool DistributionSorter::SortSpread(const float* probs, const int32_t* ids, size_t count,
@@ -227,10 +236,8 @@ bool DistributionSorter::SortSpread(const float* probs, const int32_t* ids, size
   // A bucket that overflows runs into the next ones, at most `count` past the last;
   // the zeros' bucket starts after the last (its words are never read).
   const size_t size = kBuckets * capacity + count;
-  if (words_.size() < size) words_.resize(size);
-  if (words_tmp_.size() < size) words_tmp_.resize(size);
-  uint64_t* const a = words_.data();
-  uint64_t* const b = words_tmp_.data();
+  uint64_t* const a = words_.Reserve(size);
+  uint64_t* const b = words_tmp_.Reserve(size);
   uint32_t* const fill0 = spread_fill_.data();  // kBuckets + 1: the zeros' bucket last
   uint32_t* const fill1 = hist_[1].data();
   uint32_t* const top = top_.data();
@@ -238,10 +245,9 @@ bool DistributionSorter::SortSpread(const float* probs, const int32_t* ids, size
   for (size_t d = 0; d < kBuckets; ++d) fill1[d] = static_cast<uint32_t>(d * capacity);
   top_.fill(0);
   const auto overflowed = [capacity](const uint32_t* fill) {
-    for (size_t d = 0; d < kBuckets; ++d) {
-      if (fill[d] > (d + 1) * capacity) return true;
-    }
-    return false;
+    uint32_t over = 0;
+    for (size_t d = 0; d < kBuckets; ++d) over |= fill[d] > (d + 1) * capacity;
+    return over != 0;
   };
   if (zero_bucket) {
     if (ids == nullptr) {
@@ -259,9 +265,9 @@ bool DistributionSorter::SortSpread(const float* probs, const int32_t* ids, size
   if (overflowed(fill1)) return false;
   // Complemented keys of p in [0, 2) have the top two bits set: top[0, 3072) empty.
   constexpr size_t kLive = size_t{3} << kDigitBits;
-  for (size_t t = 0; t < kLive; ++t) {
-    if (top[t] != 0) return false;
-  }
+  uint32_t outside = 0;
+  for (size_t t = 0; t < kLive; ++t) outside |= top[t];
+  if (outside != 0) return false;
   uint32_t sum = 0;
   for (size_t t = kLive; t < top_.size(); ++t) {
     const uint32_t c = top[t];
@@ -333,10 +339,8 @@ void DistributionSorter::SortCounted(const float* probs, const int32_t* ids, siz
       sum += c;
     }
   }
-  words_.resize(count);
-  words_tmp_.resize(count);
-  uint64_t* src = words_.data();
-  uint64_t* dst = words_tmp_.data();
+  uint64_t* src = words_.Reserve(count);
+  uint64_t* dst = words_tmp_.Reserve(count);
   FirstPass(probs, ids, count, varies[0], h0, src);
   if (varies[1]) {
     Scatter<1>(src, count, h1, dst);

@@ -16,8 +16,9 @@ namespace tokensampler::sampler {
 
 // Sorts distributions for the report. Owns its scratch memory, which only grows, so a
 // steady stream of rows allocates nothing here but the result vectors: two buffers of
-// 64-bit words, about 2.5 x count each for rows of 16384 entries or more (5.3 MB at
-// count = 128256), else 2 x count. Thread-compatible, not thread-safe.
+// 64-bit words of about 2.5 x count each for rows of 16384 entries or more (5.3 MB at
+// count = 128256, of which about 3.3 MB are ever touched), else 1 x count.
+// Thread-compatible, not thread-safe.
 class DistributionSorter {
  public:
   DistributionSorter();
@@ -48,8 +49,19 @@ class DistributionSorter {
   bool SortSpread(const float* probs, const int32_t* ids, size_t count, bool zero_bucket,
                   std::vector<int32_t>* out_ids, std::vector<float>* out_probs);
 
-  std::vector<uint64_t> words_;  // (~probability bits) << 32 | id
-  std::vector<uint64_t> words_tmp_;
+  // Words (~probability bits) << 32 | id. Grows only, contents are scratch; the
+  // spread buckets' slack is only written when a bucket overflows, so its pages stay
+  // untouched.
+  class WordBuffer {
+   public:
+    uint64_t* Reserve(size_t n);  // at least n words, contents unspecified
+
+   private:
+    std::unique_ptr<uint64_t[]> words_;
+    size_t size_ = 0;
+  };
+  WordBuffer words_;
+  WordBuffer words_tmp_;
   std::array<std::array<uint32_t, 1024>, 3> hist_;  // per 10-bit digit: counts, then offsets
   std::array<uint32_t, 4096> top_;  // counts, then offsets, of the top 12 key bits
   std::array<uint32_t, 1025> spread_fill_;  // bucket ends of the uncounted first pass

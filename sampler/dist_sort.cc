@@ -287,7 +287,8 @@ bool DistributionSorter::SortSpread(const float* probs, const int32_t* ids, size
 void DistributionSorter::Sort(const float* probs, const int32_t* ids, size_t count,
                               std::vector<int32_t>* out_ids, std::vector<float>* out_probs) {
   if (count < kRadixMinCount) return SortShort(probs, ids, count, out_ids, out_probs);
-  if (count >= kSpreadMinCount) {
+  // The spread buffers' positions (about 2.5 x count) must fit the 32-bit fills.
+  if (count >= kSpreadMinCount && count <= (size_t{1} << 30)) {
     bool saw_zeros = false;
     if (LowDigitsLookUniform(probs, count, hist_[0].data(), hist_[1].data(), &saw_zeros) &&
         SortSpread(probs, ids, count, saw_zeros, out_ids, out_probs)) {

@@ -105,8 +105,8 @@ size_t FloorSqrt(size_t n) {
 // out) both spread
 // like uniform ones: the sum of squared bucket counts is within 6 standard deviations
 // of its Poisson mean. Ties, quantized values or a narrow range fail it.
-bool LowDigitsLookUniform(const float* probs, size_t count, uint32_t* counts0,
-                          uint32_t* counts1, bool* saw_zeros) {
+bool LowDigitsLookUniform(const float* probs, size_t count, uint32_t* counts0, uint32_t* counts1,
+                          bool* saw_zeros) {
   constexpr size_t kStride = 16;
   std::fill(counts0, counts0 + kBuckets, 0u);
   std::fill(counts1, counts1 + kBuckets, 0u);
@@ -299,8 +299,7 @@ void DistributionSorter::Sort(const float* probs, const int32_t* ids, size_t cou
 }
 
 void DistributionSorter::SortCounted(const float* probs, const int32_t* ids, size_t count,
-                                     std::vector<int32_t>* out_ids,
-                                     std::vector<float>* out_probs) {
+                                     std::vector<int32_t>* out_ids, std::vector<float>* out_probs) {
   for (auto& h : hist_) h.fill(0);
   uint32_t* const h0 = hist_[0].data();
   uint32_t* const h1 = hist_[1].data();

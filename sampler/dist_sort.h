@@ -63,8 +63,8 @@ class DistributionSorter {
   WordBuffer words_;
   WordBuffer words_tmp_;
   std::array<std::array<uint32_t, 1024>, 3> hist_;  // per 10-bit digit: counts, then offsets
-  std::array<uint32_t, 4096> top_;  // counts, then offsets, of the top 12 key bits
-  std::array<uint32_t, 1025> spread_fill_;  // bucket ends of the uncounted first pass
+  std::array<uint32_t, 4096> top_;                  // counts, then offsets, of the top 12 key bits
+  std::array<uint32_t, 1025> spread_fill_;          // bucket ends of the uncounted first pass
   std::unique_ptr<hwy::Sorter> sorter_;
 };
 

@@ -169,7 +169,8 @@ TEST(DistributionSorter, MatchesTheReferenceAroundTheThreshold) {
     for (int shape = 0; shape < kShapes; ++shape) {
       std::mt19937 gen(static_cast<uint32_t>(n * 31 + shape));
       const std::vector<float> row = Row(shape, n, gen);
-      ExpectSorted(sorter, row, nullptr, "n=" + std::to_string(n) + " shape=" + std::to_string(shape));
+      ExpectSorted(sorter, row, nullptr,
+                   "n=" + std::to_string(n) + " shape=" + std::to_string(shape));
     }
   }
 }
@@ -180,7 +181,8 @@ TEST(DistributionSorter, MatchesTheReferenceOnVocabularySizes) {
     for (int shape = 0; shape < kShapes; ++shape) {
       std::mt19937 gen(static_cast<uint32_t>(n + shape));
       const std::vector<float> row = Row(shape, n, gen);
-      ExpectSorted(sorter, row, nullptr, "n=" + std::to_string(n) + " shape=" + std::to_string(shape));
+      ExpectSorted(sorter, row, nullptr,
+                   "n=" + std::to_string(n) + " shape=" + std::to_string(shape));
     }
   }
 }

@@ -35,6 +35,7 @@ namespace {
 
 constexpr int kDigitBits = 10;
 constexpr uint32_t kDigitMask = (1u << kDigitBits) - 1;
+constexpr size_t kBuckets = size_t{1} << kDigitBits;
 constexpr uint32_t kTopBits = 0xC0000000u;  // 0 for every p in [0, 2)
 
 uint32_t BitsOf(float p) {
@@ -92,8 +93,6 @@ void FirstPass(const float* probs, const int32_t* ids, size_t n, bool by_digit,
   }
 }
 
-constexpr size_t kBuckets = size_t{1} << kDigitBits;
-
 // floor(sqrt(n)) for the bucket capacities.
 size_t FloorSqrt(size_t n) {
   size_t r = 0;
@@ -102,9 +101,9 @@ size_t FloorSqrt(size_t n) {
 }
 
 // True when digits 0 and 1 of the complemented keys of a strided sample (zeros left
-// out) both spread
-// like uniform ones: the sum of squared bucket counts is within 6 standard deviations
-// of its Poisson mean. Ties, quantized values or a narrow range fail it.
+// out) both spread like uniform ones: the sum of squared bucket counts is within 6
+// standard deviations of its Poisson mean. Ties, quantized values or a narrow range
+// fail it. *saw_zeros: the sample met a +0.
 bool LowDigitsLookUniform(const float* probs, size_t count, uint32_t* counts0, uint32_t* counts1,
                           bool* saw_zeros) {
   constexpr size_t kStride = 16;

@@ -30,7 +30,9 @@ namespace tokensampler::sampler {
 // have slack, so an overflow never writes out of bounds). Otherwise (ties, quantized
 // values, a narrow range) one pass counts all three digits, a pass whose digit is the
 // same for every entry is skipped, and the first scatter reads the probabilities
-// themselves. Both end with a sequential pass that splits the words into the outputs.
+// themselves; on long rows (those the sample turned down) the second scatter runs two
+// halves of its input interleaved, as ties would serialise it. Both end with a
+// sequential pass that splits the words into the outputs.
 namespace {
 
 constexpr int kDigitBits = 10;
@@ -68,6 +70,56 @@ void Scatter(const uint64_t* HWY_RESTRICT src, size_t n, uint32_t* HWY_RESTRICT 
     dst[offset[(w3 >> kShift) & kDigitMask]++] = w3;
   }
   for (; i < n; ++i) dst[offset[(src[i] >> kShift) & kDigitMask]++] = src[i];
+}
+
+// Scatter<1> in two interleaved halves: src[0, split) and src[split, n) move through
+// their own offsets, offset[2 * d] and offset[2 * d + 1] (the second half's start after
+// the first half's count of d). Ties put a few equal digits close together in the
+// first pass's output, and one chain of offset increments would serialise on them.
+void ScatterHalves(const uint64_t* HWY_RESTRICT src, size_t n, size_t split,
+                   uint32_t* HWY_RESTRICT offset, uint64_t* HWY_RESTRICT dst) {
+  constexpr int kShift = 32 + kDigitBits;
+  const uint64_t* const second = src + split;
+  const size_t both = std::min(split, n - split);
+  for (size_t i = 0; i < both; ++i) {
+    const uint64_t w0 = src[i], w1 = second[i];
+    dst[offset[((w0 >> kShift) & kDigitMask) << 1]++] = w0;
+    dst[offset[(((w1 >> kShift) & kDigitMask) << 1) | 1]++] = w1;
+  }
+  for (size_t i = both; i < split; ++i) {
+    dst[offset[((src[i] >> kShift) & kDigitMask) << 1]++] = src[i];
+  }
+  for (size_t i = both; i < n - split; ++i) {
+    dst[offset[(((second[i] >> kShift) & kDigitMask) << 1) | 1]++] = second[i];
+  }
+}
+
+// The counting pass: digit d of every complemented key in h_d; with kHalves, digit 1 at
+// h1[2 * d1 + (d0 >= 512)] (the half of pass 1's output it comes from, for
+// ScatterHalves). Adds the zeros to *zeros; returns the OR of all bits.
+template <bool kHalves>
+uint32_t CountDigits(const float* probs, size_t count, uint32_t* HWY_RESTRICT h0,
+                     uint32_t* HWY_RESTRICT h1, uint32_t* HWY_RESTRICT h2, size_t* zeros) {
+  uint32_t any = 0;
+  size_t zero_count = 0;
+  const auto count_one = [&](uint32_t bits) {
+    const uint32_t key = ~bits;
+    zero_count += bits == 0;
+    any |= bits;
+    const uint32_t d0 = key & kDigitMask;
+    const uint32_t d1 = (key >> kDigitBits) & kDigitMask;
+    ++h0[d0];
+    ++h1[kHalves ? (d1 << 1) | (d0 >> (kDigitBits - 1)) : d1];
+    ++h2[(key >> (2 * kDigitBits)) & kDigitMask];
+  };
+  size_t i = 0;
+  for (; i + 2 <= count; i += 2) {
+    count_one(BitsOf(probs[i]));
+    count_one(BitsOf(probs[i + 1]));
+  }
+  for (; i < count; ++i) count_one(BitsOf(probs[i]));
+  *zeros = zero_count;
+  return any;
 }
 
 // The first pass: words built from the probabilities and ids, scattered by digit 0
@@ -294,31 +346,22 @@ void DistributionSorter::Sort(const float* probs, const int32_t* ids, size_t cou
       return;
     }
   }
-  SortCounted(probs, ids, count, out_ids, out_probs);
+  // Past the sample the row is not uniform (ties, most often): pass 2 in two halves.
+  SortCounted(probs, ids, count, /*halves=*/count >= kSpreadMinCount, out_ids, out_probs);
 }
 
 void DistributionSorter::SortCounted(const float* probs, const int32_t* ids, size_t count,
-                                     std::vector<int32_t>* out_ids, std::vector<float>* out_probs) {
+                                     bool halves, std::vector<int32_t>* out_ids,
+                                     std::vector<float>* out_probs) {
   for (auto& h : hist_) h.fill(0);
+  if (halves) halves_.fill(0);
   uint32_t* const h0 = hist_[0].data();
-  uint32_t* const h1 = hist_[1].data();
+  uint32_t* const h1 = halves ? halves_.data() : hist_[1].data();
   uint32_t* const h2 = hist_[2].data();
   size_t zeros = 0;
-  uint32_t any = 0;  // OR of all bits: p >= 2, negative or NaN entries take the short path
-  const auto count_one = [&](uint32_t bits) {
-    const uint32_t key = ~bits;
-    zeros += bits == 0;
-    any |= bits;
-    ++h0[key & kDigitMask];
-    ++h1[(key >> kDigitBits) & kDigitMask];
-    ++h2[(key >> (2 * kDigitBits)) & kDigitMask];
-  };
-  size_t i = 0;
-  for (; i + 2 <= count; i += 2) {
-    count_one(BitsOf(probs[i]));
-    count_one(BitsOf(probs[i + 1]));
-  }
-  for (; i < count; ++i) count_one(BitsOf(probs[i]));
+  // OR of all bits: p >= 2, negative or NaN entries take the short path.
+  const uint32_t any = halves ? CountDigits<true>(probs, count, h0, h1, h2, &zeros)
+                              : CountDigits<false>(probs, count, h0, h1, h2, &zeros);
   if ((any & kTopBits) != 0) return SortShort(probs, ids, count, out_ids, out_probs);
   const size_t kept = count - zeros;
   out_ids->resize(kept);
@@ -329,6 +372,7 @@ void DistributionSorter::SortCounted(const float* probs, const int32_t* ids, siz
   const uint32_t first_key = ~BitsOf(probs[0]);
   bool varies[3];
   for (int d = 0; d < 3; ++d) {
+    if (d == 1 && halves) continue;
     uint32_t* const h = hist_[d].data();
     varies[d] = h[(first_key >> (d * kDigitBits)) & kDigitMask] != count;
     uint32_t sum = 0;  // counts -> exclusive prefix sums (the scatter offsets)
@@ -338,11 +382,28 @@ void DistributionSorter::SortCounted(const float* probs, const int32_t* ids, siz
       sum += c;
     }
   }
+  // Pass 1 writes the entries with digit 0 < 512 first: pass 2's first half.
+  const size_t split = h0[kBuckets / 2];
+  if (halves) {
+    const uint32_t first = (first_key >> kDigitBits) & kDigitMask;
+    varies[1] = h1[2 * first] + h1[2 * first + 1] != count;
+    uint32_t sum = 0;
+    for (size_t b = 0; b < kBuckets; ++b) {
+      const uint32_t n0 = h1[2 * b], n1 = h1[2 * b + 1];
+      h1[2 * b] = sum;
+      h1[2 * b + 1] = sum + n0;
+      sum += n0 + n1;
+    }
+  }
   uint64_t* src = words_.Reserve(count);
   uint64_t* dst = words_tmp_.Reserve(count);
   FirstPass(probs, ids, count, varies[0], h0, src);
   if (varies[1]) {
-    Scatter<1>(src, count, h1, dst);
+    if (halves) {
+      ScatterHalves(src, count, split, h1, dst);
+    } else {
+      Scatter<1>(src, count, h1, dst);
+    }
     std::swap(src, dst);
   }
   if (varies[2]) {

@@ -42,7 +42,8 @@ class DistributionSorter {
  private:
   void SortShort(const float* probs, const int32_t* ids, size_t count,
                  std::vector<int32_t>* out_ids, std::vector<float>* out_probs);
-  void SortCounted(const float* probs, const int32_t* ids, size_t count,
+  // `halves`: pass 2 as two interleaved halves (rows with ties).
+  void SortCounted(const float* probs, const int32_t* ids, size_t count, bool halves,
                    std::vector<int32_t>* out_ids, std::vector<float>* out_probs);
   // False (outputs unspecified) when a bucket overflows or a value is outside [0, 2).
   // `zero_bucket`: set the zeros aside in the first pass (when there are many).
@@ -66,6 +67,7 @@ class DistributionSorter {
   std::array<uint32_t, 4096> top_;                  // counts, then offsets, of the top 12 key bits
   std::array<uint32_t, 1025> spread_fill_;          // bucket ends of the uncounted first pass
   std::unique_ptr<hwy::Sorter> sorter_;
+  std::array<uint32_t, 2048> halves_;  // digit 1 counts, then offsets, per half
 };
 
 }  // namespace tokensampler::sampler

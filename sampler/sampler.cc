@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "hwy/contrib/sort/vqsort.h"
 #include "hwy/targets.h"
+#include "sampler/dist_sort.h"
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
 #include "sampler/kernels_hwy.h"
@@ -208,9 +209,8 @@ struct Sampler::Scratch {
   std::vector<std::pair<float, int32_t>> ranked;
   std::vector<double> cum;
   std::vector<float> probs;      // final probabilities by position (Distribution)
-  std::vector<uint64_t> keys;    // (~probability bits, id) radix keys (Distribution)
-  std::vector<uint64_t> keys_tmp;  // the radix sort's other buffer
-  std::array<std::array<uint32_t, 2048>, 3> radix_hist;  // digit histograms / offsets
+  std::vector<uint64_t> keys;    // 64-bit sort keys (top-p)
+  DistributionSorter dist_sorter;  // Distribution's final order
   std::vector<std::pair<float, float>> sampled;  // (z, w) of a strided sample (top-p)
   std::vector<std::pair<float, float>> sampled_sorted;
   std::vector<float> floor_sample;  // top-k: strided logits for the starting bar
@@ -1312,13 +1312,13 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
   Scratch& s = *scratch_;
   absl::Status status = s.Process(logits, params, /*need_raw=*/false);
   if (!status.ok()) return status;
-  out->token_ids.clear();
-  out->probs.clear();
   if (s.one_hot) {
-    out->token_ids.push_back(s.token);
-    out->probs.push_back(1.0f);
+    out->token_ids.assign(1, s.token);
+    out->probs.assign(1, 1.0f);
     return absl::OkStatus();
   }
+  // The sort resizes the answer's vectors and writes every entry: not clearing them
+  // first saves zero-filling a reused result's V entries.
   const size_t count = s.dense_final ? s.vocab : s.n;
   const float* probs;
   if (s.dense_final && s.fin_w == s.w.data()) {
@@ -1334,122 +1334,8 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
     }
     probs = s.probs.data();
   }
-  // Order: probability descending, ties by ascending id. Positive floats order like
-  // their bits, so the complemented bits order ascending like p descending; the ids
-  // enter in ascending order and a stable LSD radix sort on that 32-bit key (digits of
-  // 11, 11 and 10 bits) keeps each tie in that order. One read-only pass counts the
-  // digits; the first scatter reads the probabilities themselves and writes 64-bit
-  // words (key above id); the last one writes the answer.
-  constexpr int kDigitBits = 11;
-  constexpr uint32_t kMask = (1u << kDigitBits) - 1;
-  constexpr int kPasses = 3;
-  constexpr size_t kRadixMinCount = 2048;
-  std::array<std::array<uint32_t, size_t{1} << kDigitBits>, kPasses>& hist = s.radix_hist;
-  if (count < kRadixMinCount) {
-    // A short list (top-k, a small nucleus): the histograms' fixed cost would dominate.
-    // The 64-bit words (key above id) are distinct, so any sort gives the same order.
-    s.keys.clear();
-    for (size_t i = 0; i < count; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, &probs[i], sizeof(bits));
-      if (bits == 0) continue;  // removed token
-      const uint32_t id = s.dense_final ? static_cast<uint32_t>(i)
-                                        : static_cast<uint32_t>(s.ids[i]);
-      s.keys.push_back((static_cast<uint64_t>(~bits) << 32) | id);
-    }
-    s.sorter(s.keys.data(), s.keys.size(), hwy::SortAscending());
-    out->token_ids.resize(s.keys.size());
-    out->probs.resize(s.keys.size());
-    for (size_t i = 0; i < s.keys.size(); ++i) {
-      out->token_ids[i] = static_cast<int32_t>(static_cast<uint32_t>(s.keys[i]));
-      const uint32_t bits = ~static_cast<uint32_t>(s.keys[i] >> 32);
-      std::memcpy(&out->probs[i], &bits, sizeof(bits));
-    }
-    return absl::OkStatus();
-  }
-  for (auto& h : hist) h.fill(0);
-  const auto bits_of = [probs](size_t i) {
-    uint32_t bits;
-    std::memcpy(&bits, &probs[i], sizeof(bits));
-    return bits;
-  };
-  const int32_t* const ids = s.ids.data();
-  const bool dense = s.dense_final;
-  uint32_t* const h0 = hist[0].data();
-  uint32_t* const h1 = hist[1].data();
-  uint32_t* const h2 = hist[2].data();
-  size_t kept = 0;
-  for (size_t i = 0; i < count; ++i) {
-    const uint32_t bits = bits_of(i);
-    const uint32_t key = ~bits;
-    const uint32_t live = bits != 0;  // p is +0 exactly for the removed tokens
-    h0[key & kMask] += live;
-    h1[(key >> kDigitBits) & kMask] += live;
-    h2[key >> (2 * kDigitBits)] += live;
-    kept += live;
-  }
-  out->token_ids.resize(kept);
-  out->probs.resize(kept);
-  if (kept == 0) return absl::OkStatus();
-  int32_t* const out_ids = out->token_ids.data();
-  float* const out_probs = out->probs.data();
-  const auto set_prob = [out_probs](size_t at, uint64_t k) {
-    const uint32_t bits = ~static_cast<uint32_t>(k >> 32);
-    std::memcpy(&out_probs[at], &bits, sizeof(bits));
-  };
-  const auto exclusive_sums = [](uint32_t* offset) {
-    uint32_t sum = 0;
-    for (size_t b = 0; b <= kMask; ++b) {
-      const uint32_t n = offset[b];
-      offset[b] = sum;
-      sum += n;
-    }
-  };
-  s.keys.resize(kept);
-  s.keys_tmp.resize(kept);
-  uint64_t* src = s.keys.data();
-  uint64_t* dst = s.keys_tmp.data();
-  exclusive_sums(h0);
-  for (size_t i = 0; i < count; ++i) {
-    const uint32_t bits = bits_of(i);
-    if (bits == 0) continue;
-    const uint32_t key = ~bits;
-    const uint32_t id = dense ? static_cast<uint32_t>(i) : static_cast<uint32_t>(ids[i]);
-    src[h0[key & kMask]++] = (static_cast<uint64_t>(key) << 32) | id;
-  }
-  // A later pass whose digit is the same for every key would move nothing: skip it.
-  int passes[kPasses];
-  int active = 0;
-  for (int pass = 1; pass < kPasses; ++pass) {
-    const size_t first = (src[0] >> (32 + pass * kDigitBits)) & kMask;
-    if (hist[pass][first] != kept) passes[active++] = pass;
-  }
-  for (int a = 0; a + 1 < active; ++a) {
-    const int shift = 32 + passes[a] * kDigitBits;
-    uint32_t* const offset = hist[passes[a]].data();
-    exclusive_sums(offset);
-    for (size_t i = 0; i < kept; ++i) {
-      const uint64_t k = src[i];
-      dst[offset[(k >> shift) & kMask]++] = k;
-    }
-    std::swap(src, dst);
-  }
-  if (active > 0) {  // the last pass writes the answer itself
-    const int shift = 32 + passes[active - 1] * kDigitBits;
-    uint32_t* const offset = hist[passes[active - 1]].data();
-    exclusive_sums(offset);
-    for (size_t i = 0; i < kept; ++i) {
-      const uint64_t k = src[i];
-      const uint32_t at = offset[(k >> shift) & kMask]++;
-      out_ids[at] = static_cast<int32_t>(static_cast<uint32_t>(k));
-      set_prob(at, k);
-    }
-  } else {
-    for (size_t i = 0; i < kept; ++i) {
-      out_ids[i] = static_cast<int32_t>(static_cast<uint32_t>(src[i]));
-      set_prob(i, src[i]);
-    }
-  }
+  s.dist_sorter.Sort(probs, s.dense_final ? nullptr : s.ids.data(), count, &out->token_ids,
+                     &out->probs);
   return absl::OkStatus();
 }
 

@@ -347,10 +347,13 @@ void RegisterShape(RowKind kind, int vocab, int batch) {
                BM_Pipeline(s, config, kind, vocab, batch, Dtype::kFloat32);
              });
   }
-  // bf16 input: the main configuration and greedy.
+  // bf16 input: the main configuration, greedy, T only and the sorted distribution.
   for (const Config& config : configs) {
     const std::string name = config.name;
-    if (name != "t_topk50_topp95_minp05" && name != "greedy" && name != "t") continue;
+    if (name != "t_topk50_topp95_minp05" && name != "greedy" && name != "t" &&
+        name != "distribution_sorted") {
+      continue;
+    }
     Register("pipeline/" + name + suffix + "/bf16", [=, &config](benchmark::State& s) {
       BM_Pipeline(s, config, kind, vocab, batch, Dtype::kBFloat16);
     });

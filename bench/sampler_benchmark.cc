@@ -188,6 +188,10 @@ std::vector<Config> Configs() {
   SamplingParams greedy = p;
   greedy.temperature = 0.0f;
   out.push_back({"greedy", greedy});
+  // What an RPC client that leaves logprobs_mode unset gets (the CLI's bench does).
+  SamplingParams greedy_raw = greedy;
+  greedy_raw.logprobs_mode = LogprobsMode::kRaw;
+  out.push_back({"greedy_rawlp", greedy_raw});
   SamplingParams t = p;
   t.temperature = kTemperature;
   out.push_back({"t", t});
@@ -337,10 +341,14 @@ void RegisterShape(RowKind kind, int vocab, int batch) {
                BM_Pipeline(s, config, kind, vocab, batch, Dtype::kFloat32);
              });
   }
-  // bf16 input: the main configuration and greedy.
+  // bf16 input: the main configuration and greedy, and both with RAW logprobs (the RPC
+  // bench's rows).
   for (const Config& config : configs) {
     const std::string name = config.name;
-    if (name != "t_topk50_topp95_minp05" && name != "greedy" && name != "t") continue;
+    if (name != "t_topk50_topp95_minp05" && name != "greedy" && name != "t" &&
+        name != "greedy_rawlp" && name != "t_topk50_topp95_minp05_rawlp") {
+      continue;
+    }
     Register("pipeline/" + name + suffix + "/bf16", [=, &config](benchmark::State& s) {
       BM_Pipeline(s, config, kind, vocab, batch, Dtype::kBFloat16);
     });

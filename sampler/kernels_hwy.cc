@@ -234,14 +234,17 @@ HWY_INLINE double SumRange(const float* w, size_t begin, size_t end) {
 // partial sum of the elements whose index in the block is k * N + j (mod 16), so each
 // of the 16 partials adds the same elements in the same order as the scalar loop.
 // With block_sums, also block_sums[b] = SumRange of block b's weights, read back while
-// the block is still in L1 (kSumBlock == kDrawBlock).
-double ExpSumImpl(const float* z, size_t n, float max, float temperature, float* w,
-                  double* block_sums) {
+// the block is still in L1 (kSumBlock == kDrawBlock). Without kStore, w is not written
+// (nor read: block_sums must be null); the total is the same.
+template <bool kStore>
+HWY_INLINE double ExpSumLoop(const float* z, size_t n, float max, float temperature, float* w,
+                             double* block_sums) {
   const DF d;
   constexpr size_t kN = hn::MaxLanes(DF());
   // Lanes wider than 16 floats would mix partials; no x86 target has them.
   if constexpr (kN > kSumLanes) {
-    const double total = ExpSumScalar(z, n, max, temperature, w);
+    const double total = kStore ? ExpSumScalar(z, n, max, temperature, w)
+                                : ExpSumTotalScalar(z, n, max, temperature);
     for (size_t block = 0; block_sums != nullptr && block < n; block += kSumBlock) {
       block_sums[block / kSumBlock] = SumRange(w, block, std::min(n, block + kSumBlock));
     }
@@ -262,7 +265,7 @@ double ExpSumImpl(const float* z, size_t n, float max, float temperature, float*
         for (; i + kSumLanes <= end; i += kSumLanes) {
           for (size_t k = 0; k < kAcc; ++k) {
             const VF e = ExpVecAny(d, hn::Sub(hn::LoadU(d, z + i + k * kN), vmax));
-            hn::StoreU(e, d, w + i + k * kN);
+            if constexpr (kStore) hn::StoreU(e, d, w + i + k * kN);
             acc[k] = hn::Add(acc[k], e);
           }
         }
@@ -271,7 +274,7 @@ double ExpSumImpl(const float* z, size_t n, float max, float temperature, float*
           for (size_t k = 0; k < kAcc; ++k) {
             const VF x = hn::Div(hn::Sub(hn::LoadU(d, z + i + k * kN), vmax), vt);
             const VF e = ExpVecAny(d, x);
-            hn::StoreU(e, d, w + i + k * kN);
+            if constexpr (kStore) hn::StoreU(e, d, w + i + k * kN);
             acc[k] = hn::Add(acc[k], e);
           }
         }
@@ -279,14 +282,25 @@ double ExpSumImpl(const float* z, size_t n, float max, float temperature, float*
       for (size_t k = 0; k < kAcc; ++k) hn::StoreU(acc[k], d, partial + k * kN);
       for (; i < end; ++i) {
         const float e = ExpNonPositive((z[i] - max) / temperature);
-        w[i] = e;
+        if constexpr (kStore) w[i] = e;
         partial[(i - block) % kSumLanes] += e;
       }
       for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];
-      if (block_sums != nullptr) block_sums[block / kSumBlock] = SumRange(w, block, end);
+      if (kStore && block_sums != nullptr) {
+        block_sums[block / kSumBlock] = SumRange(w, block, end);
+      }
     }
     return total;
   }
+}
+
+double ExpSumImpl(const float* z, size_t n, float max, float temperature, float* w,
+                  double* block_sums) {
+  return ExpSumLoop<true>(z, n, max, temperature, w, block_sums);
+}
+
+double ExpSumTotalImpl(const float* z, size_t n, float max, float temperature) {
+  return ExpSumLoop<false>(z, n, max, temperature, nullptr, nullptr);
 }
 
 // The end of an argmax over four (best value, index) chains that covered [0, i): the
@@ -845,6 +859,7 @@ namespace tokensampler::sampler::kernels {
 HWY_EXPORT(DecodeAndMaxImpl);
 HWY_EXPORT(MaxImpl);
 HWY_EXPORT(ExpSumImpl);
+HWY_EXPORT(ExpSumTotalImpl);
 HWY_EXPORT(ArgmaxImpl);
 HWY_EXPORT(TargetImpl);
 HWY_EXPORT(DecodeArgmaxImpl);
@@ -1061,6 +1076,9 @@ double ExpSumSimd(const float* z, size_t n, float max, float temperature, float*
 double ExpSumBlocks(const float* z, size_t n, float max, float temperature, float* w,
                     double* block_sums) {
   return HWY_DYNAMIC_DISPATCH(ExpSumImpl)(z, n, max, temperature, w, block_sums);
+}
+double ExpSumTotal(const float* z, size_t n, float max, float temperature) {
+  return HWY_DYNAMIC_DISPATCH(ExpSumTotalImpl)(z, n, max, temperature);
 }
 size_t ArgmaxSimd(const float* z, size_t n) { return HWY_DYNAMIC_DISPATCH(ArgmaxImpl)(z, n); }
 int64_t DispatchedTarget() { return HWY_DYNAMIC_DISPATCH(TargetImpl)(); }

@@ -196,7 +196,7 @@ struct Sampler::Scratch {
   const float* z = nullptr;
   std::vector<float> z_buf;
   size_t prescanned = 0;  // top-k candidates in ids that Process() scanned, else 0
-  std::vector<float> raw;    // decoded logits kept for RAW logprobs, or scratch for their sum
+  std::vector<float> raw;    // decoded logits kept for RAW logprobs when a stage edits z
   std::vector<float> w;      // unnormalised probabilities exp((z - max) / T)
   std::vector<float> dense;  // final weights by id when a large candidate set is densified
   std::vector<int32_t> ids;  // candidate token ids
@@ -960,7 +960,7 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
   if (max == -kInf) return Invalid("logits: every token is masked");
   raw_z = z;
   if (need_raw && modifies) {
-    raw_lse = max + std::log(kernels::ExpSum(z, vocab, max, 1.0f, w.data()));
+    raw_lse = max + std::log(kernels::ExpSumTotal(z, vocab, max, 1.0f));
     raw.resize(vocab);
     std::memcpy(raw.data(), z, vocab * sizeof(float));
     raw_z = raw.data();
@@ -976,10 +976,7 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
   if (!status.ok()) return status;
   if (need_raw && !modifies) {
     // The logits are untouched: a T = 1 pass of the pipeline already summed exp(z - max).
-    if (unit_sum < 0.0) {
-      raw.resize(vocab);
-      unit_sum = kernels::ExpSum(z, vocab, max, 1.0f, raw.data());
-    }
+    if (unit_sum < 0.0) unit_sum = kernels::ExpSumTotal(z, vocab, max, 1.0f);
     raw_lse = max + std::log(unit_sum);
   }
   return absl::OkStatus();

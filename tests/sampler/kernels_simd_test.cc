@@ -240,6 +240,9 @@ TEST_P(SimdTargetTest, ExpSumIsBitIdenticalToScalar) {
       const double slow_sum = ExpSumScalar(row.data(), n, max, t, slow.data());
       ASSERT_EQ(std::memcmp(fast.data(), slow.data(), 4 * n), 0) << n << " T " << t;
       ASSERT_EQ(fast_sum, slow_sum) << n << " T " << t;
+      // ExpSumTotal: the same total without writing weights.
+      ASSERT_EQ(ExpSumTotal(row.data(), n, max, t), slow_sum) << n << " T " << t;
+      ASSERT_EQ(ExpSumTotalScalar(row.data(), n, max, t), slow_sum) << n << " T " << t;
       // ExpSumBlocks: the same weights and total, plus each block's sum in double.
       std::vector<float> blocked(n);
       std::vector<double> sums((n + kDrawBlock - 1) / kDrawBlock + 1, -1.0);

@@ -113,19 +113,6 @@ double ExpSum(const float* z, size_t n, float max, float temperature, float* w) 
   return ExpSumSimd(z, n, max, temperature, w);
 }
 
-double ExpSumTotalScalar(const float* z, size_t n, float max, float temperature) {
-  double total = 0.0;
-  for (size_t block = 0; block < n; block += kSumBlock) {
-    const size_t end = block + kSumBlock < n ? block + kSumBlock : n;
-    float partial[kSumLanes] = {};
-    for (size_t i = block; i < end; ++i) {
-      partial[(i - block) % kSumLanes] += ExpNonPositive((z[i] - max) / temperature);
-    }
-    for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];
-  }
-  return total;
-}
-
 size_t ArgmaxScalar(const float* z, size_t n) {
   size_t best = 0;
   for (size_t i = 1; i < n; ++i) {

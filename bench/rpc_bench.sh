@@ -10,7 +10,8 @@
 #   e.g. bench/rpc_bench.sh build 5s "1 8 64"
 # Environment: ROWS (rows per request, default 1), WORKERS (server --workers, default 0
 # = CPUs), MODES ("unary stream"), WIRES ("values float32 bfloat16"),
-# PIPELINES ("greedy full"). JSON lines go to $OUT (default: a new mktemp file).
+# PIPELINES ("greedy full"), SERVER_FLAGS (extra server flags, e.g.
+# "--sample_on_grpc_threads"). JSON lines go to $OUT (default: a new mktemp file).
 set -euo pipefail
 
 build=${1:?usage: rpc_bench.sh BUILD_DIR [DURATION] [CONCURRENCIES]}
@@ -21,6 +22,7 @@ workers=${WORKERS:-0}
 modes=${MODES:-"unary stream"}
 wires=${WIRES:-"values float32 bfloat16"}
 pipelines=${PIPELINES:-"greedy full"}
+read -r -a server_flags <<<"${SERVER_FLAGS:-}"
 vocab=128256
 
 server_bin="$build/server/tokensampler-server"
@@ -49,7 +51,7 @@ servers_started=0
 start_server() {
   servers_started=$((servers_started + 1))
   local log="$work/server$servers_started.log"
-  "$server_bin" --address=127.0.0.1:0 --workers="$workers" 2>"$log" &
+  "$server_bin" --address=127.0.0.1:0 --workers="$workers" "${server_flags[@]}" 2>"$log" &
   server_pid=$!
   address=""
   for _ in $(seq 1 200); do
@@ -68,7 +70,7 @@ stop_server() {
 }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$server_pid/status"; }
 
-echo "# tokensampler-server --workers=$workers on $(nproc) CPUs, V=$vocab, rows/request=$rows, $duration per run (+1s warmup); client on the same machine"
+echo "# tokensampler-server --workers=$workers ${SERVER_FLAGS:+$SERVER_FLAGS }on $(nproc) CPUs, V=$vocab, rows/request=$rows, $duration per run (+1s warmup); client on the same machine"
 printf '%-8s %-7s %-9s %5s %11s %9s %9s %9s %7s %12s\n' pipeline mode wire conc rows/s MB/s p50_ms p99_ms errors peak_rss_MiB
 for pipeline in $pipelines; do
   for mode in $modes; do

@@ -188,6 +188,10 @@ std::vector<Config> Configs() {
   SamplingParams greedy = p;
   greedy.temperature = 0.0f;
   out.push_back({"greedy", greedy});
+  // What an RPC client that leaves logprobs_mode unset gets (the CLI's bench does).
+  SamplingParams greedy_raw = greedy;
+  greedy_raw.logprobs_mode = LogprobsMode::kRaw;
+  out.push_back({"greedy_rawlp", greedy_raw});
   SamplingParams t = p;
   t.temperature = kTemperature;
   out.push_back({"t", t});
@@ -347,11 +351,13 @@ void RegisterShape(RowKind kind, int vocab, int batch) {
                BM_Pipeline(s, config, kind, vocab, batch, Dtype::kFloat32);
              });
   }
-  // bf16 input: the main configuration, greedy, T only and the sorted distribution.
+  // bf16 input: the main configuration, greedy, T only, the sorted distribution, and
+  // greedy and the main configuration with RAW logprobs (the RPC bench's rows).
   for (const Config& config : configs) {
     const std::string name = config.name;
     if (name != "t_topk50_topp95_minp05" && name != "greedy" && name != "t" &&
-        name != "distribution_sorted") {
+        name != "distribution_sorted" && name != "greedy_rawlp" &&
+        name != "t_topk50_topp95_minp05_rawlp") {
       continue;
     }
     Register("pipeline/" + name + suffix + "/bf16", [=, &config](benchmark::State& s) {

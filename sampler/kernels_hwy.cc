@@ -230,62 +230,100 @@ HWY_INLINE double SumRange(const float* w, size_t begin, size_t end) {
   return sum;
 }
 
-// ExpSum with the fixed reduction order of kernels.h: lane j of accumulator k holds the
-// partial sum of the elements whose index in the block is k * N + j (mod 16), so each
-// of the 16 partials adds the same elements in the same order as the scalar loop.
+// ExpSum with the fixed reduction order of kernels.h, over the row whose lanes [i, i + N)
+// `load(i)` gives and whose element i `scalar(i)` gives: lane j of accumulator k holds
+// the partial sum of the elements whose index in the block is k * N + j (mod 16), so
+// each of the 16 partials adds the same elements in the same order as the scalar loop.
 // With block_sums, also block_sums[b] = SumRange of block b's weights, read back while
-// the block is still in L1 (kSumBlock == kDrawBlock).
-double ExpSumImpl(const float* z, size_t n, float max, float temperature, float* w,
-                  double* block_sums) {
+// the block is still in L1 (kSumBlock == kDrawBlock). Without kStore, w is not written
+// (block_sums must be null); the total is the same.
+template <bool kStore, class Load, class Scalar>
+HWY_INLINE double ExpSumLoop(size_t n, const Load& load, const Scalar& scalar, float max,
+                             float temperature, float* w, double* block_sums) {
   const DF d;
   constexpr size_t kN = hn::MaxLanes(DF());
-  // Lanes wider than 16 floats would mix partials; no x86 target has them.
-  if constexpr (kN > kSumLanes) {
-    const double total = ExpSumScalar(z, n, max, temperature, w);
-    for (size_t block = 0; block_sums != nullptr && block < n; block += kSumBlock) {
-      block_sums[block / kSumBlock] = SumRange(w, block, std::min(n, block + kSumBlock));
-    }
-    return total;
-  } else {
-    constexpr size_t kAcc = kSumLanes / kN;
-    const VF vmax = hn::Set(d, max);
-    const VF vt = hn::Set(d, temperature);
-    const bool unit_t = temperature == 1.0f;  // x / 1 == x: skip the division
-    double total = 0.0;
-    HWY_ALIGN float partial[kSumLanes];
-    for (size_t block = 0; block < n; block += kSumBlock) {
-      const size_t end = block + kSumBlock < n ? block + kSumBlock : n;
+  // Lanes wider than 16 floats would mix partials (no x86 target has them): the scalar
+  // order instead.
+  constexpr size_t kVecLanes = kN > kSumLanes ? 0 : kN;
+  constexpr size_t kAcc = kN > kSumLanes ? 1 : kSumLanes / kN;
+  const VF vmax = hn::Set(d, max);
+  const VF vt = hn::Set(d, temperature);
+  const bool unit_t = temperature == 1.0f;  // x / 1 == x: skip the division
+  double total = 0.0;
+  HWY_ALIGN float partial[kSumLanes > kN ? kSumLanes : kN];
+  for (size_t block = 0; block < n; block += kSumBlock) {
+    const size_t end = block + kSumBlock < n ? block + kSumBlock : n;
+    size_t i = block;
+    if constexpr (kVecLanes > 0) {
       VF acc[kAcc];
       for (size_t k = 0; k < kAcc; ++k) acc[k] = hn::Zero(d);
-      size_t i = block;
       if (unit_t) {
         for (; i + kSumLanes <= end; i += kSumLanes) {
           for (size_t k = 0; k < kAcc; ++k) {
-            const VF e = ExpVecAny(d, hn::Sub(hn::LoadU(d, z + i + k * kN), vmax));
-            hn::StoreU(e, d, w + i + k * kN);
+            const VF e = ExpVecAny(d, hn::Sub(load(i + k * kN), vmax));
+            if constexpr (kStore) hn::StoreU(e, d, w + i + k * kN);
             acc[k] = hn::Add(acc[k], e);
           }
         }
       } else {
         for (; i + kSumLanes <= end; i += kSumLanes) {
           for (size_t k = 0; k < kAcc; ++k) {
-            const VF x = hn::Div(hn::Sub(hn::LoadU(d, z + i + k * kN), vmax), vt);
-            const VF e = ExpVecAny(d, x);
-            hn::StoreU(e, d, w + i + k * kN);
+            const VF e = ExpVecAny(d, hn::Div(hn::Sub(load(i + k * kN), vmax), vt));
+            if constexpr (kStore) hn::StoreU(e, d, w + i + k * kN);
             acc[k] = hn::Add(acc[k], e);
           }
         }
       }
       for (size_t k = 0; k < kAcc; ++k) hn::StoreU(acc[k], d, partial + k * kN);
-      for (; i < end; ++i) {
-        const float e = ExpNonPositive((z[i] - max) / temperature);
-        w[i] = e;
-        partial[(i - block) % kSumLanes] += e;
-      }
-      for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];
-      if (block_sums != nullptr) block_sums[block / kSumBlock] = SumRange(w, block, end);
+    } else {
+      for (size_t j = 0; j < kSumLanes; ++j) partial[j] = 0.0f;
     }
-    return total;
+    for (; i < end; ++i) {
+      const float e = ExpNonPositive((scalar(i) - max) / temperature);
+      if constexpr (kStore) w[i] = e;
+      partial[(i - block) % kSumLanes] += e;
+    }
+    for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];
+    if (kStore && block_sums != nullptr) {
+      block_sums[block / kSumBlock] = SumRange(w, block, end);
+    }
+  }
+  return total;
+}
+
+double ExpSumImpl(const float* z, size_t n, float max, float temperature, float* w,
+                  double* block_sums) {
+  const DF d;
+  return ExpSumLoop</*kStore=*/true>(
+      n, [&](size_t i) { return hn::LoadU(d, z + i); }, [&](size_t i) { return z[i]; }, max,
+      temperature, w, block_sums);
+}
+
+double ExpSumTotalImpl(const LogitsView& in, float max, float temperature) {
+  const DF d;
+  const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
+  switch (in.dtype) {
+    case Dtype::kBFloat16:
+      return ExpSumLoop</*kStore=*/false>(
+          in.size, [&](size_t i) { return DecodeBf16(d, bytes + 2 * i); },
+          [&](size_t i) { return BFloat16ToFloat(Bits16(bytes, i)); }, max, temperature,
+          nullptr, nullptr);
+    case Dtype::kFloat16:
+      return ExpSumLoop</*kStore=*/false>(
+          in.size, [&](size_t i) { return DecodeFp16(d, bytes + 2 * i); },
+          [&](size_t i) { return Float16ToFloat(Bits16(bytes, i)); }, max, temperature,
+          nullptr, nullptr);
+    case Dtype::kFloat32:
+    default:
+      return ExpSumLoop</*kStore=*/false>(
+          in.size,
+          [&](size_t i) { return hn::LoadU(d, reinterpret_cast<const float*>(bytes) + i); },
+          [&](size_t i) {
+            float v;
+            std::memcpy(&v, bytes + 4 * i, sizeof(v));
+            return v;
+          },
+          max, temperature, nullptr, nullptr);
   }
 }
 
@@ -875,6 +913,7 @@ namespace tokensampler::sampler::kernels {
 HWY_EXPORT(DecodeAndMaxImpl);
 HWY_EXPORT(MaxImpl);
 HWY_EXPORT(ExpSumImpl);
+HWY_EXPORT(ExpSumTotalImpl);
 HWY_EXPORT(ArgmaxImpl);
 HWY_EXPORT(TargetImpl);
 HWY_EXPORT(DecodeArgmaxImpl);
@@ -1102,6 +1141,12 @@ double ExpSumSimd(const float* z, size_t n, float max, float temperature, float*
 double ExpSumBlocks(const float* z, size_t n, float max, float temperature, float* w,
                     double* block_sums) {
   return HWY_DYNAMIC_DISPATCH(ExpSumImpl)(z, n, max, temperature, w, block_sums);
+}
+double ExpSumTotal(const LogitsView& in, float max, float temperature) {
+  return HWY_DYNAMIC_DISPATCH(ExpSumTotalImpl)(in, max, temperature);
+}
+double ExpSumTotal(const float* z, size_t n, float max, float temperature) {
+  return ExpSumTotal(LogitsView{z, n, Dtype::kFloat32}, max, temperature);
 }
 size_t ArgmaxSimd(const float* z, size_t n) { return HWY_DYNAMIC_DISPATCH(ArgmaxImpl)(z, n); }
 int64_t DispatchedTarget() { return HWY_DYNAMIC_DISPATCH(TargetImpl)(); }

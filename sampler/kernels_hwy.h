@@ -86,6 +86,12 @@ double ExpSumSimd(const float* z, size_t n, float max, float temperature, float*
 // exact masses. REQUIRES: block_sums has room for ceil(n / kDrawBlock) entries.
 double ExpSumBlocks(const float* z, size_t n, float max, float temperature, float* w,
                     double* block_sums);
+// The total ExpSum returns, bit for bit (the same fixed reduction order), without
+// writing any weights: the log-sum-exp of RAW logprobs needs only the sum. The view
+// form reads a bf16 / fp16 / fp32 row in place (its exact float values; no copy).
+// Same REQUIRES as ExpSum (so no NaN or +inf in the row).
+double ExpSumTotal(const float* z, size_t n, float max, float temperature);
+double ExpSumTotal(const LogitsView& in, float max, float temperature);
 size_t ArgmaxSimd(const float* z, size_t n);
 
 // Greedy without a copy: the index of the largest element of `in` (lowest on ties) and

@@ -197,7 +197,7 @@ struct Sampler::Scratch {
   const float* z = nullptr;
   std::vector<float> z_buf;
   size_t prescanned = 0;  // top-k candidates in ids that Process() scanned, else 0
-  std::vector<float> raw;    // decoded logits kept for RAW logprobs, or scratch for their sum
+  std::vector<float> raw;    // decoded logits kept for RAW logprobs when a stage edits z
   std::vector<float> w;      // unnormalised probabilities exp((z - max) / T)
   std::vector<float> dense;  // final weights by id when a large candidate set is densified
   std::vector<int32_t> ids;  // candidate token ids
@@ -231,9 +231,15 @@ struct Sampler::Scratch {
   const double* fin_block_sums = nullptr;  // ExpSumBlocks' sums of fin_w, if it made them
   size_t n = 0;              // else candidates are ids[0, n), ascending
   double total = 0.0;        // sum of the final weights
-  // RAW logprobs (valid when Process() was asked for them).
+  // RAW logprobs (valid when Process() was asked for them): the untouched logits are
+  // raw_z, or, when it is null, the caller's row raw_row itself (read element by element;
+  // Process() decoded none of it, or only top-k candidates).
   const float* raw_z = nullptr;
+  LogitsView raw_row;
   double raw_lse = 0.0;
+  float RawLogit(int32_t id) const {
+    return raw_z != nullptr ? raw_z[id] : ElementOf(raw_row, static_cast<size_t>(id));
+  }
 
   absl::Status Process(const LogitsView& logits, const SamplingParams& params, bool need_raw);
   // The stages after masks and penalties, on z with maximum `max`.
@@ -982,17 +988,22 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
         absl::StrCat("logits: unknown dtype ", static_cast<int>(logits.dtype)));
   }
   vocab = logits.size;
-  if (params.temperature == 0.0f && !need_raw && !ModifiesLogits(params) &&
+  if (params.temperature == 0.0f && !ModifiesLogits(params) &&
       (params.preset != Preset::kLlamaCpp || !AnyTruncation(params))) {
-    // Greedy with nothing to apply first and no RAW logprobs to report: one argmax pass
-    // over the caller's row, no decoded copy. A bad element falls through to the
-    // regular path, which names it.
+    // Greedy with nothing to apply first: one argmax pass over the caller's row, no
+    // decoded copy; RAW logprobs add one exp pass over the row in place. A bad element
+    // falls through to the regular path, which names it.
     size_t best = 0;
     float best_value = 0.0f;
     if (kernels::DecodeArgmaxSimd(logits, &best, &best_value) < 0) {
       if (best_value == -kInf) return Invalid("logits: every token is masked");
       one_hot = true;
       token = static_cast<int32_t>(best);
+      if (need_raw) {
+        raw_z = nullptr;
+        raw_row = logits;
+        raw_lse = best_value + std::log(kernels::ExpSumTotal(logits, best_value, 1.0f));
+      }
       return absl::OkStatus();
     }
   }
@@ -1001,11 +1012,12 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
   float max = 0.0f;
   int64_t bad;
   prescanned = 0;
-  if (logits.dtype != Dtype::kFloat32 && !need_raw && TopKFirst(params, vocab)) {
+  bool z_sparse = false;  // z_buf holds only the top-k candidates
+  if (logits.dtype != Dtype::kFloat32 && TopKFirst(params, vocab)) {
     // A 16-bit row that top-k cuts first: its candidate scan reads the row in place and
     // checks it, and only the candidates are decoded, into z_buf at their ids; the row's
-    // maximum is theirs. No stage reads another logit (TopKFirst), and none the RAW
-    // logprobs would need.
+    // maximum is theirs. No stage reads another logit (TopKFirst); RAW logprobs read
+    // the caller's row (raw_row).
     const size_t k = std::max(static_cast<size_t>(params.top_k),
                               static_cast<size_t>(params.min_tokens_to_keep));
     size_t count = 0;
@@ -1019,6 +1031,7 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
       max = v > max ? v : max;
     }
     prescanned = count;
+    z_sparse = true;
   } else if (logits.dtype == Dtype::kFloat32 && !modifies &&
              reinterpret_cast<uintptr_t>(logits.data) % alignof(float) == 0) {
     // Nothing will modify the logits: read the caller's row in place, no decoded copy.
@@ -1036,9 +1049,10 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
         absl::StrCat("logits[", bad, "]: must not be ", std::isnan(value) ? "NaN" : "+inf"));
   }
   if (max == -kInf) return Invalid("logits: every token is masked");
-  raw_z = z;
+  raw_z = z_sparse ? nullptr : z;
+  raw_row = logits;
   if (need_raw && modifies) {
-    raw_lse = max + std::log(kernels::ExpSum(z, vocab, max, 1.0f, w.data()));
+    raw_lse = max + std::log(kernels::ExpSumTotal(z, vocab, max, 1.0f));
     raw.resize(vocab);
     std::memcpy(raw.data(), z, vocab * sizeof(float));
     raw_z = raw.data();
@@ -1053,11 +1067,10 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
   status = RunStages(params, max);
   if (!status.ok()) return status;
   if (need_raw && !modifies) {
-    // The logits are untouched: a T = 1 pass of the pipeline already summed exp(z - max).
-    if (unit_sum < 0.0) {
-      raw.resize(vocab);
-      unit_sum = kernels::ExpSum(z, vocab, max, 1.0f, raw.data());
-    }
+    // The logits are untouched: a T = 1 pass of the pipeline already summed exp(z - max),
+    // else sum it over the caller's row (the same values as z; a 16-bit row is half the
+    // bytes).
+    if (unit_sum < 0.0) unit_sum = kernels::ExpSumTotal(logits, max, 1.0f);
     raw_lse = max + std::log(unit_sum);
   }
   return absl::OkStatus();
@@ -1251,6 +1264,13 @@ void Sampler::Scratch::TopLogprobs(int32_t count, bool raw_mode,
     ranked.insert(pos, {value, id});
   };
   if (raw_mode) {
+    if (raw_z == nullptr) {
+      // Scan a decoded copy of the caller's row rather than decode element by element.
+      raw.resize(vocab);
+      float ignored;
+      kernels::DecodeAndMax(raw_row, raw.data(), &ignored);
+      raw_z = raw.data();
+    }
     for (size_t i = 0; i < vocab; ++i) offer(raw_z[i], static_cast<int32_t>(i));
     for (const auto& [value, id] : ranked) {
       out->push_back({id, static_cast<float>(static_cast<double>(value) - raw_lse)});
@@ -1298,7 +1318,7 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
   for (::tokensampler::sampler::Sample& sample : out->samples) {
     const int32_t id = sample.token_id;
     if (raw_mode) {
-      sample.logprob = static_cast<float>(static_cast<double>(s.raw_z[id]) - s.raw_lse);
+      sample.logprob = static_cast<float>(static_cast<double>(s.RawLogit(id)) - s.raw_lse);
     } else {
       sample.logprob = s.one_hot ? 0.0f
                                  : static_cast<float>(std::log(static_cast<double>(s.Prob(id))));

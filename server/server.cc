@@ -81,7 +81,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (!status.ok()) return status;
 
   std::unique_ptr<Server> server(new Server());
-  server->pool_ = std::make_unique<WorkerPool>(options.workers, options.queue_depth);
+  server->pool_ = std::make_unique<WorkerPool>(options.workers, options.queue_depth,
+                                               options.sample_on_grpc_threads);
   ServiceOptions service_options;
   service_options.limits = options.limits;
   service_options.max_message_bytes = options.max_message_bytes;

@@ -23,6 +23,9 @@ struct ServerOptions {
   std::string address = "127.0.0.1:50051";  // host:port; port 0 picks a free port
   int workers = 0;                          // 0 = std::thread::hardware_concurrency()
   int queue_depth = 256;                    // tasks waiting for a worker, >= 1
+  // A one-task request may sample on the gRPC thread when a worker slot is free and
+  // nothing is queued (WorkerPool caller_runs); off: gRPC threads never sample.
+  bool sample_on_grpc_threads = false;
   int64_t max_message_bytes = 256 << 20;    // gRPC max receive and send size
   // After this age (gRPC adds +-10% jitter) a client connection gets a GOAWAY, so that
   // dns:/// clients reconnect and re-resolve; 0 = off.

@@ -143,8 +143,10 @@ struct RowJob {
 };
 
 // Queues min(rows, workers) tasks that share out the job's rows. Returns false, without
-// calling `done`, when the queue has no room for them. REQUIRES: at least one row.
-bool StartRowJob(WorkerPool& pool, const std::shared_ptr<RowJob>& job) {
+// calling `done`, when the queue has no room for them. A single task may run (and call
+// `done`) on the calling thread before this returns (WorkerPool::TryRunHere): callers
+// must not touch their reactor after a true return. REQUIRES: at least one row.
+bool StartRowJob(WorkerPool& pool, std::shared_ptr<RowJob> job) {
   const size_t n = job->rows->size();
   if (job->kind == RowJob::Kind::kSample) {
     job->samples.resize(n);
@@ -158,10 +160,13 @@ bool StartRowJob(WorkerPool& pool, const std::shared_ptr<RowJob>& job) {
   for (size_t t = 0; t < tasks; ++t) {
     batch.push_back([job](sampler::Sampler& sampler) { job->Run(sampler); });
   }
+  job.reset();  // the tasks hold the job
+  if (tasks == 1 && pool.TryRunHere(batch[0])) return true;
   return pool.TrySubmit(std::move(batch));
 }
 
-// Sample and GetDistribution: decode, sample on the pool, encode, finish.
+// Sample and GetDistribution: decode, sample on the pool (or here, see StartRowJob),
+// encode, finish.
 class BatchReactor final : public grpc::ServerUnaryReactor {
  public:
   BatchReactor(SamplerService* service, grpc::CallbackServerContext* context,

@@ -1,6 +1,7 @@
-// The tokensampler.v1.Sampler service on gRPC's callback API. Reactions only decode,
+// The tokensampler.v1.Sampler service on gRPC's callback API. Reactions decode,
 // enqueue and encode; rows are sampled on the WorkerPool, a request's rows split over
-// the workers, and the last task to finish completes the RPC.
+// the workers, and the last task to finish completes the RPC. A one-task request may
+// be sampled on the reacting thread itself when the pool allows it (TryRunHere).
 #ifndef TOKENSAMPLER_SERVER_SERVICE_H_
 #define TOKENSAMPLER_SERVER_SERVICE_H_
 

@@ -11,11 +11,14 @@ int ResolveWorkerCount(int requested) {
   return cpus == 0 ? 1 : static_cast<int>(cpus);
 }
 
-WorkerPool::WorkerPool(int threads, int queue_depth)
-    : queue_depth_(std::max(queue_depth, 1)) {
+WorkerPool::WorkerPool(int threads, int queue_depth, bool caller_runs)
+    : queue_depth_(std::max(queue_depth, 1)), caller_runs_(caller_runs) {
   const int n = ResolveWorkerCount(threads);
+  for (int i = 0; i < n; ++i) samplers_.push_back(std::make_unique<sampler::Sampler>());
+  busy_.assign(n, false);
+  free_slots_ = n;
   threads_.reserve(n);
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this, i] { Run(i); });
 }
 
 WorkerPool::~WorkerPool() {
@@ -42,6 +45,29 @@ bool WorkerPool::TrySubmit(std::vector<Task> tasks) {
   return true;
 }
 
+bool WorkerPool::TryRunHere(Task& task) {
+  if (!caller_runs_) return false;
+  size_t slot;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (paused_ || stopping_ || !queue_.empty() || free_slots_ == 0) return false;
+    slot = TakeSlot(0);
+    ++ran_here_;
+  }
+  task(*samplers_[slot]);
+  task = nullptr;  // release captured state before the slot
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    busy_[slot] = false;
+    ++free_slots_;
+    // A task queued meanwhile may be waiting for this slot.
+    wake = !queue_.empty();
+  }
+  if (wake) cv_.notify_one();
+  return true;
+}
+
 void WorkerPool::Pause() {
   std::lock_guard<std::mutex> lock(mu_);
   paused_ = true;
@@ -60,22 +86,40 @@ size_t WorkerPool::queued() const {
   return queue_.size();
 }
 
+uint64_t WorkerPool::ran_here() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ran_here_;
+}
+
 size_t WorkerPool::TasksFor(size_t rows) const {
   return std::min(rows, threads_.size());
 }
 
-void WorkerPool::Run() {
-  sampler::Sampler sampler;
+size_t WorkerPool::TakeSlot(size_t preferred) {
+  size_t slot = preferred;
+  while (busy_[slot]) slot = (slot + 1) % busy_.size();
+  busy_[slot] = true;
+  --free_slots_;
+  return slot;
+}
+
+void WorkerPool::Run(size_t own_slot) {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return (!paused_ && !queue_.empty()) || (stopping_ && queue_.empty()); });
+    cv_.wait(lock, [this] {
+      return (!paused_ && !queue_.empty() && free_slots_ > 0) ||
+             (stopping_ && queue_.empty());
+    });
     if (queue_.empty()) return;  // stopping, nothing left
     Task task = std::move(queue_.front());
     queue_.pop_front();
+    const size_t slot = TakeSlot(own_slot);
     lock.unlock();
-    task(sampler);
+    task(*samplers_[slot]);
     task = nullptr;  // release captured state outside the lock
     lock.lock();
+    busy_[slot] = false;
+    ++free_slots_;
   }
 }
 

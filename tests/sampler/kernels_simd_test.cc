@@ -240,6 +240,8 @@ TEST_P(SimdTargetTest, ExpSumIsBitIdenticalToScalar) {
       const double slow_sum = ExpSumScalar(row.data(), n, max, t, slow.data());
       ASSERT_EQ(std::memcmp(fast.data(), slow.data(), 4 * n), 0) << n << " T " << t;
       ASSERT_EQ(fast_sum, slow_sum) << n << " T " << t;
+      // ExpSumTotal: the same total without writing weights.
+      ASSERT_EQ(ExpSumTotal(row.data(), n, max, t), slow_sum) << n << " T " << t;
       // ExpSumBlocks: the same weights and total, plus each block's sum in double.
       std::vector<float> blocked(n);
       std::vector<double> sums((n + kDrawBlock - 1) / kDrawBlock + 1, -1.0);
@@ -411,6 +413,29 @@ struct Rows16 {
     }
   }
 };
+
+// ExpSumTotal read straight from a bf16 / fp16 / unaligned fp32 row: ExpSumScalar's
+// total over the decoded row, bit for bit.
+TEST_P(SimdTargetTest, ExpSumTotalOfSixteenBitRowsIsTheDecodedRowsTotal) {
+  for (size_t n : kSizes) {
+    const std::vector<float> row = AwkwardRow(n, static_cast<uint32_t>(n) + 11);
+    const Rows16 rows(row);
+    std::vector<unsigned char> unaligned(4 * n + 1);
+    std::memcpy(unaligned.data() + 1, row.data(), 4 * n);
+    for (const LogitsView& view : {LogitsView{rows.bf16.data(), n, Dtype::kBFloat16},
+                                   LogitsView{rows.fp16.data(), n, Dtype::kFloat16},
+                                   LogitsView{unaligned.data() + 1, n, Dtype::kFloat32}}) {
+      std::vector<float> decoded(n), w(n);
+      float max;
+      ASSERT_EQ(DecodeAndMaxScalar(view, decoded.data(), &max), -1);
+      if (max == -kInf) continue;
+      for (float t : {1.0f, 0.7f}) {
+        ASSERT_EQ(ExpSumTotal(view, max, t), ExpSumScalar(decoded.data(), n, max, t, w.data()))
+            << n << " dtype " << static_cast<int>(view.dtype) << " T " << t;
+      }
+    }
+  }
+}
 
 // The scan straight from a bf16/fp16 row leaves exactly the buffer (same ids, same
 // order), count and bar of TopKCandidates on the decoded row, and that buffer holds the

@@ -94,11 +94,16 @@ std::vector<int32_t> Tokens(const sampler::SampleResult& result) {
   return out;
 }
 
-class ServiceTest : public ::testing::Test {
+using Stream = grpc::ClientReaderWriter<v1::SampleRequest, v1::SampleResponse>;
+
+// Every service test runs with gRPC threads sampling one-task calls themselves
+// (--sample_on_grpc_threads) and without.
+class ServiceTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     ServerOptions options;
     options.address = "127.0.0.1:0";
+    options.sample_on_grpc_threads = GetParam();
     options.workers = 2;
     options.queue_depth = 4;
     options.max_message_bytes = 4 << 20;
@@ -144,7 +149,7 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<v1::Sampler::Stub> stub_;
 };
 
-TEST_F(ServiceTest, ServerInfoReportsVersionLimitsAndCounters) {
+TEST_P(ServiceTest, ServerInfoReportsVersionLimitsAndCounters) {
   grpc::ClientContext context;
   v1::ServerInfo info;
   ASSERT_TRUE(stub_->GetServerInfo(&context, v1::GetServerInfoRequest(), &info).ok());
@@ -174,7 +179,44 @@ TEST_F(ServiceTest, ServerInfoReportsVersionLimitsAndCounters) {
   EXPECT_EQ(info.rows_served(), 2u);
 }
 
-TEST_F(ServiceTest, GreedyPicksTheArgmaxOfEachRow) {
+INSTANTIATE_TEST_SUITE_P(, ServiceTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "SampleOnGrpcThreads" : "WorkersOnly";
+                         });
+
+TEST_P(ServiceTest, OneRowCallsSampleOnTheGrpcThreadOnlyWhenAllowed) {
+  v1::SampleRequest request;
+  *request.add_rows() = MakeRow(RandomLogits(1000, 5));
+  request.mutable_rows(0)->set_sequence_id("s");  // required in a stream
+  for (int i = 0; i < 3; ++i) {
+    v1::SampleResponse response;
+    ASSERT_TRUE(Sample(request, &response).ok());
+  }
+  // Each call finds a free slot of the two, unless the previous call's thread has not
+  // yet given its slot back: then it goes to a worker. So at least one ran here.
+  const uint64_t unary = server_->pool().ran_here();
+  EXPECT_EQ(unary > 0, GetParam());
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->SampleStream(&context);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(stream->Write(request));
+    v1::SampleResponse response;
+    ASSERT_TRUE(stream->Read(&response));
+    EXPECT_EQ(response.results_size(), 1);
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  const uint64_t streamed = server_->pool().ran_here();
+  EXPECT_EQ(streamed > unary, GetParam());
+  // Two rows make two tasks: always the workers.
+  *request.add_rows() = MakeRow(RandomLogits(1000, 6));
+  request.mutable_rows(1)->set_sequence_id("t");
+  v1::SampleResponse response;
+  ASSERT_TRUE(Sample(request, &response).ok());
+  EXPECT_EQ(server_->pool().ran_here(), streamed);
+}
+
+TEST_P(ServiceTest, GreedyPicksTheArgmaxOfEachRow) {
   v1::SampleRequest request;
   for (int argmax : {0, 5, 9, 3}) {
     std::vector<float> logits(10, 0.0f);
@@ -195,7 +237,7 @@ TEST_F(ServiceTest, GreedyPicksTheArgmaxOfEachRow) {
   }
 }
 
-TEST_F(ServiceTest, SeededRowGivesTheSameTokensInAnyBatch) {
+TEST_P(ServiceTest, SeededRowGivesTheSameTokensInAnyBatch) {
   v1::Row probe = MakeRow(RandomLogits(5000, 1));
   probe.mutable_params()->set_seed(1234);
   probe.mutable_params()->set_num_samples(8);
@@ -224,7 +266,7 @@ TEST_F(ServiceTest, SeededRowGivesTheSameTokensInAnyBatch) {
   }
 }
 
-TEST_F(ServiceTest, ServerPickedSeedReplays) {
+TEST_P(ServiceTest, ServerPickedSeedReplays) {
   v1::Row row = MakeRow(RandomLogits(1000, 2));
   row.mutable_params()->set_num_samples(16);
   row.set_step(5);
@@ -247,7 +289,7 @@ TEST_F(ServiceTest, ServerPickedSeedReplays) {
   EXPECT_EQ(Tokens(response.results(0)), Tokens(LocalSample(row, seed0, 5)));
 }
 
-TEST_F(ServiceTest, EveryDtypeGivesTheSameDistribution) {
+TEST_P(ServiceTest, EveryDtypeGivesTheSameDistribution) {
   // Values exact in bfloat16 and float16.
   const std::vector<float> values = {0.5f, -1.0f, 2.0f, 1.5f, -0.25f, 3.0f, 0.0f, 1.0f};
   v1::SampleRequest request;
@@ -288,7 +330,7 @@ TEST_F(ServiceTest, EveryDtypeGivesTheSameDistribution) {
   }
 }
 
-TEST_F(ServiceTest, DistributionMatchesTheLibrary) {
+TEST_P(ServiceTest, DistributionMatchesTheLibrary) {
   v1::Row row = MakeRow(RandomLogits(4000, 3));
   row.mutable_params()->set_top_p(0.9f);
   row.mutable_params()->set_temperature(0.7f);
@@ -314,13 +356,13 @@ TEST_F(ServiceTest, DistributionMatchesTheLibrary) {
   }
 }
 
-TEST_F(ServiceTest, EmptyRequestGetsEmptyResponse) {
+TEST_P(ServiceTest, EmptyRequestGetsEmptyResponse) {
   v1::SampleResponse response;
   ASSERT_TRUE(Sample(v1::SampleRequest(), &response).ok());
   EXPECT_EQ(response.results_size(), 0);
 }
 
-TEST_F(ServiceTest, BadRowRejectsTheRequestNamingRowAndField) {
+TEST_P(ServiceTest, BadRowRejectsTheRequestNamingRowAndField) {
   v1::SampleRequest request;
   for (int i = 0; i < 4; ++i) *request.add_rows() = MakeRow({1, 2, 3});
   request.mutable_rows(3)->mutable_params()->set_top_p(1.5f);
@@ -346,7 +388,7 @@ TEST_F(ServiceTest, BadRowRejectsTheRequestNamingRowAndField) {
   EXPECT_THAT(status.error_message(), StartsWith("rows[0].logits"));
 }
 
-TEST_F(ServiceTest, LimitsAreEnforced) {
+TEST_P(ServiceTest, LimitsAreEnforced) {
   v1::SampleRequest rows17;
   for (int i = 0; i < 17; ++i) *rows17.add_rows() = MakeRow({1, 2});
   v1::SampleResponse response;
@@ -367,7 +409,7 @@ TEST_F(ServiceTest, LimitsAreEnforced) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
-TEST_F(ServiceTest, FullQueueGetsResourceExhausted) {
+TEST_P(ServiceTest, FullQueueGetsResourceExhausted) {
   server_->pool().Pause();
   // Two rows on two workers take the queue's... first 2 of 4 slots; the next two-row
   // request takes the rest, the third does not fit.
@@ -390,7 +432,7 @@ TEST_F(ServiceTest, FullQueueGetsResourceExhausted) {
   for (auto& f : queued) EXPECT_TRUE(f.get().ok());
 }
 
-TEST_F(ServiceTest, CancelledCallStopsConsumingWork) {
+TEST_P(ServiceTest, CancelledCallStopsConsumingWork) {
   server_->pool().Pause();
   v1::SampleRequest request;
   for (int i = 0; i < 6; ++i) *request.add_rows() = MakeRow(RandomLogits(1000, i));
@@ -411,7 +453,7 @@ TEST_F(ServiceTest, CancelledCallStopsConsumingWork) {
   EXPECT_EQ(server_->service().rows_served(), served);
 }
 
-TEST_F(ServiceTest, ExpiredDeadlineStopsConsumingWork) {
+TEST_P(ServiceTest, ExpiredDeadlineStopsConsumingWork) {
   server_->pool().Pause();
   v1::SampleRequest request;
   for (int i = 0; i < 4; ++i) *request.add_rows() = MakeRow(RandomLogits(1000, i));
@@ -432,9 +474,7 @@ TEST_F(ServiceTest, ExpiredDeadlineStopsConsumingWork) {
 
 // --- SampleStream ------------------------------------------------------------------
 
-using Stream = grpc::ClientReaderWriter<v1::SampleRequest, v1::SampleResponse>;
-
-TEST_F(ServiceTest, StreamTokensEqualStatelessSamples) {
+TEST_P(ServiceTest, StreamTokensEqualStatelessSamples) {
   grpc::ClientContext context;
   std::unique_ptr<Stream> stream = stub_->SampleStream(&context);
   const std::vector<int32_t> prompt = {3, 1, 4, 1, 5};
@@ -486,7 +526,7 @@ TEST_F(ServiceTest, StreamTokensEqualStatelessSamples) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-TEST_F(ServiceTest, StreamPenaltiesSeeEarlierTokensUntilEndSequence) {
+TEST_P(ServiceTest, StreamPenaltiesSeeEarlierTokensUntilEndSequence) {
   // Four tied logits, greedy, a large presence penalty: each step must pick the lowest
   // id not yet generated, so the tokens are 0, 1, 2, 3 - then 0 again after a restart.
   v1::Row row = MakeRow({5, 5, 5, 5});
@@ -524,7 +564,7 @@ TEST_F(ServiceTest, StreamPenaltiesSeeEarlierTokensUntilEndSequence) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-TEST_F(ServiceTest, StreamEndSequenceWithLogitsSamplesThenFrees) {
+TEST_P(ServiceTest, StreamEndSequenceWithLogitsSamplesThenFrees) {
   grpc::ClientContext context;
   std::unique_ptr<Stream> stream = stub_->SampleStream(&context);
   // max_sequences is 4: ending four sequences must make room for four new ones.
@@ -564,7 +604,7 @@ grpc::Status RunStream(v1::Sampler::Stub* stub, const std::vector<v1::SampleRequ
   return stream->Finish();
 }
 
-TEST_F(ServiceTest, StreamErrorsEndTheStreamNamingTheRow) {
+TEST_P(ServiceTest, StreamErrorsEndTheStreamNamingTheRow) {
   v1::SampleRequest good;
   v1::Row a = MakeRow({1, 2, 3});
   a.set_sequence_id("a");
@@ -609,7 +649,7 @@ TEST_F(ServiceTest, StreamErrorsEndTheStreamNamingTheRow) {
   EXPECT_EQ(responses, 1);
 }
 
-TEST_F(ServiceTest, StreamCancelledByClientEnds) {
+TEST_P(ServiceTest, StreamCancelledByClientEnds) {
   grpc::ClientContext context;
   std::unique_ptr<Stream> stream = stub_->SampleStream(&context);
   v1::SampleRequest message;
@@ -623,7 +663,7 @@ TEST_F(ServiceTest, StreamCancelledByClientEnds) {
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
-TEST_F(ServiceTest, StreamWithFullQueueGetsResourceExhausted) {
+TEST_P(ServiceTest, StreamWithFullQueueGetsResourceExhausted) {
   server_->pool().Pause();
   v1::SampleRequest two_rows;
   *two_rows.add_rows() = MakeRow({1, 2, 3});
@@ -649,7 +689,7 @@ TEST_F(ServiceTest, StreamWithFullQueueGetsResourceExhausted) {
   for (auto& f : queued) EXPECT_TRUE(f.get().ok());
 }
 
-TEST_F(ServiceTest, CancelledStreamSkipsItsQueuedRows) {
+TEST_P(ServiceTest, CancelledStreamSkipsItsQueuedRows) {
   server_->pool().Pause();
   grpc::ClientContext context;
   std::unique_ptr<Stream> stream = stub_->SampleStream(&context);
@@ -698,7 +738,7 @@ std::string HealthRequest(const std::string& name) {
   return std::string("\x0a", 1) + static_cast<char>(name.size()) + name;
 }
 
-TEST_F(ServiceTest, HealthReportsServingOverallAndForTheService) {
+TEST_P(ServiceTest, HealthReportsServingOverallAndForTheService) {
   grpc::GenericStub stub(channel_);
   const std::string kServing("\x08\x01", 2);  // HealthCheckResponse{status = SERVING}
   std::string response;
@@ -716,7 +756,7 @@ TEST_F(ServiceTest, HealthReportsServingOverallAndForTheService) {
             grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(ServiceTest, LameDuckReportsNotServingAndStillServesNewCalls) {
+TEST_P(ServiceTest, LameDuckReportsNotServingAndStillServesNewCalls) {
   grpc::GenericStub health(channel_);
   const std::string kNotServing("\x08\x02", 2);  // HealthCheckResponse{NOT_SERVING}
   EXPECT_FALSE(server_->lame_duck());
@@ -797,7 +837,7 @@ TEST(ServerOptionsTest, NegativeDurationsAreRejected) {
             "--max_connection_age_grace: must be >= 0, got -2s");
 }
 
-TEST_F(ServiceTest, ReflectionListsTheService) {
+TEST_P(ServiceTest, ReflectionListsTheService) {
   grpc::GenericStub stub(channel_);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -845,7 +885,7 @@ TEST_F(ServiceTest, ReflectionListsTheService) {
 
 // Whatever bytes a client sends, the answer is a deliberate status, never UNKNOWN or
 // a crash: flip bytes of valid requests and send them raw.
-TEST_F(ServiceTest, CorruptedRequestsNeverGetUnknown) {
+TEST_P(ServiceTest, CorruptedRequestsNeverGetUnknown) {
   v1::SampleRequest valid;
   for (int i = 0; i < 3; ++i) {
     v1::Row row = MakeRow(RandomLogits(40, i));
@@ -889,7 +929,7 @@ TEST_F(ServiceTest, CorruptedRequestsNeverGetUnknown) {
   EXPECT_TRUE(stub_->GetServerInfo(&context, v1::GetServerInfoRequest(), &info).ok());
 }
 
-TEST_F(ServiceTest, ShutdownTurnsHealthOffAndLetsOpenStreamsFinish) {
+TEST_P(ServiceTest, ShutdownTurnsHealthOffAndLetsOpenStreamsFinish) {
   // A stream opened before shutdown keeps working during the drain.
   grpc::ClientContext context;
   std::unique_ptr<Stream> stream = stub_->SampleStream(&context);

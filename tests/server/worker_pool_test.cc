@@ -1,6 +1,7 @@
 #include "server/worker_pool.h"
 
 #include <atomic>
+#include <chrono>
 #include <set>
 #include <thread>
 #include <vector>
@@ -66,6 +67,74 @@ TEST(WorkerPoolTest, FullQueueRejectsWholeBatches) {
   while (ran.load() < 3) std::this_thread::yield();
   EXPECT_EQ(ran.load(), 3);
   EXPECT_TRUE(pool.TrySubmit(make(3)));
+}
+
+TEST(WorkerPoolTest, CallerRunsOnlyWhenAllowed) {
+  std::atomic<int> ran{0};
+  WorkerPool::Task task = [&ran](sampler::Sampler&) { ++ran; };
+  WorkerPool off(1, 4);
+  EXPECT_FALSE(off.TryRunHere(task));
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(off.ran_here(), 0u);
+
+  WorkerPool on(1, 4, /*caller_runs=*/true);
+  std::thread::id ran_on;
+  WorkerPool::Task here = [&](sampler::Sampler&) {
+    ran_on = std::this_thread::get_id();
+    ++ran;
+  };
+  ASSERT_TRUE(on.TryRunHere(here));
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_EQ(here, nullptr);  // run and released
+  EXPECT_EQ(on.ran_here(), 1u);
+  // Paused: the call must queue like any other.
+  on.Pause();
+  EXPECT_FALSE(on.TryRunHere(task));
+  EXPECT_NE(task, nullptr);
+  on.Resume();
+  EXPECT_EQ(ran.load(), 1);
+}
+
+TEST(WorkerPoolTest, CallerRunsOnlyInAFreeSlot) {
+  WorkerPool pool(1, 4, /*caller_runs=*/true);
+  // The one worker is busy: no slot for the caller.
+  absl::Notification started, release;
+  std::vector<WorkerPool::Task> busy;
+  busy.push_back([&](sampler::Sampler&) {
+    started.Notify();
+    release.WaitForNotification();
+  });
+  ASSERT_TRUE(pool.TrySubmit(std::move(busy)));
+  started.WaitForNotification();
+  std::atomic<int> ran{0};
+  WorkerPool::Task task = [&ran](sampler::Sampler&) { ++ran; };
+  EXPECT_FALSE(pool.TryRunHere(task));
+  EXPECT_EQ(ran.load(), 0);
+  release.Notify();
+
+  // The caller holds the only slot: a task queued meanwhile waits for it, then runs.
+  std::atomic<bool> queued_ran{false};
+  bool queued_ran_before_return = true;
+  sampler::Sampler* caller_sampler = nullptr;
+  sampler::Sampler* worker_sampler = nullptr;
+  WorkerPool::Task here = [&](sampler::Sampler& s) {
+    caller_sampler = &s;
+    std::vector<WorkerPool::Task> later;
+    later.push_back([&](sampler::Sampler& w) {
+      worker_sampler = &w;
+      queued_ran = true;
+    });
+    ASSERT_TRUE(pool.TrySubmit(std::move(later)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    queued_ran_before_return = queued_ran.load();
+  };
+  // The worker may still be finishing the busy task: retry until its slot is free.
+  while (!pool.TryRunHere(here)) std::this_thread::yield();
+  EXPECT_FALSE(queued_ran_before_return);
+  while (!queued_ran.load()) std::this_thread::yield();
+  // One slot, one Sampler, never used by two tasks at once.
+  EXPECT_EQ(caller_sampler, worker_sampler);
 }
 
 TEST(WorkerPoolTest, TasksForSplitsOverWorkers) {

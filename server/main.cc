@@ -213,11 +213,13 @@ int Main(int argc, char** argv) {
   // gRPC refuses a call that arrives once Shutdown has begun with CANCELLED, which no
   // retry policy retries; the lame duck keeps such calls away.
   const absl::Duration lame = std::min(lame_duck, drain);
+  // Health first, then the line announcing it: whoever reads event=draining finds
+  // health NOT_SERVING already.
+  (*server)->EnterLameDuck();
   LogEvent(LogLevel::kInfo, "draining",
            {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"},
             {"lame_duck", absl::FormatDuration(lame)},
             {"drain_timeout", absl::FormatDuration(drain)}});
-  (*server)->EnterLameDuck();
   const absl::Time lame_end = start + lame;
   for (absl::Time now = absl::Now(); now < lame_end; now = absl::Now()) {
     const timespec wait = absl::ToTimespec(lame_end - now);

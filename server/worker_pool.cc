@@ -29,6 +29,10 @@ WorkerPool::~WorkerPool() {
   }
   cv_.notify_all();
   for (std::thread& t : threads_) t.join();
+  // A caller may still be giving its slot back (its task can finish the RPC, and so let
+  // the server shut down, before TryRunHere returns).
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return free_slots_ == busy_.size(); });
 }
 
 bool WorkerPool::TrySubmit(std::vector<Task> tasks) {
@@ -56,15 +60,12 @@ bool WorkerPool::TryRunHere(Task& task) {
   }
   task(*samplers_[slot]);
   task = nullptr;  // release captured state before the slot
-  bool wake;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    busy_[slot] = false;
-    ++free_slots_;
-    // A task queued meanwhile may be waiting for this slot.
-    wake = !queue_.empty();
-  }
-  if (wake) cv_.notify_one();
+  std::lock_guard<std::mutex> lock(mu_);
+  busy_[slot] = false;
+  ++free_slots_;
+  // A task queued meanwhile may be waiting for this slot, and the destructor waits for
+  // every slot. Notified under the lock: once it is released the pool may be gone.
+  if (!queue_.empty() || stopping_) cv_.notify_all();
   return true;
 }
 

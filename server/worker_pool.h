@@ -29,7 +29,8 @@ class WorkerPool {
   // At most `queue_depth` tasks (>= 1) wait for a worker at any time. With
   // `caller_runs`, TryRunHere may run a task on the calling thread.
   WorkerPool(int threads, int queue_depth, bool caller_runs = false);
-  // Runs every task already queued, then joins the workers.
+  // Runs every task already queued, joins the workers, and waits for callers still
+  // inside TryRunHere.
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;

@@ -137,6 +137,30 @@ TEST(WorkerPoolTest, CallerRunsOnlyInAFreeSlot) {
   EXPECT_EQ(caller_sampler, worker_sampler);
 }
 
+TEST(WorkerPoolTest, DestructorWaitsForCallersStillRunningHere) {
+  auto* pool = new WorkerPool(1, 4, /*caller_runs=*/true);
+  absl::Notification started, release;
+  std::thread caller([&] {
+    WorkerPool::Task task = [&](sampler::Sampler&) {
+      started.Notify();
+      release.WaitForNotification();
+    };
+    ASSERT_TRUE(pool->TryRunHere(task));
+  });
+  started.WaitForNotification();
+  std::atomic<bool> destroyed{false};
+  std::thread destroyer([&] {
+    delete pool;
+    destroyed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(destroyed.load());
+  release.Notify();
+  caller.join();
+  destroyer.join();
+  EXPECT_TRUE(destroyed.load());
+}
+
 TEST(WorkerPoolTest, TasksForSplitsOverWorkers) {
   WorkerPool pool(2, 8);
   EXPECT_EQ(pool.TasksFor(1), 1u);

@@ -27,16 +27,16 @@ using DI = hn::RebindToSigned<DF>;
 using DU = hn::RebindToUnsigned<DF>;
 using VF = hn::Vec<DF>;
 
-// The vector form of ExpNonPositive (kernels_hwy.h), operation for operation.
-HWY_INLINE VF ExpVec(DF d, VF x) {
+// The core of ExpNonPositive shared by the two vector forms below: for x >= -104,
+// n = round(x log2 e) and y ~ exp(x - n ln 2) in [0.7, 1.42], exp(x) = y 2^n.
+HWY_INLINE VF ExpCore(DF d, VF x, hn::Vec<DI>* n_out) {
   namespace c = exp_constants;
   const DI di;
-  const VF xc = hn::Max(x, hn::Set(d, c::kMinArg));
-  VF t = hn::Mul(xc, hn::Set(d, c::kLog2e));
+  VF t = hn::Mul(x, hn::Set(d, c::kLog2e));
   t = hn::Add(t, hn::Set(d, c::kRoundMagic));
   const VF nf = hn::Sub(t, hn::Set(d, c::kRoundMagic));
-  const auto n = hn::Sub(hn::BitCast(di, t), hn::Set(di, c::kRoundMagicBits));
-  VF r = hn::Sub(xc, hn::Mul(nf, hn::Set(d, c::kLn2Hi)));
+  *n_out = hn::Sub(hn::BitCast(di, t), hn::Set(di, c::kRoundMagicBits));
+  VF r = hn::Sub(x, hn::Mul(nf, hn::Set(d, c::kLn2Hi)));
   r = hn::Sub(r, hn::Mul(nf, hn::Set(d, c::kLn2Lo)));
   VF p = hn::Set(d, c::kP5);
   p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP4));
@@ -46,7 +46,15 @@ HWY_INLINE VF ExpVec(DF d, VF x) {
   p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP0));
   VF y = hn::Mul(p, hn::Mul(r, r));
   y = hn::Add(y, r);
-  y = hn::Add(y, hn::Set(d, 1.0f));
+  return hn::Add(y, hn::Set(d, 1.0f));
+}
+
+// The vector form of ExpNonPositive (kernels_hwy.h), operation for operation.
+HWY_INLINE VF ExpVec(DF d, VF x) {
+  namespace c = exp_constants;
+  const DI di;
+  hn::Vec<DI> n;
+  VF y = ExpCore(d, hn::Max(x, hn::Set(d, c::kMinArg)), &n);
   const auto n1 = hn::ShiftRight<1>(n);
   const auto n2 = hn::Sub(n, n1);
   const auto bias = hn::Set(di, 127);
@@ -63,23 +71,9 @@ inline constexpr float kExpNormalArg = -86.0f;
 // A power of two times a normal float, with a normal result, is exact, so ExpVec's two
 // scale factors together are one add of n to y's exponent field.
 HWY_INLINE VF ExpVecNormal(DF d, VF x) {
-  namespace c = exp_constants;
   const DI di;
-  VF t = hn::Mul(x, hn::Set(d, c::kLog2e));
-  t = hn::Add(t, hn::Set(d, c::kRoundMagic));
-  const VF nf = hn::Sub(t, hn::Set(d, c::kRoundMagic));
-  const auto n = hn::Sub(hn::BitCast(di, t), hn::Set(di, c::kRoundMagicBits));
-  VF r = hn::Sub(x, hn::Mul(nf, hn::Set(d, c::kLn2Hi)));
-  r = hn::Sub(r, hn::Mul(nf, hn::Set(d, c::kLn2Lo)));
-  VF p = hn::Set(d, c::kP5);
-  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP4));
-  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP3));
-  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP2));
-  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP1));
-  p = hn::Add(hn::Mul(p, r), hn::Set(d, c::kP0));
-  VF y = hn::Mul(p, hn::Mul(r, r));
-  y = hn::Add(y, r);
-  y = hn::Add(y, hn::Set(d, 1.0f));
+  hn::Vec<DI> n;
+  const VF y = ExpCore(d, x, &n);
   return hn::BitCast(d, hn::Add(hn::BitCast(di, y), hn::ShiftLeft<23>(n)));
 }
 

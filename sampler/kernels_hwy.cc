@@ -127,6 +127,30 @@ HWY_INLINE float HalfToFloat(uint16_t h) {
   return (h & 0x8000u) != 0 ? -v : v;
 }
 
+// Calls f(load, scalar) with the readers of `in`'s dtype: `load(i)` decodes lanes
+// [i, i + N) to float, `scalar(i)` element i (the row may be unaligned).
+template <class F>
+HWY_INLINE auto WithRowReader(const LogitsView& in, const F& f) {
+  const DF d;
+  const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
+  switch (in.dtype) {
+    case Dtype::kBFloat16:
+      return f([&](size_t i) { return DecodeBf16(d, bytes + 2 * i); },
+               [&](size_t i) { return BFloat16ToFloat(Bits16(bytes, i)); });
+    case Dtype::kFloat16:
+      return f([&](size_t i) { return DecodeFp16(d, bytes + 2 * i); },
+               [&](size_t i) { return Float16ToFloat(Bits16(bytes, i)); });
+    case Dtype::kFloat32:
+    default:
+      return f([&](size_t i) { return hn::LoadU(d, reinterpret_cast<const float*>(bytes) + i); },
+               [&](size_t i) {
+                 float v;
+                 std::memcpy(&v, bytes + 4 * i, sizeof(v));
+                 return v;
+               });
+  }
+}
+
 // Shared body: `load(i)` decodes lanes [i, i + N); `scalar(i)` element i.
 template <bool kStore = true, class Load, class Scalar>
 HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar, float* out,
@@ -168,28 +192,9 @@ int64_t MaxCheckedImpl(const float* z, size_t n, float* max) {
 }
 
 int64_t DecodeAndMaxImpl(const LogitsView& in, float* out, float* max) {
-  const DF d;
-  const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
-  switch (in.dtype) {
-    case Dtype::kBFloat16:
-      return DecodeLoop(
-          in.size, [&](size_t i) { return DecodeBf16(d, bytes + 2 * i); },
-          [&](size_t i) { return BFloat16ToFloat(Bits16(bytes, i)); }, out, max);
-    case Dtype::kFloat16:
-      return DecodeLoop(
-          in.size, [&](size_t i) { return DecodeFp16(d, bytes + 2 * i); },
-          [&](size_t i) { return Float16ToFloat(Bits16(bytes, i)); }, out, max);
-    case Dtype::kFloat32:
-    default:
-      return DecodeLoop(
-          in.size, [&](size_t i) { return hn::LoadU(d, reinterpret_cast<const float*>(bytes) + i); },
-          [&](size_t i) {
-            float v;
-            std::memcpy(&v, bytes + 4 * i, sizeof(v));
-            return v;
-          },
-          out, max);
-  }
+  return WithRowReader(in, [&](const auto& load, const auto& scalar) {
+    return DecodeLoop(in.size, load, scalar, out, max);
+  });
 }
 
 float MaxImpl(const float* z, size_t n) {
@@ -294,31 +299,10 @@ double ExpSumImpl(const float* z, size_t n, float max, float temperature, float*
 }
 
 double ExpSumTotalImpl(const LogitsView& in, float max, float temperature) {
-  const DF d;
-  const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
-  switch (in.dtype) {
-    case Dtype::kBFloat16:
-      return ExpSumLoop</*kStore=*/false>(
-          in.size, [&](size_t i) { return DecodeBf16(d, bytes + 2 * i); },
-          [&](size_t i) { return BFloat16ToFloat(Bits16(bytes, i)); }, max, temperature,
-          nullptr, nullptr);
-    case Dtype::kFloat16:
-      return ExpSumLoop</*kStore=*/false>(
-          in.size, [&](size_t i) { return DecodeFp16(d, bytes + 2 * i); },
-          [&](size_t i) { return Float16ToFloat(Bits16(bytes, i)); }, max, temperature,
-          nullptr, nullptr);
-    case Dtype::kFloat32:
-    default:
-      return ExpSumLoop</*kStore=*/false>(
-          in.size,
-          [&](size_t i) { return hn::LoadU(d, reinterpret_cast<const float*>(bytes) + i); },
-          [&](size_t i) {
-            float v;
-            std::memcpy(&v, bytes + 4 * i, sizeof(v));
-            return v;
-          },
-          max, temperature, nullptr, nullptr);
-  }
+  return WithRowReader(in, [&](const auto& load, const auto& scalar) {
+    return ExpSumLoop</*kStore=*/false>(in.size, load, scalar, max, temperature, nullptr,
+                                        nullptr);
+  });
 }
 
 // The end of an argmax over four (best value, index) chains that covered [0, i): the

@@ -294,6 +294,15 @@ namespace {
 // Absorbs the float rounding of the probabilities so that a set whose exact mass is p
 // stops there ([0.3, 0.1, 0.1, 0.5] at p = 0.8 keeps {0.5, 0.3}).
 constexpr double kMassTolerance = 1e-6;
+
+// A logit's bits as an unsigned key that orders like the logit; -0 is keyed as +0, since
+// the candidate order ties them (by id), as Before does.
+uint32_t LogitKey(float z) {
+  const float v = z + 0.0f;  // -0 + 0 = +0
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return bits ^ (static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u);
+}
 }  // namespace
 
 absl::Status Sampler::Scratch::ApplyMasksAndPenalties(const SamplingParams& p) {
@@ -582,10 +591,7 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
   // Sorted by z descending with one vectorised sort of (order-preserving z bits, index).
   keys.resize(sampled.size());
   for (size_t j = 0; j < sampled.size(); ++j) {
-    uint32_t bits;
-    std::memcpy(&bits, &sampled[j].first, sizeof(bits));
-    bits ^= static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u;
-    keys[j] = (static_cast<uint64_t>(bits) << 32) | j;
+    keys[j] = (static_cast<uint64_t>(LogitKey(sampled[j].first)) << 32) | j;
   }
   sorter(keys.data(), keys.size(), hwy::SortDescending());
   sampled_sorted.resize(sampled.size());
@@ -660,13 +666,8 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
     // ids[0, kept) is the set, ascending; it stays in place until the final filter.
     // Order it by (z descending, id ascending) through 64-bit keys (order-preserving
     // logit bits over the complemented id).
-    // -0 is keyed as +0: the order ties them (by id), as Before does.
     auto key_of = [this](int32_t id) {
-      const float v = z[id] + 0.0f;
-      uint32_t bits;
-      std::memcpy(&bits, &v, sizeof(bits));
-      const uint32_t flip = static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u;
-      return (static_cast<uint64_t>(bits ^ flip) << 32) |
+      return (static_cast<uint64_t>(LogitKey(z[id])) << 32) |
              (0xFFFFFFFFu - static_cast<uint32_t>(id));
     };
     // First a mass histogram of the set over buckets of z (monotone: a better bucket
@@ -757,10 +758,9 @@ bool Sampler::Scratch::TopPByThreshold(double top_p, size_t min_keep, float z_ma
   return false;
 }
 
-// Beyond a few hundred ids, one vectorised sort of 64-bit keys (the logit's bits made
-// to order like it, complemented for descending, over the id) instead of std::sort with
-// two indirect loads per comparison: ~12x faster at V = 128256. -0 is keyed as +0,
-// since Before treats the two as equal (ties by id).
+// Beyond a few hundred ids, one vectorised sort of 64-bit keys (LogitKey, complemented
+// for descending, over the id) instead of std::sort with two indirect loads per
+// comparison: ~12x faster at V = 128256.
 void Sampler::Scratch::SortCandidates() {
   if (n < 512) {
     std::sort(ids.begin(), ids.begin() + n,
@@ -769,12 +769,7 @@ void Sampler::Scratch::SortCandidates() {
   }
   keys.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const float v = z[ids[i]] + 0.0f;  // -0 + 0 = +0
-    uint32_t bits;
-    std::memcpy(&bits, &v, sizeof(bits));
-    const uint32_t ordered =
-        bits ^ (static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u);
-    keys[i] = (static_cast<uint64_t>(~ordered) << 32) | static_cast<uint32_t>(ids[i]);
+    keys[i] = (static_cast<uint64_t>(~LogitKey(z[ids[i]])) << 32) | static_cast<uint32_t>(ids[i]);
   }
   sorter(keys.data(), n, hwy::SortAscending());
   for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>(static_cast<uint32_t>(keys[i]));

@@ -35,6 +35,19 @@ TARGETS = [
 ]
 
 
+def print_table(header, lines, markdown):
+    """One table: markdown, or plain columns padded to their widest cell."""
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for cells in lines:
+            print("| " + " | ".join(cells) + " |")
+        return
+    widths = [max(len(str(c[i])) for c in [header] + lines) for i in range(len(header))]
+    for cells in [header] + lines:
+        print("  ".join(str(c).ljust(w) for c, w in zip(cells, widths)))
+
+
 def per_row_seconds(bench, cpu):
     """Seconds of one row: wall time from aggregated throughput, or CPU time per row."""
     threads = int(bench.get("threads", 1))
@@ -92,7 +105,6 @@ def main():
     vocabs = sorted({k[2] for k in rows})
     batches = sorted({k[3] for k in rows})
     threads_list = sorted({k[5] for k in rows})
-    sep = " | " if args.markdown else "  "
 
     for kind in kinds:
         for threads in threads_list:
@@ -121,16 +133,7 @@ def main():
                     continue
                 print(f"\n## rows={kind} batch={batch} threads={threads} "
                       f"(ratio to the limit, time per row)")
-                if args.markdown:
-                    print("| " + " | ".join(header) + " |")
-                    print("|" + "---|" * len(header))
-                    for cells in lines:
-                        print("| " + " | ".join(cells) + " |")
-                else:
-                    widths = [max(len(str(c[i])) for c in [header] + lines)
-                              for i in range(len(header))]
-                    for cells in [header] + lines:
-                        print(sep.join(str(c).ljust(w) for c, w in zip(cells, widths)))
+                print_table(header, lines, args.markdown)
 
     # Scaling: time per row divided by V (ns per token). Constant down a column = linear
     # in V; constant across batches = linear in rows.
@@ -146,14 +149,7 @@ def main():
                 t = rows.get((name, "normal", v, batch, "f32", 1))
                 cells.append("-" if t is None else f"{t * 1e9 / v:.3f}")
             lines.append(cells)
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for cells in lines:
-            print("| " + " | ".join(cells) + " |")
-    else:
-        for cells in [header] + lines:
-            print("  ".join(c.ljust(12) for c in cells))
+    print_table(header, lines, args.markdown)
 
     print("\n## issue 4 targets (V=128256, normal rows, batch 1, one thread)")
     for name, limit, what in TARGETS:

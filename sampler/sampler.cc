@@ -20,6 +20,12 @@
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
 #include "sampler/kernels_hwy.h"
+#include "sampler/stages/dry.h"
+#include "sampler/stages/dynatemp.h"
+#include "sampler/stages/mirostat.h"
+#include "sampler/stages/top_n_sigma.h"
+#include "sampler/stages/xtc.h"
+#include "sampler/validate_chain.h"
 
 namespace tokensampler::sampler {
 
@@ -52,8 +58,19 @@ absl::Status CheckIds(absl::string_view field, absl::Span<const int32_t> ids,
   return absl::OkStatus();
 }
 
-bool AnyTruncation(const SamplingParams& p) {
+bool CutsBesidesXtc(const SamplingParams& p) {
   return p.top_k > 0 || p.top_p < 1.0f || p.min_p > 0.0f || p.typical_p < 1.0f;
+}
+
+bool AnyTruncation(const SamplingParams& p) {
+  return CutsBesidesXtc(p) || p.xtc_probability > 0.0f;
+}
+
+// The context tokens the repetition, presence and frequency penalties count.
+absl::Span<const int32_t> PenaltyWindow(const SamplingParams& p) {
+  const size_t last_n = static_cast<size_t>(p.penalty_last_n);
+  const absl::Span<const int32_t> all = p.context_token_ids;
+  return last_n > 0 && all.size() > last_n ? all.subspan(all.size() - last_n) : all;
 }
 
 bool RepetitionOn(const SamplingParams& p) {
@@ -64,7 +81,8 @@ bool ModifiesLogits(const SamplingParams& p) {
   const bool penalties =
       RepetitionOn(p) || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
   return !p.allowed_token_ids.empty() || !p.banned_token_ids.empty() || !p.logit_bias.empty() ||
-         (penalties && !p.context_token_ids.empty());
+         (penalties && !p.context_token_ids.empty()) ||
+         DryActive(p.dry, p.context_token_ids.size()) || p.top_n_sigma > 0.0f;
 }
 
 // The pipeline starts with STANDARD top-k on the logits as given (RunStages'
@@ -184,7 +202,8 @@ absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
   if (!s.ok()) return s;
   s = CheckIds("params.banned_token_ids", p.banned_token_ids, vocab_size);
   if (!s.ok()) return s;
-  return CheckIds("context_token_ids", p.context_token_ids, vocab_size);
+  s = CheckIds("context_token_ids", p.context_token_ids, vocab_size);
+  return s.ok() ? ValidateChainParams(p, vocab_size) : s;
 }
 
 // All per-row state. The vectors only grow, so a steady stream of rows allocates
@@ -220,7 +239,12 @@ struct Sampler::Scratch {
   std::vector<uint32_t> at_cut;  // top-p: positions of the listed ids in the cut bucket
   std::vector<double> block_sums;  // sums of w per kDrawBlock block (ExpSumBlocks)
   mutable std::vector<float> gathered;  // final weights of a sparse set, for the draw
+  std::vector<float> gathered_w;   // dynamic temperature: the survivors' weights (T = 1)
   hwy::Sorter sorter;            // vectorised sort; owns its scratch
+  DryWorkspace dry;
+  std::vector<float> gathered_z;   // dynamic temperature: the survivors' logits
+  std::vector<int32_t> mirostat_top;  // mirostat v1: the top m candidates
+  uint64_t step = 0;  // the row's step (XTC's coin), set before Process()
 
   // The processed distribution, set by Process().
   size_t vocab = 0;
@@ -244,6 +268,20 @@ struct Sampler::Scratch {
   absl::Status Process(const LogitsView& logits, const SamplingParams& params, bool need_raw);
   // The stages after masks and penalties, on z with maximum `max`.
   absl::Status RunStages(const SamplingParams& params, float max);
+  // Mirostat's chain after masks and penalties: temperature -> mirostat cut.
+  void RunMirostat(const SamplingParams& params, float max);
+  // Dynamic temperature over every token not masked (STANDARD: it is the temperature).
+  float RowDynamicTemperature(const SamplingParams& params, float max);
+  // Whether XTC cuts this row (its coin for (seed, step) came up).
+  bool XtcFires(const SamplingParams& params) const {
+    return params.xtc_probability > 0.0f &&
+           XtcCoin(params.seed, step) < static_cast<double>(params.xtc_probability);
+  }
+  // XTC on the candidates ids[0, n), weights w.
+  void Xtc(const SamplingParams& params) {
+    n = XtcCut(absl::MakeSpan(ids.data(), n), w.data(), z, CandidateMass(),
+               params.xtc_threshold, static_cast<size_t>(params.min_tokens_to_keep));
+  }
   double unit_sum = -1.0;  // sum of exp(z - max) when a stage computed it, else < 0
 
   // The final probability of token i (a candidate): the value Distribution() reports
@@ -328,7 +366,8 @@ absl::Status Sampler::Scratch::ApplyMasksAndPenalties(const SamplingParams& p) {
       (!repetition && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f)) {
     return absl::OkStatus();
   }
-  context.assign(p.context_token_ids.begin(), p.context_token_ids.end());
+  const absl::Span<const int32_t> window = PenaltyWindow(p);
+  context.assign(window.begin(), window.end());
   std::sort(context.begin(), context.end());
   for (size_t i = 0; i < context.size();) {
     const int32_t id = context[i];
@@ -983,7 +1022,7 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
         absl::StrCat("logits: unknown dtype ", static_cast<int>(logits.dtype)));
   }
   vocab = logits.size;
-  if (params.temperature == 0.0f && !ModifiesLogits(params) &&
+  if (params.temperature == 0.0f && !ModifiesLogits(params) && params.dynatemp_range == 0.0f &&
       (params.preset != Preset::kLlamaCpp || !AnyTruncation(params))) {
     // Greedy with nothing to apply first: one argmax pass over the caller's row, no
     // decoded copy; RAW logprobs add one exp pass over the row in place. A bad element
@@ -1055,6 +1094,11 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
   if (modifies) {
     status = ApplyMasksAndPenalties(params);
     if (!status.ok()) return status;
+    // DRY with the penalties, then top-n-sigma on the logits (sampler/stages/).
+    ApplyDry(params.context_token_ids, params.dry, absl::MakeSpan(z_buf.data(), vocab), &dry);
+    if (params.top_n_sigma > 0.0f) {
+      ApplyTopNSigma(absl::MakeSpan(z_buf.data(), vocab), params.top_n_sigma);
+    }
     max = kernels::Max(z, vocab);
     if (max == -kInf) return Invalid("logits: every token is masked");
   }
@@ -1072,13 +1116,19 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
 }
 
 absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max) {
+  if (params.mirostat.version > 0) {
+    RunMirostat(params, max);
+    return absl::OkStatus();
+  }
   const size_t min_keep = static_cast<size_t>(params.min_tokens_to_keep);
-  const bool truncates = AnyTruncation(params);
-  const float temperature = params.temperature;
+  const bool xtc = XtcFires(params);
+  const bool truncates = CutsBesidesXtc(params) || xtc;
+  const bool dynatemp = params.dynatemp_range > 0.0f;
+  float temperature = params.temperature;
 
   if (params.preset == Preset::kLlamaCpp) {
     // Truncations on softmax(z) (T = 1), temperature last.
-    if (!truncates) {
+    if (!truncates && !dynatemp) {
       if (temperature == 0.0f) {
         one_hot = true;
         token = static_cast<int32_t>(kernels::Argmax(z, vocab));
@@ -1103,9 +1153,22 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kLlamaCpp);
     if (params.top_p < 1.0f) TopPLlama(params.top_p, min_keep);
     if (params.min_p > 0.0f) MinPLlama(params.min_p, min_keep);
+    if (xtc) Xtc(params);
     int32_t best = ids[0];
     for (size_t i = 1; i < n; ++i) {
       if (Before(ids[i], best)) best = ids[i];
+    }
+    if (dynatemp) {
+      // Over the survivors, whose weights are still those at T = 1.
+      gathered_w.resize(n);
+      gathered_z.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        gathered_w[i] = w[ids[i]];
+        gathered_z[i] = z[ids[i]];
+      }
+      const double entropy = SoftmaxEntropy(gathered_w, gathered_z, max, CandidateMass());
+      temperature = DynamicTemperature(params.temperature, params.dynatemp_range,
+                                       params.dynatemp_exponent, entropy, n);
     }
     if (temperature == 0.0f) {
       one_hot = true;
@@ -1121,6 +1184,7 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     return absl::OkStatus();
   }
 
+  if (dynatemp) temperature = RowDynamicTemperature(params, max);
   if (temperature == 0.0f) {
     one_hot = true;
     token = static_cast<int32_t>(kernels::Argmax(z, vocab));
@@ -1163,6 +1227,7 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     if (params.top_p < 1.0f && !top_p_done) TopPStandard(params.top_p, min_keep);
     if (params.min_p > 0.0f) MinPProb(params.min_p, min_keep);
     if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kStandard);
+    if (xtc) Xtc(params);
   } else {
     if (params.top_p < 1.0f) TopPHf(params.top_p, min_keep);
     if (params.min_p > 0.0f) MinPProb(params.min_p, min_keep);
@@ -1170,6 +1235,37 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
   }
   Finalize();
   return absl::OkStatus();
+}
+
+float Sampler::Scratch::RowDynamicTemperature(const SamplingParams& params, float max) {
+  const double mass = kernels::ExpSum(z, vocab, max, 1.0f, w.data());
+  size_t count = 0;
+  for (size_t i = 0; i < vocab; ++i) count += z[i] > -kInf;
+  const double entropy = SoftmaxEntropy(absl::MakeConstSpan(w.data(), vocab),
+                                        absl::MakeConstSpan(z, vocab), max, mass);
+  return DynamicTemperature(params.temperature, params.dynatemp_range, params.dynatemp_exponent,
+                            entropy, count);
+}
+
+void Sampler::Scratch::RunMirostat(const SamplingParams& params, float max) {
+  float temperature = params.temperature;
+  if (params.dynatemp_range > 0.0f) temperature = RowDynamicTemperature(params, max);
+  if (temperature == 0.0f) {
+    one_hot = true;
+    token = static_cast<int32_t>(kernels::Argmax(z, vocab));
+    return;
+  }
+  total = kernels::ExpSum(z, vocab, max, temperature, w.data());
+  if (temperature == 1.0f) unit_sum = total;
+  Collect(/*by_weight=*/true);
+  const float mu = MirostatMu(params.mirostat);
+  const absl::Span<int32_t> candidates(ids.data(), n);
+  if (params.mirostat.version == 2) {
+    n = MirostatV2Cut(candidates, w.data(), z, CandidateMass(), mu);
+  } else {
+    n = MirostatV1Cut(candidates, w.data(), z, params.mirostat.m, vocab, mu, &mirostat_top);
+  }
+  Finalize();
 }
 
 int32_t Sampler::Scratch::Draw(uint64_t seed, uint64_t step, uint32_t index) const {
@@ -1303,6 +1399,7 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
                              SampleResult* out) {
   Scratch& s = *scratch_;
   const bool raw_mode = params.logprobs_mode == LogprobsMode::kRaw;
+  s.step = step;
   absl::Status status = s.Process(logits, params, raw_mode);
   if (!status.ok()) return status;
   out->samples.resize(static_cast<size_t>(params.num_samples));
@@ -1319,12 +1416,24 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
                                  : static_cast<float>(std::log(static_cast<double>(s.Prob(id))));
     }
   }
+  out->mirostat_mu.reset();
+  if (params.mirostat.version > 0) {
+    // The state moves with sample index 0's token, by its final probability.
+    const double p = s.one_hot ? 1.0 : s.Prob(out->samples[0].token_id);
+    out->mirostat_mu = MirostatUpdate(params.mirostat, MirostatMu(params.mirostat), p);
+  }
   return absl::OkStatus();
 }
 
 absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& params,
                                    DistributionResult* out) {
+  return Distribution(logits, params, /*step=*/0, out);
+}
+
+absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& params,
+                                   uint64_t step, DistributionResult* out) {
   Scratch& s = *scratch_;
+  s.step = step;
   absl::Status status = s.Process(logits, params, /*need_raw=*/false);
   if (!status.ok()) return status;
   if (s.one_hot) {

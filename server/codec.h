@@ -70,6 +70,8 @@ struct DecodedRow {
   absl::string_view sequence_id;
   bool end_sequence = false;
   std::vector<sampler::LogitBias> logit_bias;   // storage behind params.logit_bias
+  // Storage behind params.dry.sequence_breakers (views into the request).
+  std::vector<absl::Span<const int32_t>> dry_breakers;
 };
 
 // Validates and decodes every row of `request`. `pick_seed` is called once for each row
@@ -94,7 +96,7 @@ void EncodeSampleResult(const sampler::SampleResult& result, uint64_t seed,
 void EncodeDistribution(const sampler::DistributionResult& result,
                         absl::string_view sequence_id, v1::Distribution* out);
 
-// The static part of ServerInfo: limits, presets, dtypes, SIMD target.
+// The static part of ServerInfo: limits, presets, dtypes, SIMD target, samplers.
 void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes,
                         int32_t worker_threads, v1::ServerInfo* out);
 

@@ -117,7 +117,7 @@ struct RowJob {
       absl::Status status =
           kind == Kind::kSample
               ? sampler.Sample(row.logits, row.params, row.step, &samples[i])
-              : sampler.Distribution(row.logits, row.params, &distributions[i]);
+              : sampler.Distribution(row.logits, row.params, row.step, &distributions[i]);
       if (!status.ok()) {
         failed.store(true, std::memory_order_relaxed);
         std::lock_guard<std::mutex> lock(mu);

@@ -1,0 +1,73 @@
+#include "sampler/stages/mirostat.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tokensampler::sampler {
+
+namespace {
+// Candidate a before b: larger logit first, ties by lower id.
+struct Before {
+  const float* z;
+  bool operator()(int32_t a, int32_t b) const { return z[a] > z[b] || (z[a] == z[b] && a < b); }
+};
+}  // namespace
+
+float MirostatMu(const MirostatParams& m) { return m.mu.has_value() ? *m.mu : 2.0f * m.tau; }
+
+float MirostatUpdate(const MirostatParams& m, float mu, double p_drawn) {
+  const double surprise = -std::log2(p_drawn);
+  return static_cast<float>(static_cast<double>(mu) -
+                            static_cast<double>(m.eta) * (surprise - static_cast<double>(m.tau)));
+}
+
+size_t MirostatV2Cut(absl::Span<int32_t> ids, const float* weight, const float* z, double mass,
+                     float mu) {
+  const size_t n = ids.size();
+  if (n == 0) return 0;
+  // -log2(w / mass) <= mu  <=>  w >= mass * 2^-mu; decided on the double probability.
+  size_t out = 0;
+  int32_t best = ids[0];
+  const Before before{z};
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t id = ids[i];
+    if (before(id, best)) best = id;
+    const double p = static_cast<double>(weight[id]) / mass;
+    if (p > 0.0 && -std::log2(p) <= static_cast<double>(mu)) ids[out++] = id;
+  }
+  if (out == 0) {
+    ids[0] = best;
+    out = 1;
+  }
+  return out;
+}
+
+size_t MirostatV1Cut(absl::Span<int32_t> ids, const float* weight, const float* z, int32_t m,
+                     size_t vocab, float mu, std::vector<int32_t>* scratch) {
+  const size_t n = ids.size();
+  if (n <= 1) return n;
+  const Before before{z};
+  // The top min(m, n) in order: a partial sort of a copy, the candidates stay as they are.
+  const size_t top = std::min(static_cast<size_t>(std::max(m, 1)), n);
+  scratch->assign(ids.begin(), ids.end());
+  std::partial_sort(scratch->begin(), scratch->begin() + top, scratch->end(), before);
+  double sum_tb = 0.0, sum_tt = 0.0;
+  for (size_t i = 0; i + 1 < top; ++i) {
+    const double t = std::log(static_cast<double>(i + 2) / static_cast<double>(i + 1));
+    const double b = std::log(static_cast<double>(weight[(*scratch)[i]]) /
+                              static_cast<double>(weight[(*scratch)[i + 1]]));
+    sum_tb += t * b;
+    sum_tt += t * t;
+  }
+  const double s = sum_tb / sum_tt;
+  const double eps = s - 1.0;
+  const double k = std::pow(eps * std::exp2(static_cast<double>(mu)) /
+                                (1.0 - std::pow(static_cast<double>(vocab), -eps)),
+                            1.0 / s);
+  if (!(k < static_cast<double>(n))) return n;  // NaN or infinite k: keep everything
+  const size_t keep = std::max<size_t>(1, static_cast<size_t>(k));
+  std::nth_element(ids.begin(), ids.begin() + (keep - 1), ids.end(), before);
+  return keep;
+}
+
+}  // namespace tokensampler::sampler

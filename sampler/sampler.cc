@@ -90,8 +90,9 @@ bool ModifiesLogits(const SamplingParams& p) {
 bool TopKFirst(const SamplingParams& p, size_t vocab) {
   const size_t k = std::max(static_cast<size_t>(p.top_k),
                             static_cast<size_t>(p.min_tokens_to_keep));
+  // The dynamic temperature reads every logit (its entropy) before top-k.
   return p.preset == Preset::kStandard && p.temperature > 0.0f && p.top_k > 0 &&
-         2 * k < vocab && !ModifiesLogits(p);
+         2 * k < vocab && !ModifiesLogits(p) && p.dynatemp_range == 0.0f;
 }
 
 // Element i of `row` as float (exact).

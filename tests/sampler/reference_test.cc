@@ -477,6 +477,27 @@ TEST_P(ChainReferenceTest, MatchesOnRandomRowsHistoriesAndDtypes) {
   }
 }
 
+TEST(ChainReferenceTest, DynamicTemperatureSeesTheWholeRowBeforeTopKInEveryDtype) {
+  // STANDARD's dynamic temperature takes the entropy of the whole row, so a 16-bit row
+  // must not take the top-k-first path that decodes only the candidates.
+  std::mt19937 gen(99);
+  const size_t n = 4096;
+  for (Dtype dtype : {Dtype::kFloat32, Dtype::kBFloat16, Dtype::kFloat16}) {
+    const TypedRow row = RandomTypedRow(n, dtype, gen);
+    SamplingParams p;
+    p.top_k = 40;
+    p.temperature = 0.9f;
+    p.dynatemp_range = 0.6f;
+    Sampler sampler;
+    DistributionResult d;
+    ASSERT_TRUE(sampler.Distribution(row.View(dtype), p, &d).ok());
+    std::vector<float> got(n, 0.0f);
+    for (size_t i = 0; i < d.token_ids.size(); ++i) got[d.token_ids[i]] = d.probs[i];
+    ExpectMatches(got, testing::ReferenceDistribution(row.values, p),
+                  absl::StrCat("dtype ", static_cast<int>(dtype)));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Presets, ChainReferenceTest,
                          ::testing::Values(Preset::kStandard, Preset::kLlamaCpp),
                          [](const ::testing::TestParamInfo<Preset>& info) {

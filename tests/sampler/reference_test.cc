@@ -500,9 +500,10 @@ TEST(ChainReferenceTest, DynamicTemperatureSeesTheWholeRowBeforeTopKInEveryDtype
 
 INSTANTIATE_TEST_SUITE_P(Presets, ChainReferenceTest,
                          ::testing::Values(Preset::kStandard, Preset::kLlamaCpp),
-                         [](const ::testing::TestParamInfo<Preset>& info) {
-                           return std::string(info.param == Preset::kStandard ? "Standard"
-                                                                              : "LlamaCpp");
+                         [](const ::testing::TestParamInfo<Preset>& param_info) {
+                           return std::string(param_info.param == Preset::kStandard
+                                                  ? "Standard"
+                                                  : "LlamaCpp");
                          });
 
 INSTANTIATE_TEST_SUITE_P(Presets, ReferenceTest,

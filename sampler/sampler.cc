@@ -1256,15 +1256,16 @@ void Sampler::Scratch::RunMirostat(const SamplingParams& params, float max) {
     token = static_cast<int32_t>(kernels::Argmax(z, vocab));
     return;
   }
-  total = kernels::ExpSum(z, vocab, max, temperature, w.data());
-  if (temperature == 1.0f) unit_sum = total;
-  Collect(/*by_weight=*/true);
+  const double mass = kernels::ExpSum(z, vocab, max, temperature, w.data());
+  if (temperature == 1.0f) unit_sum = mass;
   const float mu = MirostatMu(params.mirostat);
-  const absl::Span<int32_t> candidates(ids.data(), n);
   if (params.mirostat.version == 2) {
-    n = MirostatV2Cut(candidates, w.data(), z, CandidateMass(), mu);
+    ids.resize(vocab);
+    n = MirostatV2Collect(absl::MakeConstSpan(w.data(), vocab), z, mass, mu, ids.data());
   } else {
-    n = MirostatV1Cut(candidates, w.data(), z, params.mirostat.m, vocab, mu, &mirostat_top);
+    Collect(/*by_weight=*/true);
+    n = MirostatV1Cut(absl::MakeSpan(ids.data(), n), w.data(), z, params.mirostat.m, vocab, mu,
+                      &mirostat_top);
   }
   Finalize();
 }

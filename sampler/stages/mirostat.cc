@@ -21,24 +21,21 @@ float MirostatUpdate(const MirostatParams& m, float mu, double p_drawn) {
                             static_cast<double>(m.eta) * (surprise - static_cast<double>(m.tau)));
 }
 
-size_t MirostatV2Cut(absl::Span<int32_t> ids, const float* weight, const float* z, double mass,
-                     float mu) {
-  const size_t n = ids.size();
-  if (n == 0) return 0;
-  // -log2(w / mass) <= mu  <=>  w >= mass * 2^-mu: one multiply for the whole row
-  // instead of a log per token (equal but for the rounding of the double threshold).
-  const double min_weight = mass * std::exp2(-static_cast<double>(mu));
+size_t MirostatV2Collect(absl::Span<const float> w, const float* z, double mass, float mu,
+                         int32_t* ids) {
+  // -log2(w / mass) <= mu  <=>  w >= mass * 2^-mu (equal but for the rounding of the
+  // double threshold): a compare per token instead of a log.
+  const float min_weight = static_cast<float>(mass * std::exp2(-static_cast<double>(mu)));
+  const size_t n = w.size();
   size_t out = 0;
-  int32_t best = ids[0];
-  const Before before{z};
   for (size_t i = 0; i < n; ++i) {
-    const int32_t id = ids[i];
-    if (before(id, best)) best = id;
-    const double w = weight[id];
-    if (w > 0.0 && w >= min_weight) ids[out++] = id;
+    ids[out] = static_cast<int32_t>(i);
+    out += w[i] > 0.0f && w[i] >= min_weight;
   }
   if (out == 0) {
-    ids[0] = best;
+    size_t best = 0;
+    for (size_t i = 1; i < n; ++i) best = z[i] > z[best] ? i : best;
+    ids[0] = static_cast<int32_t>(best);
     out = 1;
   }
   return out;

@@ -26,11 +26,12 @@ float MirostatUpdate(const MirostatParams& m, float mu, double p_drawn);
 // logits z[id]; "best first" is the logit order of every cut: z descending, ties by lowest
 // id (so equal float weights of different logits still order by logit).
 
-// v2: keeps the candidates whose surprise -log2 p is <= mu; at least the best one.
-// Survivors are compacted to the front of `ids`; returns their count.
-// REQUIRES: mass = sum of the candidates' weights, > 0.
-size_t MirostatV2Cut(absl::Span<int32_t> ids, const float* weight, const float* z, double mass,
-                     float mu);
+// v2 over a whole row: the ids whose surprise -log2(w / mass) is <= mu (w > 0), ascending,
+// into `ids` (room for w.size()); if there is none, the best token alone. Returns the count.
+// One pass: the test is w >= mass * 2^-mu, one threshold for the row.
+// REQUIRES: mass = the sum of w, > 0; z and w parallel.
+size_t MirostatV2Collect(absl::Span<const float> w, const float* z, double mass, float mu,
+                         int32_t* ids);
 
 // v1: with p_0 >= p_1 >= ... the candidates' probabilities, best first, estimates the
 // Zipf exponent from the top min(m, n) of them,

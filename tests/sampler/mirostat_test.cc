@@ -24,20 +24,18 @@ TEST(Mirostat, StateStartsAtTwiceTauAndMovesTowardsTau) {
   EXPECT_FLOAT_EQ(MirostatUpdate(m, 4.5f, 1.0 / 32), 3.5f);
 }
 
-TEST(MirostatV2Cut, KeepsSurpriseAtMostMuAndAtLeastTheBest) {
-  // p = 1/2, 1/4, 1/8, 1/8: surprises 1, 2, 3, 3 bits.
-  const std::vector<float> w = {4.0f, 2.0f, 1.0f, 1.0f};
-  const std::vector<float> z = {2.0f, 1.0f, 0.0f, 0.0f};
-  std::vector<int32_t> ids = {3, 2, 1, 0};
-  EXPECT_EQ(MirostatV2Cut(absl::MakeSpan(ids), w.data(), z.data(), 8.0, 2.0f), 2u);
-  std::sort(ids.begin(), ids.begin() + 2);
-  EXPECT_EQ(ids[0], 0);
-  EXPECT_EQ(ids[1], 1);
-  ids = {3, 2, 1, 0};
-  EXPECT_EQ(MirostatV2Cut(absl::MakeSpan(ids), w.data(), z.data(), 8.0, 3.0f), 4u);
-  ids = {3, 2, 1, 0};
-  ASSERT_EQ(MirostatV2Cut(absl::MakeSpan(ids), w.data(), z.data(), 8.0, 0.5f), 1u);
-  EXPECT_EQ(ids[0], 0);
+TEST(MirostatV2Collect, KeepsSurpriseAtMostMuAndAtLeastTheBest) {
+  // p = 1/8, 1/2, 1/8, 1/4, 0: surprises 3, 1, 3, 2 bits, and a masked token.
+  const std::vector<float> w = {1.0f, 4.0f, 1.0f, 2.0f, 0.0f};
+  const std::vector<float> z = {0.0f, 2.0f, 0.0f, 1.0f, -1e30f};
+  std::vector<int32_t> ids(w.size());
+  ASSERT_EQ(MirostatV2Collect(w, z.data(), 8.0, 2.0f, ids.data()), 2u);
+  EXPECT_EQ(ids[0], 1);
+  EXPECT_EQ(ids[1], 3);
+  EXPECT_EQ(MirostatV2Collect(w, z.data(), 8.0, 3.0f, ids.data()), 4u);
+  EXPECT_EQ(MirostatV2Collect(w, z.data(), 8.0, 100.0f, ids.data()), 4u);  // never p = 0
+  ASSERT_EQ(MirostatV2Collect(w, z.data(), 8.0, 0.5f, ids.data()), 1u);
+  EXPECT_EQ(ids[0], 1);  // nothing passes: the best alone
 }
 
 TEST(MirostatV1Cut, ZipfRowGivesTheClosedFormK) {

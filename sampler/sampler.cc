@@ -271,6 +271,7 @@ struct Sampler::Scratch {
   absl::Status RunStages(const SamplingParams& params, float max);
   // Mirostat's chain after masks and penalties: temperature -> mirostat cut.
   void RunMirostat(const SamplingParams& params, float max);
+  bool MirostatV1ByTopK(const SamplingParams& params, float max, float temperature, float mu);
   // Dynamic temperature over every token not masked (STANDARD: it is the temperature).
   float RowDynamicTemperature(const SamplingParams& params, float max);
   // Whether XTC cuts this row (its coin for (seed, step) came up).
@@ -1248,6 +1249,26 @@ float Sampler::Scratch::RowDynamicTemperature(const SamplingParams& params, floa
                             entropy, count);
 }
 
+// Mirostat v1 without a pass over every candidate: the top m by one top-k scan, and, when
+// k exceeds m, the top k by a second one. Leaves the survivors in ids[0, n) (weights set)
+// and returns true, or returns false when k keeps (nearly) everything.
+bool Sampler::Scratch::MirostatV1ByTopK(const SamplingParams& params, float max,
+                                        float temperature, float mu) {
+  const size_t m = static_cast<size_t>(params.mirostat.m);
+  if (2 * m >= vocab) return false;
+  TopKByLogits(m, /*keep_ties=*/false, max, temperature);  // the top m with w > 0
+  std::sort(ids.begin(), ids.begin() + n, [this](int32_t a, int32_t b) { return Before(a, b); });
+  const double k = MirostatV1K(absl::MakeConstSpan(ids.data(), n), w.data(), vocab, mu);
+  if (k < static_cast<double>(n) || n < m) {
+    // Inside the top m (or fewer than m tokens have p > 0: they are all there).
+    if (k < static_cast<double>(n)) n = std::max<size_t>(1, static_cast<size_t>(k));
+    return true;
+  }
+  if (!(2 * k < static_cast<double>(vocab))) return false;
+  TopKByLogits(static_cast<size_t>(k), /*keep_ties=*/false, max, temperature);
+  return true;
+}
+
 void Sampler::Scratch::RunMirostat(const SamplingParams& params, float max) {
   float temperature = params.temperature;
   if (params.dynatemp_range > 0.0f) temperature = RowDynamicTemperature(params, max);
@@ -1256,9 +1277,13 @@ void Sampler::Scratch::RunMirostat(const SamplingParams& params, float max) {
     token = static_cast<int32_t>(kernels::Argmax(z, vocab));
     return;
   }
+  const float mu = MirostatMu(params.mirostat);
+  if (params.mirostat.version == 1 && MirostatV1ByTopK(params, max, temperature, mu)) {
+    Finalize();
+    return;
+  }
   const double mass = kernels::ExpSum(z, vocab, max, temperature, w.data());
   if (temperature == 1.0f) unit_sum = mass;
-  const float mu = MirostatMu(params.mirostat);
   if (params.mirostat.version == 2) {
     ids.resize(vocab);
     n = MirostatV2Collect(absl::MakeConstSpan(w.data(), vocab), z, mass, mu, ids.data());

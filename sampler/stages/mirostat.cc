@@ -50,23 +50,29 @@ size_t MirostatV1Cut(absl::Span<int32_t> ids, const float* weight, const float* 
   const size_t top = std::min(static_cast<size_t>(std::max(m, 1)), n);
   scratch->assign(ids.begin(), ids.end());
   std::partial_sort(scratch->begin(), scratch->begin() + top, scratch->end(), before);
+  const double k =
+      MirostatV1K(absl::MakeConstSpan(scratch->data(), top), weight, vocab, mu);
+  if (!(k < static_cast<double>(n))) return n;  // NaN or infinite k: keep everything
+  const size_t keep = std::max<size_t>(1, static_cast<size_t>(k));
+  std::nth_element(ids.begin(), ids.begin() + (keep - 1), ids.end(), before);
+  return keep;
+}
+
+double MirostatV1K(absl::Span<const int32_t> best_first, const float* weight, size_t vocab,
+                   float mu) {
   double sum_tb = 0.0, sum_tt = 0.0;
-  for (size_t i = 0; i + 1 < top; ++i) {
+  for (size_t i = 0; i + 1 < best_first.size(); ++i) {
     const double t = std::log(static_cast<double>(i + 2) / static_cast<double>(i + 1));
-    const double b = std::log(static_cast<double>(weight[(*scratch)[i]]) /
-                              static_cast<double>(weight[(*scratch)[i + 1]]));
+    const double b = std::log(static_cast<double>(weight[best_first[i]]) /
+                              static_cast<double>(weight[best_first[i + 1]]));
     sum_tb += t * b;
     sum_tt += t * t;
   }
   const double s = sum_tb / sum_tt;
   const double eps = s - 1.0;
-  const double k = std::pow(eps * std::exp2(static_cast<double>(mu)) /
-                                (1.0 - std::pow(static_cast<double>(vocab), -eps)),
-                            1.0 / s);
-  if (!(k < static_cast<double>(n))) return n;  // NaN or infinite k: keep everything
-  const size_t keep = std::max<size_t>(1, static_cast<size_t>(k));
-  std::nth_element(ids.begin(), ids.begin() + (keep - 1), ids.end(), before);
-  return keep;
+  return std::pow(eps * std::exp2(static_cast<double>(mu)) /
+                      (1.0 - std::pow(static_cast<double>(vocab), -eps)),
+                  1.0 / s);
 }
 
 }  // namespace tokensampler::sampler

@@ -43,6 +43,12 @@ size_t MirostatV2Collect(absl::Span<const float> w, const float* z, double mass,
 size_t MirostatV1Cut(absl::Span<int32_t> ids, const float* weight, const float* z, int32_t m,
                      size_t vocab, float mu, std::vector<int32_t>* scratch);
 
+// v1's k (before flooring) from `best_first`, the top min(m, N) candidates in order:
+// the estimate above over all of them. NaN or infinite when it is undefined (fewer than
+// two, or a flat head).
+double MirostatV1K(absl::Span<const int32_t> best_first, const float* weight, size_t vocab,
+                   float mu);
+
 }  // namespace tokensampler::sampler
 
 #endif  // TOKENSAMPLER_SAMPLER_STAGES_MIROSTAT_H_

@@ -477,6 +477,32 @@ TEST_P(ChainReferenceTest, MatchesOnRandomRowsHistoriesAndDtypes) {
   }
 }
 
+TEST(ChainReferenceTest, MirostatOnLargeRowsMatches) {
+  // v1 takes its top m and top k by top-k scans on large rows (k inside m, beyond m, all
+  // of the row); v2 one pass over the weights.
+  Sampler sampler;
+  for (size_t n : {size_t{1000}, size_t{32000}}) {
+    for (float sigma : {1.0f, 3.0f}) {
+      const std::vector<float> row = testing::NormalRow(n, static_cast<uint32_t>(n) + 3, sigma);
+      for (int version : {1, 2}) {
+        for (int32_t m : {5, 100}) {
+          for (float mu : {1.0f, 6.0f, 12.0f, 30.0f}) {
+            SamplingParams p;
+            p.temperature = 0.8f;
+            p.mirostat.version = version;
+            p.mirostat.m = m;
+            p.mirostat.mu = mu;
+            const std::vector<float> got = testing::DenseDistribution(sampler, row, p);
+            ExpectMatches(got, testing::ReferenceDistribution(row, p),
+                          absl::StrCat("n ", n, " sigma ", sigma, " v", version, " m ", m,
+                                       " mu ", mu));
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(ChainReferenceTest, DynamicTemperatureSeesTheWholeRowBeforeTopKInEveryDtype) {
   // STANDARD's dynamic temperature takes the entropy of the whole row, so a 16-bit row
   // must not take the top-k-first path that decodes only the candidates.

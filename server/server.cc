@@ -80,19 +80,29 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   absl::Status status = ValidateServerOptions(options);
   if (!status.ok()) return status;
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+
   std::unique_ptr<Server> server(new Server());
+  if (!options.auth_token_file.empty()) {
+    absl::StatusOr<std::unique_ptr<TokenAuthenticator>> auth =
+        TokenAuthenticator::FromFile(options.auth_token_file);
+    if (!auth.ok()) return auth.status();
+    server->auth_ = *std::move(auth);
+  }
   server->pool_ = std::make_unique<WorkerPool>(options.workers, options.queue_depth,
                                                options.sample_on_grpc_threads);
   ServiceOptions service_options;
   service_options.limits = options.limits;
   service_options.max_message_bytes = options.max_message_bytes;
+  service_options.auth = server->auth_.get();
   server->service_ = std::make_unique<SamplerService>(server->pool_.get(), service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(options.address, *credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   if (options.max_connection_age > absl::ZeroDuration()) {
@@ -110,20 +120,41 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
         absl::StrCat("--address: cannot listen on ", options.address));
   }
   server->address_ = WithPort(options.address, server->port_);
-  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
-  if (health != nullptr) {
-    health->SetServingStatus(true);
-    health->SetServingStatus(kServiceName, true);
+  if (!options.health_address.empty()) {
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(options.health_address, grpc::InsecureServerCredentials(),
+                                    &server->health_port_);
+    server->health_server_ = health_builder.BuildAndStart();
+    if (server->health_server_ == nullptr || server->health_port_ == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("--health_address: cannot listen on ", options.health_address));
+    }
+    server->health_address_ = WithPort(options.health_address, server->health_port_);
+  }
+  for (grpc::Server* s : server->grpc_servers()) {
+    grpc::HealthCheckServiceInterface* health = s->GetHealthCheckService();
+    if (health != nullptr) {
+      health->SetServingStatus(true);
+      health->SetServingStatus(kServiceName, true);
+    }
   }
   return server;
+}
+
+std::vector<grpc::Server*> Server::grpc_servers() const {
+  std::vector<grpc::Server*> servers = {server_.get()};
+  if (health_server_ != nullptr) servers.push_back(health_server_.get());
+  return servers;
 }
 
 void Server::EnterLameDuck() {
   if (lame_duck_.exchange(true)) return;
   // SetServingStatus(bool) sets every service, the overall "" and kServiceName alike;
   // open Watch streams (client-side health checking) hear it at once.
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  if (health != nullptr) health->SetServingStatus(false);
+  for (grpc::Server* s : grpc_servers()) {
+    grpc::HealthCheckServiceInterface* health = s->GetHealthCheckService();
+    if (health != nullptr) health->SetServingStatus(false);
+  }
 }
 
 void Server::Shutdown(absl::Duration drain) {
@@ -132,12 +163,18 @@ void Server::Shutdown(absl::Duration drain) {
   EnterLameDuck();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + drain));
   server_->Wait();
+  if (health_server_ != nullptr) {
+    health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
+    health_server_->Wait();
+  }
 }
 
 Server::~Server() {
   if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+  health_server_.reset();
   server_.reset();
   service_.reset();
+  auth_.reset();
   pool_.reset();
 }
 

@@ -7,11 +7,14 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "server/auth.h"
 #include "server/service.h"
+#include "server/tls.h"
 #include "server/worker_pool.h"
 
 namespace tokensampler::server {
@@ -34,6 +37,11 @@ struct ServerOptions {
   // infinite = never cut (gRPC's default).
   absl::Duration max_connection_age_grace = absl::InfiniteDuration();
   Limits limits;
+  TlsOptions tls;               // plaintext unless a certificate and key are set
+  std::string auth_token_file;  // set: Sampler RPCs need a bearer token from this file
+  // Set: a second, always plaintext port serving only grpc.health.v1 (for probes that
+  // cannot speak TLS or send a token); bind it to localhost or the pod IP.
+  std::string health_address;
 };
 
 // Checks option ranges (positive limits, max_vocab <= the library's kMaxVocab, ...).
@@ -51,6 +59,9 @@ class Server {
   // The bound port, and "host:port" with it (the --address host).
   int port() const { return port_; }
   const std::string& address() const { return address_; }
+  // The --health_address port and "host:port", or 0 and "" when there is none.
+  int health_port() const { return health_port_; }
+  const std::string& health_address() const { return health_address_; }
 
   // The lame-duck phase of a shutdown: health (overall and per service) goes
   // NOT_SERVING while calls are still accepted and served, so that health-checking
@@ -72,12 +83,18 @@ class Server {
 
  private:
   Server() = default;
+  // The main server and the --health_address one (when set).
+  std::vector<grpc::Server*> grpc_servers() const;
 
   std::unique_ptr<WorkerPool> pool_;  // outlives the grpc::Server and the service
+  std::unique_ptr<TokenAuthenticator> auth_;  // outlives the service
   std::unique_ptr<SamplerService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;  // --health_address, or nullptr
   int port_ = 0;
   std::string address_;
+  int health_port_ = 0;
+  std::string health_address_;
   bool shut_down_ = false;
   std::atomic<bool> lame_duck_{false};
 };

@@ -462,6 +462,10 @@ class StreamReactor final
 SamplerService::SamplerService(WorkerPool* pool, const ServiceOptions& options)
     : pool_(pool), options_(options), instance_(InstanceName()), seed_base_(RandomBase()) {}
 
+absl::Status SamplerService::Authenticate(const grpc::CallbackServerContext& context) const {
+  return options_.auth == nullptr ? absl::OkStatus() : options_.auth->CheckCall(context);
+}
+
 uint64_t SamplerService::PickSeed() {
   return Mix(seed_base_ + seed_counter_.fetch_add(1, std::memory_order_relaxed));
 }
@@ -469,6 +473,11 @@ uint64_t SamplerService::PickSeed() {
 grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* context,
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
+  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(denied));
+    return reactor;
+  }
   auto* reactor = new BatchReactor(this, context, /*distribution=*/false, response);
   // The holder's request is not const (gRPC gives a const view); Start drops its bytes.
   reactor->Start(const_cast<grpc::ByteBuffer*>(request));
@@ -478,6 +487,11 @@ grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* SamplerService::GetDistribution(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(denied));
+    return reactor;
+  }
   auto* reactor = new BatchReactor(this, context, /*distribution=*/true, response);
   // The holder's request is not const (gRPC gives a const view); Start drops its bytes.
   reactor->Start(const_cast<grpc::ByteBuffer*>(request));
@@ -486,6 +500,9 @@ grpc::ServerUnaryReactor* SamplerService::GetDistribution(
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SamplerService::SampleStream(
     grpc::CallbackServerContext* context) {
+  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
+    return FinishedStream(ToGrpcStatus(denied));
+  }
   return new StreamReactor(this, context);
 }
 
@@ -493,7 +510,8 @@ grpc::ServerUnaryReactor* SamplerService::GetServerInfo(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   v1::GetServerInfoRequest parsed;
-  absl::Status status = ParseMessage(*request, &parsed);
+  absl::Status status = Authenticate(*context);
+  if (status.ok()) status = ParseMessage(*request, &parsed);
   if (status.ok()) {
     v1::ServerInfo info;
     info.set_version(TOKENSAMPLER_VERSION);
@@ -505,7 +523,11 @@ grpc::ServerUnaryReactor* SamplerService::GetServerInfo(
     status = SerializeMessage(info, response);
   }
   grpc::Status grpc_status = ToGrpcStatus(status);
-  if (!grpc_status.ok()) LogRpcError("GetServerInfo", context, grpc_status);
+  // Refused tokens are not logged per call (a scanner would fill the log); they show in
+  // the metrics by code.
+  if (!grpc_status.ok() && grpc_status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
+    LogRpcError("GetServerInfo", context, grpc_status);
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(std::move(grpc_status));
   return reactor;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "server/auth.h"
 #include "server/codec.h"
 #include "server/worker_pool.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -19,6 +20,8 @@ namespace tokensampler::server {
 struct ServiceOptions {
   Limits limits;
   int64_t max_message_bytes = 256 << 20;  // reported in ServerInfo
+  // Set: every Sampler RPC needs a valid bearer token (not owned; outlives the service).
+  TokenAuthenticator* auth = nullptr;
 };
 
 // The methods take raw bytes and parse them in the service, so that a body that is
@@ -49,6 +52,10 @@ class SamplerService final : public SamplerServiceBase {
   grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* context,
                                           const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;
+
+  // OK, or UNAUTHENTICATED when options().auth is set and the call has no valid token.
+  // Every Sampler RPC checks this first.
+  absl::Status Authenticate(const grpc::CallbackServerContext& context) const;
 
   // A seed for a row that gave none: distinct per call, unpredictable across processes.
   uint64_t PickSeed();

@@ -86,6 +86,9 @@ ABSL_FLAG(std::string, health_address, "",
           "Optional second, plaintext host:port serving only grpc.health.v1, for probes "
           "that cannot speak TLS (e.g. Kubernetes grpc probes); bind it to 127.0.0.1 or "
           "the pod IP. Env TOKENSAMPLER_HEALTH_ADDRESS.");
+ABSL_FLAG(std::string, metrics_address, "",
+          "host:port of an HTTP endpoint serving Prometheus metrics at /metrics; empty = "
+          "off. Env TOKENSAMPLER_METRICS_ADDRESS.");
 
 namespace tokensampler::server {
 namespace {
@@ -113,6 +116,7 @@ constexpr struct {
     {"tls_reload_interval", "TOKENSAMPLER_TLS_RELOAD_INTERVAL"},
     {"auth_token_file", "TOKENSAMPLER_AUTH_TOKEN_FILE"},
     {"health_address", "TOKENSAMPLER_HEALTH_ADDRESS"},
+    {"metrics_address", "TOKENSAMPLER_METRICS_ADDRESS"},
 };
 
 // glibc gives each thread that allocates under contention its own malloc arena, up to
@@ -199,6 +203,7 @@ int Main(int argc, char** argv) {
   options.tls.reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
   options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
   options.health_address = absl::GetFlag(FLAGS_health_address);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   const absl::Duration drain = absl::GetFlag(FLAGS_drain_timeout);
   if (drain < absl::ZeroDuration()) {
     LogEvent(LogLevel::kError, "bad_flag",
@@ -241,6 +246,7 @@ int Main(int argc, char** argv) {
                         : "mtls"},
             {"auth", options.auth_token_file.empty() ? "off" : "bearer"},
             {"health_address", (*server)->health_address()},
+            {"metrics_port", absl::StrCat((*server)->metrics_port())},
             {"simd", sampler::SimdTargetName()},
             {"version", TOKENSAMPLER_VERSION}});
 

@@ -85,6 +85,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (!credentials.ok()) return credentials.status();
 
   std::unique_ptr<Server> server(new Server());
+  server->metrics_ = std::make_unique<Metrics>();
   if (!options.auth_token_file.empty()) {
     absl::StatusOr<std::unique_ptr<TokenAuthenticator>> auth =
         TokenAuthenticator::FromFile(options.auth_token_file);
@@ -97,6 +98,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   service_options.limits = options.limits;
   service_options.max_message_bytes = options.max_message_bytes;
   service_options.auth = server->auth_.get();
+  service_options.metrics = server->metrics_.get();
   server->service_ = std::make_unique<SamplerService>(server->pool_.get(), service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -112,6 +114,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                  MillisecondsArg(options.max_connection_age_grace));
     }
+  }
+  if (!options.metrics_address.empty()) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(server->metrics_->MakeInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
@@ -131,6 +138,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     }
     server->health_address_ = WithPort(options.health_address, server->health_port_);
   }
+  if (!options.metrics_address.empty()) {
+    server->RegisterGauges(options);
+    auto http = MetricsHttpServer::Start(options.metrics_address, server->metrics_.get());
+    if (!http.ok()) return http.status();
+    server->metrics_http_ = *std::move(http);
+  }
   for (grpc::Server* s : server->grpc_servers()) {
     grpc::HealthCheckServiceInterface* health = s->GetHealthCheckService();
     if (health != nullptr) {
@@ -139,6 +152,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     }
   }
   return server;
+}
+
+void Server::RegisterGauges(const ServerOptions& options) {
+  WorkerPool* pool = pool_.get();
+  SamplerService* service = service_.get();
+  Metrics& m = *metrics_;
+  m.RegisterGauge("tokensampler_queue_tasks", "Row tasks waiting for a worker.",
+                  [pool] { return static_cast<double>(pool->queued()); });
+  m.RegisterGauge("tokensampler_queue_capacity_tasks",
+                  "Row tasks that may wait for a worker (--queue_depth).",
+                  [depth = options.queue_depth] { return static_cast<double>(depth); });
+  m.RegisterGauge("tokensampler_workers", "Sampling worker threads.",
+                  [pool] { return static_cast<double>(pool->threads()); });
+  m.RegisterGauge("tokensampler_rows_in_flight", "Rows handed to the workers, not finished.",
+                  [service] { return static_cast<double>(service->rows_in_flight()); });
+  m.RegisterGauge("tokensampler_streams", "Open SampleStream calls.",
+                  [service] { return static_cast<double>(service->open_streams()); });
+  m.RegisterGauge("tokensampler_stream_sequences", "Live sequences over all open streams.",
+                  [service] { return static_cast<double>(service->live_sequences()); });
+  m.RegisterGauge("tokensampler_serving",
+                  "1 while health says SERVING, 0 in the lame duck and the drain.",
+                  [this] { return lame_duck() ? 0.0 : 1.0; });
 }
 
 std::vector<grpc::Server*> Server::grpc_servers() const {
@@ -171,11 +206,13 @@ void Server::Shutdown(absl::Duration drain) {
 
 Server::~Server() {
   if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+  metrics_http_.reset();
   health_server_.reset();
   server_.reset();
   service_.reset();
   auth_.reset();
   pool_.reset();
+  metrics_.reset();
 }
 
 }  // namespace tokensampler::server

@@ -13,6 +13,8 @@
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "server/auth.h"
+#include "server/metrics.h"
+#include "server/metrics_http.h"
 #include "server/service.h"
 #include "server/tls.h"
 #include "server/worker_pool.h"
@@ -42,6 +44,8 @@ struct ServerOptions {
   // Set: a second, always plaintext port serving only grpc.health.v1 (for probes that
   // cannot speak TLS or send a token); bind it to localhost or the pod IP.
   std::string health_address;
+  // Set: Prometheus metrics at http://<metrics_address>/metrics (port 0 = any free port).
+  std::string metrics_address;
 };
 
 // Checks option ranges (positive limits, max_vocab <= the library's kMaxVocab, ...).
@@ -62,6 +66,10 @@ class Server {
   // The --health_address port and "host:port", or 0 and "" when there is none.
   int health_port() const { return health_port_; }
   const std::string& health_address() const { return health_address_; }
+  // The --metrics_address port, or 0 when metrics are off.
+  int metrics_port() const { return metrics_http_ == nullptr ? 0 : metrics_http_->port(); }
+  // Counters and gauges; subsystems add gauges with Metrics::RegisterGauge.
+  Metrics& metrics() { return *metrics_; }
 
   // The lame-duck phase of a shutdown: health (overall and per service) goes
   // NOT_SERVING while calls are still accepted and served, so that health-checking
@@ -85,9 +93,13 @@ class Server {
   Server() = default;
   // The main server and the --health_address one (when set).
   std::vector<grpc::Server*> grpc_servers() const;
+  // The server's gauges (queue, in-flight rows, streams, ...) for --metrics_address.
+  void RegisterGauges(const ServerOptions& options);
 
   std::unique_ptr<WorkerPool> pool_;  // outlives the grpc::Server and the service
   std::unique_ptr<TokenAuthenticator> auth_;  // outlives the service
+  std::unique_ptr<Metrics> metrics_;           // outlives the service and the servers
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<SamplerService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> health_server_;  // --health_address, or nullptr

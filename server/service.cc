@@ -129,6 +129,7 @@ struct RowJob {
     }
     if (skipped > 0) service->CountSkipped(skipped);
     if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      service->AddRowsInFlight(-static_cast<int64_t>(n));
       absl::Status status;
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -160,9 +161,13 @@ bool StartRowJob(WorkerPool& pool, std::shared_ptr<RowJob> job) {
   for (size_t t = 0; t < tasks; ++t) {
     batch.push_back([job](sampler::Sampler& sampler) { job->Run(sampler); });
   }
+  SamplerService* service = job->service;
   job.reset();  // the tasks hold the job
+  service->AddRowsInFlight(static_cast<int64_t>(n));
   if (tasks == 1 && pool.TryRunHere(batch[0])) return true;
-  return pool.TrySubmit(std::move(batch));
+  if (pool.TrySubmit(std::move(batch))) return true;
+  service->AddRowsInFlight(-static_cast<int64_t>(n));
+  return false;
 }
 
 // Sample and GetDistribution: decode, sample on the pool (or here, see StartRowJob),
@@ -223,6 +228,7 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
         }
       }
       service_->CountServed(rows_.size());
+      service_->CountSampled(rows_);
       status = Serialize();
     }
     // The logits are not needed any more: free them now rather than when gRPC is done
@@ -275,7 +281,12 @@ class StreamReactor final
         context_(context),
         session_(service->options().limits),
         read_buffer_(std::make_unique<grpc::ByteBuffer>()) {
+    service_->AddOpenStreams(1);
     Pump();
+  }
+  ~StreamReactor() override {
+    service_->AddOpenStreams(-1);
+    service_->AddLiveSequences(-static_cast<int64_t>(counted_sequences_));
   }
 
   void OnReadDone(bool ok) override {
@@ -417,10 +428,15 @@ class StreamReactor final
     absl::Status status = SerializeMessage(response, bytes.get());
     if (!status.ok()) return EndMessage(status, nullptr);
     service_->CountServed(rows_.size());
+    service_->CountSampled(rows_);
     EndMessage(absl::OkStatus(), std::move(bytes));
   }
 
   void EndMessage(const absl::Status& status, std::unique_ptr<grpc::ByteBuffer> response) {
+    const size_t live = session_.live_sequences();
+    service_->AddLiveSequences(static_cast<int64_t>(live) -
+                               static_cast<int64_t>(counted_sequences_));
+    counted_sequences_ = live;
     rows_.clear();
     // Frees this message's logits (Clear deletes each row's Logits) while the stream
     // waits for its next message.
@@ -439,6 +455,7 @@ class StreamReactor final
 
   // Owned by the message being processed (one at a time).
   StreamSession session_;
+  size_t counted_sequences_ = 0;  // session_'s live sequences in service_->live_sequences()
   v1::SampleRequest current_;  // the message being processed; cleared when it ends
   std::vector<DecodedRow> rows_;
   std::shared_ptr<RowJob> job_;
@@ -464,6 +481,13 @@ SamplerService::SamplerService(WorkerPool* pool, const ServiceOptions& options)
 
 absl::Status SamplerService::Authenticate(const grpc::CallbackServerContext& context) const {
   return options_.auth == nullptr ? absl::OkStatus() : options_.auth->CheckCall(context);
+}
+
+void SamplerService::CountSampled(const std::vector<DecodedRow>& rows) {
+  if (options_.metrics == nullptr) return;
+  for (const DecodedRow& row : rows) {
+    if (row.has_logits) options_.metrics->CountRows(row.params.preset, row.logits.dtype, 1);
+  }
 }
 
 uint64_t SamplerService::PickSeed() {

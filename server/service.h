@@ -8,9 +8,11 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "server/auth.h"
 #include "server/codec.h"
+#include "server/metrics.h"
 #include "server/worker_pool.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
@@ -22,6 +24,8 @@ struct ServiceOptions {
   int64_t max_message_bytes = 256 << 20;  // reported in ServerInfo
   // Set: every Sampler RPC needs a valid bearer token (not owned; outlives the service).
   TokenAuthenticator* auth = nullptr;
+  // Set: rows are counted by preset and dtype here (not owned; outlives the service).
+  Metrics* metrics = nullptr;
 };
 
 // The methods take raw bytes and parse them in the service, so that a body that is
@@ -73,6 +77,16 @@ class SamplerService final : public SamplerServiceBase {
     rows_served_.fetch_add(rows);
   }
   void CountSkipped(uint64_t rows) { rows_skipped_.fetch_add(rows); }
+  // Counts the sampled rows of a successful message by preset and dtype (metrics).
+  void CountSampled(const std::vector<DecodedRow>& rows);
+  // Rows handed to the pool and not finished yet.
+  int64_t rows_in_flight() const { return rows_in_flight_.load(); }
+  void AddRowsInFlight(int64_t delta) { rows_in_flight_.fetch_add(delta); }
+  // Open SampleStream calls and the live sequences of all of them.
+  int64_t open_streams() const { return open_streams_.load(); }
+  int64_t live_sequences() const { return live_sequences_.load(); }
+  void AddOpenStreams(int64_t delta) { open_streams_.fetch_add(delta); }
+  void AddLiveSequences(int64_t delta) { live_sequences_.fetch_add(delta); }
   // Calls that saw a cancellation (client cancel, deadline, shutdown).
   uint64_t calls_cancelled() const { return calls_cancelled_.load(); }
   void CountCancelled() { calls_cancelled_.fetch_add(1); }
@@ -87,6 +101,9 @@ class SamplerService final : public SamplerServiceBase {
   std::atomic<uint64_t> rows_served_{0};
   std::atomic<uint64_t> rows_skipped_{0};
   std::atomic<uint64_t> calls_cancelled_{0};
+  std::atomic<int64_t> rows_in_flight_{0};
+  std::atomic<int64_t> open_streams_{0};
+  std::atomic<int64_t> live_sequences_{0};
 };
 
 }  // namespace tokensampler::server

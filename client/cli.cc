@@ -51,16 +51,16 @@ ABSL_FLAG(int32_t, retries, 0,
 ABSL_FLAG(std::string, tls_ca, EnvOr("TOKENSAMPLER_TLS_CA", ""),
           "PEM CA bundle that the server certificate must chain to; set = TLS. "
           "Environment: TOKENSAMPLER_TLS_CA.");
-ABSL_FLAG(std::string, tls_cert, EnvOr("TOKENSAMPLER_TLS_CERT", ""),
+ABSL_FLAG(std::string, tls_cert, EnvOr("TOKENSAMPLER_CLIENT_CERT", ""),
           "PEM client certificate for mutual TLS (with --tls_key); set = TLS (system roots "
-          "unless --tls_ca). Environment: TOKENSAMPLER_TLS_CERT.");
-ABSL_FLAG(std::string, tls_key, EnvOr("TOKENSAMPLER_TLS_KEY", ""),
-          "PEM private key of --tls_cert. Environment: TOKENSAMPLER_TLS_KEY.");
+          "unless --tls_ca). Environment: TOKENSAMPLER_CLIENT_CERT.");
+ABSL_FLAG(std::string, tls_key, EnvOr("TOKENSAMPLER_CLIENT_KEY", ""),
+          "PEM private key of --tls_cert. Environment: TOKENSAMPLER_CLIENT_KEY.");
 ABSL_FLAG(std::string, tls_server_name, "",
           "Name to check the server certificate against instead of the address's host.");
-ABSL_FLAG(std::string, auth_token_file, EnvOr("TOKENSAMPLER_AUTH_TOKEN_FILE", ""),
+ABSL_FLAG(std::string, auth_token_file, EnvOr("TOKENSAMPLER_CLIENT_TOKEN_FILE", ""),
           "File whose first line is a bearer token, sent with every call as "
-          "'authorization: Bearer <token>'. Environment: TOKENSAMPLER_AUTH_TOKEN_FILE.");
+          "'authorization: Bearer <token>'. Environment: TOKENSAMPLER_CLIENT_TOKEN_FILE.");
 ABSL_FLAG(bool, json, false, "Print machine-readable JSON instead of text.");
 
 // Logits input (sample, dist).

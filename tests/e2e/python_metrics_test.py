@@ -3,7 +3,7 @@
 python3-prometheus-client (so a format mistake fails here), after known calls.
 
 usage: python_metrics_test.py --server-bin BIN --proto-dir DIR --protoc PROTOC
-                              --grpc-plugin PLUGIN --out DIR
+                              --grpc-plugin PLUGIN --out DIR --dashboard JSON
 """
 
 import argparse
@@ -129,6 +129,21 @@ class MetricsTest(unittest.TestCase):
         self.assertIn(info[0].labels["simd"], {"AVX3", "AVX3_ZEN4", "AVX2", "SSE4", "SSSE3",
                                                "EMU128", "SCALAR"})
 
+    def test_dashboard_uses_only_exposed_metrics(self):
+        # Every metric the Grafana dashboard queries is one this server exposes.
+        import json
+        with open(ARGS.dashboard) as f:
+            dashboard = json.load(f)
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+        exprs += [v["definition"] for v in dashboard["templating"]["list"]]
+        used = set()
+        for e in exprs:
+            used.update(re.findall(r"\b((?:tokensampler|process)_[a-z_]+)", e))
+        _, s = self.samples()
+        exposed = {name for name, _ in s}
+        self.assertTrue(used)
+        self.assertEqual(sorted(used - exposed), [])
+
     def test_other_paths_and_methods(self):
         with self.assertRaises(urllib.error.HTTPError) as caught:
             self.fetch("/")
@@ -141,7 +156,8 @@ class MetricsTest(unittest.TestCase):
 def main():
     global ARGS
     parser = argparse.ArgumentParser()
-    for name in ("--server-bin", "--proto-dir", "--protoc", "--grpc-plugin", "--out"):
+    for name in ("--server-bin", "--proto-dir", "--protoc", "--grpc-plugin", "--out",
+                 "--dashboard"):
         parser.add_argument(name, required=True)
     ARGS, rest = parser.parse_known_args()
     base.ARGS = ARGS

@@ -41,9 +41,19 @@ ABSL_FLAG(int32_t, max_vocab, 1048576,
           "Largest vocabulary (logits per row). Env TOKENSAMPLER_MAX_VOCAB.");
 ABSL_FLAG(int32_t, max_rows, 1024,
           "Most rows per request message. Env TOKENSAMPLER_MAX_ROWS.");
-ABSL_FLAG(int64_t, max_message_bytes, 268435456,
-          "gRPC max receive and send message size in bytes. "
-          "Env TOKENSAMPLER_MAX_MESSAGE_BYTES.");
+ABSL_FLAG(int64_t, max_message_bytes, 67108864,
+          "gRPC max receive and send message size in bytes (a larger message gets "
+          "RESOURCE_EXHAUSTED before it is read). Env TOKENSAMPLER_MAX_MESSAGE_BYTES.");
+ABSL_FLAG(int64_t, max_memory, int64_t{1} << 30,
+          "Memory budget in bytes: 1/4 bounds gRPC's transport buffers (ResourceQuota), "
+          "3/4 the requests being parsed and sampled (5 bytes per wire byte + 1 KiB per "
+          "row) and stream histories (4 bytes per token); work that does not fit gets "
+          "RESOURCE_EXHAUSTED. 0 = unlimited. Env TOKENSAMPLER_MAX_MEMORY.");
+ABSL_FLAG(int32_t, max_streams, 1024,
+          "Most open SampleStream calls; 0 = unlimited. Env TOKENSAMPLER_MAX_STREAMS.");
+ABSL_FLAG(int64_t, max_live_sequences, 65536,
+          "Most live sequences over all streams; 0 = unlimited. "
+          "Env TOKENSAMPLER_MAX_LIVE_SEQUENCES.");
 ABSL_FLAG(int32_t, max_sequences, 4096,
           "Most live sequences per SampleStream. Env TOKENSAMPLER_MAX_SEQUENCES.");
 ABSL_FLAG(int32_t, max_history_tokens, 131072,
@@ -117,6 +127,9 @@ constexpr struct {
     {"auth_token_file", "TOKENSAMPLER_AUTH_TOKEN_FILE"},
     {"health_address", "TOKENSAMPLER_HEALTH_ADDRESS"},
     {"metrics_address", "TOKENSAMPLER_METRICS_ADDRESS"},
+    {"max_memory", "TOKENSAMPLER_MAX_MEMORY"},
+    {"max_streams", "TOKENSAMPLER_MAX_STREAMS"},
+    {"max_live_sequences", "TOKENSAMPLER_MAX_LIVE_SEQUENCES"},
 };
 
 // glibc gives each thread that allocates under contention its own malloc arena, up to
@@ -204,6 +217,9 @@ int Main(int argc, char** argv) {
   options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
   options.health_address = absl::GetFlag(FLAGS_health_address);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.max_memory = absl::GetFlag(FLAGS_max_memory);
+  options.max_streams = absl::GetFlag(FLAGS_max_streams);
+  options.max_live_sequences = absl::GetFlag(FLAGS_max_live_sequences);
   const absl::Duration drain = absl::GetFlag(FLAGS_drain_timeout);
   if (drain < absl::ZeroDuration()) {
     LogEvent(LogLevel::kError, "bad_flag",

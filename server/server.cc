@@ -9,6 +9,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/server_builder.h"
 #include "sampler/params.h"
 
@@ -24,6 +25,10 @@ std::string WithPort(const std::string& address, int port) {
   }
   return absl::StrCat(address.substr(0, colon), ":", port);
 }
+
+// The part of --max_memory for the server's own accounting; gRPC's ResourceQuota gets
+// the rest.
+int64_t RequestBudget(int64_t max_memory) { return max_memory / 4 * 3; }
 
 absl::Status Positive(absl::string_view flag, int64_t value) {
   if (value >= 1) return absl::OkStatus();
@@ -68,6 +73,21 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
         absl::StrCat("--max_connection_age_grace: must be >= 0, got ",
                      absl::FormatDuration(o.max_connection_age_grace)));
   }
+  if (o.max_memory < 0 || o.max_streams < 0 || o.max_live_sequences < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        o.max_memory < 0 ? "--max_memory" : o.max_streams < 0 ? "--max_streams"
+                                                              : "--max_live_sequences",
+        ": must be >= 0 (0 = unlimited), got ",
+        o.max_memory < 0 ? o.max_memory
+                         : o.max_streams < 0 ? o.max_streams : o.max_live_sequences));
+  }
+  if (o.max_memory > 0 && RequestBudget(o.max_memory) < o.max_message_bytes * kBytesPerWireByte) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_memory: ", o.max_memory, " bytes leave ", RequestBudget(o.max_memory),
+        " for requests, less than one message of --max_message_bytes=", o.max_message_bytes,
+        " costs (", kBytesPerWireByte, "x its size); raise --max_memory to at least ",
+        o.max_message_bytes * kBytesPerWireByte * 4 / 3, " or lower --max_message_bytes"));
+  }
   if (o.max_message_bytes > std::numeric_limits<int>::max()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_message_bytes: must be <= ", std::numeric_limits<int>::max(),
@@ -86,6 +106,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 
   std::unique_ptr<Server> server(new Server());
   server->metrics_ = std::make_unique<Metrics>();
+  server->budget_ = std::make_unique<MemoryBudget>(RequestBudget(options.max_memory));
   if (!options.auth_token_file.empty()) {
     absl::StatusOr<std::unique_ptr<TokenAuthenticator>> auth =
         TokenAuthenticator::FromFile(options.auth_token_file);
@@ -99,12 +120,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   service_options.max_message_bytes = options.max_message_bytes;
   service_options.auth = server->auth_.get();
   service_options.metrics = server->metrics_.get();
+  service_options.budget = server->budget_.get();
+  service_options.max_streams = options.max_streams;
+  service_options.max_live_sequences = options.max_live_sequences;
   server->service_ = std::make_unique<SamplerService>(server->pool_.get(), service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.address, *credentials, &server->port_);
+  if (options.max_memory > 0) {
+    grpc::ResourceQuota quota("tokensampler");
+    quota.Resize(static_cast<size_t>(options.max_memory - RequestBudget(options.max_memory)));
+    builder.SetResourceQuota(quota);
+  }
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   if (options.max_connection_age > absl::ZeroDuration()) {
@@ -171,6 +200,13 @@ void Server::RegisterGauges(const ServerOptions& options) {
                   [service] { return static_cast<double>(service->open_streams()); });
   m.RegisterGauge("tokensampler_stream_sequences", "Live sequences over all open streams.",
                   [service] { return static_cast<double>(service->live_sequences()); });
+  const MemoryBudget* budget = budget_.get();
+  m.RegisterGauge("tokensampler_memory_budget_used_bytes",
+                  "Bytes of the request memory budget held by requests and histories.",
+                  [budget] { return static_cast<double>(budget->used()); });
+  m.RegisterGauge("tokensampler_memory_budget_limit_bytes",
+                  "The request memory budget (3/4 of --max_memory); 0 = unlimited.",
+                  [budget] { return static_cast<double>(budget->limit()); });
   m.RegisterGauge("tokensampler_serving",
                   "1 while health says SERVING, 0 in the lame duck and the drain.",
                   [this] { return lame_duck() ? 0.0 : 1.0; });
@@ -212,6 +248,7 @@ Server::~Server() {
   service_.reset();
   auth_.reset();
   pool_.reset();
+  budget_.reset();
   metrics_.reset();
 }
 

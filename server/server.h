@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "server/auth.h"
+#include "server/memory_budget.h"
 #include "server/metrics.h"
 #include "server/metrics_http.h"
 #include "server/service.h"
@@ -31,7 +32,12 @@ struct ServerOptions {
   // A one-task request may sample on the gRPC thread when a worker slot is free and
   // nothing is queued (WorkerPool caller_runs); off: gRPC threads never sample.
   bool sample_on_grpc_threads = false;
-  int64_t max_message_bytes = 256 << 20;    // gRPC max receive and send size
+  int64_t max_message_bytes = 64 << 20;     // gRPC max receive and send size
+  // Memory budget: 1/4 to gRPC's ResourceQuota (transport buffers), 3/4 to requests
+  // being parsed and sampled and stream histories (MemoryBudget); 0 = unlimited.
+  int64_t max_memory = int64_t{1} << 30;
+  int max_streams = 1024;                   // open SampleStream calls; 0 = unlimited
+  int64_t max_live_sequences = 65536;       // over all streams; 0 = unlimited
   // After this age (gRPC adds +-10% jitter) a client connection gets a GOAWAY, so that
   // dns:/// clients reconnect and re-resolve; 0 = off.
   absl::Duration max_connection_age = absl::ZeroDuration();
@@ -70,6 +76,7 @@ class Server {
   int metrics_port() const { return metrics_http_ == nullptr ? 0 : metrics_http_->port(); }
   // Counters and gauges; subsystems add gauges with Metrics::RegisterGauge.
   Metrics& metrics() { return *metrics_; }
+  const MemoryBudget& budget() const { return *budget_; }
 
   // The lame-duck phase of a shutdown: health (overall and per service) goes
   // NOT_SERVING while calls are still accepted and served, so that health-checking
@@ -99,6 +106,7 @@ class Server {
   std::unique_ptr<WorkerPool> pool_;  // outlives the grpc::Server and the service
   std::unique_ptr<TokenAuthenticator> auth_;  // outlives the service
   std::unique_ptr<Metrics> metrics_;           // outlives the service and the servers
+  std::unique_ptr<MemoryBudget> budget_;       // outlives the service
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<SamplerService> service_;
   std::unique_ptr<grpc::Server> server_;

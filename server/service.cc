@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <limits>
 #include <memory>
@@ -185,8 +186,11 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
   // `request_bytes` belongs to gRPC's per-call holder, which would keep it (about 0.5 MB
   // for one V=128256 row) until OnDone; once parsed it is dropped here, so that a call
   // waiting for a worker holds one copy of its logits, not two.
+  ~BatchReactor() override { service_->ReleaseBytes(reserved_); }
+
   void Start(grpc::ByteBuffer* request_bytes) {
-    absl::Status status = ParseMessage(*request_bytes, &request_);
+    absl::Status status = service_->Admit(*request_bytes, &reserved_);
+    if (status.ok()) status = ParseMessage(*request_bytes, &request_);
     request_bytes->Clear();
     if (!status.ok()) return FinishWith(status);
     status = DecodeRequest(request_, service_->options().limits, RequestKind::kStateless,
@@ -267,6 +271,7 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
   std::vector<DecodedRow> rows_;
   std::shared_ptr<RowJob> job_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
+  int64_t reserved_ = 0;  // memory budget bytes held until OnDone
 };
 
 // SampleStream. Messages are read one ahead of the one being sampled, sampled strictly
@@ -281,12 +286,13 @@ class StreamReactor final
         context_(context),
         session_(service->options().limits),
         read_buffer_(std::make_unique<grpc::ByteBuffer>()) {
-    service_->AddOpenStreams(1);
     Pump();
   }
+  // The stream was counted by SamplerService::OpenStream before it was built.
   ~StreamReactor() override {
     service_->AddOpenStreams(-1);
     service_->AddLiveSequences(-static_cast<int64_t>(counted_sequences_));
+    service_->ReleaseBytes(message_reserved_ + history_reserved_);
   }
 
   void OnReadDone(bool ok) override {
@@ -376,13 +382,26 @@ class StreamReactor final
 
   // Validates and stages one message, then hands its rows to the pool.
   void Process(std::unique_ptr<grpc::ByteBuffer> message) {
-    absl::Status status = ParseMessage(*message, &current_);
+    absl::Status status = service_->Admit(*message, &message_reserved_);
+    if (status.ok()) status = ParseMessage(*message, &current_);
     message.reset();
+    if (status.ok()) status = ReserveHistory();
     if (status.ok()) {
       status = DecodeRequest(current_, service_->options().limits, RequestKind::kStream,
                              [this] { return service_->PickSeed(); }, &rows_);
     }
     if (status.ok()) status = session_.Prepare(&rows_);
+    if (status.ok()) {
+      // New sequences count against the server-wide cap before any row is sampled.
+      const size_t live = session_.live_sequences();
+      status = service_->AddSequences(static_cast<int64_t>(live) -
+                                      static_cast<int64_t>(counted_sequences_));
+      if (status.ok()) {
+        counted_sequences_ = live;
+      } else {
+        session_.Abort(rows_);
+      }
+    }
     if (!status.ok()) return EndMessage(status, nullptr);
     bool any_logits = false;
     for (const DecodedRow& row : rows_) any_logits |= row.has_logits;
@@ -432,15 +451,39 @@ class StreamReactor final
     EndMessage(absl::OkStatus(), std::move(bytes));
   }
 
+  // Reserves budget for what this message may add to the histories: its context
+  // tokens and one drawn token per row, twice over for vector growth.
+  absl::Status ReserveHistory() {
+    int64_t tokens = 0;
+    for (const v1::Row& row : current_.rows()) tokens += row.context_token_ids_size() + 1;
+    const int64_t bytes = 2 * tokens * kBytesPerHistoryToken;
+    absl::Status status = service_->ReserveBytes(bytes, "the stream's token history");
+    if (status.ok()) history_reserved_ += bytes;
+    return status;
+  }
+
   void EndMessage(const absl::Status& status, std::unique_ptr<grpc::ByteBuffer> response) {
     const size_t live = session_.live_sequences();
     service_->AddLiveSequences(static_cast<int64_t>(live) -
                                static_cast<int64_t>(counted_sequences_));
     counted_sequences_ = live;
+    // The histories now hold what they hold: keep exactly that much of the budget.
+    const int64_t history =
+        static_cast<int64_t>(session_.HistoryCapacity()) * kBytesPerHistoryToken;
+    if (history < history_reserved_) service_->ReleaseBytes(history_reserved_ - history);
+    if (history > history_reserved_) service_->ChargeBytes(history - history_reserved_);
+    history_reserved_ = history;
     rows_.clear();
     // Frees this message's logits (Clear deletes each row's Logits) while the stream
-    // waits for its next message.
-    current_.Clear();
+    // waits for its next message. Clear keeps the capacity of cleared repeated fields,
+    // so a large message's message object is dropped whole.
+    if (message_reserved_ >= kLargeMessageBytes) {
+      current_ = v1::SampleRequest();
+    } else {
+      current_.Clear();
+    }
+    service_->ReleaseBytes(message_reserved_);
+    message_reserved_ = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
       processing_ = false;
@@ -456,6 +499,9 @@ class StreamReactor final
   // Owned by the message being processed (one at a time).
   StreamSession session_;
   size_t counted_sequences_ = 0;  // session_'s live sequences in service_->live_sequences()
+  int64_t message_reserved_ = 0;  // budget bytes of the message being processed
+  int64_t history_reserved_ = 0;  // budget bytes of session_'s histories
+  static constexpr int64_t kLargeMessageBytes = 1 << 20;
   v1::SampleRequest current_;  // the message being processed; cleared when it ends
   std::vector<DecodedRow> rows_;
   std::shared_ptr<RowJob> job_;
@@ -481,6 +527,59 @@ SamplerService::SamplerService(WorkerPool* pool, const ServiceOptions& options)
 
 absl::Status SamplerService::Authenticate(const grpc::CallbackServerContext& context) const {
   return options_.auth == nullptr ? absl::OkStatus() : options_.auth->CheckCall(context);
+}
+
+absl::Status SamplerService::Admit(const grpc::ByteBuffer& request, int64_t* reserved) {
+  *reserved = 0;
+  const int64_t max_rows = options_.limits.max_rows;
+  const int64_t rows = CountRequestRows(request, max_rows);
+  if (rows > max_rows) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "rows: more than ", max_rows, " rows exceed the server limit max_rows=", max_rows));
+  }
+  const int64_t bytes = static_cast<int64_t>(request.Length()) * kBytesPerWireByte +
+                        std::max<int64_t>(rows, 0) * kBytesPerRow;
+  absl::Status status =
+      ReserveBytes(bytes, absl::StrCat("a request message of ", request.Length(), " bytes"));
+  if (status.ok()) *reserved = bytes;
+  return status;
+}
+
+absl::Status SamplerService::ReserveBytes(int64_t bytes, absl::string_view what) {
+  if (options_.budget == nullptr) return absl::OkStatus();
+  return options_.budget->Reserve(bytes, what);
+}
+
+void SamplerService::ReleaseBytes(int64_t bytes) {
+  if (options_.budget != nullptr && bytes > 0) options_.budget->ReleaseAndTrim(bytes);
+}
+
+void SamplerService::ChargeBytes(int64_t bytes) {
+  if (options_.budget != nullptr && bytes > 0) options_.budget->Charge(bytes);
+}
+
+absl::Status SamplerService::OpenStream() {
+  const int64_t open = open_streams_.fetch_add(1) + 1;
+  if (options_.max_streams > 0 && open > options_.max_streams) {
+    open_streams_.fetch_sub(1);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("server busy: ", options_.max_streams,
+                     " SampleStream calls are open, the server limit max_streams=",
+                     options_.max_streams, "; retry later"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SamplerService::AddSequences(int64_t delta) {
+  const int64_t live = live_sequences_.fetch_add(delta) + delta;
+  if (delta > 0 && options_.max_live_sequences > 0 && live > options_.max_live_sequences) {
+    live_sequences_.fetch_sub(delta);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "server busy: ", live - delta, " live sequences over all streams, ", delta,
+        " more would exceed the server limit max_live_sequences=",
+        options_.max_live_sequences, "; end finished sequences (end_sequence) or retry later"));
+  }
+  return absl::OkStatus();
 }
 
 void SamplerService::CountSampled(const std::vector<DecodedRow>& rows) {
@@ -526,6 +625,11 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SamplerService::Sam
     grpc::CallbackServerContext* context) {
   if (absl::Status denied = Authenticate(*context); !denied.ok()) {
     return FinishedStream(ToGrpcStatus(denied));
+  }
+  if (absl::Status busy = OpenStream(); !busy.ok()) {
+    grpc::Status status = ToGrpcStatus(busy);
+    LogRpcError("SampleStream", context, status);
+    return FinishedStream(status);
   }
   return new StreamReactor(this, context);
 }

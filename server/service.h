@@ -12,6 +12,7 @@
 
 #include "server/auth.h"
 #include "server/codec.h"
+#include "server/memory_budget.h"
 #include "server/metrics.h"
 #include "server/worker_pool.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -21,11 +22,16 @@ namespace tokensampler::server {
 
 struct ServiceOptions {
   Limits limits;
-  int64_t max_message_bytes = 256 << 20;  // reported in ServerInfo
+  int64_t max_message_bytes = 64 << 20;  // reported in ServerInfo
   // Set: every Sampler RPC needs a valid bearer token (not owned; outlives the service).
   TokenAuthenticator* auth = nullptr;
   // Set: rows are counted by preset and dtype here (not owned; outlives the service).
   Metrics* metrics = nullptr;
+  // Bytes that parsed requests and stream histories may hold (not owned; outlives the
+  // service); nullptr = unlimited.
+  MemoryBudget* budget = nullptr;
+  int max_streams = 0;             // open SampleStream calls; 0 = unlimited
+  int64_t max_live_sequences = 0;  // sequences over all streams; 0 = unlimited
 };
 
 // The methods take raw bytes and parse them in the service, so that a body that is
@@ -77,6 +83,20 @@ class SamplerService final : public SamplerServiceBase {
     rows_served_.fetch_add(rows);
   }
   void CountSkipped(uint64_t rows) { rows_skipped_.fetch_add(rows); }
+  // Admission of one serialized request message before it is parsed: more rows than
+  // max_rows, or more bytes than the memory budget has free, give RESOURCE_EXHAUSTED.
+  // On OK `*reserved` bytes of the budget are held; give them back with ReleaseBytes.
+  absl::Status Admit(const grpc::ByteBuffer& request, int64_t* reserved);
+  // Reserves (delta > 0) or releases (delta < 0) budget bytes for `what`.
+  absl::Status ReserveBytes(int64_t bytes, absl::string_view what);
+  void ReleaseBytes(int64_t bytes);
+  // Counts bytes already allocated (a history that grew past its reservation).
+  void ChargeBytes(int64_t bytes);
+  // A SampleStream may open (OK, counted in open_streams()) or RESOURCE_EXHAUSTED.
+  absl::Status OpenStream();
+  // Counts `delta` more live sequences unless that passes max_live_sequences.
+  absl::Status AddSequences(int64_t delta);
+
   // Counts the sampled rows of a successful message by preset and dtype (metrics).
   void CountSampled(const std::vector<DecodedRow>& rows);
   // Rows handed to the pool and not finished yet.

@@ -42,6 +42,9 @@ const KNOWN_FLAGS = {
   TOKENSAMPLER_MAX_CONNECTION_AGE: "max_connection_age",
   TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE: "max_connection_age_grace",
   TOKENSAMPLER_METRICS_ADDRESS: "metrics_address",
+  TOKENSAMPLER_MAX_MEMORY: "max_memory",
+  TOKENSAMPLER_MAX_STREAMS: "max_streams",
+  TOKENSAMPLER_MAX_LIVE_SEQUENCES: "max_live_sequences",
   TOKENSAMPLER_HEALTH_ADDRESS: "health_address",
   TOKENSAMPLER_TLS_CERT: "tls_cert",
   TOKENSAMPLER_TLS_KEY: "tls_key",
@@ -278,6 +281,14 @@ function structuralErrors(objects, ctx) {
     if (!HEALTH_SERVICES.has(svc)) err(`container ${probeName}.grpc.service '${svc}' is not a service the health server reports (${[...HEALTH_SERVICES].map((s) => `'${s}'`).join(", ")})`);
   }
 
+  // The memory budget must be below the container's memory limit (else the kernel kills first).
+  if (flags.TOKENSAMPLER_MAX_MEMORY !== undefined) {
+    const budget = Number(flags.TOKENSAMPLER_MAX_MEMORY);
+    const limit = parseQuantityBytes(c.resources?.limits?.memory);
+    if (budget === 0) err("ConfigMap TOKENSAMPLER_MAX_MEMORY: 0 (unlimited) lets a request outgrow the memory limit");
+    else if (!Number.isNaN(limit) && budget >= limit) err(`ConfigMap TOKENSAMPLER_MAX_MEMORY ${budget} is not below limits.memory (${limit} bytes)`);
+  }
+
   // Metrics: the listen port, the container port named "metrics" and the scrape annotations agree.
   if (flags.TOKENSAMPLER_METRICS_ADDRESS) {
     const mm = /^(.*):([0-9]+)$/.exec(flags.TOKENSAMPLER_METRICS_ADDRESS);
@@ -489,12 +500,21 @@ function composeErrors(compose, composeDir) {
 // ---------------------------------------------------------------------------------------------
 // Self-test: each mutation must be reported by the schema or the structural checks.
 
+// "1Gi" / "512Mi" / "1G" / "1073741824" -> bytes; NaN when absent or unreadable.
+function parseQuantityBytes(q) {
+  const m = /^([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q ?? ""));
+  if (!m) return NaN;
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2]] ?? 1;
+  return Number(m[1]) * unit;
+}
+
 function mutations() {
   const dep = (os) => os.find((o) => o.obj.kind === "Deployment").obj;
   const ctr = (os) => dep(os).spec.template.spec.containers[0];
   const cm = (os) => os.find((o) => o.obj.kind === "ConfigMap").obj;
   const svc = (os, headless) => os.find((o) => o.obj.kind === "Service" && (o.obj.spec.clusterIP === "None") === headless).obj;
   return [
+    ["memory budget above the memory limit", (os) => { cm(os).data.TOKENSAMPLER_MAX_MEMORY = "2147483648"; }, "not below limits.memory"],
     ["metrics port differs from the metrics address", (os) => { ctr(os).ports.find((p) => p.name === "metrics").containerPort = 9091; }, "container port 'metrics'"],
     ["scrape annotation on another port", (os) => { dep(os).spec.template.metadata.annotations["prometheus.io/port"] = "8080"; }, "prometheus.io/port"],
     ["metrics address not host:port", (os) => { cm(os).data.TOKENSAMPLER_METRICS_ADDRESS = "9090"; }, "want host:port"],

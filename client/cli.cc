@@ -137,11 +137,14 @@ struct Subcommand {
 };
 
 const std::vector<FlagRef>& GlobalFlags() {
-  static const auto* flags = new std::vector<FlagRef>{
-      {"server", "server"},     {"timeout", "timeout"},
-      {"retries", "retries"},   {"tls_ca", "tls_ca"},
-      {"tls_cert", "tls_cert"}, {"tls_key", "tls_key"},
-      {"tls_server_name", "tls_server_name"}, {"auth_token_file", "auth_token_file"}};
+  static const auto* flags = new std::vector<FlagRef>{{"server", "server"},
+                                                      {"timeout", "timeout"},
+                                                      {"retries", "retries"},
+                                                      {"tls_ca", "tls_ca"},
+                                                      {"tls_cert", "tls_cert"},
+                                                      {"tls_key", "tls_key"},
+                                                      {"tls_server_name", "tls_server_name"},
+                                                      {"auth_token_file", "auth_token_file"}};
   return *flags;
 }
 

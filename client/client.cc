@@ -15,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
@@ -82,7 +82,8 @@ absl::StatusOr<int> DecodeHealthResponse(const std::string& bytes) {
 
 absl::StatusOr<std::string> ReadFile(absl::string_view flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read \"", path, "\""));
+  if (!in)
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read \"", path, "\""));
   std::stringstream contents;
   contents << in.rdbuf();
   return contents.str();
@@ -92,10 +93,9 @@ absl::StatusOr<std::string> ReadFile(absl::string_view flag, const std::string& 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
     const ClientOptions& options) {
   if (options.tls_cert.empty() != options.tls_key.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(options.tls_cert.empty() ? "--tls_key" : "--tls_cert",
-                     ": must be set together with ",
-                     options.tls_cert.empty() ? "--tls_cert" : "--tls_key"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.tls_cert.empty() ? "--tls_key" : "--tls_cert", ": must be set together with ",
+        options.tls_cert.empty() ? "--tls_cert" : "--tls_key"));
   }
   if (options.tls_ca.empty() && options.tls_cert.empty()) {
     if (!options.tls_server_name.empty()) {
@@ -104,11 +104,10 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
     return grpc::InsecureChannelCredentials();
   }
   grpc::SslCredentialsOptions ssl;
-  for (auto [flag, path, pem] :
-       {std::tuple<absl::string_view, const std::string*, std::string*>{
-            "tls_ca", &options.tls_ca, &ssl.pem_root_certs},
-        {"tls_cert", &options.tls_cert, &ssl.pem_cert_chain},
-        {"tls_key", &options.tls_key, &ssl.pem_private_key}}) {
+  for (auto [flag, path, pem] : {std::tuple<absl::string_view, const std::string*, std::string*>{
+                                     "tls_ca", &options.tls_ca, &ssl.pem_root_certs},
+                                 {"tls_cert", &options.tls_cert, &ssl.pem_cert_chain},
+                                 {"tls_key", &options.tls_key, &ssl.pem_private_key}}) {
     if (path->empty()) continue;
     absl::StatusOr<std::string> contents = ReadFile(flag, *path);
     if (!contents.ok()) return contents.status();

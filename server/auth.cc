@@ -27,7 +27,7 @@ class FinishedStreamReactor final
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ParseTokenFile(absl::string_view path,
-                                                         absl::string_view contents) {
+                                                        absl::string_view contents) {
   std::vector<std::string> tokens;
   for (absl::string_view line : absl::StrSplit(contents, '\n')) {
     line = absl::StripAsciiWhitespace(line);

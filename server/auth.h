@@ -23,7 +23,7 @@ namespace tokensampler::server {
 // The tokens of a token file: one per line; blank lines, lines starting with '#' and
 // surrounding whitespace are ignored. Error (naming the file) when it holds none.
 absl::StatusOr<std::vector<std::string>> ParseTokenFile(absl::string_view path,
-                                                         absl::string_view contents);
+                                                        absl::string_view contents);
 
 // True when `presented` equals `expected`; the time taken depends only on their
 // lengths, not on where they differ.

@@ -78,8 +78,7 @@ ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain of the server; with --tls_key turns on TLS. Re-read when "
           "it changes (see --tls_reload_interval). Env TOKENSAMPLER_TLS_CERT.");
-ABSL_FLAG(std::string, tls_key, "",
-          "PEM private key of --tls_cert. Env TOKENSAMPLER_TLS_KEY.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert. Env TOKENSAMPLER_TLS_KEY.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle; set = mutual TLS: clients must present a certificate signed by "
           "it. Re-read when it changes. Env TOKENSAMPLER_TLS_CLIENT_CA.");
@@ -257,9 +256,8 @@ int Main(int argc, char** argv) {
             {"workers", absl::StrCat((*server)->workers())},
             {"queue_depth", absl::StrCat(options.queue_depth)},
             {"sample_on_grpc_threads", options.sample_on_grpc_threads ? "true" : "false"},
-            {"tls", options.tls.client_ca_file.empty()
-                        ? (TlsEnabled(options.tls) ? "tls" : "off")
-                        : "mtls"},
+            {"tls", options.tls.client_ca_file.empty() ? (TlsEnabled(options.tls) ? "tls" : "off")
+                                                       : "mtls"},
             {"auth", options.auth_token_file.empty() ? "off" : "bearer"},
             {"health_address", (*server)->health_address()},
             {"metrics_port", absl::StrCat((*server)->metrics_port())},

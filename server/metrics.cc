@@ -72,8 +72,7 @@ ProcessStats ReadProcessStats() {
   if (!std::getline(in, line)) return stats;
   const size_t paren = line.rfind(')');
   if (paren == std::string::npos) return stats;
-  std::vector<std::string> fields =
-      absl::StrSplit(absl::string_view(line).substr(paren + 2), ' ');
+  std::vector<std::string> fields = absl::StrSplit(absl::string_view(line).substr(paren + 2), ' ');
   // fields[0] is field 3 (state): field n is fields[n - 3].
   if (fields.size() < 22) return stats;
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
@@ -95,7 +94,8 @@ ProcessStats ReadProcessStats() {
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
   CallInterceptor(Metrics* metrics, const char* method)
-      : metrics_(metrics), method_(method == nullptr ? "" : method),
+      : metrics_(metrics),
+        method_(method == nullptr ? "" : method),
         start_(std::chrono::steady_clock::now()) {}
 
   ~CallInterceptor() override {
@@ -125,8 +125,7 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
   bool counted_ = false;
 };
 
-class CallInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class CallInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit CallInterceptorFactory(Metrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
@@ -156,17 +155,16 @@ std::string FormatMetricValue(double value) {
 
 absl::string_view LimitNamedIn(absl::string_view message) {
   // The server's own messages name the flag of the limit; gRPC's size check does not.
-  for (absl::string_view limit : {"max_memory", "max_streams", "max_live_sequences",
-                                  "max_rows", "queue_depth", "max_sequences",
-                                  "max_history_tokens", "max_message_bytes"}) {
+  for (absl::string_view limit :
+       {"max_memory", "max_streams", "max_live_sequences", "max_rows", "queue_depth",
+        "max_sequences", "max_history_tokens", "max_message_bytes"}) {
     if (absl::StrContains(message, limit)) return limit;
   }
   if (absl::StrContains(message, "larger than max")) return "max_message_bytes";
   return "other";
 }
 
-Metrics::Metrics()
-    : start_time_seconds_(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())) {}
+Metrics::Metrics() : start_time_seconds_(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())) {}
 
 Metrics::MethodStats& Metrics::StatsFor(absl::string_view full_method) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -234,8 +232,7 @@ std::string Metrics::Render() const {
     for (size_t b = 0; b <= kDurationBuckets.size(); ++b) {
       cumulative += stats->buckets[b].load(std::memory_order_relaxed);
       absl::StrAppend(&out, "tokensampler_rpc_duration_seconds_bucket{", labels, ",le=\"",
-                      b < kDurationBuckets.size() ? FormatMetricValue(kDurationBuckets[b])
-                                                  : "+Inf",
+                      b < kDurationBuckets.size() ? FormatMetricValue(kDurationBuckets[b]) : "+Inf",
                       "\"} ", cumulative, "\n");
     }
     absl::StrAppend(&out, "tokensampler_rpc_duration_seconds_sum{", labels, "} ",
@@ -272,8 +269,8 @@ std::string Metrics::Render() const {
     absl::StrAppend(&out, "process_resident_memory_bytes ", FormatMetricValue(process.rss_bytes),
                     "\n");
     Header(&out, "process_virtual_memory_bytes", "gauge", "Virtual memory size.");
-    absl::StrAppend(&out, "process_virtual_memory_bytes ",
-                    FormatMetricValue(process.virtual_bytes), "\n");
+    absl::StrAppend(&out, "process_virtual_memory_bytes ", FormatMetricValue(process.virtual_bytes),
+                    "\n");
     Header(&out, "process_threads", "gauge", "OS threads of the process.");
     absl::StrAppend(&out, "process_threads ", FormatMetricValue(process.threads), "\n");
     Header(&out, "process_open_fds", "gauge", "Open file descriptors.");

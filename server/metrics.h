@@ -35,8 +35,7 @@ class Metrics {
  public:
   // Upper bounds (seconds) of the call-duration histogram buckets; +Inf is implied.
   static constexpr std::array<double, 15> kDurationBuckets = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-      0.25,   0.5,   1,      2.5,   5,     10,    30};
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
   Metrics();
   Metrics(const Metrics&) = delete;
@@ -61,8 +60,7 @@ class Metrics {
 
   // Creates the interceptor that times and counts every call (register it on the
   // ServerBuilder when metrics are served).
-  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-  MakeInterceptorFactory();
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeInterceptorFactory();
 
  private:
   struct MethodStats {

@@ -57,11 +57,11 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* found = nullptr;
   const std::string service = absl::StrCat(port);
-  if (const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints,
-                                 &found);
+  if (const int rc =
+          getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
       rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--metrics_address: cannot resolve \"", host,
-                                                   "\": ", gai_strerror(rc)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics_address: cannot resolve \"", host, "\": ", gai_strerror(rc)));
   }
   int fd = -1;
   std::string error = "no address";
@@ -84,9 +84,9 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   sockaddr_storage bound = {};
   socklen_t length = sizeof(bound);
   getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
-  const int bound_port = ntohs(bound.ss_family == AF_INET6
-                                   ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                   : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  const int bound_port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   int wake[2];
   if (pipe2(wake, O_CLOEXEC) != 0) {
     close(fd);
@@ -98,8 +98,8 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   return server;
 }
 
-MetricsHttpServer::MetricsHttpServer(const Metrics* metrics, int listen_fd, int port,
-                                     int wake_read, int wake_write)
+MetricsHttpServer::MetricsHttpServer(const Metrics* metrics, int listen_fd, int port, int wake_read,
+                                     int wake_write)
     : metrics_(metrics),
       listen_fd_(listen_fd),
       port_(port),
@@ -144,8 +144,7 @@ void MetricsHttpServer::Serve(int fd) {
     if (n <= 0) return;
     request.append(buffer, static_cast<size_t>(n));
     if (request.size() > kMaxRequestBytes) {
-      return Respond(fd, "431 Request Header Fields Too Large", "text/plain", "too large\n",
-                     false);
+      return Respond(fd, "431 Request Header Fields Too Large", "text/plain", "too large\n", false);
     }
   }
   // Request line: METHOD SP TARGET SP VERSION.

@@ -19,7 +19,7 @@ class MetricsHttpServer {
   // Listens on `address` ("host:port", port 0 = any free port; IPv4 or [IPv6]).
   // `metrics` must outlive the server.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(const std::string& address,
-                                                                   const Metrics* metrics);
+                                                                  const Metrics* metrics);
   // Stops accepting and joins the thread.
   ~MetricsHttpServer();
   MetricsHttpServer(const MetricsHttpServer&) = delete;
@@ -28,8 +28,7 @@ class MetricsHttpServer {
   int port() const { return port_; }
 
  private:
-  MetricsHttpServer(const Metrics* metrics, int listen_fd, int port, int wake_read,
-                    int wake_write);
+  MetricsHttpServer(const Metrics* metrics, int listen_fd, int port, int wake_read, int wake_write);
   void Run();
   void Serve(int fd);
 

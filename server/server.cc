@@ -8,8 +8,8 @@
 #include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/resource_quota.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "sampler/params.h"
 
@@ -74,12 +74,13 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
                      absl::FormatDuration(o.max_connection_age_grace)));
   }
   if (o.max_memory < 0 || o.max_streams < 0 || o.max_live_sequences < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        o.max_memory < 0 ? "--max_memory" : o.max_streams < 0 ? "--max_streams"
-                                                              : "--max_live_sequences",
-        ": must be >= 0 (0 = unlimited), got ",
-        o.max_memory < 0 ? o.max_memory
-                         : o.max_streams < 0 ? o.max_streams : o.max_live_sequences));
+    return absl::InvalidArgumentError(absl::StrCat(o.max_memory < 0    ? "--max_memory"
+                                                   : o.max_streams < 0 ? "--max_streams"
+                                                                       : "--max_live_sequences",
+                                                   ": must be >= 0 (0 = unlimited), got ",
+                                                   o.max_memory < 0    ? o.max_memory
+                                                   : o.max_streams < 0 ? o.max_streams
+                                                                       : o.max_live_sequences));
   }
   if (o.max_memory > 0 && RequestBudget(o.max_memory) < o.max_message_bytes * kBytesPerWireByte) {
     return absl::InvalidArgumentError(absl::StrCat(

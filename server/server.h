@@ -32,12 +32,12 @@ struct ServerOptions {
   // A one-task request may sample on the gRPC thread when a worker slot is free and
   // nothing is queued (WorkerPool caller_runs); off: gRPC threads never sample.
   bool sample_on_grpc_threads = false;
-  int64_t max_message_bytes = 64 << 20;     // gRPC max receive and send size
+  int64_t max_message_bytes = 64 << 20;  // gRPC max receive and send size
   // Memory budget: 1/4 to gRPC's ResourceQuota (transport buffers), 3/4 to requests
   // being parsed and sampled and stream histories (MemoryBudget); 0 = unlimited.
   int64_t max_memory = int64_t{1} << 30;
-  int max_streams = 1024;                   // open SampleStream calls; 0 = unlimited
-  int64_t max_live_sequences = 65536;       // over all streams; 0 = unlimited
+  int max_streams = 1024;              // open SampleStream calls; 0 = unlimited
+  int64_t max_live_sequences = 65536;  // over all streams; 0 = unlimited
   // After this age (gRPC adds +-10% jitter) a client connection gets a GOAWAY, so that
   // dns:/// clients reconnect and re-resolve; 0 = off.
   absl::Duration max_connection_age = absl::ZeroDuration();
@@ -105,8 +105,8 @@ class Server {
 
   std::unique_ptr<WorkerPool> pool_;  // outlives the grpc::Server and the service
   std::unique_ptr<TokenAuthenticator> auth_;  // outlives the service
-  std::unique_ptr<Metrics> metrics_;           // outlives the service and the servers
-  std::unique_ptr<MemoryBudget> budget_;       // outlives the service
+  std::unique_ptr<Metrics> metrics_;          // outlives the service and the servers
+  std::unique_ptr<MemoryBudget> budget_;      // outlives the service
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<SamplerService> service_;
   std::unique_ptr<grpc::Server> server_;

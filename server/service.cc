@@ -562,10 +562,10 @@ absl::Status SamplerService::OpenStream() {
   const int64_t open = open_streams_.fetch_add(1) + 1;
   if (options_.max_streams > 0 && open > options_.max_streams) {
     open_streams_.fetch_sub(1);
-    return absl::ResourceExhaustedError(
-        absl::StrCat("server busy: ", options_.max_streams,
-                     " SampleStream calls are open, the server limit max_streams=",
-                     options_.max_streams, "; retry later"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "server busy: ", options_.max_streams,
+        " SampleStream calls are open, the server limit max_streams=", options_.max_streams,
+        "; retry later"));
   }
   return absl::OkStatus();
 }
@@ -576,8 +576,8 @@ absl::Status SamplerService::AddSequences(int64_t delta) {
     live_sequences_.fetch_sub(delta);
     return absl::ResourceExhaustedError(absl::StrCat(
         "server busy: ", live - delta, " live sequences over all streams, ", delta,
-        " more would exceed the server limit max_live_sequences=",
-        options_.max_live_sequences, "; end finished sequences (end_sequence) or retry later"));
+        " more would exceed the server limit max_live_sequences=", options_.max_live_sequences,
+        "; end finished sequences (end_sequence) or retry later"));
   }
   return absl::OkStatus();
 }

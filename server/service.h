@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "grpcpp/support/byte_buffer.h"
 #include "server/auth.h"
 #include "server/codec.h"
 #include "server/memory_budget.h"
 #include "server/metrics.h"
 #include "server/worker_pool.h"
-#include "grpcpp/support/byte_buffer.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
 
 namespace tokensampler::server {

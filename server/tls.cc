@@ -18,8 +18,7 @@ namespace {
 absl::Status CheckPemFile(absl::string_view flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, ": cannot read \"", path, "\""));
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read \"", path, "\""));
   }
   std::stringstream contents;
   contents << in.rdbuf();
@@ -47,23 +46,21 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     return grpc::InsecureServerCredentials();
   }
   if (options.cert_file.empty() || options.key_file.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(options.cert_file.empty() ? "--tls_cert" : "--tls_key",
-                     ": must be set together with ",
-                     options.cert_file.empty() ? "--tls_key" : "--tls_cert"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.cert_file.empty() ? "--tls_cert" : "--tls_key", ": must be set together with ",
+        options.cert_file.empty() ? "--tls_key" : "--tls_cert"));
   }
-  for (auto [flag, path] : {std::pair<absl::string_view, const std::string*>{
-                                "tls_cert", &options.cert_file},
-                            {"tls_key", &options.key_file},
-                            {"tls_client_ca", &options.client_ca_file}}) {
+  for (auto [flag, path] :
+       {std::pair<absl::string_view, const std::string*>{"tls_cert", &options.cert_file},
+        {"tls_key", &options.key_file},
+        {"tls_client_ca", &options.client_ca_file}}) {
     if (path->empty()) continue;
     absl::Status status = CheckPemFile(flag, *path);
     if (!status.ok()) return status;
   }
   if (options.reload_interval < absl::Seconds(1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--tls_reload_interval: must be >= 1s, got ",
-                     absl::FormatDuration(options.reload_interval)));
+    return absl::InvalidArgumentError(absl::StrCat("--tls_reload_interval: must be >= 1s, got ",
+                                                   absl::FormatDuration(options.reload_interval)));
   }
   const auto interval = static_cast<unsigned int>(
       std::min<int64_t>(absl::ToInt64Seconds(options.reload_interval), 86400));

@@ -160,11 +160,7 @@ def main():
                  "--dashboard"):
         parser.add_argument(name, required=True)
     ARGS, rest = parser.parse_known_args()
-    base.ARGS = ARGS
-    base.generate_stubs()
-    import grpc
-    from tokensampler.v1 import sampler_pb2, sampler_pb2_grpc
-    base.grpc, base.pb2, base.pb2_grpc = grpc, sampler_pb2, sampler_pb2_grpc
+    base.load_stubs(ARGS)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 

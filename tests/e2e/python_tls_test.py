@@ -192,11 +192,7 @@ def main():
                  "--out"):
         parser.add_argument(name, required=True)
     ARGS, rest = parser.parse_known_args()
-    base.ARGS = ARGS
-    base.generate_stubs()
-    import grpc
-    from tokensampler.v1 import sampler_pb2, sampler_pb2_grpc
-    base.grpc, base.pb2, base.pb2_grpc = grpc, sampler_pb2, sampler_pb2_grpc
+    base.load_stubs(ARGS)
     workdir = tempfile.mkdtemp(prefix="tokensampler-pki-")
     try:
         PKI = os.path.join(workdir, "pki")

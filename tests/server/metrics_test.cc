@@ -35,8 +35,8 @@ TEST(MetricsTest, RejectionsAreFiledUnderTheLimitTheirMessageNames) {
 TEST(MetricsTest, RenderHasCountsHistogramAndGauges) {
   Metrics metrics;
   metrics.CountCall("/tokensampler.v1.Sampler/Sample", grpc::StatusCode::OK, 0.003);
-  metrics.CountCall("/tokensampler.v1.Sampler/Sample", grpc::StatusCode::RESOURCE_EXHAUSTED,
-                    0.0001, "server busy: the work queue is full (queue_depth=2 tasks)");
+  metrics.CountCall("/tokensampler.v1.Sampler/Sample", grpc::StatusCode::RESOURCE_EXHAUSTED, 0.0001,
+                    "server busy: the work queue is full (queue_depth=2 tasks)");
   metrics.CountRows(sampler::Preset::kLlamaCpp, sampler::Dtype::kFloat16, 7);
   metrics.RegisterGauge("tokensampler_test_bytes", "A test gauge.", [] { return 12.5; });
   const std::string text = metrics.Render();
@@ -46,8 +46,10 @@ TEST(MetricsTest, RenderHasCountsHistogramAndGauges) {
   // 0.0001 s falls in the first bucket, 0.003 s in le=0.005 (cumulative: 2).
   EXPECT_THAT(text, HasSubstr("method=\"Sample\",le=\"0.0005\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("method=\"Sample\",le=\"0.005\"} 2\n"));
-  EXPECT_THAT(text, HasSubstr("tokensampler_rows_total{preset=\"llama_cpp\",dtype=\"float16\"} 7\n"));
-  EXPECT_THAT(text, HasSubstr("# TYPE tokensampler_test_bytes gauge\ntokensampler_test_bytes 12.5\n"));
+  EXPECT_THAT(text,
+              HasSubstr("tokensampler_rows_total{preset=\"llama_cpp\",dtype=\"float16\"} 7\n"));
+  EXPECT_THAT(text,
+              HasSubstr("# TYPE tokensampler_test_bytes gauge\ntokensampler_test_bytes 12.5\n"));
   EXPECT_THAT(text, HasSubstr("tokensampler_build_info{version=\""));
 }
 

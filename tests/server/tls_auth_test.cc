@@ -29,8 +29,7 @@ class TlsAuthTest : public ::testing::Test {
     char dir_template[] = "/tmp/tokensampler-tls-XXXXXX";
     ASSERT_NE(mkdtemp(dir_template), nullptr);
     dir_ = new std::string(dir_template);
-    const std::string command =
-        absl::StrCat("sh ", TOKENSAMPLER_MAKE_CERTS, " ", *dir_, "/pki");
+    const std::string command = absl::StrCat("sh ", TOKENSAMPLER_MAKE_CERTS, " ", *dir_, "/pki");
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
   }
   static void TearDownTestSuite() {
@@ -129,13 +128,13 @@ TEST_F(TlsAuthTest, RotatedCertificateIsServedWithoutRestart) {
   // a folder holding a certificate from another CA, as a Kubernetes Secret volume does.
   const std::string v1 = absl::StrCat(*dir_, "/v1"), v2 = absl::StrCat(*dir_, "/v2");
   const std::string live = absl::StrCat(*dir_, "/live");
-  ASSERT_EQ(std::system(absl::StrCat("mkdir -p ", v1, " ", v2, " && cp ", Pki("server.pem"), " ",
-                                     Pki("server.key"), " ", v1, "/ && cp ",
-                                     Pki("other_server.pem"), " ", v2, "/server.pem && cp ",
-                                     Pki("other_server.key"), " ", v2, "/server.key && ln -sfn ",
-                                     v1, " ", live)
-                            .c_str()),
-            0);
+  ASSERT_EQ(
+      std::system(absl::StrCat("mkdir -p ", v1, " ", v2, " && cp ", Pki("server.pem"), " ",
+                               Pki("server.key"), " ", v1, "/ && cp ", Pki("other_server.pem"), " ",
+                               v2, "/server.pem && cp ", Pki("other_server.key"), " ", v2,
+                               "/server.key && ln -sfn ", v1, " ", live)
+                      .c_str()),
+      0);
   ServerOptions server;
   server.tls.cert_file = live + "/server.pem";
   server.tls.key_file = live + "/server.key";
@@ -146,10 +145,10 @@ TEST_F(TlsAuthTest, RotatedCertificateIsServedWithoutRestart) {
   ASSERT_TRUE(Info(TlsClient()).ok());
   ASSERT_FALSE(Info(other_ca).ok());
 
-  ASSERT_EQ(std::system(absl::StrCat("ln -sfn ", v2, " ", live, ".new && mv -T ", live, ".new ",
-                                     live)
-                            .c_str()),
-            0);
+  ASSERT_EQ(
+      std::system(
+          absl::StrCat("ln -sfn ", v2, " ", live, ".new && mv -T ", live, ".new ", live).c_str()),
+      0);
   // Each Info() builds a new channel, so it sees whatever certificate the server holds.
   bool rotated = false;
   for (absl::Time end = absl::Now() + absl::Seconds(20); !rotated && absl::Now() < end;) {
@@ -249,11 +248,13 @@ TEST(TlsOptionsTest, BadFlagCombinationsAreClearErrors) {
   options.tls.cert_file = "/nonexistent/cert.pem";
   auto server = Server::Start(options);
   ASSERT_FALSE(server.ok());
-  EXPECT_THAT(server.status().message(), HasSubstr("--tls_key: must be set together with --tls_cert"));
+  EXPECT_THAT(server.status().message(),
+              HasSubstr("--tls_key: must be set together with --tls_cert"));
   options.tls.key_file = "/nonexistent/key.pem";
   server = Server::Start(options);
   ASSERT_FALSE(server.ok());
-  EXPECT_THAT(server.status().message(), HasSubstr("--tls_cert: cannot read \"/nonexistent/cert.pem\""));
+  EXPECT_THAT(server.status().message(),
+              HasSubstr("--tls_cert: cannot read \"/nonexistent/cert.pem\""));
   options.tls = {};
   options.tls.client_ca_file = "/nonexistent/ca.pem";
   server = Server::Start(options);

@@ -8,6 +8,7 @@
 #include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "sampler/params.h"
@@ -24,6 +25,10 @@ std::string WithPort(const std::string& address, int port) {
   }
   return absl::StrCat(address.substr(0, colon), ":", port);
 }
+
+// The part of --max_memory for the server's own accounting; gRPC's ResourceQuota gets
+// the rest.
+int64_t RequestBudget(int64_t max_memory) { return max_memory / 4 * 3; }
 
 absl::Status Positive(absl::string_view flag, int64_t value) {
   if (value >= 1) return absl::OkStatus();
@@ -68,6 +73,22 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
         absl::StrCat("--max_connection_age_grace: must be >= 0, got ",
                      absl::FormatDuration(o.max_connection_age_grace)));
   }
+  if (o.max_memory < 0 || o.max_streams < 0 || o.max_live_sequences < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(o.max_memory < 0    ? "--max_memory"
+                                                   : o.max_streams < 0 ? "--max_streams"
+                                                                       : "--max_live_sequences",
+                                                   ": must be >= 0 (0 = unlimited), got ",
+                                                   o.max_memory < 0    ? o.max_memory
+                                                   : o.max_streams < 0 ? o.max_streams
+                                                                       : o.max_live_sequences));
+  }
+  if (o.max_memory > 0 && RequestBudget(o.max_memory) < o.max_message_bytes * kBytesPerWireByte) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_memory: ", o.max_memory, " bytes leave ", RequestBudget(o.max_memory),
+        " for requests, less than one message of --max_message_bytes=", o.max_message_bytes,
+        " costs (", kBytesPerWireByte, "x its size); raise --max_memory to at least ",
+        o.max_message_bytes * kBytesPerWireByte * 4 / 3, " or lower --max_message_bytes"));
+  }
   if (o.max_message_bytes > std::numeric_limits<int>::max()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_message_bytes: must be <= ", std::numeric_limits<int>::max(),
@@ -80,19 +101,40 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   absl::Status status = ValidateServerOptions(options);
   if (!status.ok()) return status;
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+
   std::unique_ptr<Server> server(new Server());
+  server->metrics_ = std::make_unique<Metrics>();
+  server->budget_ = std::make_unique<MemoryBudget>(RequestBudget(options.max_memory));
+  if (!options.auth_token_file.empty()) {
+    absl::StatusOr<std::unique_ptr<TokenAuthenticator>> auth =
+        TokenAuthenticator::FromFile(options.auth_token_file);
+    if (!auth.ok()) return auth.status();
+    server->auth_ = *std::move(auth);
+  }
   server->pool_ = std::make_unique<WorkerPool>(options.workers, options.queue_depth,
                                                options.sample_on_grpc_threads);
   ServiceOptions service_options;
   service_options.limits = options.limits;
   service_options.max_message_bytes = options.max_message_bytes;
+  service_options.auth = server->auth_.get();
+  service_options.metrics = server->metrics_.get();
+  service_options.budget = server->budget_.get();
+  service_options.max_streams = options.max_streams;
+  service_options.max_live_sequences = options.max_live_sequences;
   server->service_ = std::make_unique<SamplerService>(server->pool_.get(), service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(options.address, *credentials, &server->port_);
+  if (options.max_memory > 0) {
+    grpc::ResourceQuota quota("tokensampler");
+    quota.Resize(static_cast<size_t>(options.max_memory - RequestBudget(options.max_memory)));
+    builder.SetResourceQuota(quota);
+  }
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   if (options.max_connection_age > absl::ZeroDuration()) {
@@ -103,6 +145,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                                  MillisecondsArg(options.max_connection_age_grace));
     }
   }
+  if (!options.metrics_address.empty()) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(server->metrics_->MakeInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
@@ -110,20 +157,76 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
         absl::StrCat("--address: cannot listen on ", options.address));
   }
   server->address_ = WithPort(options.address, server->port_);
-  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
-  if (health != nullptr) {
-    health->SetServingStatus(true);
-    health->SetServingStatus(kServiceName, true);
+  if (!options.health_address.empty()) {
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(options.health_address, grpc::InsecureServerCredentials(),
+                                    &server->health_port_);
+    server->health_server_ = health_builder.BuildAndStart();
+    if (server->health_server_ == nullptr || server->health_port_ == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("--health_address: cannot listen on ", options.health_address));
+    }
+    server->health_address_ = WithPort(options.health_address, server->health_port_);
+  }
+  if (!options.metrics_address.empty()) {
+    server->RegisterGauges(options);
+    auto http = MetricsHttpServer::Start(options.metrics_address, server->metrics_.get());
+    if (!http.ok()) return http.status();
+    server->metrics_http_ = *std::move(http);
+  }
+  for (grpc::Server* s : server->grpc_servers()) {
+    grpc::HealthCheckServiceInterface* health = s->GetHealthCheckService();
+    if (health != nullptr) {
+      health->SetServingStatus(true);
+      health->SetServingStatus(kServiceName, true);
+    }
   }
   return server;
+}
+
+void Server::RegisterGauges(const ServerOptions& options) {
+  WorkerPool* pool = pool_.get();
+  SamplerService* service = service_.get();
+  Metrics& m = *metrics_;
+  m.RegisterGauge("tokensampler_queue_tasks", "Row tasks waiting for a worker.",
+                  [pool] { return static_cast<double>(pool->queued()); });
+  m.RegisterGauge("tokensampler_queue_capacity_tasks",
+                  "Row tasks that may wait for a worker (--queue_depth).",
+                  [depth = options.queue_depth] { return static_cast<double>(depth); });
+  m.RegisterGauge("tokensampler_workers", "Sampling worker threads.",
+                  [pool] { return static_cast<double>(pool->threads()); });
+  m.RegisterGauge("tokensampler_rows_in_flight", "Rows handed to the workers, not finished.",
+                  [service] { return static_cast<double>(service->rows_in_flight()); });
+  m.RegisterGauge("tokensampler_streams", "Open SampleStream calls.",
+                  [service] { return static_cast<double>(service->open_streams()); });
+  m.RegisterGauge("tokensampler_stream_sequences", "Live sequences over all open streams.",
+                  [service] { return static_cast<double>(service->live_sequences()); });
+  const MemoryBudget* budget = budget_.get();
+  m.RegisterGauge("tokensampler_memory_budget_used_bytes",
+                  "Bytes of the request memory budget held by requests and histories.",
+                  [budget] { return static_cast<double>(budget->used()); });
+  m.RegisterGauge("tokensampler_memory_budget_limit_bytes",
+                  "The request memory budget (3/4 of --max_memory); 0 = unlimited.",
+                  [budget] { return static_cast<double>(budget->limit()); });
+  m.RegisterGauge("tokensampler_serving",
+                  "1 while health says SERVING, 0 in the lame duck and the drain.",
+                  [this] { return lame_duck() ? 0.0 : 1.0; });
+}
+
+std::vector<grpc::Server*> Server::grpc_servers() const {
+  std::vector<grpc::Server*> servers = {server_.get()};
+  if (health_server_ != nullptr) servers.push_back(health_server_.get());
+  return servers;
 }
 
 void Server::EnterLameDuck() {
   if (lame_duck_.exchange(true)) return;
   // SetServingStatus(bool) sets every service, the overall "" and kServiceName alike;
   // open Watch streams (client-side health checking) hear it at once.
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  if (health != nullptr) health->SetServingStatus(false);
+  for (grpc::Server* s : grpc_servers()) {
+    grpc::HealthCheckServiceInterface* health = s->GetHealthCheckService();
+    if (health != nullptr) health->SetServingStatus(false);
+  }
 }
 
 void Server::Shutdown(absl::Duration drain) {
@@ -132,13 +235,22 @@ void Server::Shutdown(absl::Duration drain) {
   EnterLameDuck();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + drain));
   server_->Wait();
+  if (health_server_ != nullptr) {
+    health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
+    health_server_->Wait();
+  }
 }
 
 Server::~Server() {
   if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+  metrics_http_.reset();
+  health_server_.reset();
   server_.reset();
   service_.reset();
+  auth_.reset();
   pool_.reset();
+  budget_.reset();
+  metrics_.reset();
 }
 
 }  // namespace tokensampler::server

@@ -302,16 +302,23 @@ def generate_stubs():
     sys.path.insert(0, ARGS.out)
 
 
-def main():
+def load_stubs(args):
+    """Generates the stubs for `args` (--protoc, --grpc-plugin, --proto-dir, --out) and
+    sets this module's grpc, pb2 and pb2_grpc (for the other e2e Python tests)."""
     global ARGS, pb2, pb2_grpc, grpc
-    parser = argparse.ArgumentParser()
-    for name in ("--server-bin", "--proto-dir", "--protoc", "--grpc-plugin", "--out"):
-        parser.add_argument(name, required=True)
-    ARGS, rest = parser.parse_known_args()
+    ARGS = args
     generate_stubs()
     import grpc as grpc_module
     from tokensampler.v1 import sampler_pb2, sampler_pb2_grpc
     grpc, pb2, pb2_grpc = grpc_module, sampler_pb2, sampler_pb2_grpc
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for name in ("--server-bin", "--proto-dir", "--protoc", "--grpc-plugin", "--out"):
+        parser.add_argument(name, required=True)
+    args, rest = parser.parse_known_args()
+    load_stubs(args)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 

@@ -41,9 +41,23 @@ const KNOWN_FLAGS = {
   TOKENSAMPLER_LAME_DUCK: "lame_duck",
   TOKENSAMPLER_MAX_CONNECTION_AGE: "max_connection_age",
   TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE: "max_connection_age_grace",
+  TOKENSAMPLER_METRICS_ADDRESS: "metrics_address",
+  TOKENSAMPLER_MAX_MEMORY: "max_memory",
+  TOKENSAMPLER_MAX_STREAMS: "max_streams",
+  TOKENSAMPLER_MAX_LIVE_SEQUENCES: "max_live_sequences",
+  TOKENSAMPLER_HEALTH_ADDRESS: "health_address",
+  TOKENSAMPLER_TLS_CERT: "tls_cert",
+  TOKENSAMPLER_TLS_KEY: "tls_key",
+  TOKENSAMPLER_TLS_CLIENT_CA: "tls_client_ca",
+  TOKENSAMPLER_TLS_RELOAD_INTERVAL: "tls_reload_interval",
+  TOKENSAMPLER_AUTH_TOKEN_FILE: "auth_token_file",
 };
+// Flags whose value is a host:port or a file path rather than a number.
+const ADDRESS_FLAGS = new Set(["TOKENSAMPLER_METRICS_ADDRESS", "TOKENSAMPLER_HEALTH_ADDRESS"]);
+const PATH_FLAGS = new Set(["TOKENSAMPLER_TLS_CERT", "TOKENSAMPLER_TLS_KEY", "TOKENSAMPLER_TLS_CLIENT_CA",
+  "TOKENSAMPLER_AUTH_TOKEN_FILE"]);
 // Flags whose value is an absl duration ("10s", "5m", "inf"), not an integer.
-const DURATION_FLAGS = new Set(["TOKENSAMPLER_DRAIN_TIMEOUT", "TOKENSAMPLER_LAME_DUCK",
+const DURATION_FLAGS = new Set(["TOKENSAMPLER_DRAIN_TIMEOUT", "TOKENSAMPLER_LAME_DUCK", "TOKENSAMPLER_TLS_RELOAD_INTERVAL",
   "TOKENSAMPLER_MAX_CONNECTION_AGE", "TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE"]);
 const HEALTH_SERVICES = new Set(["", "tokensampler.v1.Sampler"]);
 
@@ -223,6 +237,14 @@ function structuralErrors(objects, ctx) {
   }
   for (const [k, v] of Object.entries(flags)) {
     if (k === "TOKENSAMPLER_ADDRESS") continue;
+    if (ADDRESS_FLAGS.has(k)) {
+      if (!/^.+:[0-9]+$/.test(String(v))) err(`ConfigMap ${k}: want host:port, got '${v}'`);
+      continue;
+    }
+    if (PATH_FLAGS.has(k)) {
+      if (!String(v).startsWith("/")) err(`ConfigMap ${k}: want an absolute path, got '${v}'`);
+      continue;
+    }
     if (DURATION_FLAGS.has(k)) {
       if (String(v) !== "inf" && Number.isNaN(parseDurationSeconds(String(v)))) err(`ConfigMap ${k}: want an absl duration like '10s', got '${v}'`);
       continue;
@@ -257,6 +279,27 @@ function structuralErrors(objects, ctx) {
     if (pp !== port) err(`container ${probeName}.grpc.port is ${pp} but the server listens on ${port}`);
     const svc = probe.grpc.service ?? "";
     if (!HEALTH_SERVICES.has(svc)) err(`container ${probeName}.grpc.service '${svc}' is not a service the health server reports (${[...HEALTH_SERVICES].map((s) => `'${s}'`).join(", ")})`);
+  }
+
+  // The memory budget must be below the container's memory limit (else the kernel kills first).
+  if (flags.TOKENSAMPLER_MAX_MEMORY !== undefined) {
+    const budget = Number(flags.TOKENSAMPLER_MAX_MEMORY);
+    const limit = parseQuantityBytes(c.resources?.limits?.memory);
+    if (budget === 0) err("ConfigMap TOKENSAMPLER_MAX_MEMORY: 0 (unlimited) lets a request outgrow the memory limit");
+    else if (!Number.isNaN(limit) && budget >= limit) err(`ConfigMap TOKENSAMPLER_MAX_MEMORY ${budget} is not below limits.memory (${limit} bytes)`);
+  }
+
+  // Metrics: the listen port, the container port named "metrics" and the scrape annotations agree.
+  if (flags.TOKENSAMPLER_METRICS_ADDRESS) {
+    const mm = /^(.*):([0-9]+)$/.exec(flags.TOKENSAMPLER_METRICS_ADDRESS);
+    const metricsPort = mm ? Number(mm[2]) : NaN;
+    const mp = (c.ports || []).find((p) => p.name === "metrics");
+    if (!mp) err("container: TOKENSAMPLER_METRICS_ADDRESS is set but no port is named 'metrics'");
+    else if (mp.containerPort !== metricsPort) err(`container port 'metrics' is ${mp.containerPort} but TOKENSAMPLER_METRICS_ADDRESS listens on ${metricsPort}`);
+    const ann = dep.spec?.template?.metadata?.annotations || {};
+    if (ann["prometheus.io/scrape"] !== "true") err("pod template: annotation prometheus.io/scrape is not \"true\"");
+    if (Number(ann["prometheus.io/port"]) !== metricsPort) err(`pod template: annotation prometheus.io/port '${ann["prometheus.io/port"]}' is not the metrics port ${metricsPort}`);
+    if ((ann["prometheus.io/path"] ?? "/metrics") !== "/metrics") err(`pod template: annotation prometheus.io/path '${ann["prometheus.io/path"]}' is not /metrics`);
   }
 
   const services = byKind("Service");
@@ -457,12 +500,24 @@ function composeErrors(compose, composeDir) {
 // ---------------------------------------------------------------------------------------------
 // Self-test: each mutation must be reported by the schema or the structural checks.
 
+// "1Gi" / "512Mi" / "1G" / "1073741824" -> bytes; NaN when absent or unreadable.
+function parseQuantityBytes(q) {
+  const m = /^([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q ?? ""));
+  if (!m) return NaN;
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2]] ?? 1;
+  return Number(m[1]) * unit;
+}
+
 function mutations() {
   const dep = (os) => os.find((o) => o.obj.kind === "Deployment").obj;
   const ctr = (os) => dep(os).spec.template.spec.containers[0];
   const cm = (os) => os.find((o) => o.obj.kind === "ConfigMap").obj;
   const svc = (os, headless) => os.find((o) => o.obj.kind === "Service" && (o.obj.spec.clusterIP === "None") === headless).obj;
   return [
+    ["memory budget above the memory limit", (os) => { cm(os).data.TOKENSAMPLER_MAX_MEMORY = "2147483648"; }, "not below limits.memory"],
+    ["metrics port differs from the metrics address", (os) => { ctr(os).ports.find((p) => p.name === "metrics").containerPort = 9091; }, "container port 'metrics'"],
+    ["scrape annotation on another port", (os) => { dep(os).spec.template.metadata.annotations["prometheus.io/port"] = "8080"; }, "prometheus.io/port"],
+    ["metrics address not host:port", (os) => { cm(os).data.TOKENSAMPLER_METRICS_ADDRESS = "9090"; }, "want host:port"],
     ["readiness probe on another port", (os) => { ctr(os).readinessProbe.grpc.port = 50052; }, "readinessProbe.grpc.port"],
     ["liveness probe over HTTP", (os) => { ctr(os).livenessProbe = { httpGet: { path: "/", port: 50051 } }; }, "livenessProbe: want a native grpc probe"],
     ["probe of an unknown health service", (os) => { ctr(os).readinessProbe.grpc.service = "sampler"; }, "readinessProbe.grpc.service"],

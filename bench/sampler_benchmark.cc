@@ -463,10 +463,9 @@ void RegisterLlamaChain() {
   const int vocab = 128256;
   const std::string suffix = Suffix(RowKind::kNormal, vocab, 1);
   for (const Config& config : configs) {
-    Register("pipeline/" + std::string(config.name) + suffix,
-             [=, &config](benchmark::State& s) {
-               BM_Pipeline(s, config, RowKind::kNormal, vocab, 1, Dtype::kFloat32);
-             });
+    Register("pipeline/" + std::string(config.name) + suffix, [=, &config](benchmark::State& s) {
+      BM_Pipeline(s, config, RowKind::kNormal, vocab, 1, Dtype::kFloat32);
+    });
   }
 }
 

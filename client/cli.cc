@@ -106,7 +106,8 @@ ABSL_FLAG(std::string, dry_sequence_breakers, "",
 ABSL_FLAG(int32_t, mirostat, 0, "Mirostat version: 0 = off, 1 or 2.");
 ABSL_FLAG(float, mirostat_tau, 5.0f, "Mirostat: target surprise in bits.");
 ABSL_FLAG(float, mirostat_eta, 0.1f, "Mirostat: learning rate.");
-ABSL_FLAG(float, mirostat_mu, 10.0f, "Mirostat: state from the previous step; not given = 2 * tau.");
+ABSL_FLAG(float, mirostat_mu, 10.0f,
+          "Mirostat: state from the previous step; not given = 2 * tau.");
 ABSL_FLAG(int32_t, mirostat_m, 100, "Mirostat v1: tokens of the Zipf estimate.");
 ABSL_FLAG(float, dynatemp_range, 0.0f, "Dynamic temperature range; 0 = off.");
 ABSL_FLAG(float, dynatemp_exponent, 1.0f, "Dynamic temperature exponent, > 0.");
@@ -721,9 +722,10 @@ int RunInfo(const Invocation&) {
       "served          %d requests, %d rows\n",
       absl::GetFlag(FLAGS_server), info->instance(), info->version(), info->simd_target(),
       info->worker_threads(), absl::StrJoin(presets, ", "), absl::StrJoin(dtypes, ", "),
-      absl::StrJoin(info->samplers(), ", "), info->max_vocab(), info->max_rows_per_request(), info->max_message_bytes(),
-      info->max_sequences_per_stream(), info->max_history_tokens(), info->max_num_samples(),
-      info->max_top_logprobs(), info->requests_served(), info->rows_served());
+      absl::StrJoin(info->samplers(), ", "), info->max_vocab(), info->max_rows_per_request(),
+      info->max_message_bytes(), info->max_sequences_per_stream(), info->max_history_tokens(),
+      info->max_num_samples(), info->max_top_logprobs(), info->requests_served(),
+      info->rows_served());
   return kExitOk;
 }
 

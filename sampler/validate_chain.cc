@@ -40,9 +40,9 @@ absl::Status CheckRanges(const SamplingParams& p, size_t vocab_size) {
         absl::StrCat("params.dry.penalty_last_n: must be >= 0, got ", dry.penalty_last_n));
   }
   if (dry.sequence_breakers.size() > kMaxDryBreakers) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("params.dry.sequence_breakers: at most ", kMaxDryBreakers,
-                     " sequences, got ", dry.sequence_breakers.size()));
+    return absl::InvalidArgumentError(absl::StrCat("params.dry.sequence_breakers: at most ",
+                                                   kMaxDryBreakers, " sequences, got ",
+                                                   dry.sequence_breakers.size()));
   }
   for (size_t b = 0; b < dry.sequence_breakers.size(); ++b) {
     const absl::Span<const int32_t> seq = dry.sequence_breakers[b];
@@ -53,9 +53,9 @@ absl::Status CheckRanges(const SamplingParams& p, size_t vocab_size) {
     }
     for (size_t i = 0; i < seq.size(); ++i) {
       if (seq[i] < 0 || static_cast<size_t>(seq[i]) >= vocab_size) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("params.dry.sequence_breakers[", b, "].token_ids[", i, "]: token id ",
-                         seq[i], " out of range [0, ", vocab_size, ")"));
+        return absl::InvalidArgumentError(absl::StrCat("params.dry.sequence_breakers[", b,
+                                                       "].token_ids[", i, "]: token id ", seq[i],
+                                                       " out of range [0, ", vocab_size, ")"));
       }
     }
   }
@@ -75,8 +75,7 @@ absl::Status CheckRanges(const SamplingParams& p, size_t vocab_size) {
       return Invalid("mirostat.mu", "must be finite", *m.mu);
     }
     if (m.m < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("params.mirostat.m: must be >= 1, got ", m.m));
+      return absl::InvalidArgumentError(absl::StrCat("params.mirostat.m: must be >= 1, got ", m.m));
     }
   }
   if (!(std::isfinite(p.dynatemp_range) && p.dynatemp_range >= 0.0f)) {

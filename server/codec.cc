@@ -297,11 +297,10 @@ void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes,
   out->add_dtypes(v1::DTYPE_FLOAT32);
   out->add_dtypes(v1::DTYPE_BFLOAT16);
   out->add_dtypes(v1::DTYPE_FLOAT16);
-  for (const char* name :
-       {"logit_bias", "allowed_token_ids", "banned_token_ids", "repetition_penalty",
-        "presence_penalty", "frequency_penalty", "penalty_last_n", "dry", "top_n_sigma",
-        "temperature", "dynatemp_range", "top_k", "top_p", "min_p", "typical_p",
-        "xtc_probability", "mirostat"}) {
+  for (const char* name : {"logit_bias", "allowed_token_ids", "banned_token_ids",
+                           "repetition_penalty", "presence_penalty", "frequency_penalty",
+                           "penalty_last_n", "dry", "top_n_sigma", "temperature", "dynatemp_range",
+                           "top_k", "top_p", "min_p", "typical_p", "xtc_probability", "mirostat"}) {
     out->add_samplers(name);
   }
 }

@@ -67,8 +67,7 @@ void DryRepeatCounts(absl::Span<const int32_t> window, int32_t limit, DryWorkspa
   }
 }
 
-int32_t DryRepeatLimit(absl::Span<const int32_t> window, const DryParams& dry,
-                       DryWorkspace* ws) {
+int32_t DryRepeatLimit(absl::Span<const int32_t> window, const DryParams& dry, DryWorkspace* ws) {
   const size_t n = window.size();
   if (dry.sequence_breakers.empty()) return static_cast<int32_t>(n);
   auto& heads = ws->heads;
@@ -81,8 +80,7 @@ int32_t DryRepeatLimit(absl::Span<const int32_t> window, const DryParams& dry,
   // whole breaker (its head there, its tail in the i tokens after it).
   for (size_t i = 0; i < n; ++i) {
     const int32_t token = window[n - 1 - i];
-    auto it = std::lower_bound(heads.begin(), heads.end(),
-                               std::pair<int32_t, uint32_t>{token, 0});
+    auto it = std::lower_bound(heads.begin(), heads.end(), std::pair<int32_t, uint32_t>{token, 0});
     int64_t longest_tail = -1;
     for (; it != heads.end() && it->first == token; ++it) {
       const absl::Span<const int32_t> seq = dry.sequence_breakers[it->second];

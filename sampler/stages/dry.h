@@ -22,10 +22,10 @@ namespace tokensampler::sampler {
 
 // Buffers reused from row to row. Thread-compatible.
 struct DryWorkspace {
-  std::vector<int32_t> z;            // Z-function of the reversed window
-  std::vector<int32_t> counts;       // count[i] per window position
-  std::vector<int32_t> longest;      // L_t by token id (-1 = none); sized to V once
-  std::vector<int32_t> touched;      // ids whose `longest` entry is set
+  std::vector<int32_t> z;                           // Z-function of the reversed window
+  std::vector<int32_t> counts;                      // count[i] per window position
+  std::vector<int32_t> longest;                     // L_t by token id (-1 = none); sized to V once
+  std::vector<int32_t> touched;                     // ids whose `longest` entry is set
   std::vector<std::pair<int32_t, uint32_t>> heads;  // (first token, breaker index), sorted
 };
 
@@ -40,8 +40,7 @@ void DryRepeatCounts(absl::Span<const int32_t> window, int32_t limit, DryWorkspa
 
 // The repeat limit: the number of tokens after the end of the most recent complete breaker
 // sequence in `window` (|window| if none).
-int32_t DryRepeatLimit(absl::Span<const int32_t> window, const DryParams& dry,
-                       DryWorkspace* ws);
+int32_t DryRepeatLimit(absl::Span<const int32_t> window, const DryParams& dry, DryWorkspace* ws);
 
 // Subtracts DRY's penalties from `z` (dense over the vocabulary; -inf stays -inf).
 // Returns the number of tokens penalised. REQUIRES: history ids in [0, z.size()).

@@ -17,8 +17,7 @@ namespace tokensampler::sampler {
 // ln(mass) - sum_i w_i (z_i - max) / mass, where w_i = exp(z_i - max) are the weights of
 // the logits z at T = 1 (so ln w_i = z_i - max) and mass = sum w_i. Summed in double, in
 // index order. w and z are parallel spans.
-double SoftmaxEntropy(absl::Span<const float> w, absl::Span<const float> z, float max,
-                      double mass);
+double SoftmaxEntropy(absl::Span<const float> w, absl::Span<const float> z, float max, double mass);
 
 // The dynamic temperature for entropy `entropy` over `count` candidates.
 float DynamicTemperature(float temperature, float range, float exponent, double entropy,

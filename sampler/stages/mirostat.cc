@@ -50,8 +50,7 @@ size_t MirostatV1Cut(absl::Span<int32_t> ids, const float* weight, const float* 
   const size_t top = std::min(static_cast<size_t>(std::max(m, 1)), n);
   scratch->assign(ids.begin(), ids.end());
   std::partial_sort(scratch->begin(), scratch->begin() + top, scratch->end(), before);
-  const double k =
-      MirostatV1K(absl::MakeConstSpan(scratch->data(), top), weight, vocab, mu);
+  const double k = MirostatV1K(absl::MakeConstSpan(scratch->data(), top), weight, vocab, mu);
   if (!(k < static_cast<double>(n))) return n;  // NaN or infinite k: keep everything
   const size_t keep = std::max<size_t>(1, static_cast<size_t>(k));
   std::nth_element(ids.begin(), ids.begin() + (keep - 1), ids.end(), before);
@@ -70,9 +69,9 @@ double MirostatV1K(absl::Span<const int32_t> best_first, const float* weight, si
   }
   const double s = sum_tb / sum_tt;
   const double eps = s - 1.0;
-  return std::pow(eps * std::exp2(static_cast<double>(mu)) /
-                      (1.0 - std::pow(static_cast<double>(vocab), -eps)),
-                  1.0 / s);
+  return std::pow(
+      eps * std::exp2(static_cast<double>(mu)) / (1.0 - std::pow(static_cast<double>(vocab), -eps)),
+      1.0 / s);
 }
 
 }  // namespace tokensampler::sampler

@@ -14,7 +14,9 @@ size_t XtcCut(absl::Span<int32_t> ids, const float* weight, const float* z, doub
   if (n < 2) return n;
   // p >= threshold  <=>  weight >= threshold * mass, decided per token on its float
   // probability as the softmax would report it.
-  auto prob = [&](int32_t id) { return static_cast<float>(static_cast<double>(weight[id]) / mass); };
+  auto prob = [&](int32_t id) {
+    return static_cast<float>(static_cast<double>(weight[id]) / mass);
+  };
   size_t above = 0;
   int32_t last = -1;  // the least likely token at or above the threshold
   for (size_t i = 0; i < n; ++i) {

@@ -265,19 +265,35 @@ TEST(LlamaCpp, Dry) {
       {{0.25f, 0.25f, 0.25f, 0.25f},
        {0, 1, 2, 0, 1},
        {0.296923f, 0.296923f, 0.109232f, 0.296923f},
-       1.0f, 1.1f, 2, 5, {}},
+       1.0f,
+       1.1f,
+       2,
+       5,
+       {}},
       {{0.2f, 0.2f, 0.2f, 0.2f, 0.2f},
        {0, 1, 2, 0, 1},
        {0.241818f, 0.241818f, 0.032727f, 0.241818f, 0.241818f},
-       2.0f, 1.1f, 2, 5, {}},
+       2.0f,
+       1.1f,
+       2,
+       5,
+       {}},
       {{0.2f, 0.2f, 0.2f, 0.2f, 0.2f},
        {0, 1, 3, 4, 0, 1},
        {0.2f, 0.2f, 0.2f, 0.2f, 0.2f},
-       1.0f, 1.1f, 2, 6, {{3}}},
+       1.0f,
+       1.1f,
+       2,
+       6,
+       {{3}}},
       {{0.2f, 0.2f, 0.2f, 0.2f, 0.2f},
        {0, 1, 2, 3, 4, 0, 1},
        {0.2f, 0.2f, 0.2f, 0.2f, 0.2f},
-       1.0f, 1.1f, 4, 7, {}},
+       1.0f,
+       1.1f,
+       4,
+       7,
+       {}},
   };
   for (const Case& c : cases) {
     std::vector<absl::Span<const int32_t>> breakers(c.breakers.begin(), c.breakers.end());
@@ -316,7 +332,8 @@ TEST(LlamaCpp, PenaltyWindow) {
   p.presence_penalty = 5.0f;
   p.penalty_last_n = 1;
   Sampler sampler;
-  const std::vector<float> dist = DenseDistribution(sampler, LogOf({0.2f, 0.2f, 0.2f, 0.2f, 0.2f}), p);
+  const std::vector<float> dist =
+      DenseDistribution(sampler, LogOf({0.2f, 0.2f, 0.2f, 0.2f, 0.2f}), p);
   const double small = std::exp(-10.0) / (4.0 + std::exp(-10.0));
   EXPECT_NEAR(dist[2], small, kLlamaTolerance);
   for (int i : {0, 1, 3, 4}) EXPECT_NEAR(dist[i], (1.0 - small) / 4.0, kLlamaTolerance);

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdlib>
-#include <string>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <numeric>
+#include <string>
 
 #include "absl/types/span.h"
 
@@ -256,7 +256,8 @@ double DynamicTemperature(const Row& row, const SamplingParams& params) {
   for (double pi : p) {
     if (pi > 0) entropy -= pi * std::log(pi);
   }
-  const double min_t = std::max(0.0, static_cast<double>(params.temperature) - params.dynatemp_range);
+  const double min_t =
+      std::max(0.0, static_cast<double>(params.temperature) - params.dynatemp_range);
   const double max_t = static_cast<double>(params.temperature) + params.dynatemp_range;
   return min_t + (max_t - min_t) * std::pow(entropy / std::log(static_cast<double>(n)),
                                             static_cast<double>(params.dynatemp_exponent));
@@ -285,9 +286,8 @@ void Mirostat(Row* row, const SamplingParams& params, double t) {
       tt += ti * ti;
     }
     const double s = tb / tt;
-    const double k = std::pow((s - 1) * std::exp2(mu) /
-                                  (1 - std::pow(static_cast<double>(row->z.size()), 1 - s)),
-                              1 / s);
+    const double k = std::pow(
+        (s - 1) * std::exp2(mu) / (1 - std::pow(static_cast<double>(row->z.size()), 1 - s)), 1 / s);
     if (k < static_cast<double>(ids.size())) keep = std::max<size_t>(1, static_cast<size_t>(k));
   }
   KeepOnly(row, ids, keep);

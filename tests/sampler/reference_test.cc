@@ -462,17 +462,16 @@ TEST_P(ChainReferenceTest, MatchesOnRandomRowsHistoriesAndDtypes) {
     }
     std::vector<float> got(n, 0.0f);
     for (size_t i = 0; i < d.token_ids.size(); ++i) got[d.token_ids[i]] = d.probs[i];
-    ExpectMatches(got, want,
-                  absl::StrCat("trial ", trial, " n=", n, " dtype=", static_cast<int>(dtype),
-                               " T=", p.temperature, " last_n=", p.penalty_last_n,
-                               " dry=", p.dry.multiplier, "/", p.dry.base, "/",
-                               p.dry.allowed_length, "/", p.dry.penalty_last_n, "/",
-                               breakers.size(), " dynatemp=", p.dynatemp_range, "^",
-                               p.dynatemp_exponent, " mirostat=", p.mirostat.version,
-                               " nsigma=", p.top_n_sigma, " xtc=", p.xtc_probability, "/",
-                               p.xtc_threshold, " coin=", XtcCoin(p.seed, step),
-                               " k=", p.top_k, " p=", p.top_p, " min_p=", p.min_p,
-                               " keep=", p.min_tokens_to_keep, " ctx=", context.size()));
+    ExpectMatches(
+        got, want,
+        absl::StrCat("trial ", trial, " n=", n, " dtype=", static_cast<int>(dtype),
+                     " T=", p.temperature, " last_n=", p.penalty_last_n, " dry=", p.dry.multiplier,
+                     "/", p.dry.base, "/", p.dry.allowed_length, "/", p.dry.penalty_last_n, "/",
+                     breakers.size(), " dynatemp=", p.dynatemp_range, "^", p.dynatemp_exponent,
+                     " mirostat=", p.mirostat.version, " nsigma=", p.top_n_sigma,
+                     " xtc=", p.xtc_probability, "/", p.xtc_threshold,
+                     " coin=", XtcCoin(p.seed, step), " k=", p.top_k, " p=", p.top_p,
+                     " min_p=", p.min_p, " keep=", p.min_tokens_to_keep, " ctx=", context.size()));
     if (HasFailure()) break;
   }
 }
@@ -493,9 +492,9 @@ TEST(ChainReferenceTest, MirostatOnLargeRowsMatches) {
             p.mirostat.m = m;
             p.mirostat.mu = mu;
             const std::vector<float> got = testing::DenseDistribution(sampler, row, p);
-            ExpectMatches(got, testing::ReferenceDistribution(row, p),
-                          absl::StrCat("n ", n, " sigma ", sigma, " v", version, " m ", m,
-                                       " mu ", mu));
+            ExpectMatches(
+                got, testing::ReferenceDistribution(row, p),
+                absl::StrCat("n ", n, " sigma ", sigma, " v", version, " m ", m, " mu ", mu));
           }
         }
       }
@@ -527,9 +526,8 @@ TEST(ChainReferenceTest, DynamicTemperatureSeesTheWholeRowBeforeTopKInEveryDtype
 INSTANTIATE_TEST_SUITE_P(Presets, ChainReferenceTest,
                          ::testing::Values(Preset::kStandard, Preset::kLlamaCpp),
                          [](const ::testing::TestParamInfo<Preset>& param_info) {
-                           return std::string(param_info.param == Preset::kStandard
-                                                  ? "Standard"
-                                                  : "LlamaCpp");
+                           return std::string(param_info.param == Preset::kStandard ? "Standard"
+                                                                                    : "LlamaCpp");
                          });
 
 INSTANTIATE_TEST_SUITE_P(Presets, ReferenceTest,

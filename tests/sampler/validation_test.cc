@@ -287,16 +287,19 @@ TEST(Validation, PresetHfRejectsWhatTransformersLacks) {
                 "top-n-sigma), got 1");
   p.top_n_sigma = 0.0f;
   p.dry.multiplier = 0.8f;
-  ExpectInvalid(row, p, "params.dry.multiplier: not available in preset HF (transformers has no "
-                        "DRY), got 0.8");
+  ExpectInvalid(row, p,
+                "params.dry.multiplier: not available in preset HF (transformers has no "
+                "DRY), got 0.8");
   p.dry.multiplier = 0.0f;
   p.mirostat.version = 2;
-  ExpectInvalid(row, p, "params.mirostat.version: not available in preset HF (transformers has "
-                        "no mirostat), got 2");
+  ExpectInvalid(row, p,
+                "params.mirostat.version: not available in preset HF (transformers has "
+                "no mirostat), got 2");
   p.mirostat.version = 0;
   p.penalty_last_n = 64;
-  ExpectInvalid(row, p, "params.penalty_last_n: not available in preset HF (transformers has no "
-                        "penalty window), got 64");
+  ExpectInvalid(row, p,
+                "params.penalty_last_n: not available in preset HF (transformers has no "
+                "penalty window), got 64");
 }
 
 TEST(Validation, MirostatReplacesTheTruncations) {

@@ -350,9 +350,9 @@ TEST(CodecTest, LlamaChainParamsDecodeWithDefaults) {
   EXPECT_EQ(p.dry.allowed_length, 3);
   EXPECT_EQ(p.dry.penalty_last_n, 128);
   ASSERT_EQ(p.dry.sequence_breakers.size(), 2u);
-  EXPECT_THAT(std::vector<int32_t>(p.dry.sequence_breakers[1].begin(),
-                                   p.dry.sequence_breakers[1].end()),
-              ::testing::ElementsAre(1, 2));
+  EXPECT_THAT(
+      std::vector<int32_t>(p.dry.sequence_breakers[1].begin(), p.dry.sequence_breakers[1].end()),
+      ::testing::ElementsAre(1, 2));
   // Views, not copies.
   EXPECT_EQ(p.dry.sequence_breakers[1].data(),
             request.rows(0).params().dry().sequence_breakers(1).token_ids().data());
@@ -385,9 +385,7 @@ TEST(CodecTest, LlamaChainErrorsNameTheFieldPathAndValue) {
       {"rows[0].params.dry.base: must be > 1 when dry.multiplier > 0, got 0",
        [](v1::SamplingParams* p) { p->mutable_dry()->set_multiplier(1.0f); }},
       {"rows[0].params.dry.sequence_breakers[0].token_ids[0]: token id 9 out of range [0, 3)",
-       [](v1::SamplingParams* p) {
-         p->mutable_dry()->add_sequence_breakers()->add_token_ids(9);
-       }},
+       [](v1::SamplingParams* p) { p->mutable_dry()->add_sequence_breakers()->add_token_ids(9); }},
       {"rows[0].params.mirostat.m: must be >= 0, got -4",
        [](v1::SamplingParams* p) { p->mutable_mirostat()->set_m(-4); }},
       {"rows[0].params.mirostat.tau: must be finite and > 0 when mirostat.version > 0, got 0",
@@ -435,9 +433,9 @@ TEST(CodecTest, MirostatMuAndSamplersAreEncoded) {
   v1::ServerInfo info;
   EncodeServerLimits(Limits(), 1, 1, &info);
   const std::vector<std::string> samplers(info.samplers().begin(), info.samplers().end());
-  for (const char* name : {"temperature", "top_k", "top_p", "min_p", "typical_p", "dry",
-                           "xtc_probability", "top_n_sigma", "mirostat", "dynatemp_range",
-                           "penalty_last_n"}) {
+  for (const char* name :
+       {"temperature", "top_k", "top_p", "min_p", "typical_p", "dry", "xtc_probability",
+        "top_n_sigma", "mirostat", "dynatemp_range", "penalty_last_n"}) {
     EXPECT_THAT(samplers, ::testing::Contains(std::string(name)));
   }
 }

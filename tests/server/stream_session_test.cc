@@ -107,8 +107,8 @@ TEST(StreamSessionTest, MirostatMuStartsFromTheFirstRowThenFollowsTheResults) {
     return request;
   };
   auto decode = [&](const v1::SampleRequest& request, std::vector<DecodedRow>* rows) {
-    ASSERT_TRUE(DecodeRequest(request, limits, RequestKind::kStream, [] { return uint64_t{1}; },
-                              rows)
+    ASSERT_TRUE(DecodeRequest(
+                    request, limits, RequestKind::kStream, [] { return uint64_t{1}; }, rows)
                     .ok());
   };
   const v1::SampleRequest first = mirostat_row(4.0f);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -20,7 +21,11 @@ namespace tokensampler::server {
 inline constexpr char kServiceName[] = "tokensampler.v1.Sampler";
 
 struct ServerOptions {
-  std::string address = "127.0.0.1:50051";  // host:port; port 0 picks a free port
+  // Comma-separated listen addresses: host:port (port 0 picks a free port) and
+  // unix:PATH / unix:///ABS/PATH, e.g. "127.0.0.1:50051,unix:/run/tokensampler/sock".
+  std::string address = "127.0.0.1:50051";
+  // Permission bits given to every Unix socket file after it is bound.
+  int unix_socket_mode = 0660;
   int workers = 0;                          // 0 = std::thread::hardware_concurrency()
   int queue_depth = 256;                    // tasks waiting for a worker, >= 1
   // A one-task request may sample on the gRPC thread when a worker slot is free and
@@ -34,7 +39,14 @@ struct ServerOptions {
   // infinite = never cut (gRPC's default).
   absl::Duration max_connection_age_grace = absl::InfiniteDuration();
   Limits limits;
+  SharedMemoryOptions shared_memory;
 };
+
+// The listen addresses of a --address value, in order; errors name --address.
+absl::StatusOr<std::vector<std::string>> SplitListenAddresses(absl::string_view address);
+
+// The socket file path of a "unix:PATH" or "unix:///PATH" address; empty for others.
+std::string UnixSocketPath(absl::string_view address);
 
 // Checks option ranges (positive limits, max_vocab <= the library's kMaxVocab, ...).
 absl::Status ValidateServerOptions(const ServerOptions& options);
@@ -48,9 +60,12 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // The bound port, and "host:port" with it (the --address host).
+  // The bound port of the first TCP address (0 if none), and the first listen address
+  // with its bound port ("host:port" or "unix:PATH").
   int port() const { return port_; }
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return addresses_.front(); }
+  // Every listen address, in --address order, TCP ones with their bound ports.
+  const std::vector<std::string>& addresses() const { return addresses_; }
 
   // The lame-duck phase of a shutdown: health (overall and per service) goes
   // NOT_SERVING while calls are still accepted and served, so that health-checking
@@ -77,7 +92,7 @@ class Server {
   std::unique_ptr<SamplerService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  std::string address_;
+  std::vector<std::string> addresses_;
   bool shut_down_ = false;
   std::atomic<bool> lame_duck_{false};
 };

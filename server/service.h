@@ -10,6 +10,7 @@
 #include <string>
 
 #include "server/codec.h"
+#include "server/shared_memory.h"
 #include "server/worker_pool.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
@@ -19,6 +20,7 @@ namespace tokensampler::server {
 struct ServiceOptions {
   Limits limits;
   int64_t max_message_bytes = 256 << 20;  // reported in ServerInfo
+  SharedMemoryOptions shared_memory;
 };
 
 // The methods take raw bytes and parse them in the service, so that a body that is
@@ -27,7 +29,11 @@ struct ServiceOptions {
 using SamplerServiceBase = v1::Sampler::WithRawCallbackMethod_Sample<
     v1::Sampler::WithRawCallbackMethod_GetDistribution<
         v1::Sampler::WithRawCallbackMethod_SampleStream<
-            v1::Sampler::WithRawCallbackMethod_GetServerInfo<v1::Sampler::Service>>>>;
+            v1::Sampler::WithRawCallbackMethod_GetServerInfo<
+                v1::Sampler::WithRawCallbackMethod_RegisterSharedMemory<
+                    v1::Sampler::WithRawCallbackMethod_UnregisterSharedMemory<
+                        v1::Sampler::WithRawCallbackMethod_GetSharedMemoryStatus<
+                            v1::Sampler::Service>>>>>>>;
 
 // Thread-safe. `pool` must outlive the service and every call it started.
 class SamplerService final : public SamplerServiceBase {
@@ -49,6 +55,22 @@ class SamplerService final : public SamplerServiceBase {
   grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* context,
                                           const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;
+  // RegisterSharedMemoryRequest -> RegisterSharedMemoryResponse, and likewise for
+  // Unregister and GetSharedMemoryStatus.
+  grpc::ServerUnaryReactor* RegisterSharedMemory(grpc::CallbackServerContext* context,
+                                                 const grpc::ByteBuffer* request,
+                                                 grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* UnregisterSharedMemory(grpc::CallbackServerContext* context,
+                                                   const grpc::ByteBuffer* request,
+                                                   grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetSharedMemoryStatus(grpc::CallbackServerContext* context,
+                                                  const grpc::ByteBuffer* request,
+                                                  grpc::ByteBuffer* response) override;
+
+  // Whether the caller behind `context` may use shared memory (--shared_memory):
+  // PERMISSION_DENIED naming the mode (and the peer, in local mode) otherwise.
+  absl::Status CheckSharedMemoryAccess(grpc::CallbackServerContext* context) const;
+  SharedMemoryRegistry& shared_memory() { return shared_memory_; }
 
   // A seed for a row that gave none: distinct per call, unpredictable across processes.
   uint64_t PickSeed();
@@ -75,6 +97,7 @@ class SamplerService final : public SamplerServiceBase {
   const ServiceOptions options_;
   const std::string instance_;
   const uint64_t seed_base_;
+  SharedMemoryRegistry shared_memory_;
   std::atomic<uint64_t> seed_counter_{0};
   std::atomic<uint64_t> requests_served_{0};
   std::atomic<uint64_t> rows_served_{0};

@@ -696,12 +696,15 @@ int RunInfo(const Invocation&) {
       "limits          max_vocab %d, max_rows_per_request %d, max_message_bytes %d,\n"
       "                max_sequences_per_stream %d, max_history_tokens %d,\n"
       "                max_num_samples %d, max_top_logprobs %d\n"
-      "served          %d requests, %d rows\n",
+      "served          %d requests, %d rows\n"
+      "shared_memory   %s, prefix \"%s\", max %d regions, max %d bytes\n",
       absl::GetFlag(FLAGS_server), info->instance(), info->version(), info->simd_target(),
       info->worker_threads(), absl::StrJoin(presets, ", "), absl::StrJoin(dtypes, ", "),
       info->max_vocab(), info->max_rows_per_request(), info->max_message_bytes(),
       info->max_sequences_per_stream(), info->max_history_tokens(), info->max_num_samples(),
-      info->max_top_logprobs(), info->requests_served(), info->rows_served());
+      info->max_top_logprobs(), info->requests_served(), info->rows_served(),
+      v1::SharedMemoryMode_Name(info->shared_memory_mode()), info->shared_memory_prefix(),
+      info->max_shared_memory_regions(), info->max_shared_memory_bytes());
   return kExitOk;
 }
 

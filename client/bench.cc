@@ -6,10 +6,10 @@
 #include <grpcpp/support/client_callback.h>
 
 #include <algorithm>
-#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -192,8 +192,8 @@ struct CallerRegion {
 };
 
 absl::StatusOr<std::unique_ptr<CallerRegion>> CreateCallerRegion(Client& client,
-                                                                 absl::string_view prefix,
-                                                                 int rows, int vocab) {
+                                                                 absl::string_view prefix, int rows,
+                                                                 int vocab) {
   auto out = std::make_unique<CallerRegion>();
   const size_t row_bytes = static_cast<size_t>(vocab) * sizeof(float);
   auto object = SharedMemoryObject::Create(prefix, row_bytes * rows);
@@ -219,11 +219,7 @@ class UnaryCaller {
  public:
   UnaryCaller(Run* run, grpc::GenericStub* stub, const Client* client, uint64_t index,
               std::unique_ptr<CallerRegion> region)
-      : run_(run),
-        stub_(stub),
-        client_(client),
-        next_payload_(index),
-        region_(std::move(region)) {
+      : run_(run), stub_(stub), client_(client), next_payload_(index), region_(std::move(region)) {
     if (region_ != nullptr) {
       shm_payload_ = ComposeSampleRequest(region_->row_refs, run_->params(), {}, false);
     }
@@ -315,8 +311,7 @@ class StreamCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBu
 
 class StreamCaller {
  public:
-  StreamCaller(Run* run, grpc::GenericStub* stub, int index,
-               std::unique_ptr<CallerRegion> region)
+  StreamCaller(Run* run, grpc::GenericStub* stub, int index, std::unique_ptr<CallerRegion> region)
       : run_(run),
         stub_(stub),
         next_payload_(static_cast<uint64_t>(index)),
@@ -574,8 +569,8 @@ absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options
   std::vector<std::vector<float>> float_variants;
   v1::Logits encoded;
   for (int v = 0; v < variants; ++v) {
-    std::vector<float> logits = RandomNormalLogits(
-        options.rows, options.vocab, options.random_seed + static_cast<uint64_t>(v));
+    std::vector<float> logits = RandomNormalLogits(options.rows, options.vocab,
+                                                   options.random_seed + static_cast<uint64_t>(v));
     if (options.shared_memory) {
       float_variants.push_back(std::move(logits));
       continue;
@@ -693,10 +688,10 @@ std::string BenchResultJson(const BenchOptions& options, const BenchResult& r,
       "\"latency_ms\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f, "
       "\"mean\": %.3f}}",
       JsonEscape(server), options.stream ? "stream" : "unary", JsonEscape(options.pipeline),
-      options.shared_memory ? "shm" : WireName(options.wire), options.concurrency, options.vocab, options.rows, r.requests, r.rows,
-      r.errors, codes, JsonEscape(r.first_error), r.seconds, r.requests_per_s, r.rows_per_s,
-      r.mb_per_s, r.logits_bytes_per_request, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99,
-      r.latency_ms.max, r.latency_ms.mean);
+      options.shared_memory ? "shm" : WireName(options.wire), options.concurrency, options.vocab,
+      options.rows, r.requests, r.rows, r.errors, codes, JsonEscape(r.first_error), r.seconds,
+      r.requests_per_s, r.rows_per_s, r.mb_per_s, r.logits_bytes_per_request, r.latency_ms.p50,
+      r.latency_ms.p90, r.latency_ms.p99, r.latency_ms.max, r.latency_ms.mean);
 }
 
 std::string BenchResultText(const BenchOptions& options, const BenchResult& r,
@@ -707,10 +702,9 @@ std::string BenchResultText(const BenchOptions& options, const BenchResult& r,
       "throughput %.1f requests/s  %.1f rows/s  %.1f MB/s of logits\n"
       "latency    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n",
       server, options.stream ? "stream" : "unary", options.pipeline,
-      options.shared_memory ? "shm" : WireName(options.wire),
-      options.concurrency, options.vocab, options.rows, r.requests, r.errors, r.seconds,
-      r.requests_per_s, r.rows_per_s, r.mb_per_s, r.latency_ms.p50, r.latency_ms.p90,
-      r.latency_ms.p99, r.latency_ms.max);
+      options.shared_memory ? "shm" : WireName(options.wire), options.concurrency, options.vocab,
+      options.rows, r.requests, r.errors, r.seconds, r.requests_per_s, r.rows_per_s, r.mb_per_s,
+      r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.latency_ms.max);
   if (r.errors > 0) {
     std::string codes;
     for (const auto& [name, n] : r.error_codes) absl::StrAppend(&codes, " ", name, "=", n);

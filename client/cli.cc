@@ -510,7 +510,8 @@ absl::StatusOr<v1::SampleRequest> RequestFromFlags(const Invocation& inv) {
     cols = static_cast<size_t>(v);
     logits = RandomNormalLogits(1, cols, absl::GetFlag(FLAGS_random_seed));
   }
-  absl::StatusOr<Wire> wire = SharedMemoryWire() ? absl::StatusOr<Wire>(Wire::kFloat32) : ParseWire(absl::GetFlag(FLAGS_wire));
+  absl::StatusOr<Wire> wire = SharedMemoryWire() ? absl::StatusOr<Wire>(Wire::kFloat32)
+                                                 : ParseWire(absl::GetFlag(FLAGS_wire));
   if (!wire.ok()) return wire.status();
   auto params = SamplingFromFlags(inv);
   if (!params.ok()) return params.status();
@@ -632,7 +633,8 @@ int RunBenchCommand(const Invocation& inv) {
   }
   options.stream = mode == "stream";
   options.shared_memory = SharedMemoryWire();
-  absl::StatusOr<Wire> wire = options.shared_memory ? absl::StatusOr<Wire>(Wire::kFloat32) : ParseWire(absl::GetFlag(FLAGS_wire));
+  absl::StatusOr<Wire> wire = options.shared_memory ? absl::StatusOr<Wire>(Wire::kFloat32)
+                                                    : ParseWire(absl::GetFlag(FLAGS_wire));
   if (!wire.ok()) return Usage(wire.status().message());
   options.wire = *wire;
   auto base = PipelineParams(options.pipeline);

@@ -29,8 +29,8 @@ absl::StatusOr<std::unique_ptr<SharedMemoryObject>> SharedMemoryObject::Create(
   object->key_ = UniqueRegionName(prefix);
   const int fd = shm_open(object->key_.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   if (fd < 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "shared memory: cannot create ", object->key_, ": ", std::strerror(errno)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("shared memory: cannot create ", object->key_, ": ", std::strerror(errno)));
   }
   void* data = MAP_FAILED;
   if (ftruncate(fd, static_cast<off_t>(byte_size)) == 0) {
@@ -41,8 +41,8 @@ absl::StatusOr<std::unique_ptr<SharedMemoryObject>> SharedMemoryObject::Create(
   if (data == MAP_FAILED) {
     shm_unlink(object->key_.c_str());
     return absl::ResourceExhaustedError(absl::StrCat("shared memory: cannot size or map ",
-                                                     byte_size, " bytes of ", object->key_,
-                                                     ": ", std::strerror(error)));
+                                                     byte_size, " bytes of ", object->key_, ": ",
+                                                     std::strerror(error)));
   }
   object->data_ = static_cast<char*>(data);
   object->byte_size_ = byte_size;

@@ -46,9 +46,8 @@ class SharedMemoryObject {
 // (best effort) when destroyed, also when the calls in between failed.
 class RegisteredRegion {
  public:
-  static absl::StatusOr<std::unique_ptr<RegisteredRegion>> Register(Client& client,
-                                                                    const SharedMemoryObject& object,
-                                                                    absl::string_view name);
+  static absl::StatusOr<std::unique_ptr<RegisteredRegion>> Register(
+      Client& client, const SharedMemoryObject& object, absl::string_view name);
   ~RegisteredRegion();
   RegisteredRegion(const RegisteredRegion&) = delete;
   RegisteredRegion& operator=(const RegisteredRegion&) = delete;

@@ -20,8 +20,7 @@ size_t DtypeWidth(sampler::Dtype dtype) {
   return dtype == sampler::Dtype::kFloat32 ? 4 : 2;
 }
 
-absl::StatusOr<sampler::Dtype> DecodeDtype(v1::Dtype dtype, size_t index,
-                                           absl::string_view with) {
+absl::StatusOr<sampler::Dtype> DecodeDtype(v1::Dtype dtype, size_t index, absl::string_view with) {
   switch (dtype) {
     case v1::DTYPE_FLOAT32:
       return sampler::Dtype::kFloat32;
@@ -32,7 +31,8 @@ absl::StatusOr<sampler::Dtype> DecodeDtype(v1::Dtype dtype, size_t index,
     case v1::DTYPE_UNSPECIFIED:
       return Invalid(index, "logits.dtype",
                      absl::StrCat("must be DTYPE_FLOAT32, DTYPE_BFLOAT16 or DTYPE_FLOAT16 "
-                                  "when ", with, " is set, got DTYPE_UNSPECIFIED"));
+                                  "when ",
+                                  with, " is set, got DTYPE_UNSPECIFIED"));
     default:
       return Invalid(index, "logits.dtype",
                      absl::StrCat("unknown value ", static_cast<int>(dtype)));
@@ -56,10 +56,10 @@ absl::Status DecodeSharedLogits(const v1::Logits& logits, size_t index, const Li
     return Invalid(index, "logits.shared_memory.byte_size", "must be > 0, got 0");
   }
   if (ref.offset() > region_size || ref.byte_size() > region_size - ref.offset()) {
-    return Invalid(index, "logits.shared_memory",
-                   absl::StrCat("offset + byte_size = ", ref.offset(), " + ", ref.byte_size(),
-                                " exceeds region \"", ref.region(), "\" of ", region_size,
-                                " bytes"));
+    return Invalid(
+        index, "logits.shared_memory",
+        absl::StrCat("offset + byte_size = ", ref.offset(), " + ", ref.byte_size(),
+                     " exceeds region \"", ref.region(), "\" of ", region_size, " bytes"));
   }
   const size_t width = DtypeWidth(*dtype);
   if (ref.byte_size() % width != 0) {
@@ -69,10 +69,10 @@ absl::Status DecodeSharedLogits(const v1::Logits& logits, size_t index, const Li
   }
   const uint64_t vocab = ref.byte_size() / width;
   if (vocab > static_cast<uint64_t>(limits.max_vocab)) {
-    return Invalid(index, "logits.shared_memory.byte_size",
-                   absl::StrCat(ref.byte_size(), " bytes hold ", vocab,
-                                " logits, more than the server limit max_vocab=",
-                                limits.max_vocab));
+    return Invalid(
+        index, "logits.shared_memory.byte_size",
+        absl::StrCat(ref.byte_size(), " bytes hold ", vocab,
+                     " logits, more than the server limit max_vocab=", limits.max_vocab));
   }
   out->logits.data = (*mapping)->data() + ref.offset();
   out->logits.size = static_cast<size_t>(vocab);
@@ -102,8 +102,7 @@ absl::Status DecodeLogits(const v1::Logits& logits, size_t index, const Limits& 
                                 " raw bytes)"));
   }
   if (!has_values && !has_raw) {
-    return Invalid(index, "logits",
-                   "missing; set values, raw or shared_memory (at least 1 logit)");
+    return Invalid(index, "logits", "missing; set values, raw or shared_memory (at least 1 logit)");
   }
   size_t vocab = 0;
   if (has_values) {
@@ -218,9 +217,9 @@ absl::Status DecodeParams(const v1::SamplingParams& p, size_t index, const Limit
 
 absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> NoSharedMemory(
     absl::string_view region) {
-  return absl::PermissionDeniedError(absl::StrCat(
-      "shared memory is off on this server (--shared_memory=off), got region \"",
-      absl::CHexEscape(region), "\""));
+  return absl::PermissionDeniedError(
+      absl::StrCat("shared memory is off on this server (--shared_memory=off), got region \"",
+                   absl::CHexEscape(region), "\""));
 }
 
 absl::Status RowError(size_t index, const absl::Status& status) {
@@ -228,9 +227,9 @@ absl::Status RowError(size_t index, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("rows[", index, "].", status.message()));
 }
 
-absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
-                       RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
-                       DecodedRow* out, SharedMemoryResolver resolve_region) {
+absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits, RequestKind kind,
+                       absl::FunctionRef<uint64_t()> pick_seed, DecodedRow* out,
+                       SharedMemoryResolver resolve_region) {
   out->index = index;
   out->step = row.step();
   out->sequence_id = row.sequence_id();
@@ -262,9 +261,8 @@ absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
   return RowError(index, sampler::ValidateParams(out->params, out->logits.size));
 }
 
-absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits,
-                           RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
-                           std::vector<DecodedRow>* rows,
+absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits, RequestKind kind,
+                           absl::FunctionRef<uint64_t()> pick_seed, std::vector<DecodedRow>* rows,
                            SharedMemoryResolver resolve_region) {
   const int n = request.rows_size();
   if (n > limits.max_rows) {
@@ -276,8 +274,7 @@ absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limit
   absl::flat_hash_set<absl::string_view> sequence_ids;
   for (int i = 0; i < n; ++i) {
     const v1::Row& row = request.rows(i);
-    absl::Status status =
-        DecodeRow(row, i, limits, kind, pick_seed, &(*rows)[i], resolve_region);
+    absl::Status status = DecodeRow(row, i, limits, kind, pick_seed, &(*rows)[i], resolve_region);
     if (!status.ok()) return status;
     if (kind == RequestKind::kStream && !sequence_ids.insert(row.sequence_id()).second) {
       return Invalid(i, "sequence_id",
@@ -314,9 +311,8 @@ void EncodeDistribution(const sampler::DistributionResult& result,
   out->set_sequence_id(std::string(sequence_id));
 }
 
-void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes,
-                        int32_t worker_threads, const SharedMemoryOptions& shared_memory,
-                        v1::ServerInfo* out) {
+void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes, int32_t worker_threads,
+                        const SharedMemoryOptions& shared_memory, v1::ServerInfo* out) {
   out->set_simd_target(sampler::SimdTargetName());
   out->add_presets(v1::PRESET_STANDARD);
   out->add_presets(v1::PRESET_HF);

@@ -87,21 +87,18 @@ using SharedMemoryResolver =
         absl::string_view region)>;
 
 // The resolver of a server without shared memory: PERMISSION_DENIED for every region.
-absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> NoSharedMemory(
-    absl::string_view region);
+absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> NoSharedMemory(absl::string_view region);
 
 // Validates and decodes every row of `request`. `pick_seed` is called once for each row
 // without params.seed; `resolve_region` for each row with Logits.shared_memory. On
 // error `*rows` is unspecified.
-absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits,
-                           RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
-                           std::vector<DecodedRow>* rows,
+absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits, RequestKind kind,
+                           absl::FunctionRef<uint64_t()> pick_seed, std::vector<DecodedRow>* rows,
                            SharedMemoryResolver resolve_region = &NoSharedMemory);
 
 // Decodes one row (`index` is used for error paths only).
-absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
-                       RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
-                       DecodedRow* out,
+absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits, RequestKind kind,
+                       absl::FunctionRef<uint64_t()> pick_seed, DecodedRow* out,
                        SharedMemoryResolver resolve_region = &NoSharedMemory);
 
 // Prefixes a sampler error for row `index` with "rows[index]." (any code kept).
@@ -116,9 +113,8 @@ void EncodeDistribution(const sampler::DistributionResult& result,
                         absl::string_view sequence_id, v1::Distribution* out);
 
 // The static part of ServerInfo: limits, presets, dtypes, SIMD target, shared memory.
-void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes,
-                        int32_t worker_threads, const SharedMemoryOptions& shared_memory,
-                        v1::ServerInfo* out);
+void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes, int32_t worker_threads,
+                        const SharedMemoryOptions& shared_memory, v1::ServerInfo* out);
 
 }  // namespace tokensampler::server
 

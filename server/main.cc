@@ -191,11 +191,12 @@ int Main(int argc, char** argv) {
   options.limits.max_history_tokens = absl::GetFlag(FLAGS_max_history_tokens);
   const std::string socket_mode = absl::GetFlag(FLAGS_unix_socket_mode);
   char* socket_mode_end = nullptr;
-  options.unix_socket_mode = static_cast<int>(std::strtol(socket_mode.c_str(), &socket_mode_end, 8));
+  options.unix_socket_mode =
+      static_cast<int>(std::strtol(socket_mode.c_str(), &socket_mode_end, 8));
   if (socket_mode.empty() || *socket_mode_end != '\0') {
     LogEvent(LogLevel::kError, "bad_flag",
-             {{"error", absl::StrCat("--unix_socket_mode: must be octal, e.g. 0660, got ",
-                                     socket_mode)}});
+             {{"error",
+               absl::StrCat("--unix_socket_mode: must be octal, e.g. 0660, got ", socket_mode)}});
     return 2;
   }
   absl::StatusOr<SharedMemoryMode> shared_memory =

@@ -58,10 +58,11 @@ absl::Status PrepareUnixSocket(const std::string& path) {
           absl::StrCat("--address: unix:", path, ": ", std::strerror(errno)));
     }
     const size_t slash = path.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
+    const std::string dir =
+        slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
     if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--address: unix:", path, ": directory ", dir, " does not exist (create it first)"));
+      return absl::FailedPreconditionError(absl::StrCat("--address: unix:", path, ": directory ",
+                                                        dir, " does not exist (create it first)"));
     }
     return absl::OkStatus();
   }
@@ -73,8 +74,8 @@ absl::Status PrepareUnixSocket(const std::string& path) {
   std::memset(&address, 0, sizeof(address));
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof(address.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--address: unix:", path, ": path longer than ", sizeof(address.sun_path) - 1, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat("--address: unix:", path, ": path longer than ",
+                                                   sizeof(address.sun_path) - 1, " bytes"));
   }
   std::memcpy(address.sun_path, path.data(), path.size());
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -218,8 +219,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     if (!path.empty()) {
       // gRPC binds with the process umask; the socket's mode decides who may connect.
       if (chmod(path.c_str(), static_cast<mode_t>(options.unix_socket_mode)) != 0) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "--unix_socket_mode: chmod ", path, ": ", std::strerror(errno)));
+        return absl::FailedPreconditionError(
+            absl::StrCat("--unix_socket_mode: chmod ", path, ": ", std::strerror(errno)));
       }
       server->addresses_.push_back(addresses[i]);
       continue;

@@ -119,8 +119,7 @@ struct RowJob {
       sampler::LogitsView logits = row.logits;
       absl::Status status;
       if (row.shared_memory != nullptr) {
-        status = CopyRowToPrivate(*row.shared_memory, row.logits, "logits.shared_memory",
-                                  &logits);
+        status = CopyRowToPrivate(*row.shared_memory, row.logits, "logits.shared_memory", &logits);
       }
       if (status.ok()) {
         status = kind == Kind::kSample
@@ -219,8 +218,9 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
     request_bytes->Clear();
     if (!status.ok()) return FinishWith(status);
     RegionResolver resolve_region(service_, context_);
-    status = DecodeRequest(request_, service_->options().limits, RequestKind::kStateless,
-                           [this] { return service_->PickSeed(); }, &rows_, resolve_region);
+    status = DecodeRequest(
+        request_, service_->options().limits, RequestKind::kStateless,
+        [this] { return service_->PickSeed(); }, &rows_, resolve_region);
     if (!status.ok()) return FinishWith(status);
     if (rows_.empty()) {
       service_->CountServed(0);
@@ -404,9 +404,9 @@ class StreamReactor final
     message.reset();
     if (status.ok()) {
       RegionResolver resolve_region(service_, context_);
-      status = DecodeRequest(current_, service_->options().limits, RequestKind::kStream,
-                             [this] { return service_->PickSeed(); }, &rows_,
-                             resolve_region);
+      status = DecodeRequest(
+          current_, service_->options().limits, RequestKind::kStream,
+          [this] { return service_->PickSeed(); }, &rows_, resolve_region);
     }
     if (status.ok()) status = session_.Prepare(&rows_);
     if (!status.ok()) return EndMessage(status, nullptr);
@@ -497,9 +497,8 @@ class StreamReactor final
 // A unary call answered on the gRPC thread: parse, `handle`, serialize, finish.
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* AnswerUnary(
-    absl::string_view rpc, grpc::CallbackServerContext* context,
-    const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
-    absl::FunctionRef<absl::Status(const Request&, Response*)> handle) {
+    absl::string_view rpc, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response, absl::FunctionRef<absl::Status(const Request&, Response*)> handle) {
   Request parsed;
   absl::Status status = ParseMessage(*request, &parsed);
   if (status.ok()) {
@@ -523,28 +522,27 @@ SamplerService::SamplerService(WorkerPool* pool, const ServiceOptions& options)
       seed_base_(RandomBase()),
       shared_memory_(options.shared_memory) {}
 
-absl::Status SamplerService::CheckSharedMemoryAccess(
-    grpc::CallbackServerContext* context) const {
+absl::Status SamplerService::CheckSharedMemoryAccess(grpc::CallbackServerContext* context) const {
   switch (options_.shared_memory.mode) {
     case SharedMemoryMode::kAny:
       return absl::OkStatus();
     case SharedMemoryMode::kLocal: {
       const std::string peer = context->peer();
       if (IsLocalPeer(peer)) return absl::OkStatus();
-      return absl::PermissionDeniedError(absl::StrCat(
-          "shared memory: peer \"", peer, "\" is not on this host; --shared_memory=local "
-          "allows Unix-socket and loopback callers only"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("shared memory: peer \"", peer,
+                       "\" is not on this host; --shared_memory=local "
+                       "allows Unix-socket and loopback callers only"));
     }
     case SharedMemoryMode::kOff:
       break;
   }
-  return absl::PermissionDeniedError(
-      "shared memory: off on this server (--shared_memory=off)");
+  return absl::PermissionDeniedError("shared memory: off on this server (--shared_memory=off)");
 }
 
-grpc::ServerUnaryReactor* SamplerService::RegisterSharedMemory(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response) {
+grpc::ServerUnaryReactor* SamplerService::RegisterSharedMemory(grpc::CallbackServerContext* context,
+                                                               const grpc::ByteBuffer* request,
+                                                               grpc::ByteBuffer* response) {
   return AnswerUnary<v1::RegisterSharedMemoryRequest, v1::RegisterSharedMemoryResponse>(
       "RegisterSharedMemory", context, request, response,
       [&](const v1::RegisterSharedMemoryRequest& r, v1::RegisterSharedMemoryResponse*) {

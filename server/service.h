@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <string>
 
+#include "grpcpp/support/byte_buffer.h"
 #include "server/codec.h"
 #include "server/shared_memory.h"
 #include "server/worker_pool.h"
-#include "grpcpp/support/byte_buffer.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
 
 namespace tokensampler::server {
@@ -26,8 +26,8 @@ struct ServiceOptions {
 // The methods take raw bytes and parse them in the service, so that a body that is
 // not a valid message gets INVALID_ARGUMENT naming the message type rather than gRPC's
 // bare UNIMPLEMENTED.
-using SamplerServiceBase = v1::Sampler::WithRawCallbackMethod_Sample<
-    v1::Sampler::WithRawCallbackMethod_GetDistribution<
+using SamplerServiceBase =
+    v1::Sampler::WithRawCallbackMethod_Sample<v1::Sampler::WithRawCallbackMethod_GetDistribution<
         v1::Sampler::WithRawCallbackMethod_SampleStream<
             v1::Sampler::WithRawCallbackMethod_GetServerInfo<
                 v1::Sampler::WithRawCallbackMethod_RegisterSharedMemory<

@@ -32,8 +32,8 @@ std::string Quoted(absl::string_view text) {
 }
 
 bool IsNameChar(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '.' || c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
 }
 
 absl::Status ValidateName(absl::string_view name) {
@@ -51,9 +51,9 @@ absl::Status ValidateKeySyntax(absl::string_view field, absl::string_view key) {
                   key.find('/', 1) == absl::string_view::npos &&
                   key.find('\0') == absl::string_view::npos && key != "/." && key != "/..";
   if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, ": must be a POSIX shared memory name: '/' then 1-", kMaxKeyLength - 1,
-      " characters without '/', got ", Quoted(key)));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": must be a POSIX shared memory name: '/' then 1-", kMaxKeyLength - 1,
+                   " characters without '/', got ", Quoted(key)));
 }
 
 absl::Status ErrnoStatus(int error, std::string message) {
@@ -95,8 +95,7 @@ void OnSigbus(int signal_number, siginfo_t* info, void* context) {
   // Not a guarded copy: a real bug. Hand it to the handler that was there before, or
   // put the default action back; returning re-runs the faulting access, which then
   // raises SIGBUS again under it (default: terminate with a core dump).
-  if ((g_previous_sigbus.sa_flags & SA_SIGINFO) != 0 &&
-      g_previous_sigbus.sa_sigaction != nullptr) {
+  if ((g_previous_sigbus.sa_flags & SA_SIGINFO) != 0 && g_previous_sigbus.sa_sigaction != nullptr) {
     g_previous_sigbus.sa_sigaction(signal_number, info, context);
     return;
   }
@@ -143,15 +142,14 @@ absl::string_view SharedMemoryModeName(SharedMemoryMode mode) {
 absl::Status ValidateSharedMemoryOptions(const SharedMemoryOptions& options) {
   // The prefix itself need not be a full key ("/" alone is allowed: every object).
   if (options.prefix.empty() || options.prefix[0] != '/' ||
-      options.prefix.find('/', 1) != std::string::npos ||
-      options.prefix.size() >= kMaxKeyLength) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--shared_memory_prefix: must start with '/' and contain no other '/', got ",
-        Quoted(options.prefix)));
+      options.prefix.find('/', 1) != std::string::npos || options.prefix.size() >= kMaxKeyLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--shared_memory_prefix: must start with '/' and contain no other '/', got ",
+                     Quoted(options.prefix)));
   }
   if (options.max_regions < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--max_shared_memory_regions: must be >= 1, got ", options.max_regions));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_shared_memory_regions: must be >= 1, got ", options.max_regions));
   }
   if (options.max_bytes < 1) {
     return absl::InvalidArgumentError(
@@ -206,8 +204,8 @@ absl::Status SharedMemoryRegistry::Register(absl::string_view name, absl::string
   if (byte_size == 0) return absl::InvalidArgumentError("byte_size: must be > 0, got 0");
   if (offset > std::numeric_limits<uint64_t>::max() - byte_size ||
       offset + byte_size > static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "offset + byte_size: ", offset, " + ", byte_size, " is beyond any object's size"));
+    return absl::InvalidArgumentError(absl::StrCat("offset + byte_size: ", offset, " + ", byte_size,
+                                                   " is beyond any object's size"));
   }
 
   absl::MutexLock lock(&mu_);
@@ -216,9 +214,11 @@ absl::Status SharedMemoryRegistry::Register(absl::string_view name, absl::string
         absl::StrCat("name: a region named ", Quoted(name), " is already registered"));
   }
   if (regions_.size() >= static_cast<size_t>(options_.max_regions)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "name: ", regions_.size(), " regions are registered, the server limit "
-        "max_shared_memory_regions=", options_.max_regions, "; unregister one first"));
+    return absl::ResourceExhaustedError(absl::StrCat("name: ", regions_.size(),
+                                                     " regions are registered, the server limit "
+                                                     "max_shared_memory_regions=",
+                                                     options_.max_regions,
+                                                     "; unregister one first"));
   }
   if (byte_size > options_.max_bytes - bytes_) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -230,8 +230,7 @@ absl::Status SharedMemoryRegistry::Register(absl::string_view name, absl::string
   const int fd = shm_open(key_string.c_str(), O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) {
     const int error = errno;
-    return ErrnoStatus(error, absl::StrCat("key: cannot open shared memory object ",
-                                           Quoted(key)));
+    return ErrnoStatus(error, absl::StrCat("key: cannot open shared memory object ", Quoted(key)));
   }
   struct stat info;
   if (fstat(fd, &info) != 0) {
@@ -247,9 +246,9 @@ absl::Status SharedMemoryRegistry::Register(absl::string_view name, absl::string
   const uint64_t object_size = static_cast<uint64_t>(info.st_size);
   if (offset + byte_size > object_size) {
     close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "offset + byte_size: ", offset, " + ", byte_size, " = ", offset + byte_size,
-        " exceeds the size of ", Quoted(key), " (", object_size, " bytes)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("offset + byte_size: ", offset, " + ", byte_size, " = ", offset + byte_size,
+                     " exceeds the size of ", Quoted(key), " (", object_size, " bytes)"));
   }
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   const uint64_t start = offset - offset % page;
@@ -315,8 +314,7 @@ absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> SharedMemoryRegistry:
   absl::MutexLock lock(&mu_);
   auto it = regions_.find(name);
   if (it == regions_.end()) {
-    return absl::NotFoundError(absl::StrCat("no region named ", Quoted(name),
-                                            " is registered"));
+    return absl::NotFoundError(absl::StrCat("no region named ", Quoted(name), " is registered"));
   }
   return it->second;
 }
@@ -346,9 +344,8 @@ bool GuardedCopy(void* target, const void* source, size_t size) {
   return true;
 }
 
-absl::Status CopyRowToPrivate(const SharedMemoryMapping& mapping,
-                              const sampler::LogitsView& view, absl::string_view field,
-                              sampler::LogitsView* out) {
+absl::Status CopyRowToPrivate(const SharedMemoryMapping& mapping, const sampler::LogitsView& view,
+                              absl::string_view field, sampler::LogitsView* out) {
   thread_local std::vector<char> buffer;
   const size_t width = view.dtype == sampler::Dtype::kFloat32 ? 4 : 2;
   const size_t bytes = view.size * width;

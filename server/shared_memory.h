@@ -63,7 +63,7 @@ class SharedMemoryMapping {
 
   const std::string& name() const { return name_; }
   const std::string& key() const { return key_; }
-  uint64_t offset() const { return offset_; }      // inside the object
+  uint64_t offset() const { return offset_; }  // inside the object
   uint64_t byte_size() const { return byte_size_; }
   // The region's first byte. Reading it may fault (SIGBUS) if the owner shrank the
   // object: read it only through CopyRowToPrivate.
@@ -125,9 +125,8 @@ class SharedMemoryRegistry {
 // `*out` at the copy. FAILED_PRECONDITION naming `field`, the region and its key when
 // the read faults because the owner shrank the object. The copy stays valid until this
 // thread's next call.
-absl::Status CopyRowToPrivate(const SharedMemoryMapping& mapping,
-                              const sampler::LogitsView& view, absl::string_view field,
-                              sampler::LogitsView* out);
+absl::Status CopyRowToPrivate(const SharedMemoryMapping& mapping, const sampler::LogitsView& view,
+                              absl::string_view field, sampler::LogitsView* out);
 
 // Copies `size` bytes from `source` to `target` and returns true, or returns false
 // (target partly written) when reading `source` raised SIGBUS. Installs the process's

@@ -215,8 +215,7 @@ TEST(SharedMemoryRegistryTest, EveryErrorNamesFieldAndValue) {
   expect(registry.Register("r", "tokensampler-x", 0, 1), absl::StatusCode::kInvalidArgument,
          "key: must be a POSIX shared memory name: '/' then 1-254 characters without '/', "
          "got \"tokensampler-x\"");
-  expect(registry.Register("r", "/tokensampler/../etc", 0, 1),
-         absl::StatusCode::kInvalidArgument,
+  expect(registry.Register("r", "/tokensampler/../etc", 0, 1), absl::StatusCode::kInvalidArgument,
          "key: must be a POSIX shared memory name: '/' then 1-254 characters without '/', "
          "got \"/tokensampler/../etc\"");
   expect(registry.Register("r", "/other-program", 0, 1), absl::StatusCode::kPermissionDenied,
@@ -226,13 +225,12 @@ TEST(SharedMemoryRegistryTest, EveryErrorNamesFieldAndValue) {
          "byte_size: must be > 0, got 0");
   EXPECT_EQ(registry.Register("r", object.key(), std::numeric_limits<uint64_t>::max(), 2).code(),
             absl::StatusCode::kInvalidArgument);
-  expect(registry.Register("r", "/tokensampler-no-such-object", 0, 1),
-         absl::StatusCode::kNotFound,
+  expect(registry.Register("r", "/tokensampler-no-such-object", 0, 1), absl::StatusCode::kNotFound,
          "key: cannot open shared memory object \"/tokensampler-no-such-object\": No such file "
          "or directory");
   expect(registry.Register("r", object.key(), 4000, 97), absl::StatusCode::kInvalidArgument,
-         absl::StrCat("offset + byte_size: 4000 + 97 = 4097 exceeds the size of \"",
-                      object.key(), "\" (4096 bytes)"));
+         absl::StrCat("offset + byte_size: 4000 + 97 = 4097 exceeds the size of \"", object.key(),
+                      "\" (4096 bytes)"));
   ASSERT_TRUE(registry.Register("r", object.key(), 0, 4000).ok());
   expect(registry.Register("r", object.key(), 0, 1), absl::StatusCode::kAlreadyExists,
          "name: a region named \"r\" is already registered");
@@ -254,8 +252,7 @@ TEST(SharedMemoryRegistryTest, ObjectTheServerMayNotOpenIsPermissionDenied) {
   TestObject object(4096);
   ASSERT_EQ(fchmod(shm_open(object.key().c_str(), O_RDONLY, 0), 0), 0);
   SharedMemoryRegistry registry{SharedMemoryOptions()};
-  EXPECT_EQ(registry.Register("r", object.key(), 0, 1).code(),
-            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(registry.Register("r", object.key(), 0, 1).code(), absl::StatusCode::kPermissionDenied);
 }
 
 // --- the SIGBUS guard -------------------------------------------------------------------
@@ -299,6 +296,7 @@ TEST(GuardedCopyDeathTest, SigbusOutsideAGuardedCopyStillKills) {
         std::vector<char> t(16);
         GuardedCopy(t.data(), object.data(), t.size());  // installs the handler
         const int fd = shm_open(object.key().c_str(), O_RDWR, 0);
+        object.Unlink();  // this process dies below: leave nothing in /dev/shm
         void* p = mmap(nullptr, 2 * 4096, PROT_READ, MAP_SHARED, fd, 0);
         if (ftruncate(fd, 0) != 0) std::abort();
         volatile char c = static_cast<const char*>(p)[4096];
@@ -394,8 +392,8 @@ TEST_F(CodecSharedMemoryTest, EveryErrorNamesTheFieldPath) {
   // Without a resolver (shared memory off): PERMISSION_DENIED.
   v1::SampleRequest request;
   *request.add_rows()->mutable_logits() = Ref("reg", 0, 4);
-  status = DecodeRequest(request, Limits(), RequestKind::kStateless, [] { return uint64_t{7}; },
-                         &rows);
+  status = DecodeRequest(
+      request, Limits(), RequestKind::kStateless, [] { return uint64_t{7}; }, &rows);
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(status.message(),
             "rows[0].logits.shared_memory.region: shared memory is off on this server "
@@ -413,8 +411,7 @@ class SharedMemoryServiceTest : public ::testing::Test {
   void StartServer(SharedMemoryMode mode, bool unix_socket = true) {
     ServerOptions options;
     socket_path_ = SocketPath();
-    options.address = unix_socket ? absl::StrCat("127.0.0.1:0,unix:", socket_path_)
-                                  : "127.0.0.1:0";
+    options.address = unix_socket ? absl::StrCat("127.0.0.1:0,unix:", socket_path_) : "127.0.0.1:0";
     options.workers = 2;
     options.sample_on_grpc_threads = true;
     options.limits.max_vocab = 200000;
@@ -428,8 +425,8 @@ class SharedMemoryServiceTest : public ::testing::Test {
         unix_socket ? absl::StrCat("unix:", socket_path_) : server_->address();
     stub_ = v1::Sampler::NewStub(
         grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
-    tcp_stub_ = v1::Sampler::NewStub(grpc::CreateCustomChannel(
-        server_->address(), grpc::InsecureChannelCredentials(), args));
+    tcp_stub_ = v1::Sampler::NewStub(
+        grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args));
   }
 
   static std::unique_ptr<grpc::ClientContext> Context() {
@@ -508,8 +505,8 @@ TEST_F(SharedMemoryServiceTest, UnixAndTcpFromOneProcessSameTokensAsRawForEveryD
       row->mutable_params()->set_seed(seed);
     }
     v1::SampleResponse from_shared, from_raw;
-    ASSERT_TRUE(Sample(stub_.get(), shared, &from_shared).ok());    // over the Unix socket
-    ASSERT_TRUE(Sample(tcp_stub_.get(), raw, &from_raw).ok());      // over TCP
+    ASSERT_TRUE(Sample(stub_.get(), shared, &from_shared).ok());  // over the Unix socket
+    ASSERT_TRUE(Sample(tcp_stub_.get(), raw, &from_raw).ok());    // over TCP
     ASSERT_EQ(from_shared.results_size(), 8);
     for (int i = 0; i < 8; ++i) {
       EXPECT_EQ(from_shared.results(i).samples(0).token_id(),
@@ -536,9 +533,9 @@ TEST_F(SharedMemoryServiceTest, UnixAndTcpFromOneProcessSameTokensAsRawForEveryD
   EXPECT_EQ(distribution.distributions(0).token_ids_size(), 50);
 
   v1::GetSharedMemoryStatusResponse status;
-  ASSERT_TRUE(stub_->GetSharedMemoryStatus(Context().get(), v1::GetSharedMemoryStatusRequest(),
-                                           &status)
-                  .ok());
+  ASSERT_TRUE(
+      stub_->GetSharedMemoryStatus(Context().get(), v1::GetSharedMemoryStatusRequest(), &status)
+          .ok());
   ASSERT_EQ(status.regions_size(), 1);
   EXPECT_EQ(status.regions(0).key(), object.key());
   v1::ServerInfo info;
@@ -554,8 +551,7 @@ TEST_F(SharedMemoryServiceTest, ErrorsReachTheCallerWithTheirCodes) {
   TestObject object(4096);
   EXPECT_EQ(Register("a", "/elsewhere", 0, 1).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(Register("a", "/tokensampler-none", 0, 1).error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_EQ(Register("a b", object.key(), 0, 1).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Register("a b", object.key(), 0, 1).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   ASSERT_TRUE(Register("a", object.key(), 0, 4096).ok());
   EXPECT_EQ(Register("a", object.key(), 0, 1).error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_EQ(Unregister("b").error_code(), grpc::StatusCode::NOT_FOUND);
@@ -608,7 +604,8 @@ TEST_F(SharedMemoryServiceTest, UnregisterDuringACallKeepsItsMapping) {
   object.WriteFloats(0, RandomLogits(kVocab, 9));
   ASSERT_TRUE(Register("r", object.key(), 0, object.size()).ok());
   v1::SampleRequest request;
-  for (int i = 0; i < 4; ++i) *request.add_rows() = SharedRow("r", 0, kVocab * 4, v1::DTYPE_FLOAT32, i);
+  for (int i = 0; i < 4; ++i)
+    *request.add_rows() = SharedRow("r", 0, kVocab * 4, v1::DTYPE_FLOAT32, i);
   server_->pool().Pause();  // the call decodes (holds the mapping) and waits for a worker
   v1::SampleResponse response;
   grpc::Status status;
@@ -669,7 +666,8 @@ TEST_F(SharedMemoryServiceTest, ScribblingShrinkingAndUnlinkingOwnerCannotHurtTh
   int ok = 0, failed = 0;
   for (int i = 0; i < 60; ++i) {
     v1::SampleRequest request;
-    for (int r = 0; r < 4; ++r) *request.add_rows() = SharedRow("r", 0, kBytes, v1::DTYPE_FLOAT32, r);
+    for (int r = 0; r < 4; ++r)
+      *request.add_rows() = SharedRow("r", 0, kBytes, v1::DTYPE_FLOAT32, r);
     v1::SampleResponse response;
     grpc::Status status = Sample(stub_.get(), request, &response);
     if (status.ok()) {
@@ -680,9 +678,8 @@ TEST_F(SharedMemoryServiceTest, ScribblingShrinkingAndUnlinkingOwnerCannotHurtTh
       }
     } else {
       ++failed;
-      EXPECT_THAT(status.error_code(),
-                  testing::AnyOf(grpc::StatusCode::INVALID_ARGUMENT,
-                                 grpc::StatusCode::FAILED_PRECONDITION))
+      EXPECT_THAT(status.error_code(), testing::AnyOf(grpc::StatusCode::INVALID_ARGUMENT,
+                                                      grpc::StatusCode::FAILED_PRECONDITION))
           << status.error_message();
     }
   }

@@ -48,14 +48,14 @@ def _from_torch(tensor: Any, field: str):
 
 
 def _from_numpy(array: np.ndarray, field: str):
-    kind = array.dtype
+    kind = array.dtype.newbyteorder("=")  # byte order is fixed in encode()
     if kind.name == "bfloat16":  # ml_dtypes' bfloat16, if the caller uses it
         return array.view(np.uint16), DTYPE_BFLOAT16
     if kind == np.float32:
         return array, DTYPE_FLOAT32
     if kind == np.float16:
         return array, DTYPE_FLOAT16
-    raise invalid(field, f"numpy dtype {kind} is not sent; use float32 or float16 "
+    raise invalid(field, f"numpy dtype {array.dtype} is not sent; use float32 or float16 "
                          "(e.g. .astype(numpy.float32))")
 
 

@@ -123,9 +123,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--length", type=int, default=300)
     args = parser.parse_args()
-    start = time.monotonic()
+    start, cpu = time.monotonic(), time.process_time()
     model = train()
-    print(f"trained in {time.monotonic() - start:.1f} s")
+    print(f"trained in {time.monotonic() - start:.1f} s ({time.process_time() - cpu:.1f} s CPU)")
     with tokensampler.Client(args.server) as client:
         texts, _ = generate(client, model, PROMPTS, args.length, args.seed)
     for sid, text in texts.items():

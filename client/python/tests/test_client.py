@@ -28,7 +28,7 @@ CONFIGS = [
 ]
 
 
-def test_health_and_server_info(client):
+def test_health_and_server_info(client, server):
     assert client.health() is tokensampler.HealthStatus.SERVING
     assert client.health("tokensampler.v1.Sampler") is tokensampler.HealthStatus.SERVING
     assert client.health("no.such.Service") is tokensampler.HealthStatus.SERVICE_UNKNOWN
@@ -36,6 +36,11 @@ def test_health_and_server_info(client):
     assert info.version == tokensampler.__version__
     assert "PRESET_HF" in info.presets and "DTYPE_BFLOAT16" in info.dtypes
     assert info.max_vocab >= 128256 and info.worker_threads == 2
+    assert info.instance.endswith(f":{server.proc.pid}")
+    # Every ServerInfo field of the proto is a named attribute or in `extra`.
+    from tokensampler.v1 import sampler_pb2
+    for field in sampler_pb2.ServerInfo.DESCRIPTOR.fields:
+        assert hasattr(info, field.name) or field.name in info.extra, field.name
 
 
 def test_every_seeded_token_replays(client):

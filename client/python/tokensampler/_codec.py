@@ -5,6 +5,7 @@ Sampling parameters are keyword arguments named as the proto's SamplingParams fi
 leaving a parameter out, leaves the field unset: the server's "off" applies.
 """
 
+import dataclasses
 import operator
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -216,7 +217,28 @@ def step_results(response: "pb2.SampleResponse", ids: Sequence[str]) -> Dict[str
     return {r.sequence_id: sample_result(r) for r in response.results}
 
 
+def _plain(field: FieldDescriptor, value: Any) -> Any:
+    """A protobuf field value as plain Python (enums by name, messages as dicts)."""
+    if field.label == FieldDescriptor.LABEL_REPEATED:
+        return [_plain_one(field, v) for v in value]
+    return _plain_one(field, value)
+
+
+def _plain_one(field: FieldDescriptor, value: Any) -> Any:
+    if field.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
+        found = field.enum_type.values_by_number.get(value)
+        return found.name if found else value
+    if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+        return {f.name: _plain(f, v) for f, v in value.ListFields()}
+    return value
+
+
+_SERVER_INFO_NAMED = {f.name for f in dataclasses.fields(ServerInfo)}
+
+
 def server_info(info: "pb2.ServerInfo") -> ServerInfo:
+    extra = {f.name: _plain(f, getattr(info, f.name)) for f in info.DESCRIPTOR.fields
+             if f.name not in _SERVER_INFO_NAMED}
     return ServerInfo(
         version=info.version, simd_target=info.simd_target,
         presets=[pb2.Preset.Name(p) for p in info.presets],
@@ -227,7 +249,7 @@ def server_info(info: "pb2.ServerInfo") -> ServerInfo:
         max_history_tokens=info.max_history_tokens, max_num_samples=info.max_num_samples,
         max_top_logprobs=info.max_top_logprobs, worker_threads=info.worker_threads,
         requests_served=info.requests_served, rows_served=info.rows_served,
-        instance=info.instance)
+        instance=info.instance, extra=extra)
 
 
 # grpc.health.v1.Health/Check without its generated stubs: HealthCheckRequest is

@@ -1,8 +1,9 @@
 """The small typed results of the client: no protobuf leaks out of the package."""
 
+import dataclasses
 import enum
 from dataclasses import dataclass
-from typing import List, Union
+from typing import Any, Dict, List, Union
 
 import numpy as np
 
@@ -67,7 +68,11 @@ class HealthStatus(enum.Enum):
 
 @dataclass(frozen=True)
 class ServerInfo:
-    """GetServerInfo: version, kernels, limits and counters (README, "API")."""
+    """GetServerInfo: version, kernels, limits and counters (README, "API").
+
+    Enums (presets, dtypes) are given by name. Fields the proto gained after this class
+    was written are in `extra`, by proto field name.
+    """
 
     version: str
     simd_target: str
@@ -84,3 +89,5 @@ class ServerInfo:
     requests_served: int
     rows_served: int
     instance: str
+    extra: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Fields of a newer server's ServerInfo that this class does not name yet."""

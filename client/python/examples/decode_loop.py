@@ -17,7 +17,6 @@ import dataclasses
 import time
 from typing import Dict, List
 
-import numpy as np
 import torch
 
 import tokensampler

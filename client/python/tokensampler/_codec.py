@@ -9,11 +9,12 @@ import dataclasses
 import operator
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+import grpc
 import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 
 from tokensampler import _logits
-from tokensampler._errors import invalid
+from tokensampler._errors import SamplerError, invalid
 from tokensampler._results import Distribution, HealthStatus, SampleResult, ServerInfo
 from tokensampler.v1 import sampler_pb2 as pb2
 
@@ -266,6 +267,13 @@ def health_request(service: str) -> bytes:
         if not size:
             break
     return (b"\x0a" + bytes(length) + data) if data else b""
+
+
+def health_of_error(error: SamplerError) -> HealthStatus:
+    """A failed Check: NOT_FOUND means the server does not know the service; else raise."""
+    if error.code == grpc.StatusCode.NOT_FOUND:
+        return HealthStatus.SERVICE_UNKNOWN
+    raise error
 
 
 def health_status(response: bytes) -> HealthStatus:

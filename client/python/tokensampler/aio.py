@@ -74,9 +74,7 @@ class Client:
             return _codec.health_status(await self._call(self._health,
                                                          _codec.health_request(service)))
         except SamplerError as e:
-            if e.code == grpc.StatusCode.NOT_FOUND:
-                return HealthStatus.SERVICE_UNKNOWN
-            raise
+            return _codec.health_of_error(e)
 
     def session(self) -> "Session":
         """A decode session over one SampleStream; use it with `async with`."""

@@ -81,9 +81,7 @@ class Client:
         try:
             return _codec.health_status(self._call(self._health, _codec.health_request(service)))
         except SamplerError as e:
-            if e.code == grpc.StatusCode.NOT_FOUND:
-                return HealthStatus.SERVICE_UNKNOWN
-            raise
+            return _codec.health_of_error(e)
 
     def session(self) -> "Session":
         """A decode session over one SampleStream; use it as a context manager."""

@@ -1,7 +1,12 @@
 """Channel target and options shared by the sync and asyncio clients."""
 
 import json
-from typing import List, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
+
+import grpc
+
+from tokensampler import _codec
+from tokensampler.v1 import sampler_pb2_grpc as pb2_grpc
 
 SAMPLER_SERVICE = "tokensampler.v1.Sampler"
 
@@ -38,3 +43,27 @@ def channel_config(target: str, retries: int,
     if retries:
         options.append(("grpc.per_rpc_retry_buffer_size", max_message_bytes))
     return target, options
+
+
+class Connection:
+    """The channel, stub and call settings shared by tokensampler.Client and aio.Client.
+
+    _grpc is the module whose channels are made: grpc, or grpc.aio for asyncio.
+    """
+
+    _grpc: Any = grpc
+
+    def __init__(self, target: str, *, timeout: Optional[float] = 10.0, retries: int = 0,
+                 credentials: Optional[grpc.ChannelCredentials] = None,
+                 metadata: Sequence[Tuple[str, str]] = (),
+                 max_message_bytes: int = 256 << 20):
+        self.target = target
+        self.timeout = timeout
+        self._metadata = tuple(metadata)
+        target, options = channel_config(target, retries, max_message_bytes)
+        self._channel = (self._grpc.secure_channel(target, credentials, options=options)
+                         if credentials is not None
+                         else self._grpc.insecure_channel(target, options=options))
+        self._stub = pb2_grpc.SamplerStub(self._channel)
+        self._health = self._channel.unary_unary(
+            _codec.HEALTH_CHECK, request_serializer=bytes, response_deserializer=bytes)

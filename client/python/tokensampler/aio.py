@@ -15,7 +15,7 @@ import grpc
 import grpc.aio
 
 from tokensampler import _codec
-from tokensampler._channel import channel_config
+from tokensampler._channel import Connection
 from tokensampler._errors import SamplerError
 from tokensampler._results import Distribution, HealthStatus, SampleResult, ServerInfo
 from tokensampler.client import Metadata
@@ -23,25 +23,13 @@ from tokensampler.v1 import sampler_pb2 as pb2
 from tokensampler.v1 import sampler_pb2_grpc as pb2_grpc
 
 
-class Client:
+class Client(Connection):
     """An asyncio connection to a tokensampler server (see tokensampler.Client).
 
     Create and use it inside one running event loop.
     """
 
-    def __init__(self, target: str, *, timeout: Optional[float] = 10.0, retries: int = 0,
-                 credentials: Optional[grpc.ChannelCredentials] = None,
-                 metadata: Metadata = (), max_message_bytes: int = 256 << 20):
-        self.target = target
-        self.timeout = timeout
-        self._metadata = tuple(metadata)
-        target, options = channel_config(target, retries, max_message_bytes)
-        self._channel = (grpc.aio.secure_channel(target, credentials, options=options)
-                         if credentials is not None
-                         else grpc.aio.insecure_channel(target, options=options))
-        self._stub = pb2_grpc.SamplerStub(self._channel)
-        self._health = self._channel.unary_unary(
-            _codec.HEALTH_CHECK, request_serializer=bytes, response_deserializer=bytes)
+    _grpc = grpc.aio
 
     async def _call(self, method, request):
         try:

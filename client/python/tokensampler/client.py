@@ -7,7 +7,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import grpc
 
 from tokensampler import _codec
-from tokensampler._channel import channel_config
+from tokensampler._channel import Connection
 from tokensampler._errors import SamplerError
 from tokensampler._results import Distribution, HealthStatus, SampleResult, ServerInfo
 from tokensampler.v1 import sampler_pb2 as pb2
@@ -16,7 +16,7 @@ from tokensampler.v1 import sampler_pb2_grpc as pb2_grpc
 Metadata = Sequence[Tuple[str, str]]
 
 
-class Client:
+class Client(Connection):
     """A connection to a tokensampler server; thread-safe, one gRPC channel.
 
     Args:
@@ -30,20 +30,6 @@ class Client:
 
     Every method raises SamplerError on failure.
     """
-
-    def __init__(self, target: str, *, timeout: Optional[float] = 10.0, retries: int = 0,
-                 credentials: Optional[grpc.ChannelCredentials] = None,
-                 metadata: Metadata = (), max_message_bytes: int = 256 << 20):
-        self.target = target
-        self.timeout = timeout
-        self._metadata = tuple(metadata)
-        target, options = channel_config(target, retries, max_message_bytes)
-        self._channel = (grpc.secure_channel(target, credentials, options=options)
-                         if credentials is not None
-                         else grpc.insecure_channel(target, options=options))
-        self._stub = pb2_grpc.SamplerStub(self._channel)
-        self._health = self._channel.unary_unary(
-            _codec.HEALTH_CHECK, request_serializer=bytes, response_deserializer=bytes)
 
     def _call(self, method, request, sequence_ids: Sequence[str] = ()):
         try:

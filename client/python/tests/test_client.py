@@ -207,3 +207,25 @@ def test_list_target_and_retries_reach_the_server(server):
         assert c.sample([1.0, 3.0], temperature=0).token_id == 1
     with pytest.raises(ValueError, match=r"retries: must be in \[0, 4\], got 9"):
         tokensampler.Client(server.address, retries=9)
+
+
+def test_parameter_kinds_are_read_from_the_descriptor():
+    # fill_params is generic over the message's descriptor; SamplingParams has scalars,
+    # enums, repeated fields and a map, Row adds message fields (as future params may).
+    from tokensampler import _codec
+    from tokensampler.v1 import sampler_pb2
+
+    row = sampler_pb2.Row()
+    _codec.fill_params(row, {"logits": {"values": [1.5, -2.0], "dtype": "DTYPE_FLOAT32"},
+                             "context_token_ids": np.array([3, 4]), "end_sequence": 1,
+                             "sequence_id": "s"}, "row")
+    assert list(row.logits.values) == [1.5, -2.0] and row.logits.dtype == 1
+    assert list(row.context_token_ids) == [3, 4] and row.end_sequence and row.sequence_id == "s"
+    with pytest.raises(SamplerError) as e:
+        _codec.fill_params(row, {"logits": {"nope": 1}}, "row")
+    assert e.value.field == "row.logits" and "expected a dict for Logits" in e.value.message
+    params = sampler_pb2.SamplingParams()
+    _codec.fill_params(params, {"logit_bias": {np.int64(7): np.float32(-1)}, "preset": 2,
+                                "logprobs_mode": "LOGPROBS_MODE_PROCESSED"}, "params")
+    assert dict(params.logit_bias) == {7: -1.0}
+    assert params.preset == sampler_pb2.PRESET_HF and params.logprobs_mode == 2

@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
+from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 
 from tokensampler import _logits
@@ -18,16 +19,9 @@ from tokensampler._errors import SamplerError, invalid
 from tokensampler._results import Distribution, HealthStatus, SampleResult, ServerInfo
 from tokensampler.v1 import sampler_pb2 as pb2
 
-_PARAM_FIELDS = pb2.SamplingParams.DESCRIPTOR.fields_by_name
-
 _INT_TYPES = {FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
               FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64}
 _FLOAT_TYPES = {FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE}
-
-
-def param_names() -> List[str]:
-    """Every sampling parameter keyword, in proto field order."""
-    return [f.name for f in pb2.SamplingParams.DESCRIPTOR.fields]
 
 
 def _scalar(field: FieldDescriptor, value: Any, path: str) -> Any:
@@ -69,17 +63,38 @@ def _enum_value(field: FieldDescriptor, value: Any, path: str) -> int:
     return number
 
 
-def fill_params(params: "pb2.SamplingParams", values: Mapping[str, Any], path: str) -> None:
-    """Sets SamplingParams fields from keyword arguments; None leaves a field unset."""
+def _message(field: FieldDescriptor, target: Any, value: Any, path: str) -> None:
+    """Fills a message field from a dict in protobuf's JSON mapping (proto field names)."""
+    try:
+        json_format.ParseDict(value, target)
+    except (json_format.ParseError, AttributeError, TypeError) as e:
+        raise invalid(path, f"expected a dict for {field.message_type.name}: {e}") from None
+
+
+def fill_params(params: Any, values: Mapping[str, Any], path: str) -> None:
+    """Sets fields of params (a SamplingParams) from keyword arguments.
+
+    None leaves a field unset. Scalars, enums (number or name), repeated fields, maps and
+    message fields (a dict in protobuf's JSON mapping) are accepted, so fields the proto
+    gains work without a client change.
+    """
+    fields = params.DESCRIPTOR.fields_by_name
     for name, value in values.items():
-        field = _PARAM_FIELDS.get(name)
+        field = fields.get(name)
         if field is None:
             raise TypeError(f"unknown sampling parameter {name!r}; known: "
-                            + ", ".join(param_names()))
+                            + ", ".join(f.name for f in params.DESCRIPTOR.fields))
         if value is None:
             continue
         where = f"{path}.{name}"
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE and \
+                not field.message_type.GetOptions().map_entry:
+            if field.label == FieldDescriptor.LABEL_REPEATED:
+                for i, item in enumerate(value):
+                    _message(field, getattr(params, name).add(), item, f"{where}[{i}]")
+            else:
+                _message(field, getattr(params, name), value, where)
+        elif field.message_type is not None and field.message_type.GetOptions().map_entry:
             key_field, value_field = field.message_type.fields
             target = getattr(params, name)
             for k, v in dict(value).items():

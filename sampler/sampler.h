@@ -61,8 +61,8 @@ class Sampler {
                             DistributionResult* out);
 
  private:
-  struct Scratch;
-  std::unique_ptr<Scratch> scratch_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // The name of the SIMD target the kernels dispatch to on this CPU ("AVX3", "AVX2", ...).

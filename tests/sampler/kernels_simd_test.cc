@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "hwy/targets.h"
 #include "sampler/kernels.h"
-#include "sampler/kernels_hwy.h"
+#include "sampler/kernels.h"
 #include "sampler/sampler.h"
 #include "tests/sampler/reference.h"
 #include "tests/sampler/test_util.h"
@@ -279,7 +279,7 @@ TEST_P(SimdTargetTest, DecodeArgmaxMatchesScalarWithoutCopying) {
       for (const LogitsView& view : views) {
         size_t fast_i = 99, slow_i = 98;
         float fast_m = 0, slow_m = 1;
-        ASSERT_EQ(DecodeArgmaxSimd(view, &fast_i, &fast_m), -1);
+        ASSERT_EQ(DecodeArgmax(view, &fast_i, &fast_m), -1);
         ASSERT_EQ(DecodeArgmaxScalar(view, &slow_i, &slow_m), -1);
         ASSERT_EQ(fast_i, slow_i) << n << " variant " << variant;
         ASSERT_EQ(BitsOf(fast_m), BitsOf(slow_m));
@@ -300,10 +300,10 @@ TEST_P(SimdTargetTest, DecodeArgmaxMatchesScalarWithoutCopying) {
       b[pos] = 0x7FC0;  // bf16 NaN
       size_t at = 0;
       float m = 0;
-      EXPECT_EQ(DecodeArgmaxSimd(LogitsView::Float32(row), &at, &m), static_cast<int64_t>(pos));
-      EXPECT_EQ(DecodeArgmaxSimd({h.data(), n, Dtype::kFloat16}, &at, &m),
+      EXPECT_EQ(DecodeArgmax(LogitsView::Float32(row), &at, &m), static_cast<int64_t>(pos));
+      EXPECT_EQ(DecodeArgmax({h.data(), n, Dtype::kFloat16}, &at, &m),
                 static_cast<int64_t>(pos));
-      EXPECT_EQ(DecodeArgmaxSimd({b.data(), n, Dtype::kBFloat16}, &at, &m),
+      EXPECT_EQ(DecodeArgmax({b.data(), n, Dtype::kBFloat16}, &at, &m),
                 static_cast<int64_t>(pos));
     }
   }

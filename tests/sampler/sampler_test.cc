@@ -103,7 +103,7 @@ TEST(Extremes, HugeAndInfiniteLogits) {
       ASSERT_TRUE(sampler.Sample(LogitsView::Float32(z), p, 0, &r).ok());
       EXPECT_FALSE(std::isnan(r.samples[0].logprob));
       EXPECT_GT(dist[r.samples[0].token_id], 0.0f);
-      for (const TokenLogprob& t : r.samples[0].top_logprobs) EXPECT_FALSE(std::isnan(t.logprob));
+      for (const TokenLogprob& top : r.samples[0].top_logprobs) EXPECT_FALSE(std::isnan(top.logprob));
     }
   }
 }

@@ -13,12 +13,6 @@ uint32_t Bits(float f) {
   return u;
 }
 
-float FromBits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof(f));
-  return f;
-}
-
 // Shifts `m` right by `shift` (>= 1) rounding to nearest, ties to even.
 uint32_t ShiftRoundEven(uint32_t m, int shift) {
   const uint32_t q = m >> shift;

@@ -45,88 +45,11 @@ bool TopKFirst(const SamplingParams& p, size_t vocab) {
          2 * TopKCount(p) < vocab && !stages::ModifiesLogits(p);
 }
 
-// ---- The chain of each preset after its candidate set is formed (top-k first) ----
-// Each row runs its stage when the stage's parameter is on.
-using StageFn = void (*)(Workspace&, const SamplingParams&);
-struct ChainRow {
-  Preset preset;
-  StageFn run;
-};
-
-void TopPStandardRow(Workspace& ws, const SamplingParams& p) {
-  if (p.top_p < 1.0f && !ws.top_p_done) stages::TopPStandard(ws, p.top_p, MinKeep(p));
-}
-void TopPHfRow(Workspace& ws, const SamplingParams& p) {
-  if (p.top_p < 1.0f) stages::TopPHf(ws, p.top_p, MinKeep(p));
-}
-void TopPLlamaRow(Workspace& ws, const SamplingParams& p) {
-  if (p.top_p < 1.0f) stages::TopPLlama(ws, p.top_p, MinKeep(p));
-}
-void MinPProbRow(Workspace& ws, const SamplingParams& p) {
-  if (p.min_p > 0.0f) stages::MinPProb(ws, p.min_p, MinKeep(p));
-}
-void MinPLlamaRow(Workspace& ws, const SamplingParams& p) {
-  if (p.min_p > 0.0f) stages::MinPLlama(ws, p.min_p, MinKeep(p));
-}
-void TypicalRow(Workspace& ws, const SamplingParams& p) {
-  if (p.typical_p < 1.0f) stages::Typical(ws, p.typical_p, MinKeep(p), p.preset);
-}
-
-constexpr ChainRow kChain[] = {
-    // STANDARD: top-k -> top-p -> min-p -> typical -> draw (temperature first).
-    {Preset::kStandard, TopPStandardRow},
-    {Preset::kStandard, MinPProbRow},
-    {Preset::kStandard, TypicalRow},
-    // HF: top-k (ties kept) -> top-p -> min-p -> typical (temperature first).
-    {Preset::kHf, TopPHfRow},
-    {Preset::kHf, MinPProbRow},
-    {Preset::kHf, TypicalRow},
-    // llama.cpp: top-k -> typical -> top-p -> min-p on softmax(z), temperature last.
-    {Preset::kLlamaCpp, TypicalRow},
-    {Preset::kLlamaCpp, TopPLlamaRow},
-    {Preset::kLlamaCpp, MinPLlamaRow},
-};
-
-void RunChain(Workspace& ws, const SamplingParams& p) {
-  for (const ChainRow& row : kChain) {
-    if (row.preset == p.preset) row.run(ws, p);
-  }
-}
-
 // total = ExpSum over the row into w, with block_sums filled in the same pass.
 double ExpSumWithBlocks(Workspace& ws, float max, float temperature) {
   ws.block_sums.resize((ws.vocab + kernels::kDrawBlock - 1) / kernels::kDrawBlock);
   return kernels::ExpSumBlocks(ws.z, ws.vocab, max, temperature, ws.w.data(),
                                ws.block_sums.data());
-}
-
-// The candidate set ids[0, n) with weights w becomes the distribution: sparse (ids
-// ascending, weights summed in that order) up to V/8 candidates, else dense, summed by
-// kernels::Sum (32 interleaved double lanes in id order: a fixed order, in SIMD).
-void Finalize(Workspace& ws, ProcessedDistribution* dist) {
-  std::vector<float>& weights = *dist->weight_buffer();
-  const size_t n = ws.n;
-  if (n * 8 <= ws.vocab) {
-    if (!std::is_sorted(ws.ids.begin(), ws.ids.begin() + n)) {
-      if (n < kVectorSortMinSize) {
-        std::sort(ws.ids.begin(), ws.ids.begin() + n);
-      } else {
-        ws.sorter(ws.ids.data(), n, hwy::SortAscending());
-      }
-    }
-    weights.resize(n);
-    double sum = 0.0;
-    for (size_t i = 0; i < n; ++i) {
-      weights[i] = ws.w[ws.ids[i]];
-      sum += weights[i];
-    }
-    dist->SetSparse(ws.vocab, &ws.ids, &weights, n, sum);
-    return;
-  }
-  weights.assign(ws.vocab, 0.0f);
-  for (size_t i = 0; i < n; ++i) weights[ws.ids[i]] = ws.w[ws.ids[i]];
-  const double total = kernels::Sum(weights.data(), ws.vocab);
-  dist->SetDense(ws.vocab, &weights, total, nullptr);
 }
 
 }  // namespace
@@ -278,7 +201,7 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
       Collect(ws, /*by_weight=*/false);
       if (params.top_k > 0) KeepTop(ws, k);
     }
-    RunChain(ws, params);
+    stages::RunChain(ws, params);
     int32_t best = ws.ids[0];
     for (size_t i = 1; i < ws.n; ++i) {
       if (ws.Before(ws.ids[i], best)) best = ws.ids[i];
@@ -293,7 +216,7 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
       const int32_t id = ws.ids[i];
       ws.w[id] = kernels::ExpNonPositive((ws.z[id] - survivor_max) / temperature);
     }
-    Finalize(ws, &dist);
+    stages::Finalize(ws, &dist);
     return;
   }
 
@@ -330,8 +253,8 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
       }
     }
   }
-  RunChain(ws, params);
-  Finalize(ws, &dist);
+  stages::RunChain(ws, params);
+  stages::Finalize(ws, &dist);
 }
 
 void Sampler::Impl::RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out) {
@@ -414,6 +337,13 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
   s.dist_sorter.Sort(probs.data(), s.dist.dense() ? nullptr : s.dist.ids().data(),
                      probs.size(), &out->token_ids, &out->probs);
   return absl::OkStatus();
+}
+
+absl::StatusOr<const ProcessedDistribution*> Sampler::Process(LogitsView logits,
+                                                              const SamplingParams& params) {
+  absl::Status status = impl_->Process(logits, params, /*need_raw=*/false);
+  if (!status.ok()) return status;
+  return &impl_->dist;
 }
 
 const char* SimdTargetName() { return hwy::TargetName(kernels::DispatchedTarget()); }

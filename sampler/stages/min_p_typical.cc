@@ -15,6 +15,24 @@
 
 namespace tokensampler::sampler::stages {
 
+namespace {
+
+// Keeps the candidates for which keep(id) holds, or, if fewer than min_keep do, the best
+// min_keep (Before order) of all.
+template <class Keep>
+void KeepWhere(Workspace& ws, size_t min_keep, const Keep& keep) {
+  const size_t all = ws.n;
+  const auto end = std::partition(ws.ids.begin(), ws.ids.begin() + all, keep);
+  const size_t kept = static_cast<size_t>(end - ws.ids.begin());
+  if (kept >= min_keep) {
+    ws.n = kept;
+  } else {
+    KeepTop(ws, std::min(min_keep, all));
+  }
+}
+
+}  // namespace
+
 void MinPProb(Workspace& ws, float min_p, size_t min_keep) {
   // Keeps p_i = float(w_i / mass) >= min_p * p_max. p is monotone in w, so p_max is the
   // largest w's, and the test is w_i >= w_min for the smallest float w_min that passes
@@ -36,15 +54,7 @@ void MinPProb(Workspace& ws, float min_p, size_t min_keep) {
   }
   float w_min;
   std::memcpy(&w_min, &hi, sizeof(w_min));
-  const size_t all = ws.n;
-  auto keep = std::partition(ws.ids.begin(), ws.ids.begin() + all,
-                             [&](int32_t id) { return ws.w[id] >= w_min; });
-  const size_t kept = static_cast<size_t>(keep - ws.ids.begin());
-  if (kept >= min_keep) {
-    ws.n = kept;
-  } else {
-    KeepTop(ws, std::min(min_keep, all));
-  }
+  KeepWhere(ws, min_keep, [&](int32_t id) { return ws.w[id] >= w_min; });
 }
 
 void MinPLlama(Workspace& ws, float min_p, size_t min_keep) {
@@ -52,15 +62,7 @@ void MinPLlama(Workspace& ws, float min_p, size_t min_keep) {
   float z_max = -std::numeric_limits<float>::infinity();
   for (size_t i = 0; i < ws.n; ++i) z_max = std::max(z_max, ws.z[ws.ids[i]]);
   const float threshold = z_max + std::log(min_p);
-  const size_t all = ws.n;
-  auto keep = std::partition(ws.ids.begin(), ws.ids.begin() + all,
-                             [&](int32_t id) { return ws.z[id] >= threshold; });
-  const size_t kept = static_cast<size_t>(keep - ws.ids.begin());
-  if (kept >= min_keep) {
-    ws.n = kept;
-  } else {
-    KeepTop(ws, std::min(min_keep, all));
-  }
+  KeepWhere(ws, min_keep, [&](int32_t id) { return ws.z[id] >= threshold; });
 }
 
 void Typical(Workspace& ws, float typical_p, size_t min_keep, Preset preset) {

@@ -1,6 +1,6 @@
 // The stages of the pipeline, one file per family under sampler/stages/. Each works on
 // the Workspace's logits z, weights w and candidate set ids[0, n); the chain of each
-// preset is the table in sampler/sampler.cc. Adding a stage: a file here, its
+// preset is the table in sampler/stages/chain.cc. Adding a stage: a file here, its
 // declaration below, a row in that table.
 #ifndef TOKENSAMPLER_SAMPLER_STAGES_STAGES_H_
 #define TOKENSAMPLER_SAMPLER_STAGES_STAGES_H_
@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "sampler/params.h"
+#include "sampler/processed_distribution.h"
 #include "sampler/workspace.h"
 
 namespace tokensampler::sampler::stages {
@@ -18,6 +19,15 @@ namespace tokensampler::sampler::stages {
 // Absorbs the float rounding of the probabilities so that a set whose exact mass is p
 // stops there ([0.3, 0.1, 0.1, 0.5] at p = 0.8 keeps {0.5, 0.3}).
 inline constexpr double kMassTolerance = 1e-6;
+
+// ---- chain.cc ----
+// Runs the truncations of p.preset's chain, in its order, on the candidate set formed by
+// Process (top-k first, or every token with weight).
+void RunChain(Workspace& ws, const SamplingParams& p);
+// The candidate set ids[0, n) with weights w becomes the distribution: sparse (ids
+// ascending, weights summed in that order) up to V/8 candidates, else dense, summed by
+// kernels::Sum (32 interleaved double lanes in id order: a fixed order, in SIMD).
+void Finalize(Workspace& ws, ProcessedDistribution* dist);
 
 // ---- masks_penalties.cc ----
 // The repetition penalty is on (neither 1 nor 0).

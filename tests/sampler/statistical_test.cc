@@ -129,7 +129,7 @@ TEST(Golden, PinnedTokenSequences) {
 
 TEST(Golden, PinnedSmallRowIsHandCheckable) {
   // softmax([2, 1, 0.1]) = [0.659, 0.242, 0.099]; u(42, step, 0) for steps 0, 1 are
-  // 0.6129..., 0.9877... (DRAW.md): token 0 (0.61 < 0.659) then token 2 (> 0.901).
+  // 0.6129..., 0.9877... (README "The draw"): token 0 (0.61 < 0.659) then token 2 (> 0.901).
   const std::vector<float> z = {2.0f, 1.0f, 0.1f};
   SamplingParams p;
   p.seed = 42;

@@ -117,7 +117,7 @@ HWY_INLINE int64_t TopKLoop16(size_t n, const Pair& pair, const Load& load, cons
   const size_t N = hn::Lanes(d);
   const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
   const auto iota = hn::Iota(di, 0);
-  auto offer = [&](size_t at) {
+  auto offer = [&](size_t at) HWY_ATTR __attribute__((always_inline)) {
     const VF v = load(at);
     if (hn::AllFalse(d, hn::Gt(v, hn::Set(d, top.bar)))) return;
     top.Offer(v, hn::Add(iota, hn::Set(di, static_cast<int32_t>(at))));

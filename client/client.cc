@@ -256,6 +256,36 @@ absl::StatusOr<v1::ServerInfo> Client::GetServerInfo() {
   return response;
 }
 
+absl::Status Client::RegisterSharedMemory(const v1::RegisterSharedMemoryRequest& request) {
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  v1::RegisterSharedMemoryResponse response;
+  return FromGrpcStatus(stub_->RegisterSharedMemory(&context, request, &response), address_,
+                        "RegisterSharedMemory");
+}
+
+absl::Status Client::UnregisterSharedMemory(absl::string_view name) {
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  v1::UnregisterSharedMemoryRequest request;
+  request.set_name(std::string(name));
+  v1::UnregisterSharedMemoryResponse response;
+  return FromGrpcStatus(stub_->UnregisterSharedMemory(&context, request, &response), address_,
+                        "UnregisterSharedMemory");
+}
+
+absl::StatusOr<v1::GetSharedMemoryStatusResponse> Client::GetSharedMemoryStatus(
+    absl::string_view name) {
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  v1::GetSharedMemoryStatusRequest request;
+  request.set_name(std::string(name));
+  v1::GetSharedMemoryStatusResponse response;
+  grpc::Status status = stub_->GetSharedMemoryStatus(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, address_, "GetSharedMemoryStatus");
+  return response;
+}
+
 absl::StatusOr<HealthStatus> Client::Health(absl::string_view service) {
   grpc::GenericStub stub(channel_);
   grpc::ClientContext context;

@@ -77,6 +77,11 @@ class Client {
   absl::StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request);
   absl::StatusOr<v1::DistributionResponse> GetDistribution(const v1::SampleRequest& request);
   absl::StatusOr<v1::ServerInfo> GetServerInfo();
+  // Shared memory regions (see SharedMemoryObject in client/shared_memory.h).
+  absl::Status RegisterSharedMemory(const v1::RegisterSharedMemoryRequest& request);
+  absl::Status UnregisterSharedMemory(absl::string_view name);
+  absl::StatusOr<v1::GetSharedMemoryStatusResponse> GetSharedMemoryStatus(
+      absl::string_view name = "");
   // grpc.health.v1.Health/Check for `service` ("" = the server as a whole). A server that
   // does not know `service` gives kServiceUnknown (gRPC's NOT_FOUND), not an error.
   absl::StatusOr<HealthStatus> Health(absl::string_view service = "");

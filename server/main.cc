@@ -18,14 +18,33 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "sampler/sampler.h"
 #include "server/log.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, address, "127.0.0.1:50051",
-          "Listen address host:port; port 0 picks a free port (reported in the "
-          "event=listening log line). Env TOKENSAMPLER_ADDRESS.");
+          "Listen addresses, comma-separated: host:port (port 0 picks a free port, reported "
+          "in the event=listening log line) and unix:PATH or unix:///ABS/PATH (a Unix "
+          "socket; its directory must exist; a stale socket file is replaced, a live one "
+          "refused). Env TOKENSAMPLER_ADDRESS.");
+ABSL_FLAG(std::string, unix_socket_mode, "0660",
+          "Octal permission bits set on every Unix socket after binding; who may connect. "
+          "Env TOKENSAMPLER_UNIX_SOCKET_MODE.");
+ABSL_FLAG(std::string, shared_memory, "local",
+          "Zero-copy logits in POSIX shared memory (RegisterSharedMemory): off, local "
+          "(only callers on a Unix socket or a loopback address) or any. "
+          "Env TOKENSAMPLER_SHARED_MEMORY.");
+ABSL_FLAG(std::string, shared_memory_prefix, "/tokensampler",
+          "Every registered shared memory key must start with this, so that callers "
+          "cannot make the server map other programs' objects. "
+          "Env TOKENSAMPLER_SHARED_MEMORY_PREFIX.");
+ABSL_FLAG(int32_t, max_shared_memory_regions, 256,
+          "Most registered shared memory regions. Env TOKENSAMPLER_MAX_SHARED_MEMORY_REGIONS.");
+ABSL_FLAG(uint64_t, max_shared_memory_bytes, uint64_t{16} << 30,
+          "Most bytes of registered shared memory regions in total (mapped, not copied). "
+          "Env TOKENSAMPLER_MAX_SHARED_MEMORY_BYTES.");
 ABSL_FLAG(int32_t, workers, 0,
           "Sampling worker threads; 0 = number of CPUs. Env TOKENSAMPLER_WORKERS.");
 ABSL_FLAG(int32_t, queue_depth, 256,
@@ -107,6 +126,11 @@ constexpr struct {
   const char* env;
 } kEnvFlags[] = {
     {"address", "TOKENSAMPLER_ADDRESS"},
+    {"unix_socket_mode", "TOKENSAMPLER_UNIX_SOCKET_MODE"},
+    {"shared_memory", "TOKENSAMPLER_SHARED_MEMORY"},
+    {"shared_memory_prefix", "TOKENSAMPLER_SHARED_MEMORY_PREFIX"},
+    {"max_shared_memory_regions", "TOKENSAMPLER_MAX_SHARED_MEMORY_REGIONS"},
+    {"max_shared_memory_bytes", "TOKENSAMPLER_MAX_SHARED_MEMORY_BYTES"},
     {"workers", "TOKENSAMPLER_WORKERS"},
     {"queue_depth", "TOKENSAMPLER_QUEUE_DEPTH"},
     {"sample_on_grpc_threads", "TOKENSAMPLER_SAMPLE_ON_GRPC_THREADS"},
@@ -219,6 +243,27 @@ int Main(int argc, char** argv) {
   options.max_memory = absl::GetFlag(FLAGS_max_memory);
   options.max_streams = absl::GetFlag(FLAGS_max_streams);
   options.max_live_sequences = absl::GetFlag(FLAGS_max_live_sequences);
+  const std::string socket_mode = absl::GetFlag(FLAGS_unix_socket_mode);
+  char* socket_mode_end = nullptr;
+  options.unix_socket_mode =
+      static_cast<int>(std::strtol(socket_mode.c_str(), &socket_mode_end, 8));
+  if (socket_mode.empty() || *socket_mode_end != '\0') {
+    LogEvent(LogLevel::kError, "bad_flag",
+             {{"error",
+               absl::StrCat("--unix_socket_mode: must be octal, e.g. 0660, got ", socket_mode)}});
+    return 2;
+  }
+  absl::StatusOr<SharedMemoryMode> shared_memory =
+      ParseSharedMemoryMode(absl::GetFlag(FLAGS_shared_memory));
+  if (!shared_memory.ok()) {
+    LogEvent(LogLevel::kError, "bad_flag",
+             {{"error", std::string(shared_memory.status().message())}});
+    return 2;
+  }
+  options.shared_memory.mode = *shared_memory;
+  options.shared_memory.prefix = absl::GetFlag(FLAGS_shared_memory_prefix);
+  options.shared_memory.max_regions = absl::GetFlag(FLAGS_max_shared_memory_regions);
+  options.shared_memory.max_bytes = absl::GetFlag(FLAGS_max_shared_memory_bytes);
   const absl::Duration drain = absl::GetFlag(FLAGS_drain_timeout);
   if (drain < absl::ZeroDuration()) {
     LogEvent(LogLevel::kError, "bad_flag",
@@ -252,7 +297,8 @@ int Main(int argc, char** argv) {
     return 1;
   }
   LogEvent(LogLevel::kInfo, "listening",
-           {{"address", (*server)->address()},
+           {{"address", absl::StrJoin((*server)->addresses(), ",")},
+            {"shared_memory", std::string(SharedMemoryModeName(options.shared_memory.mode))},
             {"workers", absl::StrCat((*server)->workers())},
             {"queue_depth", absl::StrCat(options.queue_depth)},
             {"sample_on_grpc_threads", options.sample_on_grpc_threads ? "true" : "false"},

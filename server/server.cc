@@ -1,10 +1,21 @@
 #include "server/server.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -41,10 +52,95 @@ int MillisecondsArg(absl::Duration d) {
   return static_cast<int>(std::clamp<int64_t>(ms, 1, std::numeric_limits<int>::max()));
 }
 
+// Before gRPC binds a Unix socket path (gRPC unlinks whatever file is there): refuses a
+// path another server still listens on, or that is not a socket; removes a stale socket
+// file (nobody accepts on it).
+absl::Status PrepareUnixSocket(const std::string& path) {
+  struct stat info;
+  if (lstat(path.c_str(), &info) != 0) {
+    if (errno != ENOENT) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--address: unix:", path, ": ", std::strerror(errno)));
+    }
+    const size_t slash = path.rfind('/');
+    const std::string dir =
+        slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
+    if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat("--address: unix:", path, ": directory ",
+                                                        dir, " does not exist (create it first)"));
+    }
+    return absl::OkStatus();
+  }
+  if (!S_ISSOCK(info.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--address: unix:", path, " exists and is not a socket; not removing it"));
+  }
+  sockaddr_un address;
+  std::memset(&address, 0, sizeof(address));
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(address.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("--address: unix:", path, ": path longer than ",
+                                                   sizeof(address.sun_path) - 1, " bytes"));
+  }
+  std::memcpy(address.sun_path, path.data(), path.size());
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  const int connected = connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+  const int error = errno;
+  close(fd);
+  if (connected == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--address: unix:", path, ": another process is listening on it"));
+  }
+  if (error != ECONNREFUSED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--address: unix:", path, ": ", std::strerror(error)));
+  }
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--address: unix:", path, ": cannot remove the stale socket: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<std::string>> SplitListenAddresses(absl::string_view address) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(address, ',')) {
+    part = absl::StripAsciiWhitespace(part);
+    if (part.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--address: empty entry in \"", address, "\""));
+    }
+    if (absl::StartsWith(part, "unix:") && UnixSocketPath(part).empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--address: no socket path in \"", part, "\""));
+    }
+    out.emplace_back(part);
+  }
+  return out;
+}
+
+std::string UnixSocketPath(absl::string_view address) {
+  if (!absl::ConsumePrefix(&address, "unix:")) return "";
+  // unix:///abs/path (URI form) and unix:/abs/path or unix:relative (gRPC's path form).
+  if (absl::StartsWith(address, "//")) address.remove_prefix(2);
+  return std::string(address);
+}
 
 absl::Status ValidateServerOptions(const ServerOptions& o) {
   if (o.address.empty()) return absl::InvalidArgumentError("--address: must not be empty");
+  absl::StatusOr<std::vector<std::string>> addresses = SplitListenAddresses(o.address);
+  if (!addresses.ok()) return addresses.status();
+  if (o.unix_socket_mode < 0 || o.unix_socket_mode > 0777) {
+    char octal[24];
+    std::snprintf(octal, sizeof(octal), "0%o", static_cast<unsigned>(o.unix_socket_mode));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--unix_socket_mode: must be octal permission bits in [0, 0777], got ", octal));
+  }
+  absl::Status shared = ValidateSharedMemoryOptions(o.shared_memory);
+  if (!shared.ok()) return shared;
   if (o.workers < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--workers: must be >= 0 (0 = number of CPUs), got ", o.workers));
@@ -124,12 +220,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   service_options.budget = server->budget_.get();
   service_options.max_streams = options.max_streams;
   service_options.max_live_sequences = options.max_live_sequences;
+  service_options.shared_memory = options.shared_memory;
   server->service_ = std::make_unique<SamplerService>(server->pool_.get(), service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address, *credentials, &server->port_);
+  const std::vector<std::string> addresses = *SplitListenAddresses(options.address);
+  std::vector<int> ports(addresses.size(), 0);
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    const std::string path = UnixSocketPath(addresses[i]);
+    if (!path.empty()) {
+      status = PrepareUnixSocket(path);
+      if (!status.ok()) return status;
+    }
+    builder.AddListeningPort(addresses[i], *credentials, &ports[i]);
+  }
   if (options.max_memory > 0) {
     grpc::ResourceQuota quota("tokensampler");
     quota.Resize(static_cast<size_t>(options.max_memory - RequestBudget(options.max_memory)));
@@ -152,11 +258,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
-  if (server->server_ == nullptr || server->port_ == 0) {
+  if (server->server_ == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("--address: cannot listen on ", options.address));
   }
-  server->address_ = WithPort(options.address, server->port_);
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    const std::string path = UnixSocketPath(addresses[i]);
+    if (!path.empty()) {
+      // gRPC binds with the process umask; the socket's mode decides who may connect.
+      if (chmod(path.c_str(), static_cast<mode_t>(options.unix_socket_mode)) != 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("--unix_socket_mode: chmod ", path, ": ", std::strerror(errno)));
+      }
+      server->addresses_.push_back(addresses[i]);
+      continue;
+    }
+    if (ports[i] == 0) {
+      return absl::UnavailableError(absl::StrCat("--address: cannot listen on ", addresses[i]));
+    }
+    if (server->port_ == 0) server->port_ = ports[i];
+    server->addresses_.push_back(WithPort(addresses[i], ports[i]));
+  }
   if (!options.health_address.empty()) {
     grpc::ServerBuilder health_builder;
     health_builder.AddListeningPort(options.health_address, grpc::InsecureServerCredentials(),
@@ -208,6 +330,11 @@ void Server::RegisterGauges(const ServerOptions& options) {
   m.RegisterGauge("tokensampler_memory_budget_limit_bytes",
                   "The request memory budget (3/4 of --max_memory); 0 = unlimited.",
                   [budget] { return static_cast<double>(budget->limit()); });
+  m.RegisterGauge("tokensampler_shared_memory_regions", "Registered shared memory regions.",
+                  [service] { return static_cast<double>(service->shared_memory().regions()); });
+  m.RegisterGauge("tokensampler_shared_memory_bytes",
+                  "Bytes of the registered shared memory regions (mapped read-only).",
+                  [service] { return static_cast<double>(service->shared_memory().bytes()); });
   m.RegisterGauge("tokensampler_serving",
                   "1 while health says SERVING, 0 in the lame duck and the drain.",
                   [this] { return lame_duck() ? 0.0 : 1.0; });
@@ -239,6 +366,8 @@ void Server::Shutdown(absl::Duration drain) {
     health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
     health_server_->Wait();
   }
+  // No call is left: every mapping goes with the registry's references.
+  service_->shared_memory().Unregister("").IgnoreError();
 }
 
 Server::~Server() {

@@ -26,7 +26,11 @@ namespace tokensampler::server {
 inline constexpr char kServiceName[] = "tokensampler.v1.Sampler";
 
 struct ServerOptions {
-  std::string address = "127.0.0.1:50051";  // host:port; port 0 picks a free port
+  // Comma-separated listen addresses: host:port (port 0 picks a free port) and
+  // unix:PATH / unix:///ABS/PATH, e.g. "127.0.0.1:50051,unix:/run/tokensampler/sock".
+  std::string address = "127.0.0.1:50051";
+  // Permission bits given to every Unix socket file after it is bound.
+  int unix_socket_mode = 0660;
   int workers = 0;                          // 0 = std::thread::hardware_concurrency()
   int queue_depth = 256;                    // tasks waiting for a worker, >= 1
   // A one-task request may sample on the gRPC thread when a worker slot is free and
@@ -52,7 +56,14 @@ struct ServerOptions {
   std::string health_address;
   // Set: Prometheus metrics at http://<metrics_address>/metrics (port 0 = any free port).
   std::string metrics_address;
+  SharedMemoryOptions shared_memory;
 };
+
+// The listen addresses of a --address value, in order; errors name --address.
+absl::StatusOr<std::vector<std::string>> SplitListenAddresses(absl::string_view address);
+
+// The socket file path of a "unix:PATH" or "unix:///PATH" address; empty for others.
+std::string UnixSocketPath(absl::string_view address);
 
 // Checks option ranges (positive limits, max_vocab <= the library's kMaxVocab, ...).
 absl::Status ValidateServerOptions(const ServerOptions& options);
@@ -66,9 +77,12 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // The bound port, and "host:port" with it (the --address host).
+  // The bound port of the first TCP address (0 if none), and the first listen address
+  // with its bound port ("host:port" or "unix:PATH").
   int port() const { return port_; }
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return addresses_.front(); }
+  // Every listen address, in --address order, TCP ones with their bound ports.
+  const std::vector<std::string>& addresses() const { return addresses_; }
   // The --health_address port and "host:port", or 0 and "" when there is none.
   int health_port() const { return health_port_; }
   const std::string& health_address() const { return health_address_; }
@@ -112,7 +126,7 @@ class Server {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> health_server_;  // --health_address, or nullptr
   int port_ = 0;
-  std::string address_;
+  std::vector<std::string> addresses_;
   int health_port_ = 0;
   std::string health_address_;
   bool shut_down_ = false;

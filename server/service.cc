@@ -115,10 +115,18 @@ struct RowJob {
         ++skipped;
         continue;
       }
-      absl::Status status =
-          kind == Kind::kSample
-              ? sampler.Sample(row.logits, row.params, row.step, &samples[i])
-              : sampler.Distribution(row.logits, row.params, row.step, &distributions[i]);
+      // A row in shared memory is read once, here on the worker, into this thread's
+      // private buffer; the sampler never reads the owner's mapping (shared_memory.h).
+      sampler::LogitsView logits = row.logits;
+      absl::Status status;
+      if (row.shared_memory != nullptr) {
+        status = CopyRowToPrivate(*row.shared_memory, row.logits, "logits.shared_memory", &logits);
+      }
+      if (status.ok()) {
+        status = kind == Kind::kSample
+                     ? sampler.Sample(logits, row.params, row.step, &samples[i])
+                     : sampler.Distribution(logits, row.params, row.step, &distributions[i]);
+      }
       if (!status.ok()) {
         failed.store(true, std::memory_order_relaxed);
         std::lock_guard<std::mutex> lock(mu);
@@ -142,6 +150,31 @@ struct RowJob {
       done(std::move(status));
     }
   }
+};
+
+// Logits.shared_memory.region -> mapping for one call: checks the caller's access once,
+// on the first row that names a region.
+class RegionResolver {
+ public:
+  RegionResolver(SamplerService* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {}
+
+  // const for absl::FunctionRef; the check's result is a cache.
+  absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> operator()(
+      absl::string_view region) const {
+    if (!checked_) {
+      access_ = service_->CheckSharedMemoryAccess(context_);
+      checked_ = true;
+    }
+    if (!access_.ok()) return access_;
+    return service_->shared_memory().Find(region);
+  }
+
+ private:
+  SamplerService* const service_;
+  grpc::CallbackServerContext* const context_;
+  mutable bool checked_ = false;
+  mutable absl::Status access_;
 };
 
 // Queues min(rows, workers) tasks that share out the job's rows. Returns false, without
@@ -193,8 +226,10 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
     if (status.ok()) status = ParseMessage(*request_bytes, &request_);
     request_bytes->Clear();
     if (!status.ok()) return FinishWith(status);
-    status = DecodeRequest(request_, service_->options().limits, RequestKind::kStateless,
-                           [this] { return service_->PickSeed(); }, &rows_);
+    RegionResolver resolve_region(service_, context_);
+    status = DecodeRequest(
+        request_, service_->options().limits, RequestKind::kStateless,
+        [this] { return service_->PickSeed(); }, &rows_, resolve_region);
     if (!status.ok()) return FinishWith(status);
     if (rows_.empty()) {
       service_->CountServed(0);
@@ -387,8 +422,10 @@ class StreamReactor final
     message.reset();
     if (status.ok()) status = ReserveHistory();
     if (status.ok()) {
-      status = DecodeRequest(current_, service_->options().limits, RequestKind::kStream,
-                             [this] { return service_->PickSeed(); }, &rows_);
+      RegionResolver resolve_region(service_, context_);
+      status = DecodeRequest(
+          current_, service_->options().limits, RequestKind::kStream,
+          [this] { return service_->PickSeed(); }, &rows_, resolve_region);
     }
     if (status.ok()) status = session_.Prepare(&rows_);
     if (status.ok()) {
@@ -520,10 +557,108 @@ class StreamReactor final
   absl::Status error_;
 };
 
+// A unary call answered on the gRPC thread: parse, `handle`, serialize, finish.
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* AnswerUnary(
+    absl::string_view rpc, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response, absl::FunctionRef<absl::Status(const Request&, Response*)> handle) {
+  Request parsed;
+  absl::Status status = ParseMessage(*request, &parsed);
+  if (status.ok()) {
+    Response out;
+    status = handle(parsed, &out);
+    if (status.ok()) status = SerializeMessage(out, response);
+  }
+  grpc::Status grpc_status = ToGrpcStatus(status);
+  if (!grpc_status.ok()) LogRpcError(rpc, context, grpc_status);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(std::move(grpc_status));
+  return reactor;
+}
+
 }  // namespace
 
 SamplerService::SamplerService(WorkerPool* pool, const ServiceOptions& options)
-    : pool_(pool), options_(options), instance_(InstanceName()), seed_base_(RandomBase()) {}
+    : pool_(pool),
+      options_(options),
+      instance_(InstanceName()),
+      seed_base_(RandomBase()),
+      shared_memory_(options.shared_memory) {}
+
+absl::Status SamplerService::CheckSharedMemoryAccess(grpc::CallbackServerContext* context) const {
+  switch (options_.shared_memory.mode) {
+    case SharedMemoryMode::kAny:
+      return absl::OkStatus();
+    case SharedMemoryMode::kLocal: {
+      const std::string peer = context->peer();
+      if (IsLocalPeer(peer)) return absl::OkStatus();
+      return absl::PermissionDeniedError(
+          absl::StrCat("shared memory: peer \"", peer,
+                       "\" is not on this host; --shared_memory=local "
+                       "allows Unix-socket and loopback callers only"));
+    }
+    case SharedMemoryMode::kOff:
+      break;
+  }
+  return absl::PermissionDeniedError("shared memory: off on this server (--shared_memory=off)");
+}
+
+grpc::ServerUnaryReactor* SamplerService::RegisterSharedMemory(grpc::CallbackServerContext* context,
+                                                               const grpc::ByteBuffer* request,
+                                                               grpc::ByteBuffer* response) {
+  return AnswerUnary<v1::RegisterSharedMemoryRequest, v1::RegisterSharedMemoryResponse>(
+      "RegisterSharedMemory", context, request, response,
+      [&](const v1::RegisterSharedMemoryRequest& r, v1::RegisterSharedMemoryResponse*) {
+        absl::Status status = Authenticate(*context);
+        if (status.ok()) status = CheckSharedMemoryAccess(context);
+        if (!status.ok()) return status;
+        status = shared_memory_.Register(r.name(), r.key(), r.offset(), r.byte_size());
+        if (status.ok()) {
+          LogEvent(LogLevel::kInfo, "shared_memory_registered",
+                   {{"name", r.name()},
+                    {"key", r.key()},
+                    {"offset", absl::StrCat(r.offset())},
+                    {"byte_size", absl::StrCat(r.byte_size())},
+                    {"peer", context->peer()}});
+        }
+        return status;
+      });
+}
+
+grpc::ServerUnaryReactor* SamplerService::UnregisterSharedMemory(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return AnswerUnary<v1::UnregisterSharedMemoryRequest, v1::UnregisterSharedMemoryResponse>(
+      "UnregisterSharedMemory", context, request, response,
+      [&](const v1::UnregisterSharedMemoryRequest& r, v1::UnregisterSharedMemoryResponse*) {
+        absl::Status status = Authenticate(*context);
+        if (status.ok()) status = CheckSharedMemoryAccess(context);
+        if (!status.ok()) return status;
+        return shared_memory_.Unregister(r.name());
+      });
+}
+
+grpc::ServerUnaryReactor* SamplerService::GetSharedMemoryStatus(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return AnswerUnary<v1::GetSharedMemoryStatusRequest, v1::GetSharedMemoryStatusResponse>(
+      "GetSharedMemoryStatus", context, request, response,
+      [&](const v1::GetSharedMemoryStatusRequest& r, v1::GetSharedMemoryStatusResponse* out) {
+        absl::Status status = Authenticate(*context);
+        if (status.ok()) status = CheckSharedMemoryAccess(context);
+        if (!status.ok()) return status;
+        auto regions = shared_memory_.Status(r.name());
+        if (!regions.ok()) return regions.status();
+        for (const SharedMemoryStatus& region : *regions) {
+          v1::SharedMemoryRegionStatus* entry = out->add_regions();
+          entry->set_name(region.name);
+          entry->set_key(region.key);
+          entry->set_offset(region.offset);
+          entry->set_byte_size(region.byte_size);
+        }
+        return absl::OkStatus();
+      });
+}
 
 absl::Status SamplerService::Authenticate(const grpc::CallbackServerContext& context) const {
   return options_.auth == nullptr ? absl::OkStatus() : options_.auth->CheckCall(context);
@@ -644,7 +779,7 @@ grpc::ServerUnaryReactor* SamplerService::GetServerInfo(
     v1::ServerInfo info;
     info.set_version(TOKENSAMPLER_VERSION);
     EncodeServerLimits(options_.limits, options_.max_message_bytes, pool_->threads(),
-                       &info);
+                       options_.shared_memory, &info);
     info.set_requests_served(requests_served());
     info.set_rows_served(rows_served());
     info.set_instance(instance_);

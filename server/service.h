@@ -15,6 +15,7 @@
 #include "server/codec.h"
 #include "server/memory_budget.h"
 #include "server/metrics.h"
+#include "server/shared_memory.h"
 #include "server/worker_pool.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
 
@@ -32,15 +33,20 @@ struct ServiceOptions {
   MemoryBudget* budget = nullptr;
   int max_streams = 0;             // open SampleStream calls; 0 = unlimited
   int64_t max_live_sequences = 0;  // sequences over all streams; 0 = unlimited
+  SharedMemoryOptions shared_memory;
 };
 
 // The methods take raw bytes and parse them in the service, so that a body that is
 // not a valid message gets INVALID_ARGUMENT naming the message type rather than gRPC's
 // bare UNIMPLEMENTED.
-using SamplerServiceBase = v1::Sampler::WithRawCallbackMethod_Sample<
-    v1::Sampler::WithRawCallbackMethod_GetDistribution<
+using SamplerServiceBase =
+    v1::Sampler::WithRawCallbackMethod_Sample<v1::Sampler::WithRawCallbackMethod_GetDistribution<
         v1::Sampler::WithRawCallbackMethod_SampleStream<
-            v1::Sampler::WithRawCallbackMethod_GetServerInfo<v1::Sampler::Service>>>>;
+            v1::Sampler::WithRawCallbackMethod_GetServerInfo<
+                v1::Sampler::WithRawCallbackMethod_RegisterSharedMemory<
+                    v1::Sampler::WithRawCallbackMethod_UnregisterSharedMemory<
+                        v1::Sampler::WithRawCallbackMethod_GetSharedMemoryStatus<
+                            v1::Sampler::Service>>>>>>>;
 
 // Thread-safe. `pool` must outlive the service and every call it started.
 class SamplerService final : public SamplerServiceBase {
@@ -62,6 +68,22 @@ class SamplerService final : public SamplerServiceBase {
   grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* context,
                                           const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;
+  // RegisterSharedMemoryRequest -> RegisterSharedMemoryResponse, and likewise for
+  // Unregister and GetSharedMemoryStatus.
+  grpc::ServerUnaryReactor* RegisterSharedMemory(grpc::CallbackServerContext* context,
+                                                 const grpc::ByteBuffer* request,
+                                                 grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* UnregisterSharedMemory(grpc::CallbackServerContext* context,
+                                                   const grpc::ByteBuffer* request,
+                                                   grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetSharedMemoryStatus(grpc::CallbackServerContext* context,
+                                                  const grpc::ByteBuffer* request,
+                                                  grpc::ByteBuffer* response) override;
+
+  // Whether the caller behind `context` may use shared memory (--shared_memory):
+  // PERMISSION_DENIED naming the mode (and the peer, in local mode) otherwise.
+  absl::Status CheckSharedMemoryAccess(grpc::CallbackServerContext* context) const;
+  SharedMemoryRegistry& shared_memory() { return shared_memory_; }
 
   // OK, or UNAUTHENTICATED when options().auth is set and the call has no valid token.
   // Every Sampler RPC checks this first.
@@ -116,6 +138,7 @@ class SamplerService final : public SamplerServiceBase {
   const ServiceOptions options_;
   const std::string instance_;
   const uint64_t seed_base_;
+  SharedMemoryRegistry shared_memory_;
   std::atomic<uint64_t> seed_counter_{0};
   std::atomic<uint64_t> requests_served_{0};
   std::atomic<uint64_t> rows_served_{0};

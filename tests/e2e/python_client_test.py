@@ -97,10 +97,11 @@ def request(*rows):
 
 
 class ServerProcess:
-    def __init__(self, binary):
+    def __init__(self, binary, address="127.0.0.1:0"):
+        """Starts `binary` on `address` (a --address value; its first entry must be TCP)."""
         self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
-            [binary, "--address=127.0.0.1:0", "--workers=2", "--drain_timeout=5s"],
+            [binary, f"--address={address}", "--workers=2", "--drain_timeout=5s"],
             stderr=self.log, stdout=subprocess.DEVNULL)
         deadline = time.time() + 20
         self.address = None

@@ -24,7 +24,7 @@ std::vector<int32_t> ReferenceDryCounts(const std::vector<int32_t>& window, int3
 // log-softmax of the logits as given, in double.
 std::vector<double> ReferenceLogSoftmax(const std::vector<float>& logits);
 
-// The DRAW.md inverse CDF over a dense distribution, in double.
+// The inverse CDF of README "The draw" over a dense distribution, in double.
 int32_t ReferencePick(const std::vector<double>& probs, double u);
 
 }  // namespace tokensampler::sampler::testing

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sampler/draw.h"
-#include "sampler/kernels.h"
+#include "sampler/half.h"
 #include "sampler/sampler.h"
 #include "sampler/stages/xtc.h"
 #include "tests/sampler/test_util.h"
@@ -357,8 +357,8 @@ TypedRow RandomTypedRow(size_t n, Dtype dtype, std::mt19937& gen) {
     if (dtype == Dtype::kFloat32) {
       v = std::normal_distribution<float>(0.0f, 2.5f)(gen);
     } else {
-      v = dtype == Dtype::kBFloat16 ? kernels::BFloat16ToFloat(bits)
-                                    : kernels::Float16ToFloat(bits);
+      v = dtype == Dtype::kBFloat16 ? BFloat16ToFloat(bits)
+                                    : Float16ToFloat(bits);
       if (!(std::fabs(v) <= 12.0f)) continue;
     }
     row.values.push_back(v);
@@ -532,8 +532,8 @@ INSTANTIATE_TEST_SUITE_P(Presets, ChainReferenceTest,
 
 INSTANTIATE_TEST_SUITE_P(Presets, ReferenceTest,
                          ::testing::Values(Preset::kStandard, Preset::kHf, Preset::kLlamaCpp),
-                         [](const ::testing::TestParamInfo<Preset>& info) {
-                           switch (info.param) {
+                         [](const ::testing::TestParamInfo<Preset>& param_info) {
+                           switch (param_info.param) {
                              case Preset::kStandard:
                                return std::string("Standard");
                              case Preset::kHf:

@@ -431,7 +431,7 @@ TEST(CodecTest, MirostatMuAndSamplersAreEncoded) {
   ASSERT_TRUE(out.has_mirostat_mu());
   EXPECT_EQ(out.mirostat_mu(), 8.25f);
   v1::ServerInfo info;
-  EncodeServerLimits(Limits(), 1, 1, &info);
+  EncodeServerLimits(Limits(), 1, 1, SharedMemoryOptions(), &info);
   const std::vector<std::string> samplers(info.samplers().begin(), info.samplers().end());
   for (const char* name :
        {"temperature", "top_k", "top_p", "min_p", "typical_p", "dry", "xtc_probability",

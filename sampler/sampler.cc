@@ -263,12 +263,23 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
   } else {
     // Block sums serve the dense draw and the exact mass of top-p by threshold.
     const bool by_threshold = !hf && params.top_k == 0 && params.top_p < 1.0f;
-    ws.total = !truncates || by_threshold
+    // XTC alone cuts the dense row in place (a few tokens at most), no candidate list.
+    const bool xtc_only = ws.xtc_fires && !CutsBesidesXtc(params);
+    ws.total = !truncates || by_threshold || xtc_only
                    ? ExpSumWithBlocks(ws, max, temperature)
                    : kernels::ExpSum(ws.z, vocab, max, temperature, ws.w.data());
     if (temperature == 1.0f) ws.unit_sum = ws.total;
     if (!truncates) {
       dist.SetDense(vocab, &ws.w, ws.total, &ws.block_sums);
+      return;
+    }
+    if (xtc_only) {
+      if (XtcDense(absl::MakeSpan(ws.w.data(), vocab), ws.z, ws.total, params.xtc_threshold,
+                   MinKeep(params), &ws.xtc_above) == 0) {
+        dist.SetDense(vocab, &ws.w, ws.total, &ws.block_sums);
+      } else {
+        dist.SetDense(vocab, &ws.w, kernels::Sum(ws.w.data(), vocab), nullptr);
+      }
       return;
     }
     if (by_threshold &&
@@ -293,7 +304,7 @@ float Sampler::Impl::RowDynamicTemperature(const SamplingParams& params, float m
   const size_t vocab = ws.vocab;
   const double mass = kernels::ExpSum(ws.z, vocab, max, 1.0f, ws.w.data());
   size_t count = 0;
-  for (size_t i = 0; i < vocab; ++i) count += ws.z[i] > -kInf;
+  for (size_t i = 0; i < vocab; ++i) count += ws.z[i] > -kInf ? 1 : 0;
   const double entropy = SoftmaxEntropy(absl::MakeConstSpan(ws.w.data(), vocab),
                                         absl::MakeConstSpan(ws.z, vocab), max, mass);
   return DynamicTemperature(params.temperature, params.dynatemp_range, params.dynatemp_exponent,

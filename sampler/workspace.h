@@ -69,6 +69,7 @@ struct Workspace {
   std::vector<float> gathered_w, gathered_z;       // dynamic temperature: the survivors'
   std::vector<int32_t> mirostat_top;               // mirostat v1: the top m candidates
   bool xtc_fires = false;  // XTC cuts this row: its coin for (seed, step) came up
+  std::vector<int32_t> xtc_above;                  // XTC on a whole row: the top choices
 
   // Token a comes before token b in descending-logit order, ties to the lower id.
   bool Before(int32_t a, int32_t b) const { return z[a] > z[b] || (z[a] == z[b] && a < b); }

@@ -5,19 +5,33 @@
 
 namespace tokensampler::sampler {
 
+namespace {
+// The fixed reduction order: blocks of kBlock; kLanes float partial sums per block
+// (element i to lane i mod kLanes), added in lane order to a double at the block's end.
+constexpr size_t kBlock = 1024;
+constexpr size_t kLanes = 16;
+}  // namespace
+
 double SoftmaxEntropy(absl::Span<const float> w, absl::Span<const float> z, float max,
                       double mass) {
-  // Four interleaved lanes, added as (l0 + l1) + (l2 + l3): a fixed order that is not one
-  // chain of dependent adds.
-  double lane[4] = {0.0, 0.0, 0.0, 0.0};
+  double weighted = 0.0;  // sum of w_i (z_i - max) over w_i > 0
   const size_t n = w.size();
-  for (size_t i = 0; i < n; ++i) {
-    const float wi = w[i];
-    if (wi > 0.0f) {
-      lane[i % 4] += static_cast<double>(wi) * (static_cast<double>(z[i]) - max);
+  for (size_t b = 0; b < n; b += kBlock) {
+    const size_t end = std::min(n, b + kBlock);
+    float acc[kLanes] = {};
+    size_t i = b;
+    for (; i + kLanes <= end; i += kLanes) {
+      for (size_t j = 0; j < kLanes; ++j) {
+        const float wi = w[i + j];
+        acc[j] += wi > 0.0f ? wi * (z[i + j] - max) : 0.0f;
+      }
     }
+    for (size_t j = 0; i < end; ++i, ++j) {
+      const float wi = w[i];
+      acc[j] += wi > 0.0f ? wi * (z[i] - max) : 0.0f;
+    }
+    for (size_t j = 0; j < kLanes; ++j) weighted += acc[j];
   }
-  const double weighted = (lane[0] + lane[1]) + (lane[2] + lane[3]);
   return std::max(0.0, std::log(mass) - weighted / mass);
 }
 

@@ -15,8 +15,10 @@ namespace tokensampler::sampler {
 
 // H = -sum p ln p of p = w / mass over the entries with w > 0, computed as
 // ln(mass) - sum_i w_i (z_i - max) / mass, where w_i = exp(z_i - max) are the weights of
-// the logits z at T = 1 (so ln w_i = z_i - max) and mass = sum w_i. Summed in double, in
-// index order. w and z are parallel spans.
+// the logits z at T = 1 (so ln w_i = z_i - max) and mass = sum w_i. The products are
+// float; they are summed in blocks of 1024, 16 float partial sums per block (element i to
+// lane i mod 16), added in lane order to a double at the block's end: a fixed order.
+// w and z are parallel spans.
 double SoftmaxEntropy(absl::Span<const float> w, absl::Span<const float> z, float max, double mass);
 
 // The dynamic temperature for entropy `entropy` over `count` candidates.

@@ -13,8 +13,10 @@
 namespace tokensampler::sampler {
 
 // max - n * std over the finite entries of `z` (-inf entries are skipped), as a float.
-// Sums run in double over 8 interleaved lanes (element i to lane i mod 8), the lanes then
-// added in order: a fixed order. Returns -inf when fewer than two entries are finite.
+// Two passes (the mean, then the squared deviations from it), each summed in a fixed
+// order: blocks of 1024, 16 partial sums per block (element i to lane i mod 16; float
+// lanes for the mean, double for the squares), added in lane order to a double at the end
+// of the block. Returns -inf when fewer than two entries are finite.
 // REQUIRES: n >= 0; no NaN or +inf in z.
 float TopNSigmaThreshold(absl::Span<const float> z, float n);
 

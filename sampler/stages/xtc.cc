@@ -35,4 +35,29 @@ size_t XtcCut(absl::Span<int32_t> ids, const float* weight, const float* z, doub
   return out;
 }
 
+size_t XtcDense(absl::Span<float> w, const float* z, double mass, float threshold,
+                size_t min_keep, std::vector<int32_t>* above) {
+  // A float prefilter a little below the threshold weight, then the exact test on the
+  // few tokens that pass it (at most about 1 / threshold of them).
+  const float near = static_cast<float>(static_cast<double>(threshold) * mass * (1.0 - 1e-6));
+  above->clear();
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (w[i] >= near && static_cast<float>(static_cast<double>(w[i]) / mass) >= threshold) {
+      above->push_back(static_cast<int32_t>(i));
+    }
+  }
+  if (above->size() < 2) return 0;
+  int32_t last = (*above)[0];
+  for (int32_t id : *above) {
+    if (z[id] < z[last] || (z[id] == z[last] && id > last)) last = id;
+  }
+  size_t live = 0;
+  for (float wi : w) live += wi > 0.0f ? 1 : 0;
+  if (live - (above->size() - 1) < min_keep) return 0;
+  for (int32_t id : *above) {
+    if (id != last) w[id] = 0.0f;
+  }
+  return above->size() - 1;
+}
+
 }  // namespace tokensampler::sampler

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "absl/types/span.h"
 
@@ -30,6 +31,12 @@ double XtcCoin(uint64_t seed, uint64_t step);
 // REQUIRES: mass = the sum of the candidates' weights, > 0.
 size_t XtcCut(absl::Span<int32_t> ids, const float* weight, const float* z, double mass,
               float threshold, size_t min_keep);
+
+// The same cut over a whole row: w the weights by id (0 = not a candidate), mass their
+// sum, z the logits. Sets the removed tokens' weights to 0 and returns how many were
+// removed (0 when the cut does not apply). One pass over w; `above` is scratch.
+size_t XtcDense(absl::Span<float> w, const float* z, double mass, float threshold,
+                size_t min_keep, std::vector<int32_t>* above);
 
 }  // namespace tokensampler::sampler
 

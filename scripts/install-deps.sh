@@ -3,6 +3,8 @@
 # Idempotent: packages already present are skipped by apt. Works as root, uses sudo otherwise.
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --deploy   also the container and proxy tools used by deploy/ tests
+#   scripts/install-deps.sh --sanitize also clang and its sanitizer/libFuzzer runtimes
+#                                      (scripts/sanitize.sh)
 set -euo pipefail
 
 packages=(
@@ -11,11 +13,13 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev
   python3 python3-grpcio python3-protobuf python3-numpy
 )
+sanitize_packages=(clang-14 libclang-rt-14-dev)
 deploy_packages=(podman buildah runc debootstrap nginx-light uidmap slirp4netns fuse-overlayfs iproute2 procps)
 
 for arg in "$@"; do
   case "$arg" in
     --deploy) packages+=("${deploy_packages[@]}") ;;
+    --sanitize) packages+=("${sanitize_packages[@]}") ;;
     --torch) packages+=(python3-torch) ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac

@@ -14,10 +14,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A session of its own, like a shell's foreground job: its process group id is its pid.
+# Job control: the script gets a process group of its own (its id is its pid), like a
+# shell's foreground job, and SIGINT is not ignored in it (bash ignores SIGINT in the
+# background jobs of a script without job control, and a trap cannot undo that).
+set -m
 TOKENSAMPLER_BUILD_DIR=$build_dir TOKENSAMPLER_ADDRESS=127.0.0.1:0 TOKENSAMPLER_LAME_DUCK=200ms \
-  setsid bash "$root/scripts/run.sh" >"$work/out" 2>&1 &
+  bash "$root/scripts/run.sh" >"$work/out" 2>&1 &
 pid=$!
+set +m
 for _ in $(seq 1 600); do
   grep -q "is serving on" "$work/out" && break
   kill -0 "$pid" 2>/dev/null || break

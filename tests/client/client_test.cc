@@ -236,17 +236,24 @@ TEST(BenchTest, FailedCallsAreCountedAndTheRunGoesOn) {
             std::string::npos);
 }
 
-TEST(BenchTest, DownServerCountsUnavailable) {
+// A client of an address where a server was and nothing listens any more.
+std::unique_ptr<Client> ClientOfAGoneServer() {
   std::string address;
   {
     FakeServer server;
     address = server.address();
   }
   auto client = Client::Create(address);
-  ASSERT_TRUE(client.ok());
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? std::move(*client) : nullptr;
+}
+
+TEST(BenchTest, DownServerCountsUnavailable) {
+  std::unique_ptr<Client> client = ClientOfAGoneServer();
+  ASSERT_NE(client, nullptr);
   BenchOptions o = SmallBench();
   o.requests = 8;
-  auto r = RunBench(**client, o, nullptr, false);
+  auto r = RunBench(*client, o, nullptr, false);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->requests, 0);
   EXPECT_EQ(r->errors, 8);
@@ -330,20 +337,15 @@ TEST(BenchTest, StopsAtTheFirstInvalidArgument) {
 // A stream that fails at once (nothing listening) must not crash the bench: its reactor
 // may be done before Begin has started its first read and write.
 TEST(BenchTest, StreamModeAgainstADownServerCountsFailures) {
-  std::string address;
-  {
-    FakeServer server;
-    address = server.address();
-  }
-  auto client = Client::Create(address);
-  ASSERT_TRUE(client.ok());
+  std::unique_ptr<Client> client = ClientOfAGoneServer();
+  ASSERT_NE(client, nullptr);
   BenchOptions o = SmallBench();
   o.stream = true;
   o.concurrency = 8;
   o.requests = 0;
   o.warmup = absl::ZeroDuration();
   o.duration = absl::Seconds(1);
-  auto r = RunBench(**client, o, nullptr, false);
+  auto r = RunBench(*client, o, nullptr, false);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->requests, 0);
   EXPECT_TRUE(r->fatal_error.empty()) << r->fatal_error;

@@ -5,9 +5,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpc/support/log.h"
 #include "server/client_text.h"
 #include "server/log.h"
+#include "server/log_limiter.h"
 #include "server/rpc_status.h"
 
 namespace tokensampler::server {
@@ -31,12 +33,18 @@ void LogGrpcLine(gpr_log_func_args* args) {
       return;
     }
   }
+  // Some of gRPC's lines are the peer's doing (a connection reset, a bad HTTP/2 frame):
+  // bounded like the server's own per-call lines.
+  static LogLimiter* const limiter = new LogLimiter(10, 50);
+  uint64_t suppressed = 0;
+  if (!limiter->Admit(absl::Now(), &suppressed)) return;
   const LogLevel level = args->severity == GPR_LOG_SEVERITY_ERROR  ? LogLevel::kError
                          : args->severity == GPR_LOG_SEVERITY_INFO ? LogLevel::kInfo
                                                                    : LogLevel::kWarn;
   LogEvent(level, "grpc",
            {{"source", absl::StrCat(args->file, ":", args->line)},
-            {"message", TruncateForStatus(args->message, kMaxGrpcMessageBytes)}});
+            {"message", TruncateForStatus(args->message, kMaxGrpcMessageBytes)},
+            {"suppressed", absl::StrCat(suppressed)}});
 }
 
 }  // namespace

@@ -6,10 +6,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "google/protobuf/stubs/logging.h"
 #include "sampler/sampler.h"
 #include "server/codec.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_setup.h"
 #include "tokensampler/v1/sampler.pb.h"
 
 namespace tokensampler {
@@ -54,11 +54,7 @@ void CheckRow(sampler::Sampler& sampler, const server::DecodedRow& row) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tokensampler;  // NOLINT(build/namespaces): a fuzz entry point
-  static sampler::Sampler* const sampler = new sampler::Sampler();
-  // protobuf logs every string field with invalid UTF-8 it refuses; the refusal is
-  // what is tested, the log line is noise (and slows the fuzzer down).
-  static const bool quiet = (google::protobuf::SetLogHandler(nullptr), true);
-  (void)quiet;
+  sampler::Sampler* const sampler = &fuzz::FuzzSampler();
   v1::SampleRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;
   server::Limits limits;

@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "google/protobuf/stubs/logging.h"
 #include "sampler/sampler.h"
 #include "server/codec.h"
 #include "server/stream_session.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_setup.h"
 #include "tokensampler/v1/sampler.pb.h"
 
 namespace tokensampler {
@@ -154,11 +154,7 @@ bool SameState(const std::map<std::string, Snapshot>& a, const std::map<std::str
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tokensampler;  // NOLINT(build/namespaces): a fuzz entry point
-  static sampler::Sampler* const sampler = new sampler::Sampler();
-  // protobuf logs every string field with invalid UTF-8 it refuses; the refusal is
-  // what is tested, the log line is noise (and slows the fuzzer down).
-  static const bool quiet = (google::protobuf::SetLogHandler(nullptr), true);
-  (void)quiet;
+  sampler::Sampler* const sampler = &fuzz::FuzzSampler();
   FuzzedDataProvider in(data, size);
   server::Limits limits;
   limits.max_rows = 8;

@@ -128,9 +128,14 @@ struct Snapshot {
   size_t history;
 };
 
-std::map<std::string, Snapshot> Take(const server::StreamSession& session) {
+// The state of the sequences named in kIds or in `message` (raw-bytes messages bring
+// ids of their own).
+std::map<std::string, Snapshot> Take(const server::StreamSession& session,
+                                     const v1::SampleRequest& message) {
+  std::vector<std::string> ids(std::begin(kIds), std::end(kIds));
+  for (const v1::Row& row : message.rows()) ids.push_back(row.sequence_id());
   std::map<std::string, Snapshot> out;
-  for (const char* id : kIds) {
+  for (const std::string& id : ids) {
     if (const std::vector<int32_t>* history = session.History(id); history != nullptr) {
       out[id] = {static_cast<uint64_t>(session.NextStep(id)), history->size()};
     }
@@ -165,7 +170,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint64_t seeds = 0;
   for (int step = 0; step < 64 && in.remaining_bytes() > 0; ++step) {
     const v1::SampleRequest message = Message(in);
-    const auto before = Take(session);
+    const auto before = Take(session, message);
     std::vector<server::DecodedRow> rows;
     absl::Status status = server::DecodeRequest(
         message, limits, server::RequestKind::kStream, [&seeds] { return ++seeds; }, &rows);
@@ -173,7 +178,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!status.ok()) {
       FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument ||
                  status.code() == absl::StatusCode::kResourceExhausted);
-      FUZZ_CHECK(SameState(before, Take(session)));
+      FUZZ_CHECK(SameState(before, Take(session, message)));
       continue;
     }
     std::vector<sampler::SampleResult> results(rows.size());
@@ -186,11 +191,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (!sampled || in.ConsumeIntegralInRange<int>(0, 15) == 0) {
       session.Abort(rows);
-      FUZZ_CHECK(SameState(before, Take(session)));
+      FUZZ_CHECK(SameState(before, Take(session, message)));
       continue;
     }
     session.Commit(rows, results);
-    const auto after = Take(session);
+    const auto after = Take(session, message);
     FUZZ_CHECK(session.live_sequences() <= static_cast<size_t>(limits.max_sequences));
     for (const server::DecodedRow& row : rows) {
       const std::string id(row.sequence_id);

@@ -304,6 +304,11 @@ def test_registration_errors_are_sampler_errors_and_leave_nothing(uclient, statu
             uclient.shared_logits(1, 10, name="step-logits")
         assert e.value.code == grpc.StatusCode.ALREADY_EXISTS and e.value.field == "name"
         assert status()["step-logits"] == shared.key
+    # A prefix with characters a region name may not have: the default name replaces them.
+    with uclient.shared_logits(1, 10, prefix="/tokensampler:odd+chars") as shared:
+        assert shared.key.startswith("/tokensampler:odd+chars-py-")
+        assert shared.name == "tokensampler_odd_chars" + shared.key[len("/tokensampler:odd+chars"):]
+        assert status()[shared.name] == shared.key
     with pytest.raises(SamplerError) as e:
         uclient.shared_logits(1, 10, name="no spaces")
     assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and e.value.field == "name"

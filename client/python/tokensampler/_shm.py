@@ -14,6 +14,7 @@ the tracker has nothing to clean up and warns about nothing at exit.
 import itertools
 import mmap
 import os
+import re
 import secrets
 import weakref
 from multiprocessing import resource_tracker
@@ -181,7 +182,10 @@ class SharedLogitsBase:
         self.rows, self.vocab = int(rows), int(vocab)
         self.nbytes = self.rows * self.vocab * self._storage.itemsize
         self.key, mapping = _create_object(prefix, self.nbytes)
-        self.name = name if name is not None else self.key.lstrip("/")
+        # By default the region is named after the object, in the characters and length
+        # (the unique end) a region name allows.
+        self.name = name if name is not None else re.sub(r"[^A-Za-z0-9_.-]", "_",
+                                                         self.key[1:])[-128:]
         self._unregister = unregister
         self._array: Optional[np.ndarray] = np.frombuffer(
             mapping, dtype=self._storage).reshape(self.rows, self.vocab)

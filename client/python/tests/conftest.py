@@ -61,6 +61,8 @@ class ServerProcess:
                 time.sleep(0.02)
 
     def read_log(self) -> str:
+        if self.log.closed:
+            return self.final_log
         self.log.seek(0)
         return self.log.read()
 
@@ -73,6 +75,8 @@ class ServerProcess:
             return -1
         finally:
             self.socket_dir.cleanup()
+            self.final_log = self.read_log()
+            self.log.close()
 
 
 @pytest.fixture(scope="session")

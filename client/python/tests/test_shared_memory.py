@@ -386,12 +386,11 @@ def test_a_killed_process_leaves_no_object(server, status):
         print(shared.key, shared.name, flush=True)
         time.sleep(60)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code, server.unix_address], env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    key, name = proc.stdout.readline().split()
-    assert os.path.exists(_dev_shm(key))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    with subprocess.Popen([sys.executable, "-c", code, server.unix_address], env=_env(),
+                          stdout=subprocess.PIPE, text=True) as proc:
+        key, name = proc.stdout.readline().split()
+        assert os.path.exists(_dev_shm(key))
+        proc.send_signal(signal.SIGKILL)
     # Python's resource tracker (a process of its own) unlinks what the dead one left.
     deadline = time.time() + 20
     while os.path.exists(_dev_shm(key)) and time.time() < deadline:

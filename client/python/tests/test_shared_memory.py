@@ -342,7 +342,7 @@ def test_bad_arguments_are_refused_before_anything_is_created(uclient):
         assert shared[-1].array.shape == (4,) and len(shared) == 2
 
 
-def test_shared_memory_off_is_permission_denied():
+def test_shared_memory_off_is_permission_denied(uclient):
     off = conftest.ServerProcess("--shared_memory=off")
     before = _our_objects()
     try:
@@ -352,6 +352,13 @@ def test_shared_memory_off_is_permission_denied():
                 client.shared_logits(1, 10)
             assert e.value.code == grpc.StatusCode.PERMISSION_DENIED
             assert "off on this server (--shared_memory=off)" in e.value.message
+            assert _our_objects() == before
+            # Rows naming a region (registered with the other server) get it too.
+            with uclient.shared_logits(1, 10) as elsewhere:
+                with pytest.raises(SamplerError) as e:
+                    client.sample(elsewhere[0])
+            assert e.value.code == grpc.StatusCode.PERMISSION_DENIED
+            assert e.value.field == "rows[0].logits.shared_memory.region"
     finally:
         assert off.stop() == 0
     assert _our_objects() == before

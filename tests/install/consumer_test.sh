@@ -45,18 +45,28 @@ cmake --build "$work/consumer"
 "$work/consumer/consumer_sampler"
 "$work/consumer/consumer_client"
 
-# A version the package does not satisfy (0.x: SameMinorVersion) is refused.
+# COMPONENTS sampler alone defines no client target (and needs no gRPC); an unknown
+# component and a version the package does not satisfy (0.x: SameMinorVersion) are refused.
 mkdir -p "$work/version"
 cat > "$work/version/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.16)
 project(version_check LANGUAGES CXX)
+find_package(tokensampler 0.1 CONFIG REQUIRED COMPONENTS sampler)
+if(NOT TARGET tokensampler::sampler OR TARGET tokensampler::client)
+  message(FATAL_ERROR "COMPONENTS sampler: want tokensampler::sampler only")
+endif()
+find_package(tokensampler 0.1 CONFIG COMPONENTS nosuch)
+if(tokensampler_FOUND)
+  message(FATAL_ERROR "COMPONENTS nosuch accepted")
+endif()
 find_package(tokensampler 0.2 CONFIG COMPONENTS sampler)
 if(tokensampler_FOUND)
   message(FATAL_ERROR "tokensampler ${tokensampler_VERSION} accepted for a 0.2 request")
 endif()
 CMAKE
-cmake -S "$work/version" -B "$work/version/build" -DCMAKE_PREFIX_PATH="$prefix" > "$work/version.log" 2>&1
-echo "version 0.2 request refused: ok"
+cmake -S "$work/version" -B "$work/version/build" -DCMAKE_PREFIX_PATH="$prefix" > "$work/version.log" 2>&1 ||
+  { cat "$work/version.log" >&2; echo "FAIL: components/version checks" >&2; exit 1; }
+echo "components and version checks: ok"
 
 echo "== client against the staged tokensampler-server"
 "$prefix/bin/tokensampler-server" --address=127.0.0.1:0 --workers=1 2> "$work/server.log" &

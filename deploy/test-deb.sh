@@ -76,13 +76,7 @@ echo "== /usr/bin/tokensampler-server"
 grep -q -- '--drain_timeout' "$work/help.txt" || { cat "$work/help.txt" >&2; fail "--help lists no --drain_timeout"; }
 /usr/bin/tokensampler-server --address=127.0.0.1:0 --workers=1 --lame_duck=0 2> "$work/server.log" &
 server_pid=$!
-address=
-for _ in $(seq 100); do
-  address=$(sed -n 's/.*event=listening address=\([^ ]*\).*/\1/p' "$work/server.log" | head -n 1)
-  [ -n "$address" ] && break
-  sleep 0.1
-done
-[ -n "$address" ] || { cat "$work/server.log" >&2; fail "the server did not listen"; }
+address=$("$(dirname "$0")/../tests/install/listening-address.sh" "$work/server.log")
 /usr/bin/tokensampler health --server="$address"
 /usr/bin/tokensampler sample --server="$address" --logits=0,0 --seed=42 --num_samples=2 | tee "$work/sample.txt"
 # The README's known draw: seed 42, step 0 gives u = 0.6130 then 0.0101, so tokens 1 then 0.

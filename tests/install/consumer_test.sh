@@ -71,13 +71,7 @@ echo "components and version checks: ok"
 echo "== client against the staged tokensampler-server"
 "$prefix/bin/tokensampler-server" --address=127.0.0.1:0 --workers=1 2> "$work/server.log" &
 server_pid=$!
-address=
-for _ in $(seq 100); do
-  address=$(sed -n 's/.*event=listening address=\([^ ]*\).*/\1/p' "$work/server.log" | head -n 1)
-  [ -n "$address" ] && break
-  sleep 0.1
-done
-test -n "$address" || { echo "FAIL: server did not listen" >&2; cat "$work/server.log" >&2; exit 1; }
+address=$("$source/tests/install/listening-address.sh" "$work/server.log")
 "$work/consumer/consumer_client" "$address"
 
 echo "== pkg-config"

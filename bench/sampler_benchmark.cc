@@ -385,7 +385,92 @@ void RegisterShape(RowKind kind, int vocab, int batch) {
   }
 }
 
+// llama.cpp's other samplers (issue 13), one row at V = 128256 (normal rows, T = 0.8,
+// PROCESSED logprobs): each next to pipeline/t, plus DRY over a 131072-token periodic
+// history (long repeats everywhere: a quadratic scan would take minutes) and the whole
+// llama.cpp chain with its defaults.
+std::vector<Config> LlamaChainConfigs() {
+  static const std::vector<int32_t>* const short_history = [] {
+    auto* h = new std::vector<int32_t>;
+    std::mt19937 gen(7);
+    for (int i = 0; i < 1024; ++i) h->push_back(static_cast<int32_t>(gen() % 2000));
+    return h;
+  }();
+  static const std::vector<int32_t>* const long_history = [] {
+    auto* h = new std::vector<int32_t>(131072);
+    for (size_t i = 0; i < h->size(); ++i) (*h)[i] = static_cast<int32_t>((i * 37) % 64);
+    return h;
+  }();
+  static const std::vector<int32_t> breaker = {13};
+  static const std::vector<absl::Span<const int32_t>> breakers = {breaker};
+  std::vector<Config> out;
+  SamplingParams t;
+  t.logprobs_mode = LogprobsMode::kProcessed;
+  t.seed = 42;
+  t.temperature = kTemperature;
+  SamplingParams c = t;
+  c.top_n_sigma = 1.0f;
+  out.push_back({"t_topnsigma1", c});
+  c = t;
+  c.xtc_probability = 1.0f;  // the coin always comes up
+  c.xtc_threshold = 0.1f;
+  out.push_back({"t_xtc", c});
+  c = t;
+  c.dynatemp_range = 0.5f;
+  out.push_back({"t_dynatemp", c});
+  for (int version : {1, 2}) {
+    c = t;
+    c.mirostat.version = version;
+    c.mirostat.tau = 5.0f;
+    c.mirostat.eta = 0.1f;
+    out.push_back({version == 1 ? "t_mirostat1" : "t_mirostat2", c});
+  }
+  c = t;
+  c.context_token_ids = *short_history;
+  c.dry.multiplier = 0.8f;
+  c.dry.base = 1.75f;
+  c.dry.allowed_length = 2;
+  c.dry.sequence_breakers = breakers;
+  out.push_back({"t_dry_ctx1024", c});
+  c.context_token_ids = *long_history;
+  out.push_back({"t_dry_ctx131072_periodic", c});
+  c = t;
+  c.context_token_ids = *long_history;
+  c.repetition_penalty = 1.1f;
+  c.penalty_last_n = 64;
+  out.push_back({"t_penalties_last64_ctx131072", c});
+  // llama.cpp's default chain with DRY, top-n-sigma and XTC switched on.
+  c = t;
+  c.preset = Preset::kLlamaCpp;
+  c.context_token_ids = *short_history;
+  c.repetition_penalty = 1.1f;
+  c.penalty_last_n = 64;
+  c.dry.multiplier = 0.8f;
+  c.dry.base = 1.75f;
+  c.dry.sequence_breakers = breakers;
+  c.top_n_sigma = 2.0f;
+  c.top_k = 40;
+  c.top_p = 0.95f;
+  c.min_p = 0.05f;
+  c.xtc_probability = 1.0f;
+  c.xtc_threshold = 0.1f;
+  out.push_back({"llama_full_chain", c});
+  return out;
+}
+
+void RegisterLlamaChain() {
+  static const std::vector<Config> configs = LlamaChainConfigs();
+  const int vocab = 128256;
+  const std::string suffix = Suffix(RowKind::kNormal, vocab, 1);
+  for (const Config& config : configs) {
+    Register("pipeline/" + std::string(config.name) + suffix, [=, &config](benchmark::State& s) {
+      BM_Pipeline(s, config, RowKind::kNormal, vocab, 1, Dtype::kFloat32);
+    });
+  }
+}
+
 void RegisterAll() {
+  RegisterLlamaChain();
   if (std::getenv("TOKENSAMPLER_BENCH_NPY") != nullptr) {
     const RowSet& rows = NpyRows();
     RegisterShape(RowKind::kNpy, static_cast<int>(rows.f32[0].size()),

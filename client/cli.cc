@@ -98,6 +98,24 @@ ABSL_FLAG(int32_t, top_logprobs, 0, "Alternatives returned with each sample, 0..
 ABSL_FLAG(std::string, logprobs_mode, "raw", "Logprobs from the raw or processed distribution.");
 ABSL_FLAG(std::string, preset, "standard", "Pipeline rules: standard, hf or llama_cpp.");
 ABSL_FLAG(int32_t, min_tokens_to_keep, 1, "Lower bound on the survivors of every truncation.");
+ABSL_FLAG(float, top_n_sigma, 0.0f, "Keep logits >= max - n * std; 0 = off.");
+ABSL_FLAG(float, xtc_probability, 0.0f, "XTC: chance of removing the top choices; 0 = off.");
+ABSL_FLAG(float, xtc_threshold, 0.1f, "XTC: tokens with p >= this are the top choices, (0, 0.5].");
+ABSL_FLAG(float, dry_multiplier, 0.0f, "DRY repetition penalty strength; 0 = off.");
+ABSL_FLAG(float, dry_base, 1.75f, "DRY: penalty base, > 1.");
+ABSL_FLAG(int32_t, dry_allowed_length, 2, "DRY: repeats shorter than this are free.");
+ABSL_FLAG(int32_t, dry_penalty_last_n, 0, "DRY: window of the context; 0 = all of it.");
+ABSL_FLAG(std::string, dry_sequence_breakers, "",
+          "DRY: token-id sequences that end a repeat, e.g. 13;198,271 (';' between sequences).");
+ABSL_FLAG(int32_t, mirostat, 0, "Mirostat version: 0 = off, 1 or 2.");
+ABSL_FLAG(float, mirostat_tau, 5.0f, "Mirostat: target surprise in bits.");
+ABSL_FLAG(float, mirostat_eta, 0.1f, "Mirostat: learning rate.");
+ABSL_FLAG(float, mirostat_mu, 10.0f,
+          "Mirostat: state from the previous step; not given = 2 * tau.");
+ABSL_FLAG(int32_t, mirostat_m, 100, "Mirostat v1: tokens of the Zipf estimate.");
+ABSL_FLAG(float, dynatemp_range, 0.0f, "Dynamic temperature range; 0 = off.");
+ABSL_FLAG(float, dynatemp_exponent, 1.0f, "Dynamic temperature exponent, > 0.");
+ABSL_FLAG(int32_t, penalty_last_n, 0, "Penalties count only the last n context tokens; 0 = all.");
 
 // dist.
 ABSL_FLAG(int32_t, top, 10, "Number of most likely tokens drawn in the chart.");
@@ -171,7 +189,23 @@ std::vector<FlagRef> SamplingFlagRefs() {
           {"top_logprobs", "top_logprobs"},
           {"logprobs_mode", "logprobs_mode"},
           {"preset", "preset"},
-          {"min_tokens_to_keep", "min_tokens_to_keep"}};
+          {"min_tokens_to_keep", "min_tokens_to_keep"},
+          {"top_n_sigma", "top_n_sigma"},
+          {"xtc_probability", "xtc_probability"},
+          {"xtc_threshold", "xtc_threshold"},
+          {"dry_multiplier", "dry_multiplier"},
+          {"dry_base", "dry_base"},
+          {"dry_allowed_length", "dry_allowed_length"},
+          {"dry_penalty_last_n", "dry_penalty_last_n"},
+          {"dry_sequence_breakers", "dry_sequence_breakers"},
+          {"mirostat", "mirostat"},
+          {"mirostat_tau", "mirostat_tau"},
+          {"mirostat_eta", "mirostat_eta"},
+          {"mirostat_mu", "mirostat_mu"},
+          {"mirostat_m", "mirostat_m"},
+          {"dynatemp_range", "dynatemp_range"},
+          {"dynatemp_exponent", "dynatemp_exponent"},
+          {"penalty_last_n", "penalty_last_n"}};
 }
 
 std::vector<FlagRef> Concat(std::vector<FlagRef> a, const std::vector<FlagRef>& b) {
@@ -447,6 +481,22 @@ absl::StatusOr<v1::SamplingParams> SamplingFromFlags(const Invocation& inv,
   f.logprobs_mode = IfGiven(inv, FLAGS_logprobs_mode, "logprobs_mode");
   f.preset = IfGiven(inv, FLAGS_preset, "preset");
   f.min_tokens_to_keep = IfGiven(inv, FLAGS_min_tokens_to_keep, "min_tokens_to_keep");
+  f.top_n_sigma = IfGiven(inv, FLAGS_top_n_sigma, "top_n_sigma");
+  f.xtc_probability = IfGiven(inv, FLAGS_xtc_probability, "xtc_probability");
+  f.xtc_threshold = IfGiven(inv, FLAGS_xtc_threshold, "xtc_threshold");
+  f.dry_multiplier = IfGiven(inv, FLAGS_dry_multiplier, "dry_multiplier");
+  f.dry_base = IfGiven(inv, FLAGS_dry_base, "dry_base");
+  f.dry_allowed_length = IfGiven(inv, FLAGS_dry_allowed_length, "dry_allowed_length");
+  f.dry_penalty_last_n = IfGiven(inv, FLAGS_dry_penalty_last_n, "dry_penalty_last_n");
+  f.dry_sequence_breakers = IfGiven(inv, FLAGS_dry_sequence_breakers, "dry_sequence_breakers");
+  f.mirostat = IfGiven(inv, FLAGS_mirostat, "mirostat");
+  f.mirostat_tau = IfGiven(inv, FLAGS_mirostat_tau, "mirostat_tau");
+  f.mirostat_eta = IfGiven(inv, FLAGS_mirostat_eta, "mirostat_eta");
+  f.mirostat_mu = IfGiven(inv, FLAGS_mirostat_mu, "mirostat_mu");
+  f.mirostat_m = IfGiven(inv, FLAGS_mirostat_m, "mirostat_m");
+  f.dynatemp_range = IfGiven(inv, FLAGS_dynatemp_range, "dynatemp_range");
+  f.dynatemp_exponent = IfGiven(inv, FLAGS_dynatemp_exponent, "dynatemp_exponent");
+  f.penalty_last_n = IfGiven(inv, FLAGS_penalty_last_n, "penalty_last_n");
   return BuildSamplingParams(f, std::move(base));
 }
 
@@ -606,6 +656,10 @@ int RunSample(const Invocation& inv) {
     }
     std::cout << "  seed " << result.seed() << "  step " << result.step()
               << "  (replay with --seed " << result.seed() << " --step " << result.step() << ")\n";
+    if (result.has_mirostat_mu()) {
+      std::cout << "  mirostat_mu " << result.mirostat_mu() << "  (next step: --mirostat_mu "
+                << result.mirostat_mu() << ")\n";
+    }
   }
   return kExitOk;
 }
@@ -747,6 +801,7 @@ int RunInfo(const Invocation& inv) {
       "worker_threads  %d\n"
       "presets         %s\n"
       "dtypes          %s\n"
+      "samplers        %s\n"
       "limits          max_vocab %d, max_rows_per_request %d, max_message_bytes %d,\n"
       "                max_sequences_per_stream %d, max_history_tokens %d,\n"
       "                max_num_samples %d, max_top_logprobs %d\n"
@@ -754,11 +809,12 @@ int RunInfo(const Invocation& inv) {
       "shared_memory   %s, prefix \"%s\", max %d regions, max %d bytes\n",
       absl::GetFlag(FLAGS_server), info->instance(), info->version(), info->simd_target(),
       info->worker_threads(), absl::StrJoin(presets, ", "), absl::StrJoin(dtypes, ", "),
-      info->max_vocab(), info->max_rows_per_request(), info->max_message_bytes(),
-      info->max_sequences_per_stream(), info->max_history_tokens(), info->max_num_samples(),
-      info->max_top_logprobs(), info->requests_served(), info->rows_served(),
-      v1::SharedMemoryMode_Name(info->shared_memory_mode()), info->shared_memory_prefix(),
-      info->max_shared_memory_regions(), info->max_shared_memory_bytes());
+      absl::StrJoin(info->samplers(), ", "), info->max_vocab(), info->max_rows_per_request(),
+      info->max_message_bytes(), info->max_sequences_per_stream(), info->max_history_tokens(),
+      info->max_num_samples(), info->max_top_logprobs(), info->requests_served(),
+      info->rows_served(), v1::SharedMemoryMode_Name(info->shared_memory_mode()),
+      info->shared_memory_prefix(), info->max_shared_memory_regions(),
+      info->max_shared_memory_bytes());
   return kExitOk;
 }
 

@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace tokensampler::client {
 
@@ -66,6 +67,30 @@ absl::StatusOr<v1::SamplingParams> BuildSamplingParams(const SamplingFlagValues&
     if (!preset.ok()) return preset.status();
     p.set_preset(*preset);
   }
+  if (f.top_n_sigma) p.set_top_n_sigma(*f.top_n_sigma);
+  if (f.xtc_probability) p.set_xtc_probability(*f.xtc_probability);
+  if (f.xtc_threshold) p.set_xtc_threshold(*f.xtc_threshold);
+  if (f.dry_multiplier) p.mutable_dry()->set_multiplier(*f.dry_multiplier);
+  if (f.dry_base) p.mutable_dry()->set_base(*f.dry_base);
+  if (f.dry_allowed_length) p.mutable_dry()->set_allowed_length(*f.dry_allowed_length);
+  if (f.dry_penalty_last_n) p.mutable_dry()->set_penalty_last_n(*f.dry_penalty_last_n);
+  if (f.dry_sequence_breakers) {
+    p.mutable_dry()->clear_sequence_breakers();
+    for (absl::string_view part : absl::StrSplit(*f.dry_sequence_breakers, ';')) {
+      auto ids = ParseIdList(part, "--dry_sequence_breakers");
+      if (!ids.ok()) return ids.status();
+      p.mutable_dry()->add_sequence_breakers()->mutable_token_ids()->Assign(ids->begin(),
+                                                                            ids->end());
+    }
+  }
+  if (f.mirostat) p.mutable_mirostat()->set_version(*f.mirostat);
+  if (f.mirostat_tau) p.mutable_mirostat()->set_tau(*f.mirostat_tau);
+  if (f.mirostat_eta) p.mutable_mirostat()->set_eta(*f.mirostat_eta);
+  if (f.mirostat_mu) p.mutable_mirostat()->set_mu(*f.mirostat_mu);
+  if (f.mirostat_m) p.mutable_mirostat()->set_m(*f.mirostat_m);
+  if (f.dynatemp_range) p.set_dynatemp_range(*f.dynatemp_range);
+  if (f.dynatemp_exponent) p.set_dynatemp_exponent(*f.dynatemp_exponent);
+  if (f.penalty_last_n) p.set_penalty_last_n(*f.penalty_last_n);
   return p;
 }
 

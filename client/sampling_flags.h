@@ -27,6 +27,15 @@ struct SamplingFlagValues {
   std::optional<std::string> banned;         // "id,id,..."
   std::optional<std::string> logprobs_mode;  // raw | processed
   std::optional<std::string> preset;         // standard | hf | llama_cpp
+  // llama.cpp's other samplers.
+  std::optional<float> top_n_sigma, xtc_probability, xtc_threshold;
+  std::optional<float> dry_multiplier, dry_base;
+  std::optional<int32_t> dry_allowed_length, dry_penalty_last_n;
+  std::optional<std::string> dry_sequence_breakers;  // "id,id;id": sequences split by ';'
+  std::optional<int32_t> mirostat, mirostat_m;       // mirostat = the version
+  std::optional<float> mirostat_tau, mirostat_eta, mirostat_mu;
+  std::optional<float> dynatemp_range, dynatemp_exponent;
+  std::optional<int32_t> penalty_last_n;
 };
 
 // "standard", "hf" (or "transformers"), "llama_cpp" (or "llama.cpp", "llamacpp").

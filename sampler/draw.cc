@@ -27,8 +27,12 @@ std::array<uint32_t, 4> Philox4x32_10(std::array<uint32_t, 4> c, std::array<uint
 }
 
 double DrawUniform(uint64_t seed, uint64_t step, uint32_t index) {
+  return DrawUniformForPurpose(seed, step, index, 0u);
+}
+
+double DrawUniformForPurpose(uint64_t seed, uint64_t step, uint32_t index, uint32_t purpose) {
   const std::array<uint32_t, 4> w = Philox4x32_10(
-      {static_cast<uint32_t>(step), static_cast<uint32_t>(step >> 32), index, 0u},
+      {static_cast<uint32_t>(step), static_cast<uint32_t>(step >> 32), index, purpose},
       {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
   const uint64_t bits = (static_cast<uint64_t>(w[0] >> 5) << 26) | (w[1] >> 6);
   return static_cast<double>(bits) * 0x1.0p-53;

@@ -23,6 +23,11 @@ std::array<uint32_t, 4> Philox4x32_10(std::array<uint32_t, 4> c, std::array<uint
 // w1: ((w0 >> 5) * 2^26 + (w1 >> 6)) / 2^53, exact in a double.
 double DrawUniform(uint64_t seed, uint64_t step, uint32_t index);
 
+// The same uniform with the counter's fourth word set to `purpose`, which keeps the
+// service's other random numbers apart from the token draw (purpose 0, DrawUniform):
+// counter = (step low, step high, index, purpose), same key and conversion.
+double DrawUniformForPurpose(uint64_t seed, uint64_t step, uint32_t index, uint32_t purpose);
+
 // The running sums of the draw: calls visit(i, cum_i) for each i in [0, n) with
 // p_i = prob_at(i) > 0, in index (token id) order, cum_i being the double sum of the
 // positive p up to and including p_i; stops when visit returns true.

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "absl/types/span.h"
 
@@ -59,6 +60,27 @@ struct LogitBias {
   float bias;        // finite, or -inf to ban the token
 };
 
+// DRY ("don't repeat yourself", llama.cpp): for each token t, the match length L is the
+// longest suffix of the window of context_token_ids that also occurs earlier in it
+// immediately followed by t (never extending back across a sequence breaker); if
+// L >= allowed_length, z_t -= multiplier * base^(L - allowed_length). See sampler/stages/dry.h.
+struct DryParams {
+  float multiplier = 0.0f;        // 0 = off; finite, >= 0
+  float base = 1.75f;             // > 1 when on
+  int32_t allowed_length = 2;     // >= 0
+  int32_t penalty_last_n = 0;     // 0 = the whole context; > 0 = its last n tokens
+  absl::Span<const absl::Span<const int32_t>> sequence_breakers;  // each non-empty
+};
+
+// Mirostat v1/v2 (llama.cpp): replaces the truncations; see sampler/stages/mirostat.h.
+struct MirostatParams {
+  int32_t version = 0;            // 0 = off, 1 or 2
+  float tau = 5.0f;               // target surprise in bits; finite, > 0
+  float eta = 0.1f;               // learning rate; finite, > 0
+  std::optional<float> mu;        // the state; unset = 2 * tau; finite
+  int32_t m = 100;                // v1: tokens of the Zipf estimate; >= 1
+};
+
 // Parameters of one row. Spans are views the caller keeps alive during the call.
 struct SamplingParams {
   float temperature = 1.0f;        // 1 = off; 0 = greedy (argmax, lowest id on ties)
@@ -79,6 +101,16 @@ struct SamplingParams {
   LogprobsMode logprobs_mode = LogprobsMode::kRaw;
   Preset preset = Preset::kStandard;
   int32_t min_tokens_to_keep = 1;   // >= 1; lower bound for every truncation
+  // llama.cpp's other samplers (README "Pipeline and presets": their place per preset;
+  // Preset::kHf rejects them).
+  float top_n_sigma = 0.0f;         // 0 = off; finite, >= 0
+  float xtc_probability = 0.0f;     // 0 = off; in [0, 1]
+  float xtc_threshold = 0.1f;       // in (0, 0.5] when xtc_probability > 0
+  DryParams dry;
+  MirostatParams mirostat;
+  float dynatemp_range = 0.0f;      // 0 = off; finite, >= 0
+  float dynatemp_exponent = 1.0f;   // finite, > 0
+  int32_t penalty_last_n = 0;       // 0 = the penalties see the whole context; > 0 = last n
 };
 
 }  // namespace tokensampler::sampler

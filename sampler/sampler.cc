@@ -14,7 +14,12 @@
 #include "sampler/dist_sort.h"
 #include "sampler/kernels.h"
 #include "sampler/processed_distribution.h"
+#include "sampler/stages/dry.h"
+#include "sampler/stages/dynatemp.h"
+#include "sampler/stages/mirostat.h"
 #include "sampler/stages/stages.h"
+#include "sampler/stages/top_n_sigma.h"
+#include "sampler/stages/xtc.h"
 #include "sampler/workspace.h"
 
 namespace tokensampler::sampler {
@@ -27,8 +32,12 @@ absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(message);
 }
 
-bool AnyTruncation(const SamplingParams& p) {
+bool CutsBesidesXtc(const SamplingParams& p) {
   return p.top_k > 0 || p.top_p < 1.0f || p.min_p > 0.0f || p.typical_p < 1.0f;
+}
+
+bool AnyTruncation(const SamplingParams& p) {
+  return CutsBesidesXtc(p) || p.xtc_probability > 0.0f;
 }
 
 size_t MinKeep(const SamplingParams& p) { return static_cast<size_t>(p.min_tokens_to_keep); }
@@ -40,9 +49,10 @@ size_t TopKCount(const SamplingParams& p) {
 
 // The pipeline starts with STANDARD top-k on the logits as given (TopKByLogits): after
 // its candidate scan, no stage reads a logit outside the candidates.
+// The dynamic temperature reads every logit (its entropy) before top-k.
 bool TopKFirst(const SamplingParams& p, size_t vocab) {
   return p.preset == Preset::kStandard && p.temperature > 0.0f && p.top_k > 0 &&
-         2 * TopKCount(p) < vocab && !stages::ModifiesLogits(p);
+         2 * TopKCount(p) < vocab && !stages::ModifiesLogits(p) && p.dynatemp_range == 0.0f;
 }
 
 // total = ExpSum over the row into w, with block_sums filled in the same pass.
@@ -74,9 +84,18 @@ struct Sampler::Impl {
     return raw_z != nullptr ? raw_z[id] : kernels::ElementOf(raw_row, static_cast<size_t>(id));
   }
 
+  uint64_t step = 0;  // the row's decoding step (XTC's coin), set before Process
+
   absl::Status Process(const LogitsView& logits, const SamplingParams& params, bool need_raw);
   // The stages after masks and penalties, on z with maximum `max`.
   void RunStages(const SamplingParams& params, float max);
+  // Mirostat's chain after masks and penalties: temperature -> mirostat cut.
+  void RunMirostat(const SamplingParams& params, float max);
+  bool MirostatV1ByTopK(const SamplingParams& params, float max, float temperature, float mu);
+  // Dynamic temperature over every token not masked (STANDARD: it is the temperature).
+  float RowDynamicTemperature(const SamplingParams& params, float max);
+  // Dynamic temperature over the survivors ids[0, n), weights at T = 1 (LLAMA_CPP).
+  float SurvivorDynamicTemperature(const SamplingParams& params, float max);
   void RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out);
 };
 
@@ -92,7 +111,7 @@ absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingPara
   const size_t vocab = logits.size;
   ws.vocab = vocab;
   const bool modifies = stages::ModifiesLogits(params);
-  if (params.temperature == 0.0f && !modifies &&
+  if (params.temperature == 0.0f && !modifies && params.dynatemp_range == 0.0f &&
       (params.preset != Preset::kLlamaCpp || !AnyTruncation(params))) {
     // Greedy with nothing to apply first: one argmax pass over the caller's row, no
     // decoded copy; RAW logprobs add one exp pass over the row in place. A bad element
@@ -160,6 +179,10 @@ absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingPara
   if (modifies) {
     status = stages::ApplyMasksAndPenalties(ws, params);
     if (!status.ok()) return status;
+    // DRY with the penalties, then top-n-sigma on the logits (sampler/stages/).
+    const absl::Span<float> row(ws.z_buf.data(), vocab);
+    ApplyDry(params.context_token_ids, params.dry, row, &ws.dry);
+    if (params.top_n_sigma > 0.0f) ApplyTopNSigma(row, params.top_n_sigma);
     max = kernels::Max(ws.z, vocab);
     if (max == -kInf) return Invalid("logits: every token is masked");
   }
@@ -177,14 +200,21 @@ absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingPara
 
 void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
   const size_t vocab = ws.vocab;
-  const bool truncates = AnyTruncation(params);
-  const float temperature = params.temperature;
+  if (params.mirostat.version > 0) {
+    RunMirostat(params, max);
+    return;
+  }
+  ws.xtc_fires = params.xtc_probability > 0.0f &&
+                 XtcCoin(params.seed, step) < static_cast<double>(params.xtc_probability);
+  const bool truncates = CutsBesidesXtc(params) || ws.xtc_fires;
+  const bool dynatemp = params.dynatemp_range > 0.0f;
+  float temperature = params.temperature;
   const size_t k = TopKCount(params);
   ws.top_p_done = false;
 
   if (params.preset == Preset::kLlamaCpp) {
     // Truncations on softmax(z) (T = 1), temperature last.
-    if (!truncates) {
+    if (!truncates && !dynatemp) {
       if (temperature == 0.0f) {
         dist.SetOneHot(vocab, static_cast<int32_t>(kernels::Argmax(ws.z, vocab)));
         return;
@@ -206,6 +236,7 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
     for (size_t i = 1; i < ws.n; ++i) {
       if (ws.Before(ws.ids[i], best)) best = ws.ids[i];
     }
+    if (dynatemp) temperature = SurvivorDynamicTemperature(params, max);
     if (temperature == 0.0f) {
       dist.SetOneHot(vocab, best);
       return;
@@ -220,6 +251,7 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
     return;
   }
 
+  if (dynatemp) temperature = RowDynamicTemperature(params, max);
   if (temperature == 0.0f) {
     dist.SetOneHot(vocab, static_cast<int32_t>(kernels::Argmax(ws.z, vocab)));
     return;
@@ -231,12 +263,23 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
   } else {
     // Block sums serve the dense draw and the exact mass of top-p by threshold.
     const bool by_threshold = !hf && params.top_k == 0 && params.top_p < 1.0f;
-    ws.total = !truncates || by_threshold
+    // XTC alone cuts the dense row in place (a few tokens at most), no candidate list.
+    const bool xtc_only = ws.xtc_fires && !CutsBesidesXtc(params);
+    ws.total = !truncates || by_threshold || xtc_only
                    ? ExpSumWithBlocks(ws, max, temperature)
                    : kernels::ExpSum(ws.z, vocab, max, temperature, ws.w.data());
     if (temperature == 1.0f) ws.unit_sum = ws.total;
     if (!truncates) {
       dist.SetDense(vocab, &ws.w, ws.total, &ws.block_sums);
+      return;
+    }
+    if (xtc_only) {
+      if (XtcDense(absl::MakeSpan(ws.w.data(), vocab), ws.z, ws.total, params.xtc_threshold,
+                   MinKeep(params), &ws.xtc_above) == 0) {
+        dist.SetDense(vocab, &ws.w, ws.total, &ws.block_sums);
+      } else {
+        dist.SetDense(vocab, &ws.w, kernels::Sum(ws.w.data(), vocab), nullptr);
+      }
       return;
     }
     if (by_threshold &&
@@ -254,6 +297,79 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
     }
   }
   stages::RunChain(ws, params);
+  stages::Finalize(ws, &dist);
+}
+
+float Sampler::Impl::RowDynamicTemperature(const SamplingParams& params, float max) {
+  const size_t vocab = ws.vocab;
+  const double mass = kernels::ExpSum(ws.z, vocab, max, 1.0f, ws.w.data());
+  size_t count = 0;
+  for (size_t i = 0; i < vocab; ++i) count += ws.z[i] > -kInf ? 1 : 0;
+  const double entropy = SoftmaxEntropy(absl::MakeConstSpan(ws.w.data(), vocab),
+                                        absl::MakeConstSpan(ws.z, vocab), max, mass);
+  return DynamicTemperature(params.temperature, params.dynatemp_range, params.dynatemp_exponent,
+                            entropy, count);
+}
+
+float Sampler::Impl::SurvivorDynamicTemperature(const SamplingParams& params, float max) {
+  const size_t n = ws.n;
+  ws.gathered_w.resize(n);
+  ws.gathered_z.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    ws.gathered_w[i] = ws.w[ws.ids[i]];
+    ws.gathered_z[i] = ws.z[ws.ids[i]];
+  }
+  const double entropy = SoftmaxEntropy(ws.gathered_w, ws.gathered_z, max, CandidateMass(ws));
+  return DynamicTemperature(params.temperature, params.dynatemp_range, params.dynatemp_exponent,
+                            entropy, n);
+}
+
+// Mirostat v1 without a pass over every candidate: the top m by one top-k scan, and, when
+// k exceeds m, the top k by a second one. Leaves the survivors in ids[0, n) (weights set)
+// and returns true, or returns false when k keeps (nearly) everything.
+bool Sampler::Impl::MirostatV1ByTopK(const SamplingParams& params, float max, float temperature,
+                                     float mu) {
+  const size_t vocab = ws.vocab;
+  const size_t m = static_cast<size_t>(params.mirostat.m);
+  if (2 * m >= vocab) return false;
+  stages::TopKByLogits(ws, m, /*keep_ties=*/false, max, temperature);  // top m with w > 0
+  std::sort(ws.ids.begin(), ws.ids.begin() + ws.n,
+            [this](int32_t a, int32_t b) { return ws.Before(a, b); });
+  const double k = MirostatV1K(absl::MakeConstSpan(ws.ids.data(), ws.n), ws.w.data(), vocab, mu);
+  if (k < static_cast<double>(ws.n) || ws.n < m) {
+    // Inside the top m (or fewer than m tokens have p > 0: they are all there).
+    if (k < static_cast<double>(ws.n)) ws.n = std::max<size_t>(1, static_cast<size_t>(k));
+    return true;
+  }
+  if (!(2 * k < static_cast<double>(vocab))) return false;
+  stages::TopKByLogits(ws, static_cast<size_t>(k), /*keep_ties=*/false, max, temperature);
+  return true;
+}
+
+void Sampler::Impl::RunMirostat(const SamplingParams& params, float max) {
+  const size_t vocab = ws.vocab;
+  float temperature = params.temperature;
+  if (params.dynatemp_range > 0.0f) temperature = RowDynamicTemperature(params, max);
+  if (temperature == 0.0f) {
+    dist.SetOneHot(vocab, static_cast<int32_t>(kernels::Argmax(ws.z, vocab)));
+    return;
+  }
+  const float mu = MirostatMu(params.mirostat);
+  if (params.mirostat.version == 1 && MirostatV1ByTopK(params, max, temperature, mu)) {
+    stages::Finalize(ws, &dist);
+    return;
+  }
+  const double mass = kernels::ExpSum(ws.z, vocab, max, temperature, ws.w.data());
+  if (temperature == 1.0f) ws.unit_sum = mass;
+  if (params.mirostat.version == 2) {
+    ws.ids.resize(vocab);
+    ws.n = MirostatV2Collect(absl::MakeConstSpan(ws.w.data(), vocab), ws.z, mass, mu,
+                             ws.ids.data());
+  } else {
+    Collect(ws, /*by_weight=*/true);
+    ws.n = MirostatV1Cut(absl::MakeSpan(ws.ids.data(), ws.n), ws.w.data(), ws.z,
+                         params.mirostat.m, vocab, mu, &ws.mirostat_top);
+  }
   stages::Finalize(ws, &dist);
 }
 
@@ -291,6 +407,7 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
                              SampleResult* out) {
   Impl& s = *impl_;
   const bool raw_mode = params.logprobs_mode == LogprobsMode::kRaw;
+  s.step = step;
   absl::Status status = s.Process(logits, params, raw_mode);
   if (!status.ok()) return status;
   const size_t count = static_cast<size_t>(params.num_samples);
@@ -316,12 +433,24 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
                            : static_cast<float>(std::log(static_cast<double>(s.dist.Prob(id))));
     }
   }
+  out->mirostat_mu.reset();
+  if (params.mirostat.version > 0) {
+    // The state moves with sample index 0's token, by its final probability.
+    const double p = s.dist.one_hot() ? 1.0 : s.dist.Prob(s.tokens[0]);
+    out->mirostat_mu = MirostatUpdate(params.mirostat, MirostatMu(params.mirostat), p);
+  }
   return absl::OkStatus();
 }
 
 absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& params,
                                    DistributionResult* out) {
+  return Distribution(logits, params, /*step=*/0, out);
+}
+
+absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& params,
+                                   uint64_t step, DistributionResult* out) {
   Impl& s = *impl_;
+  s.step = step;
   absl::Status status = s.Process(logits, params, /*need_raw=*/false);
   if (!status.ok()) return status;
   if (s.dist.one_hot()) {
@@ -340,7 +469,9 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
 }
 
 absl::StatusOr<const ProcessedDistribution*> Sampler::Process(LogitsView logits,
-                                                              const SamplingParams& params) {
+                                                              const SamplingParams& params,
+                                                              uint64_t step) {
+  impl_->step = step;
   absl::Status status = impl_->Process(logits, params, /*need_raw=*/false);
   if (!status.ok()) return status;
   return &impl_->dist;

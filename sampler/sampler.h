@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -28,6 +29,8 @@ struct Sample {
 
 struct SampleResult {
   std::vector<Sample> samples;  // params.num_samples draws, sample index 0 first
+  // Mirostat on: the state after this draw, moved by sample index 0's token.
+  std::optional<float> mirostat_mu;
 };
 
 // Every token with p > 0, by descending probability, ties by ascending id; sums to 1.
@@ -59,15 +62,20 @@ class Sampler {
   absl::Status Sample(LogitsView logits, const SamplingParams& params, uint64_t step,
                       SampleResult* out);
 
-  // The processed distribution of `logits` (every stage applied, nothing drawn).
+  // The processed distribution of `logits` (every stage applied, nothing drawn) at
+  // decoding step `step` (0 in the first form): XTC's coin depends on (seed, step).
   absl::Status Distribution(LogitsView logits, const SamplingParams& params,
+                            DistributionResult* out);
+  absl::Status Distribution(LogitsView logits, const SamplingParams& params, uint64_t step,
                             DistributionResult* out);
 
   // The processed distribution of `logits` as a value in token-id order, with its
   // probability lookup and draws (ProcessedDistribution::Draw(seed, step, i) is the token
   // Sample draws as sample i). Owned by this Sampler: valid until its next call.
+  // `step` matters only to XTC's coin.
   absl::StatusOr<const ProcessedDistribution*> Process(LogitsView logits,
-                                                       const SamplingParams& params);
+                                                       const SamplingParams& params,
+                                                       uint64_t step = 0);
 
  private:
   struct Impl;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "sampler/sampler.h"
+#include "sampler/validate_chain.h"
 
 namespace tokensampler::sampler {
 
@@ -126,7 +127,8 @@ absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
   if (!s.ok()) return s;
   s = CheckIds("params.banned_token_ids", p.banned_token_ids, vocab_size);
   if (!s.ok()) return s;
-  return CheckIds("context_token_ids", p.context_token_ids, vocab_size);
+  s = CheckIds("context_token_ids", p.context_token_ids, vocab_size);
+  return s.ok() ? ValidateChainParams(p, vocab_size) : s;
 }
 
 }  // namespace tokensampler::sampler

@@ -13,6 +13,7 @@
 
 #include "hwy/base.h"
 #include "hwy/contrib/sort/vqsort.h"
+#include "sampler/stages/dry.h"
 
 namespace tokensampler::sampler {
 
@@ -64,6 +65,11 @@ struct Workspace {
   std::vector<hwy::uint128_t> score_keys;          // typical: (score bits, id) keys
   std::vector<std::pair<double, int32_t>> scored;  // typical: (score, id), best first
   hwy::Sorter sorter;                              // vectorised sort; owns its scratch
+  DryWorkspace dry;                                // DRY: repeat counts and their buffers
+  std::vector<float> gathered_w, gathered_z;       // dynamic temperature: the survivors'
+  std::vector<int32_t> mirostat_top;               // mirostat v1: the top m candidates
+  bool xtc_fires = false;  // XTC cuts this row: its coin for (seed, step) came up
+  std::vector<int32_t> xtc_above;                  // XTC on a whole row: the top choices
 
   // Token a comes before token b in descending-logit order, ties to the lower id.
   bool Before(int32_t a, int32_t b) const { return z[a] > z[b] || (z[a] == z[b] && a < b); }

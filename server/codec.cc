@@ -139,6 +139,38 @@ absl::Status DecodeLogits(const v1::Logits& logits, size_t index, const Limits& 
   return absl::OkStatus();
 }
 
+// llama.cpp's other samplers (top-n-sigma, XTC, DRY, mirostat, dynamic temperature,
+// penalty window): proto defaults to the library's values. Their ranges are checked by
+// sampler::ValidateParams with the rest.
+absl::Status DecodeChainParams(const v1::SamplingParams& p, size_t index, DecodedRow* out) {
+  sampler::SamplingParams& s = out->params;
+  s.top_n_sigma = p.top_n_sigma();
+  s.xtc_probability = p.xtc_probability();
+  s.xtc_threshold = p.xtc_threshold();
+  s.dry.multiplier = p.dry().multiplier();
+  s.dry.base = p.dry().base();
+  s.dry.allowed_length = p.dry().allowed_length();
+  s.dry.penalty_last_n = p.dry().penalty_last_n();
+  out->dry_breakers.clear();
+  for (const v1::TokenSequence& seq : p.dry().sequence_breakers()) {
+    out->dry_breakers.push_back(absl::MakeConstSpan(seq.token_ids().data(), seq.token_ids_size()));
+  }
+  s.dry.sequence_breakers = out->dry_breakers;
+  const v1::MirostatParams& m = p.mirostat();
+  s.mirostat.version = m.version();
+  s.mirostat.tau = m.tau();
+  s.mirostat.eta = m.eta();
+  if (m.has_mu()) s.mirostat.mu = m.mu();
+  if (m.m() < 0) {
+    return Invalid(index, "params.mirostat.m", absl::StrCat("must be >= 0, got ", m.m()));
+  }
+  s.mirostat.m = m.m() == 0 ? 100 : m.m();
+  s.dynatemp_range = p.dynatemp_range();
+  s.dynatemp_exponent = p.has_dynatemp_exponent() ? p.dynatemp_exponent() : 1.0f;
+  s.penalty_last_n = p.penalty_last_n();
+  return absl::OkStatus();
+}
+
 absl::Status DecodeParams(const v1::SamplingParams& p, size_t index, const Limits& limits,
                           absl::FunctionRef<uint64_t()> pick_seed, DecodedRow* out) {
   sampler::SamplingParams& s = out->params;
@@ -211,7 +243,7 @@ absl::Status DecodeParams(const v1::SamplingParams& p, size_t index, const Limit
                                            p.banned_token_ids_size());
   out->seed_given = p.has_seed();
   s.seed = p.has_seed() ? p.seed() : pick_seed();
-  return absl::OkStatus();
+  return DecodeChainParams(p, index, out);
 }
 
 }  // namespace
@@ -249,6 +281,7 @@ absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits, R
     out->logits = sampler::LogitsView();
     out->params = sampler::SamplingParams();
     out->logit_bias.clear();
+    out->dry_breakers.clear();
     out->seed_given = false;
     out->shared_memory.reset();
     return absl::OkStatus();
@@ -292,6 +325,7 @@ void EncodeSampleResult(const sampler::SampleResult& result, uint64_t seed,
   out->set_seed(seed);
   out->set_step(step);
   out->set_sequence_id(std::string(sequence_id));
+  if (result.mirostat_mu.has_value()) out->set_mirostat_mu(*result.mirostat_mu);
   out->mutable_samples()->Reserve(static_cast<int>(result.samples.size()));
   for (const sampler::Sample& sample : result.samples) {
     v1::Sample* s = out->add_samples();
@@ -343,6 +377,12 @@ void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes, int32_t
   out->set_shared_memory_prefix(shared_memory.prefix);
   out->set_max_shared_memory_regions(shared_memory.max_regions);
   out->set_max_shared_memory_bytes(shared_memory.max_bytes);
+  for (const char* name : {"logit_bias", "allowed_token_ids", "banned_token_ids",
+                           "repetition_penalty", "presence_penalty", "frequency_penalty",
+                           "penalty_last_n", "dry", "top_n_sigma", "temperature", "dynatemp_range",
+                           "top_k", "top_p", "min_p", "typical_p", "xtc_probability", "mirostat"}) {
+    out->add_samplers(name);
+  }
 }
 
 }  // namespace tokensampler::server

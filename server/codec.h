@@ -73,6 +73,8 @@ struct DecodedRow {
   absl::string_view sequence_id;
   bool end_sequence = false;
   std::vector<sampler::LogitBias> logit_bias;   // storage behind params.logit_bias
+  // Storage behind params.dry.sequence_breakers (views into the request).
+  std::vector<absl::Span<const int32_t>> dry_breakers;
   // Set when the logits are in a shared memory region (Logits.shared_memory): `logits`
   // then points into this mapping, which the row keeps alive. Such a row must be read
   // only through CopyRowToPrivate (the owner may rewrite or shrink it at any time).

@@ -146,7 +146,7 @@ struct RowJob {
       if (status.ok()) {
         status = kind == Kind::kSample
                      ? sampler.Sample(logits, row.params, row.step, &samples[i])
-                     : sampler.Distribution(logits, row.params, &distributions[i]);
+                     : sampler.Distribution(logits, row.params, row.step, &distributions[i]);
       }
       if (!status.ok()) {
         failed.store(true, std::memory_order_relaxed);

@@ -54,6 +54,9 @@ absl::Status StreamSession::Prepare(std::vector<DecodedRow>* rows) {
                        row.context_token_ids.end());
     row.params.context_token_ids = seq.history;
     row.params.seed = seq.seed;
+    if (row.params.mirostat.version > 0 && seq.mirostat_mu.has_value()) {
+      row.params.mirostat.mu = seq.mirostat_mu;
+    }
     row.seed_given = true;
     row.step = seq.next_step;
   }
@@ -80,6 +83,7 @@ void StreamSession::Commit(const std::vector<DecodedRow>& rows,
       seq.history.push_back(token);
       seq.max_token_id = std::max(seq.max_token_id, token);
     }
+    if (results[i].mirostat_mu.has_value()) seq.mirostat_mu = results[i].mirostat_mu;
     ++seq.next_step;
     seq.staged_new = false;
   }
@@ -107,6 +111,11 @@ size_t StreamSession::HistoryCapacity() const {
 const std::vector<int32_t>* StreamSession::History(absl::string_view sequence_id) const {
   auto it = sequences_.find(sequence_id);
   return it == sequences_.end() ? nullptr : &it->second.history;
+}
+
+std::optional<float> StreamSession::MirostatMu(absl::string_view sequence_id) const {
+  auto it = sequences_.find(sequence_id);
+  return it == sequences_.end() ? std::nullopt : it->second.mirostat_mu;
 }
 
 int64_t StreamSession::NextStep(absl::string_view sequence_id) const {

@@ -1,6 +1,7 @@
 // The per-stream state of SampleStream: for every live sequence its seed (fixed by its
-// first row), its next step (from 0) and its token history (context sent so far plus
-// each step's first sample), which the penalties see.
+// first row), its next step (from 0), its token history (context sent so far plus
+// each step's first sample), which the penalties see, and its mirostat state mu (set from
+// the first mirostat row's params, then each step's result; later rows' mu is not read).
 //
 // A message goes through Prepare (validate against the state and the limits, then stage:
 // append the rows' context to the histories and point each row at its sequence's
@@ -15,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,8 @@ class StreamSession {
   size_t HistoryCapacity() const;
   // The history of a live sequence, or nullptr (for tests).
   const std::vector<int32_t>* History(absl::string_view sequence_id) const;
+  // The mirostat state of a live sequence (unset before its first mirostat step).
+  std::optional<float> MirostatMu(absl::string_view sequence_id) const;
   // The next step of a live sequence, or -1 (for tests).
   int64_t NextStep(absl::string_view sequence_id) const;
 
@@ -63,6 +67,8 @@ class StreamSession {
     uint64_t next_step = 0;
     std::vector<int32_t> history;
     int32_t max_token_id = -1;  // largest id in history, -1 when empty
+    // Mirostat's state after the last committed step (unset until a mirostat step).
+    std::optional<float> mirostat_mu;
     // Staging of the message in progress.
     bool staged_new = false;
     size_t staged_old_size = 0;

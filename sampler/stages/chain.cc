@@ -9,6 +9,7 @@
 
 #include "sampler/kernels.h"
 #include "sampler/processed_distribution.h"
+#include "sampler/stages/xtc.h"
 #include "sampler/workspace.h"
 
 namespace tokensampler::sampler::stages {
@@ -42,20 +43,31 @@ void MinPLlamaRow(Workspace& ws, const SamplingParams& p) {
 void TypicalRow(Workspace& ws, const SamplingParams& p) {
   if (p.typical_p < 1.0f) Typical(ws, p.typical_p, MinKeep(p), p.preset);
 }
+// XTC on the candidates' weights (LLAMA_CPP: at T = 1; STANDARD: at T), when its coin
+// came up (Workspace::xtc_fires, set by RunStages).
+void XtcRow(Workspace& ws, const SamplingParams& p) {
+  if (!ws.xtc_fires) return;
+  ws.n = XtcCut(absl::MakeSpan(ws.ids.data(), ws.n), ws.w.data(), ws.z, CandidateMass(ws),
+                p.xtc_threshold, MinKeep(p));
+}
 
 constexpr ChainRow kChain[] = {
-    // STANDARD: top-k -> top-p -> min-p -> typical -> draw (temperature first).
+    // STANDARD: top-k -> top-p -> min-p -> typical -> XTC -> draw (DRY and top-n-sigma
+    // on the logits, then temperature, first).
     {Preset::kStandard, TopPStandardRow},
     {Preset::kStandard, MinPProbRow},
     {Preset::kStandard, TypicalRow},
+    {Preset::kStandard, XtcRow},
     // HF: top-k (ties kept) -> top-p -> min-p -> typical (temperature first).
     {Preset::kHf, TopPHfRow},
     {Preset::kHf, MinPProbRow},
     {Preset::kHf, TypicalRow},
-    // llama.cpp: top-k -> typical -> top-p -> min-p on softmax(z), temperature last.
+    // llama.cpp: (DRY -> top-n-sigma on the logits ->) top-k -> typical -> top-p -> min-p
+    // -> XTC on softmax(z), temperature (or dynamic) last.
     {Preset::kLlamaCpp, TypicalRow},
     {Preset::kLlamaCpp, TopPLlamaRow},
     {Preset::kLlamaCpp, MinPLlamaRow},
+    {Preset::kLlamaCpp, XtcRow},
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "sampler/stages/dry.h"
 #include "sampler/workspace.h"
 
 namespace tokensampler::sampler::stages {
@@ -27,7 +28,14 @@ bool ModifiesLogits(const SamplingParams& p) {
   const bool penalties =
       RepetitionOn(p) || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
   return !p.allowed_token_ids.empty() || !p.banned_token_ids.empty() || !p.logit_bias.empty() ||
-         (penalties && !p.context_token_ids.empty());
+         (penalties && !p.context_token_ids.empty()) ||
+         DryActive(p.dry, p.context_token_ids.size()) || p.top_n_sigma > 0.0f;
+}
+
+absl::Span<const int32_t> PenaltyWindow(const SamplingParams& p) {
+  const size_t last_n = static_cast<size_t>(p.penalty_last_n);
+  const absl::Span<const int32_t> all = p.context_token_ids;
+  return last_n > 0 && all.size() > last_n ? all.subspan(all.size() - last_n) : all;
 }
 
 absl::Status ApplyMasksAndPenalties(Workspace& ws, const SamplingParams& p) {
@@ -53,7 +61,8 @@ absl::Status ApplyMasksAndPenalties(Workspace& ws, const SamplingParams& p) {
       (!repetition && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f)) {
     return absl::OkStatus();
   }
-  ws.context.assign(p.context_token_ids.begin(), p.context_token_ids.end());
+  const absl::Span<const int32_t> window = PenaltyWindow(p);
+  ws.context.assign(window.begin(), window.end());
   std::sort(ws.context.begin(), ws.context.end());
   for (size_t i = 0; i < ws.context.size();) {
     const int32_t id = ws.context[i];

@@ -38,6 +38,10 @@ bool ModifiesLogits(const SamplingParams& p);
 // Errors (INVALID_ARGUMENT) when a bias or penalty turns a logit into +inf.
 absl::Status ApplyMasksAndPenalties(Workspace& ws, const SamplingParams& p);
 
+// The context tokens the repetition, presence and frequency penalties count: the last
+// penalty_last_n of them, or all.
+absl::Span<const int32_t> PenaltyWindow(const SamplingParams& p);
+
 // ---- top_k.cc ----
 // The candidate scan of the top-k paths into ids; *count receives the count. With `row`
 // (bf16 or fp16, not yet checked) the scan reads that row in place instead of z and

@@ -60,6 +60,51 @@ TEST(BuildSamplingParamsTest, EveryFlag) {
   EXPECT_EQ(p->preset(), v1::PRESET_LLAMA_CPP);
 }
 
+TEST(BuildSamplingParamsTest, LlamaChainFlags) {
+  SamplingFlagValues f;
+  f.top_n_sigma = 1.5f;
+  f.xtc_probability = 0.5f;
+  f.xtc_threshold = 0.2f;
+  f.dry_multiplier = 0.8f;
+  f.dry_base = 1.75f;
+  f.dry_allowed_length = 3;
+  f.dry_penalty_last_n = 256;
+  f.dry_sequence_breakers = "13;198,271";
+  f.mirostat = 2;
+  f.mirostat_tau = 4.0f;
+  f.mirostat_eta = 0.2f;
+  f.mirostat_mu = 7.5f;
+  f.mirostat_m = 50;
+  f.dynatemp_range = 0.5f;
+  f.dynatemp_exponent = 2.0f;
+  f.penalty_last_n = 64;
+  auto p = BuildSamplingParams(f);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->top_n_sigma(), 1.5f);
+  EXPECT_EQ(p->xtc_probability(), 0.5f);
+  EXPECT_EQ(p->xtc_threshold(), 0.2f);
+  EXPECT_EQ(p->dry().multiplier(), 0.8f);
+  EXPECT_EQ(p->dry().base(), 1.75f);
+  EXPECT_EQ(p->dry().allowed_length(), 3);
+  EXPECT_EQ(p->dry().penalty_last_n(), 256);
+  ASSERT_EQ(p->dry().sequence_breakers_size(), 2);
+  EXPECT_EQ(p->dry().sequence_breakers(0).token_ids_size(), 1);
+  EXPECT_EQ(p->dry().sequence_breakers(1).token_ids(1), 271);
+  EXPECT_EQ(p->mirostat().version(), 2);
+  EXPECT_EQ(p->mirostat().tau(), 4.0f);
+  EXPECT_EQ(p->mirostat().eta(), 0.2f);
+  EXPECT_TRUE(p->mirostat().has_mu());
+  EXPECT_EQ(p->mirostat().mu(), 7.5f);
+  EXPECT_EQ(p->mirostat().m(), 50);
+  EXPECT_EQ(p->dynatemp_range(), 0.5f);
+  EXPECT_EQ(p->dynatemp_exponent(), 2.0f);
+  EXPECT_EQ(p->penalty_last_n(), 64);
+  f = {};
+  f.dry_sequence_breakers = "13;x";
+  EXPECT_NE(BuildSamplingParams(f).status().message().find("--dry_sequence_breakers"),
+            std::string::npos);
+}
+
 TEST(BuildSamplingParamsTest, ErrorsNameTheFlag) {
   SamplingFlagValues f;
   f.preset = "vllm";

@@ -139,6 +139,19 @@ TOKEN2=$(sed -n 's/^row 0: token \([0-9]*\).*/\1/p' <<<"$OUT")
 [[ -n "$TOKEN" && "$TOKEN" == "$TOKEN2" ]] && pass "replaying the printed seed gives token $TOKEN" \
   || fail "replay: $TOKEN vs $TOKEN2 ($REPLAY)"
 
+# llama.cpp's samplers from the CLI: mirostat prints the next mu; DRY, XTC and top-n-sigma
+# are accepted under llama_cpp; HF rejects them naming the preset.
+run sample --random-vocab=32000 --seed=1 --mirostat=2 --mirostat_tau=5 --mirostat_eta=0.1
+expect_rc 0 "mirostat sample"
+expect_in "$OUT" "mirostat_mu " "mirostat sample prints the next mu"
+run sample --random-vocab=32000 --seed=1 --preset=llama_cpp --context=5,6,7,5,6 \
+  --dry_multiplier=0.8 --dry_base=1.75 --dry_sequence_breakers="13;1,2" --xtc_probability=0.5 \
+  --xtc_threshold=0.1 --top_n_sigma=2 --penalty_last_n=64 --repetition_penalty=1.1
+expect_rc 0 "llama.cpp chain sample"
+run sample --random-vocab=100 --preset=hf --top_n_sigma=1
+expect_rc 1 "top_n_sigma under hf is rejected"
+expect_in "$ERR" "not available in preset HF" "the rejection names the preset"
+
 # Every wire encoding of the same logits gives the same greedy token.
 for wire in values float32 bfloat16 float16; do
   run sample --random-vocab=128256 --random-seed=3 --temperature=0 --wire=$wire --json

@@ -1,6 +1,6 @@
 // The peers' own numeric test cases, run under the matching preset:
 //  - llama.cpp tests/test-sampling.cpp (temperature, top-k, top-p, min-p, typical,
-//    penalties, sampler queue) under Preset::kLlamaCpp;
+//    penalties, sampler queue, XTC, top-n-sigma, DRY) under Preset::kLlamaCpp;
 //  - transformers tests/generation/test_logits_process.py (temperature, repetition
 //    penalty, top-k, top-p, min-p, typical) under Preset::kHf.
 // Only the numbers are taken from those files; the code is ours.
@@ -214,6 +214,129 @@ TEST(LlamaCpp, SamplerQueue) {
     EXPECT_EQ(d.token_ids.front(), n - 1);
     EXPECT_EQ(d.token_ids.back(), n - size);
   }
+}
+
+// test_xtc: probabilities {.4, .3, .2, .1}, probability .99 (our coin for seed 42, step 0
+// is 0.327, so the cut happens). llama.cpp reports the survivors' probabilities without
+// renormalising (XTC only drops the top tokens); our distribution renormalises them.
+TEST(LlamaCpp, Xtc) {
+  struct Case {
+    float threshold;
+    std::vector<float> expected;  // llama.cpp's numbers, descending
+  };
+  const Case cases[] = {{0.09f, {0.1f}},
+                        {0.19f, {0.2f, 0.1f}},
+                        {0.29f, {0.3f, 0.2f, 0.1f}},
+                        {0.39f, {0.4f, 0.3f, 0.2f, 0.1f}}};
+  for (const Case& c : cases) {
+    SamplingParams p = Llama();
+    p.xtc_probability = 0.99f;
+    p.xtc_threshold = c.threshold;
+    p.seed = 42;
+    float sum = 0.0f;
+    for (float e : c.expected) sum += e;
+    std::vector<float> renormalised;
+    for (float e : c.expected) renormalised.push_back(e / sum);
+    ExpectSorted(LogOf({0.4f, 0.3f, 0.2f, 0.1f}), p, renormalised, kLlamaTolerance);
+  }
+}
+
+// test_top_n_sigma.
+TEST(LlamaCpp, TopNSigma) {
+  SamplingParams p = Llama();
+  p.top_n_sigma = 1.0f;
+  ExpectSorted(LogOf(kFour), p, {0.571429f, 0.428571f}, kLlamaTolerance);
+  ExpectKept(LogOf(kFour), p, {2, 3});
+  p.top_n_sigma = 3.0f;
+  ExpectSorted(LogOf(kFour), p, {0.4f, 0.3f, 0.2f, 0.1f}, kLlamaTolerance);
+}
+
+// test_dry: (multiplier, base, allowed_length, penalty_last_n, breakers).
+TEST(LlamaCpp, Dry) {
+  struct Case {
+    std::vector<float> probs;
+    std::vector<int32_t> history;
+    std::vector<float> expected;  // by token id
+    float multiplier, base;
+    int32_t allowed_length, last_n;
+    std::vector<std::vector<int32_t>> breakers;
+  };
+  const Case cases[] = {
+      {{0.25f, 0.25f, 0.25f, 0.25f},
+       {0, 1, 2, 0, 1},
+       {0.296923f, 0.296923f, 0.109232f, 0.296923f},
+       1.0f,
+       1.1f,
+       2,
+       5,
+       {}},
+      {{0.2f, 0.2f, 0.2f, 0.2f, 0.2f},
+       {0, 1, 2, 0, 1},
+       {0.241818f, 0.241818f, 0.032727f, 0.241818f, 0.241818f},
+       2.0f,
+       1.1f,
+       2,
+       5,
+       {}},
+      {{0.2f, 0.2f, 0.2f, 0.2f, 0.2f},
+       {0, 1, 3, 4, 0, 1},
+       {0.2f, 0.2f, 0.2f, 0.2f, 0.2f},
+       1.0f,
+       1.1f,
+       2,
+       6,
+       {{3}}},
+      {{0.2f, 0.2f, 0.2f, 0.2f, 0.2f},
+       {0, 1, 2, 3, 4, 0, 1},
+       {0.2f, 0.2f, 0.2f, 0.2f, 0.2f},
+       1.0f,
+       1.1f,
+       4,
+       7,
+       {}},
+  };
+  for (const Case& c : cases) {
+    std::vector<absl::Span<const int32_t>> breakers(c.breakers.begin(), c.breakers.end());
+    SamplingParams p = Llama();
+    p.context_token_ids = c.history;
+    p.dry.multiplier = c.multiplier;
+    p.dry.base = c.base;
+    p.dry.allowed_length = c.allowed_length;
+    p.dry.penalty_last_n = c.last_n;
+    p.dry.sequence_breakers = breakers;
+    Sampler sampler;
+    const std::vector<float> dist = DenseDistribution(sampler, LogOf(c.probs), p);
+    ASSERT_EQ(dist.size(), c.expected.size());
+    for (size_t i = 0; i < dist.size(); ++i) {
+      EXPECT_NEAR(dist[i], c.expected[i], kLlamaTolerance) << "token " << i;
+    }
+  }
+  // The breaker matters: without it, token 3 would extend "0 1" and be penalised.
+  SamplingParams p = Llama();
+  const std::vector<int32_t> history = {0, 1, 3, 4, 0, 1};
+  p.context_token_ids = history;
+  p.dry.multiplier = 1.0f;
+  p.dry.base = 1.1f;
+  Sampler sampler;
+  EXPECT_LT(DenseDistribution(sampler, LogOf({0.2f, 0.2f, 0.2f, 0.2f, 0.2f}), p)[3], 0.1f);
+}
+
+// The penalty window (llama.cpp's penalty_last_n): only the last n tokens count. With the
+// rule of test_penalties' (1, 5, 5) case, a window of 1 over {0, 1, 2} penalises token 2
+// alone.
+TEST(LlamaCpp, PenaltyWindow) {
+  SamplingParams p = Llama();
+  const std::vector<int32_t> history = {0, 1, 2};
+  p.context_token_ids = history;
+  p.frequency_penalty = 5.0f;
+  p.presence_penalty = 5.0f;
+  p.penalty_last_n = 1;
+  Sampler sampler;
+  const std::vector<float> dist =
+      DenseDistribution(sampler, LogOf({0.2f, 0.2f, 0.2f, 0.2f, 0.2f}), p);
+  const double small = std::exp(-10.0) / (4.0 + std::exp(-10.0));
+  EXPECT_NEAR(dist[2], small, kLlamaTolerance);
+  for (int i : {0, 1, 3, 4}) EXPECT_NEAR(dist[i], (1.0 - small) / 4.0, kLlamaTolerance);
 }
 
 // --- transformers tests/generation/test_logits_process.py ---

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdlib>
-#include <string>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <numeric>
+#include <string>
+
+#include "absl/types/span.h"
 
 namespace tokensampler::sampler::testing {
 
@@ -166,10 +168,153 @@ void Typical(Row* row, double mass, double t, size_t min_keep, Preset preset) {
   KeepOnly(row, ids, std::max(count, min_keep));
 }
 
+// The last n tokens of `tokens` (all of them for n = 0).
+std::vector<int32_t> LastN(absl::Span<const int32_t> tokens, int32_t n) {
+  size_t from = 0;
+  if (n > 0 && tokens.size() > static_cast<size_t>(n)) from = tokens.size() - n;
+  return std::vector<int32_t>(tokens.begin() + from, tokens.end());
+}
+
+void Dry(Row* row, const SamplingParams& params) {
+  const DryParams& dry = params.dry;
+  const std::vector<int32_t> w = LastN(params.context_token_ids, dry.penalty_last_n);
+  const size_t n = w.size();
+  if (!(dry.multiplier > 0.0f) || n <= static_cast<size_t>(dry.allowed_length)) return;
+  // The repeat limit: tokens after the most recent whole breaker (the longest one there).
+  int32_t limit = static_cast<int32_t>(n);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t at = n - 1 - i;
+    int64_t longest_tail = -1;
+    for (absl::Span<const int32_t> seq : dry.sequence_breakers) {
+      if (at + seq.size() > n) continue;
+      bool match = true;
+      for (size_t j = 0; j < seq.size(); ++j) match = match && w[at + j] == seq[j];
+      if (match) longest_tail = std::max<int64_t>(longest_tail, seq.size() - 1);
+    }
+    if (longest_tail >= 0) {
+      limit = static_cast<int32_t>(i - longest_tail);
+      break;
+    }
+  }
+  if (limit < dry.allowed_length) return;
+  const std::vector<int32_t> counts = ReferenceDryCounts(w, limit);
+  std::map<int32_t, int32_t> longest;
+  for (size_t i = 0; i + 1 < n; ++i) {
+    if (counts[i] >= dry.allowed_length) {
+      longest[w[i + 1]] = std::max(longest[w[i + 1]], counts[i]);
+    }
+  }
+  for (const auto& [t, len] : longest) {
+    bool breaker = false;
+    for (absl::Span<const int32_t> seq : dry.sequence_breakers) {
+      breaker = breaker || (seq.size() == 1 && seq[0] == t);
+    }
+    if (breaker || row->z[t] == -kInf) continue;
+    int32_t exponent = len - dry.allowed_length;
+    if (dry.base > 1.000001f) {
+      exponent = std::min(exponent, static_cast<int32_t>(88.7228391 / std::log(dry.base)));
+    }
+    // The penalty is computed in double and subtracted from the float logit in float.
+    const float penalty =
+        static_cast<float>(dry.multiplier * std::pow(static_cast<double>(dry.base), exponent));
+    row->z[t] = static_cast<float>(row->z[t]) - penalty;
+  }
+}
+
+void TopNSigma(Row* row, double n_sigma) {
+  const std::vector<int32_t> ids = KeptIds(*row);
+  if (ids.size() < 2) return;
+  double max = -kInf, sum = 0.0;
+  for (int32_t id : ids) {
+    max = std::max(max, row->z[id]);
+    sum += row->z[id];
+  }
+  const double mean = sum / ids.size();
+  double var = 0.0;
+  for (int32_t id : ids) var += (row->z[id] - mean) * (row->z[id] - mean);
+  const double threshold = max - n_sigma * std::sqrt(var / ids.size());
+  for (int32_t id : ids) {
+    if (row->z[id] < threshold) row->kept[id] = false;
+  }
+}
+
+void Xtc(Row* row, double threshold, double t, size_t min_keep) {
+  const std::vector<double> p = Softmax(*row, t);
+  const std::vector<int32_t> ids = SortedDescending(*row);
+  size_t above = 0;
+  while (above < ids.size() && p[ids[above]] >= threshold) ++above;
+  if (above < 2 || ids.size() - (above - 1) < min_keep) return;
+  for (size_t i = 0; i + 1 < above; ++i) row->kept[ids[i]] = false;
+}
+
+// H / ln N of softmax(z) over the kept tokens, mapped to [min_t, max_t].
+double DynamicTemperature(const Row& row, const SamplingParams& params) {
+  const std::vector<double> p = Softmax(row, 1.0);
+  const size_t n = KeptIds(row).size();
+  if (n <= 1) return params.temperature;
+  double entropy = 0.0;
+  for (double pi : p) {
+    if (pi > 0) entropy -= pi * std::log(pi);
+  }
+  const double min_t =
+      std::max(0.0, static_cast<double>(params.temperature) - params.dynatemp_range);
+  const double max_t = static_cast<double>(params.temperature) + params.dynatemp_range;
+  return min_t + (max_t - min_t) * std::pow(entropy / std::log(static_cast<double>(n)),
+                                            static_cast<double>(params.dynatemp_exponent));
+}
+
+// Mirostat's cut at temperature t (v2: surprise <= mu; v1: the Zipf estimate of k).
+void Mirostat(Row* row, const SamplingParams& params, double t) {
+  const MirostatParams& m = params.mirostat;
+  const double mu = m.mu.has_value() ? *m.mu : 2.0 * m.tau;
+  const std::vector<double> p = Softmax(*row, t);
+  std::vector<int32_t> ids;
+  for (int32_t id : SortedDescending(*row)) {
+    if (p[id] > 0) ids.push_back(id);
+  }
+  size_t keep = ids.size();
+  if (m.version == 2) {
+    keep = 0;
+    while (keep < ids.size() && -std::log2(p[ids[keep]]) <= mu) ++keep;
+    keep = std::max<size_t>(keep, 1);
+  } else if (ids.size() > 1) {
+    const size_t top = std::min<size_t>(m.m, ids.size());
+    double tb = 0.0, tt = 0.0;
+    for (size_t i = 0; i + 1 < top; ++i) {
+      const double ti = std::log((i + 2.0) / (i + 1.0));
+      tb += ti * std::log(p[ids[i]] / p[ids[i + 1]]);
+      tt += ti * ti;
+    }
+    const double s = tb / tt;
+    const double k = std::pow(
+        (s - 1) * std::exp2(mu) / (1 - std::pow(static_cast<double>(row->z.size()), 1 - s)), 1 / s);
+    if (k < static_cast<double>(ids.size())) keep = std::max<size_t>(1, static_cast<size_t>(k));
+  }
+  KeepOnly(row, ids, keep);
+}
+
+std::vector<double> OneHot(const Row& row) {
+  std::vector<double> one_hot(row.z.size(), 0.0);
+  one_hot[SortedDescending(row)[0]] = 1.0;
+  return one_hot;
+}
+
 }  // namespace
 
+std::vector<int32_t> ReferenceDryCounts(const std::vector<int32_t>& window, int32_t limit) {
+  const size_t n = window.size();
+  std::vector<int32_t> counts(n, 0);
+  for (size_t i = 0; i + 1 < n; ++i) {
+    // The longest m <= i + 1 with window[i - m + 1 .. i] == window[n - m .. n - 1].
+    size_t m = 0;
+    while (m < i + 1 && window[i - m] == window[n - 1 - m]) ++m;
+    counts[i] = std::min(static_cast<int32_t>(m), limit);
+  }
+  return counts;
+}
+
 std::vector<double> ReferenceDistribution(const std::vector<float>& logits,
-                                          const SamplingParams& params) {
+                                          const SamplingParams& params, double xtc_coin) {
   const size_t v = logits.size();
   Row row;
   row.z.assign(logits.begin(), logits.end());
@@ -186,24 +331,34 @@ std::vector<double> ReferenceDistribution(const std::vector<float>& logits,
   // Penalties: repetition once per distinct token, then presence once and frequency
   // times the count.
   std::map<int32_t, int> counts;
-  for (int32_t id : params.context_token_ids) ++counts[id];
+  for (int32_t id : LastN(params.context_token_ids, params.penalty_last_n)) ++counts[id];
   const double rep = params.repetition_penalty;
   for (const auto& [id, count] : counts) {
     double& z = row.z[id];
     if (z == -kInf) continue;
     if (rep != 1.0 && rep != 0.0) z = z < 0 ? z * rep : z / rep;
     z -= params.presence_penalty + static_cast<double>(params.frequency_penalty) * count;
+    z = static_cast<float>(z);  // the penalised logit is stored as a float
   }
+  Dry(&row, params);
   row.kept.assign(v, false);
   for (size_t i = 0; i < v; ++i) row.kept[i] = row.z[i] > -kInf;
+  if (params.top_n_sigma > 0.0f) TopNSigma(&row, params.top_n_sigma);
 
   const size_t min_keep = static_cast<size_t>(params.min_tokens_to_keep);
-  const double t = params.temperature;
+  double t = params.temperature;
+  const bool dynatemp = params.dynatemp_range > 0.0f;
   const Preset preset = params.preset;
-  if (t == 0.0 && preset != Preset::kLlamaCpp) {
-    std::vector<double> one_hot(v, 0.0);
-    one_hot[SortedDescending(row)[0]] = 1.0;
-    return one_hot;
+  const bool xtc = params.xtc_probability > 0.0f && xtc_coin < params.xtc_probability;
+  if (params.mirostat.version > 0) {
+    if (dynatemp) t = DynamicTemperature(row, params);
+    if (t == 0.0) return OneHot(row);
+    Mirostat(&row, params, t);
+    return Softmax(row, t);
+  }
+  if (preset != Preset::kLlamaCpp) {
+    if (dynatemp) t = DynamicTemperature(row, params);
+    if (t == 0.0) return OneHot(row);
   }
   const size_t k = std::max(static_cast<size_t>(params.top_k), min_keep);
   if (preset == Preset::kLlamaCpp) {
@@ -211,17 +366,16 @@ std::vector<double> ReferenceDistribution(const std::vector<float>& logits,
     if (params.typical_p < 1.0f) Typical(&row, params.typical_p, 1.0, min_keep, preset);
     if (params.top_p < 1.0f) TopP(&row, params.top_p, 1.0, min_keep, preset);
     if (params.min_p > 0.0f) MinP(&row, params.min_p, 1.0, min_keep, true);
-    if (t == 0.0) {
-      std::vector<double> one_hot(v, 0.0);
-      one_hot[SortedDescending(row)[0]] = 1.0;
-      return one_hot;
-    }
+    if (xtc) Xtc(&row, params.xtc_threshold, 1.0, min_keep);
+    if (dynatemp) t = DynamicTemperature(row, params);
+    if (t == 0.0) return OneHot(row);
   } else {
     const bool hf = preset == Preset::kHf;
     if (params.top_k > 0) TopK(&row, k, hf);
     if (params.top_p < 1.0f) TopP(&row, params.top_p, t, min_keep, preset);
     if (params.min_p > 0.0f) MinP(&row, params.min_p, t, min_keep, false);
     if (params.typical_p < 1.0f) Typical(&row, params.typical_p, t, min_keep, preset);
+    if (xtc) Xtc(&row, params.xtc_threshold, t, min_keep);
   }
   return Softmax(row, t);
 }

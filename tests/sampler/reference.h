@@ -12,9 +12,14 @@
 namespace tokensampler::sampler::testing {
 
 // The final distribution of `logits` under `params`, dense (probability 0 for removed
-// tokens), in double. REQUIRES: valid params and logits (no NaN/+inf, not all masked).
+// tokens), in double. XTC cuts when `xtc_coin` < params.xtc_probability (the coin is an
+// input so that the reference needs no generator). REQUIRES: valid params and logits (no
+// NaN/+inf, not all masked).
 std::vector<double> ReferenceDistribution(const std::vector<float>& logits,
-                                          const SamplingParams& params);
+                                          const SamplingParams& params, double xtc_coin = 1.0);
+
+// DRY's repeat counts of `window` capped at `limit`, by brute force (O(n^2)).
+std::vector<int32_t> ReferenceDryCounts(const std::vector<int32_t>& window, int32_t limit);
 
 // log-softmax of the logits as given, in double.
 std::vector<double> ReferenceLogSoftmax(const std::vector<float>& logits);

@@ -12,7 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sampler/draw.h"
+#include "sampler/half.h"
 #include "sampler/sampler.h"
+#include "sampler/stages/xtc.h"
 #include "tests/sampler/test_util.h"
 
 namespace tokensampler::sampler {
@@ -333,6 +335,200 @@ TEST_P(ReferenceTest, RandomParameterCombinationsMatch) {
     if (HasFailure()) break;
   }
 }
+
+// llama.cpp's other samplers (DRY, top-n-sigma, XTC, dynamic temperature, penalty window,
+// mirostat) with random values, histories with repeats and breakers, every dtype. HF
+// rejects them, so STANDARD and LLAMA_CPP only.
+class ChainReferenceTest : public ::testing::TestWithParam<Preset> {};
+
+// A row of `n` logits of `dtype`: random 16-bit patterns (or floats) within +-12, and the
+// same values as float for the reference.
+struct TypedRow {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+  LogitsView View(Dtype dtype) const { return {bytes.data(), values.size(), dtype}; }
+};
+
+TypedRow RandomTypedRow(size_t n, Dtype dtype, std::mt19937& gen) {
+  TypedRow row;
+  while (row.values.size() < n) {
+    const uint16_t bits = static_cast<uint16_t>(gen());
+    float v;
+    if (dtype == Dtype::kFloat32) {
+      v = std::normal_distribution<float>(0.0f, 2.5f)(gen);
+    } else {
+      v = dtype == Dtype::kBFloat16 ? BFloat16ToFloat(bits)
+                                    : Float16ToFloat(bits);
+      if (!(std::fabs(v) <= 12.0f)) continue;
+    }
+    row.values.push_back(v);
+    if (dtype == Dtype::kFloat32) {
+      const auto* b = reinterpret_cast<const uint8_t*>(&v);
+      row.bytes.insert(row.bytes.end(), b, b + 4);
+    } else {
+      row.bytes.push_back(static_cast<uint8_t>(bits));
+      row.bytes.push_back(static_cast<uint8_t>(bits >> 8));
+    }
+  }
+  return row;
+}
+
+TEST_P(ChainReferenceTest, MatchesOnRandomRowsHistoriesAndDtypes) {
+  const Preset preset = GetParam();
+  std::mt19937 gen(1313 + static_cast<int>(preset));
+  auto uniform = [&](float lo, float hi) {
+    return std::uniform_real_distribution<float>(lo, hi)(gen);
+  };
+  Sampler sampler;
+  const Dtype dtypes[] = {Dtype::kFloat32, Dtype::kBFloat16, Dtype::kFloat16};
+  for (int trial = 0; trial < 600; ++trial) {
+    const size_t n = 1 + gen() % (trial < 500 ? 48 : 3000);
+    const Dtype dtype = dtypes[trial % 3];
+    const TypedRow row = RandomTypedRow(n, dtype, gen);
+    // A history with repeats: copies of earlier stretches, from a small alphabet.
+    const int32_t alphabet = static_cast<int32_t>(std::min<size_t>(n, 1 + gen() % 6));
+    std::vector<int32_t> context;
+    for (size_t i = 0, c = gen() % 60; i < c; ++i) {
+      if (context.size() > 4 && gen() % 3 == 0) {
+        const size_t from = gen() % (context.size() - 2);
+        for (size_t j = 0, len = 1 + gen() % 5; j < len && from + j < context.size(); ++j) {
+          context.push_back(context[from + j]);
+        }
+      } else {
+        context.push_back(static_cast<int32_t>(gen() % alphabet));
+      }
+    }
+    std::vector<std::vector<int32_t>> breaker_storage;
+    for (size_t b = 0, count = gen() % 3; b < count; ++b) {
+      std::vector<int32_t> seq;
+      for (size_t j = 0, len = 1 + gen() % 2; j < len; ++j) seq.push_back(gen() % alphabet);
+      breaker_storage.push_back(seq);
+    }
+    const std::vector<absl::Span<const int32_t>> breakers(breaker_storage.begin(),
+                                                          breaker_storage.end());
+    SamplingParams p;
+    p.preset = preset;
+    p.seed = gen();
+    const uint64_t step = gen() % 5;
+    p.context_token_ids = context;
+    p.temperature = gen() % 8 == 0 ? 0.0f : uniform(0.3f, 2.0f);
+    p.penalty_last_n = gen() % 2 ? static_cast<int32_t>(gen() % 20) : 0;
+    p.repetition_penalty = gen() % 2 ? uniform(0.8f, 1.5f) : 1.0f;
+    p.frequency_penalty = gen() % 2 ? uniform(-0.3f, 0.5f) : 0.0f;
+    if (gen() % 3 != 0) {
+      p.dry.multiplier = uniform(0.1f, 2.0f);
+      p.dry.base = uniform(1.05f, 2.5f);
+      p.dry.allowed_length = static_cast<int32_t>(gen() % 4);
+      p.dry.penalty_last_n = gen() % 2 ? static_cast<int32_t>(gen() % 30) : 0;
+      p.dry.sequence_breakers = breakers;
+    }
+    if (gen() % 3 == 0) p.dynatemp_range = uniform(0.1f, 1.5f);
+    if (gen() % 4 == 0) p.dynatemp_exponent = uniform(0.5f, 2.0f);
+    const bool mirostat = gen() % 4 == 0;
+    if (mirostat) {
+      p.mirostat.version = 1 + static_cast<int32_t>(gen() % 2);
+      p.mirostat.tau = uniform(0.5f, 6.0f);
+      p.mirostat.eta = 0.1f;
+      if (gen() % 2) p.mirostat.mu = uniform(0.5f, 10.0f);
+      p.mirostat.m = 1 + static_cast<int32_t>(gen() % 120);
+      if (preset == Preset::kLlamaCpp) {  // its mirostat chain has no penalties
+        p.repetition_penalty = 1.0f;
+        p.frequency_penalty = 0.0f;
+        p.dry.multiplier = 0.0f;
+        p.dynatemp_range = 0.0f;
+      }
+    } else {
+      if (gen() % 3 == 0) p.top_n_sigma = uniform(0.2f, 3.0f);
+      if (gen() % 2) {
+        p.xtc_probability = gen() % 3 == 0 ? 1.0f : uniform(0.2f, 0.9f);
+        p.xtc_threshold = uniform(0.02f, 0.5f);
+      }
+      p.top_k = gen() % 3 == 0 ? static_cast<int32_t>(gen() % (n + 2)) : 0;
+      p.top_p = gen() % 3 == 0 ? uniform(0.3f, 1.0f) : 1.0f;
+      p.min_p = gen() % 3 == 0 ? uniform(0.0f, 0.3f) : 0.0f;
+      p.min_tokens_to_keep = 1 + static_cast<int32_t>(gen() % 3);
+    }
+    ASSERT_TRUE(ValidateParams(p, n).ok()) << ValidateParams(p, n);
+    DistributionResult d;
+    const absl::Status status = sampler.Distribution(row.View(dtype), p, step, &d);
+    const std::vector<double> want =
+        testing::ReferenceDistribution(row.values, p, XtcCoin(p.seed, step));
+    bool all_masked = true;
+    for (double w : want) all_masked = all_masked && !(w > 0.0);
+    if (!status.ok()) {
+      // Only a DRY penalty that reaches -inf on every token may fail.
+      EXPECT_TRUE(all_masked) << status;
+      continue;
+    }
+    std::vector<float> got(n, 0.0f);
+    for (size_t i = 0; i < d.token_ids.size(); ++i) got[d.token_ids[i]] = d.probs[i];
+    ExpectMatches(
+        got, want,
+        absl::StrCat("trial ", trial, " n=", n, " dtype=", static_cast<int>(dtype),
+                     " T=", p.temperature, " last_n=", p.penalty_last_n, " dry=", p.dry.multiplier,
+                     "/", p.dry.base, "/", p.dry.allowed_length, "/", p.dry.penalty_last_n, "/",
+                     breakers.size(), " dynatemp=", p.dynatemp_range, "^", p.dynatemp_exponent,
+                     " mirostat=", p.mirostat.version, " nsigma=", p.top_n_sigma,
+                     " xtc=", p.xtc_probability, "/", p.xtc_threshold,
+                     " coin=", XtcCoin(p.seed, step), " k=", p.top_k, " p=", p.top_p,
+                     " min_p=", p.min_p, " keep=", p.min_tokens_to_keep, " ctx=", context.size()));
+    if (HasFailure()) break;
+  }
+}
+
+TEST(ChainReferenceTest, MirostatOnLargeRowsMatches) {
+  // v1 takes its top m and top k by top-k scans on large rows (k inside m, beyond m, all
+  // of the row); v2 one pass over the weights.
+  Sampler sampler;
+  for (size_t n : {size_t{1000}, size_t{32000}}) {
+    for (float sigma : {1.0f, 3.0f}) {
+      const std::vector<float> row = testing::NormalRow(n, static_cast<uint32_t>(n) + 3, sigma);
+      for (int version : {1, 2}) {
+        for (int32_t m : {5, 100}) {
+          for (float mu : {1.0f, 6.0f, 12.0f, 30.0f}) {
+            SamplingParams p;
+            p.temperature = 0.8f;
+            p.mirostat.version = version;
+            p.mirostat.m = m;
+            p.mirostat.mu = mu;
+            const std::vector<float> got = testing::DenseDistribution(sampler, row, p);
+            ExpectMatches(
+                got, testing::ReferenceDistribution(row, p),
+                absl::StrCat("n ", n, " sigma ", sigma, " v", version, " m ", m, " mu ", mu));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ChainReferenceTest, DynamicTemperatureSeesTheWholeRowBeforeTopKInEveryDtype) {
+  // STANDARD's dynamic temperature takes the entropy of the whole row, so a 16-bit row
+  // must not take the top-k-first path that decodes only the candidates.
+  std::mt19937 gen(99);
+  const size_t n = 4096;
+  for (Dtype dtype : {Dtype::kFloat32, Dtype::kBFloat16, Dtype::kFloat16}) {
+    const TypedRow row = RandomTypedRow(n, dtype, gen);
+    SamplingParams p;
+    p.top_k = 40;
+    p.temperature = 0.9f;
+    p.dynatemp_range = 0.6f;
+    Sampler sampler;
+    DistributionResult d;
+    ASSERT_TRUE(sampler.Distribution(row.View(dtype), p, &d).ok());
+    std::vector<float> got(n, 0.0f);
+    for (size_t i = 0; i < d.token_ids.size(); ++i) got[d.token_ids[i]] = d.probs[i];
+    ExpectMatches(got, testing::ReferenceDistribution(row.values, p),
+                  absl::StrCat("dtype ", static_cast<int>(dtype)));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, ChainReferenceTest,
+                         ::testing::Values(Preset::kStandard, Preset::kLlamaCpp),
+                         [](const ::testing::TestParamInfo<Preset>& param_info) {
+                           return std::string(param_info.param == Preset::kStandard ? "Standard"
+                                                                                    : "LlamaCpp");
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Presets, ReferenceTest,
                          ::testing::Values(Preset::kStandard, Preset::kHf, Preset::kLlamaCpp),

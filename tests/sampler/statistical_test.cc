@@ -146,3 +146,57 @@ TEST(Golden, PinnedSmallRowIsHandCheckable) {
 
 }  // namespace
 }  // namespace tokensampler::sampler
+
+namespace tokensampler::sampler {
+namespace {
+
+// Mirostat keeps the surprise of the drawn tokens near tau: 1500 steps of a stateless
+// caller passing mu back (a fresh Zipf-like row each step, fixed seed), mean surprise
+// -log2 p of the drawn token under its final distribution, after a 200-step burn-in.
+TEST(Mirostat, SurpriseStaysNearTau) {
+  const size_t vocab = 8000;
+  for (int version : {1, 2}) {
+    for (float tau : {2.0f, 5.0f}) {
+      Sampler sampler;
+      SamplingParams p;
+      p.mirostat.version = version;
+      p.mirostat.tau = tau;
+      p.mirostat.eta = 0.1f;
+      p.seed = 2026;
+      double sum = 0.0;
+      int count = 0;
+      float mu = 2.0f * tau;
+      for (uint64_t step = 0; step < 1500; ++step) {
+        // log p_i = -1.1 ln(rank + 1) + noise, ranks shuffled over the ids by the step.
+        std::vector<float> row = testing::NormalRow(vocab, static_cast<uint32_t>(step), 0.3f);
+        for (size_t i = 0; i < vocab; ++i) {
+          const size_t rank = (i * 7919 + step * 104729) % vocab;
+          row[i] += -1.1f * std::log(static_cast<float>(rank + 1));
+        }
+        p.mirostat.mu = mu;
+        SampleResult r;
+        ASSERT_TRUE(sampler.Sample(LogitsView::Float32(row), p, step, &r).ok());
+        ASSERT_TRUE(r.mirostat_mu.has_value());
+        DistributionResult d;
+        ASSERT_TRUE(sampler.Distribution(LogitsView::Float32(row), p, step, &d).ok());
+        double prob = 0.0;
+        for (size_t i = 0; i < d.token_ids.size(); ++i) {
+          if (d.token_ids[i] == r.samples[0].token_id) prob = d.probs[i];
+        }
+        ASSERT_GT(prob, 0.0);
+        // The update rule, from the token's final probability.
+        EXPECT_NEAR(*r.mirostat_mu, mu - 0.1 * (-std::log2(prob) - tau), 1e-4);
+        if (step >= 200) {
+          sum += -std::log2(prob);
+          ++count;
+        }
+        mu = *r.mirostat_mu;
+      }
+      const double mean = sum / count;
+      EXPECT_NEAR(mean, tau, 0.25) << "version " << version << " tau " << tau;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tokensampler::sampler

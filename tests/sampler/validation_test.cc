@@ -211,3 +211,131 @@ TEST(Validation, BoundaryValuesAreAccepted) {
 
 }  // namespace
 }  // namespace tokensampler::sampler
+
+namespace tokensampler::sampler {
+namespace {
+
+// llama.cpp's other samplers: ranges, preset HF, and what mirostat cannot be combined with.
+TEST(Validation, LlamaChainRanges) {
+  const std::vector<float> row(50, 0.5f);
+  auto with = [](auto set) {
+    SamplingParams p;
+    set(&p);
+    return p;
+  };
+  ExpectInvalid(row, with([](SamplingParams* p) { p->top_n_sigma = -1.0f; }),
+                "params.top_n_sigma: must be finite and >= 0, got -1");
+  ExpectInvalid(row, with([](SamplingParams* p) { p->top_n_sigma = kInf; }),
+                "params.top_n_sigma: must be finite and >= 0, got inf");
+  ExpectInvalid(row, with([](SamplingParams* p) { p->xtc_probability = 1.5f; }),
+                "params.xtc_probability: must be in [0, 1], got 1.5");
+  ExpectInvalid(row, with([](SamplingParams* p) {
+                  p->xtc_probability = 0.5f;
+                  p->xtc_threshold = 0.6f;
+                }),
+                "params.xtc_threshold: must be in (0, 0.5] when xtc_probability > 0, got 0.6");
+  ExpectInvalid(row, with([](SamplingParams* p) { p->dry.multiplier = kNaN; }),
+                "params.dry.multiplier: must be finite and >= 0, got nan");
+  ExpectInvalid(row, with([](SamplingParams* p) {
+                  p->dry.multiplier = 0.8f;
+                  p->dry.base = 0.5f;
+                }),
+                "params.dry.base: must be > 1 when dry.multiplier > 0, got 0.5");
+  ExpectInvalid(row, with([](SamplingParams* p) { p->dry.allowed_length = -1; }),
+                "params.dry.allowed_length: must be >= 0, got -1");
+  ExpectInvalid(row, with([](SamplingParams* p) { p->dry.penalty_last_n = -2; }),
+                "params.dry.penalty_last_n: must be >= 0, got -2");
+  const std::vector<int32_t> empty, bad = {3, 50};
+  const std::vector<absl::Span<const int32_t>> empty_breaker = {empty};
+  const std::vector<absl::Span<const int32_t>> bad_breaker = {bad};
+  ExpectInvalid(row, with([&](SamplingParams* p) { p->dry.sequence_breakers = empty_breaker; }),
+                "params.dry.sequence_breakers[0].token_ids: must hold 1 to 32 tokens, got 0");
+  ExpectInvalid(row, with([&](SamplingParams* p) { p->dry.sequence_breakers = bad_breaker; }),
+                "params.dry.sequence_breakers[0].token_ids[1]: token id 50 out of range [0, 50)");
+  ExpectInvalid(row, with([](SamplingParams* p) { p->mirostat.version = 3; }),
+                "params.mirostat.version: must be 0, 1 or 2, got 3");
+  ExpectInvalid(row, with([](SamplingParams* p) {
+                  p->mirostat.version = 2;
+                  p->mirostat.tau = 0.0f;
+                }),
+                "params.mirostat.tau: must be finite and > 0 when mirostat.version > 0, got 0");
+  ExpectInvalid(row, with([](SamplingParams* p) {
+                  p->mirostat.version = 1;
+                  p->mirostat.eta = -0.1f;
+                }),
+                "params.mirostat.eta: must be finite and > 0 when mirostat.version > 0, got -0.1");
+  ExpectInvalid(row, with([](SamplingParams* p) {
+                  p->mirostat.version = 1;
+                  p->mirostat.mu = kInf;
+                }),
+                "params.mirostat.mu: must be finite, got inf");
+  ExpectInvalid(row, with([](SamplingParams* p) { p->dynatemp_range = -0.5f; }),
+                "params.dynatemp_range: must be finite and >= 0, got -0.5");
+  ExpectInvalid(row, with([](SamplingParams* p) { p->dynatemp_exponent = 0.0f; }),
+                "params.dynatemp_exponent: must be finite and > 0, got 0");
+  ExpectInvalid(row, with([](SamplingParams* p) { p->penalty_last_n = -1; }),
+                "params.penalty_last_n: must be >= 0, got -1");
+}
+
+TEST(Validation, PresetHfRejectsWhatTransformersLacks) {
+  const std::vector<float> row(50, 0.5f);
+  SamplingParams p;
+  p.preset = Preset::kHf;
+  p.top_n_sigma = 1.0f;
+  ExpectInvalid(row, p,
+                "params.top_n_sigma: not available in preset HF (transformers has no "
+                "top-n-sigma), got 1");
+  p.top_n_sigma = 0.0f;
+  p.dry.multiplier = 0.8f;
+  ExpectInvalid(row, p,
+                "params.dry.multiplier: not available in preset HF (transformers has no "
+                "DRY), got 0.8");
+  p.dry.multiplier = 0.0f;
+  p.mirostat.version = 2;
+  ExpectInvalid(row, p,
+                "params.mirostat.version: not available in preset HF (transformers has "
+                "no mirostat), got 2");
+  p.mirostat.version = 0;
+  p.penalty_last_n = 64;
+  ExpectInvalid(row, p,
+                "params.penalty_last_n: not available in preset HF (transformers has no "
+                "penalty window), got 64");
+}
+
+TEST(Validation, MirostatReplacesTheTruncations) {
+  const std::vector<float> row(50, 0.5f);
+  for (Preset preset : {Preset::kStandard, Preset::kLlamaCpp}) {
+    SamplingParams p;
+    p.preset = preset;
+    p.mirostat.version = 2;
+    p.top_k = 40;
+    ExpectInvalid(row, p,
+                  "params.top_k: must be 0 when mirostat is on (mirostat replaces the "
+                  "truncations), got 40");
+    p.top_k = 0;
+    p.top_p = 0.9f;
+    ExpectInvalid(row, p,
+                  "params.top_p: must be 1 or unset when mirostat is on (mirostat replaces the "
+                  "truncations), got 0.9");
+    p.top_p = 1.0f;
+    p.xtc_probability = 0.5f;
+    p.xtc_threshold = 0.1f;
+    ExpectInvalid(row, p,
+                  "params.xtc_probability: must be 0 when mirostat is on (mirostat replaces the "
+                  "truncations), got 0.5");
+  }
+  SamplingParams p;
+  p.preset = Preset::kLlamaCpp;
+  p.mirostat.version = 1;
+  p.repetition_penalty = 1.1f;
+  ExpectInvalid(row, p,
+                "params.repetition_penalty: must be off when mirostat is on in preset LLAMA_CPP "
+                "(llama.cpp's mirostat chain is logit bias -> temperature -> mirostat), got 1.1");
+  p.preset = Preset::kStandard;  // STANDARD keeps its penalties before mirostat
+  Sampler sampler;
+  SampleResult r;
+  EXPECT_TRUE(sampler.Sample(LogitsView::Float32(row), p, 0, &r).ok());
+}
+
+}  // namespace
+}  // namespace tokensampler::sampler

@@ -308,6 +308,138 @@ TEST(CodecTest, SetValuesAreCarriedOver) {
   EXPECT_EQ(rows[0].params.repetition_penalty, 1.0f);
 }
 
+TEST(CodecTest, LlamaChainParamsDecodeWithDefaults) {
+  v1::SampleRequest request;
+  std::vector<DecodedRow> rows;
+  ASSERT_TRUE(Decode({FloatRow({1, 2, 3})}, RequestKind::kStateless, &request, &rows).ok());
+  const sampler::SamplingParams& off = rows[0].params;
+  EXPECT_EQ(off.top_n_sigma, 0.0f);
+  EXPECT_EQ(off.xtc_probability, 0.0f);
+  EXPECT_EQ(off.dry.multiplier, 0.0f);
+  EXPECT_EQ(off.mirostat.version, 0);
+  EXPECT_EQ(off.dynatemp_range, 0.0f);
+  EXPECT_EQ(off.dynatemp_exponent, 1.0f);  // unset = 1
+  EXPECT_EQ(off.penalty_last_n, 0);
+
+  v1::Row row = FloatRow({1, 2, 3, 4, 5});
+  v1::SamplingParams* q = row.mutable_params();
+  q->set_top_n_sigma(1.5f);
+  q->set_xtc_probability(0.5f);
+  q->set_xtc_threshold(0.2f);
+  q->set_dynatemp_range(0.4f);
+  q->set_dynatemp_exponent(2.0f);
+  q->set_penalty_last_n(64);
+  q->mutable_dry()->set_multiplier(0.8f);
+  q->mutable_dry()->set_base(1.75f);
+  q->mutable_dry()->set_allowed_length(3);
+  q->mutable_dry()->set_penalty_last_n(128);
+  q->mutable_dry()->add_sequence_breakers()->add_token_ids(4);
+  v1::TokenSequence* pair = q->mutable_dry()->add_sequence_breakers();
+  pair->add_token_ids(1);
+  pair->add_token_ids(2);
+  ASSERT_TRUE(Decode({row}, RequestKind::kStateless, &request, &rows).ok());
+  const sampler::SamplingParams& p = rows[0].params;
+  EXPECT_EQ(p.top_n_sigma, 1.5f);
+  EXPECT_EQ(p.xtc_probability, 0.5f);
+  EXPECT_EQ(p.xtc_threshold, 0.2f);
+  EXPECT_EQ(p.dynatemp_range, 0.4f);
+  EXPECT_EQ(p.dynatemp_exponent, 2.0f);
+  EXPECT_EQ(p.penalty_last_n, 64);
+  EXPECT_EQ(p.dry.multiplier, 0.8f);
+  EXPECT_EQ(p.dry.base, 1.75f);
+  EXPECT_EQ(p.dry.allowed_length, 3);
+  EXPECT_EQ(p.dry.penalty_last_n, 128);
+  ASSERT_EQ(p.dry.sequence_breakers.size(), 2u);
+  EXPECT_THAT(
+      std::vector<int32_t>(p.dry.sequence_breakers[1].begin(), p.dry.sequence_breakers[1].end()),
+      ::testing::ElementsAre(1, 2));
+  // Views, not copies.
+  EXPECT_EQ(p.dry.sequence_breakers[1].data(),
+            request.rows(0).params().dry().sequence_breakers(1).token_ids().data());
+
+  v1::Row miro = FloatRow({1, 2, 3});
+  miro.mutable_params()->mutable_mirostat()->set_version(1);
+  miro.mutable_params()->mutable_mirostat()->set_tau(5.0f);
+  miro.mutable_params()->mutable_mirostat()->set_eta(0.1f);
+  ASSERT_TRUE(Decode({miro}, RequestKind::kStateless, &request, &rows).ok());
+  EXPECT_EQ(rows[0].params.mirostat.m, 100);  // 0 = 100
+  EXPECT_FALSE(rows[0].params.mirostat.mu.has_value());
+  miro.mutable_params()->mutable_mirostat()->set_mu(7.5f);
+  miro.mutable_params()->mutable_mirostat()->set_m(20);
+  ASSERT_TRUE(Decode({miro}, RequestKind::kStateless, &request, &rows).ok());
+  EXPECT_EQ(rows[0].params.mirostat.m, 20);
+  EXPECT_EQ(rows[0].params.mirostat.mu, 7.5f);
+}
+
+TEST(CodecTest, LlamaChainErrorsNameTheFieldPathAndValue) {
+  struct Case {
+    const char* message;
+    void (*set)(v1::SamplingParams*);
+  };
+  const Case cases[] = {
+      {"rows[0].params.dry.base: must be > 1 when dry.multiplier > 0, got 0.5",
+       [](v1::SamplingParams* p) {
+         p->mutable_dry()->set_multiplier(1.0f);
+         p->mutable_dry()->set_base(0.5f);
+       }},
+      {"rows[0].params.dry.base: must be > 1 when dry.multiplier > 0, got 0",
+       [](v1::SamplingParams* p) { p->mutable_dry()->set_multiplier(1.0f); }},
+      {"rows[0].params.dry.sequence_breakers[0].token_ids[0]: token id 9 out of range [0, 3)",
+       [](v1::SamplingParams* p) { p->mutable_dry()->add_sequence_breakers()->add_token_ids(9); }},
+      {"rows[0].params.mirostat.m: must be >= 0, got -4",
+       [](v1::SamplingParams* p) { p->mutable_mirostat()->set_m(-4); }},
+      {"rows[0].params.mirostat.tau: must be finite and > 0 when mirostat.version > 0, got 0",
+       [](v1::SamplingParams* p) { p->mutable_mirostat()->set_version(2); }},
+      {"rows[0].params.xtc_threshold: must be in (0, 0.5] when xtc_probability > 0, got 0",
+       [](v1::SamplingParams* p) { p->set_xtc_probability(0.5f); }},
+      {"rows[0].params.top_n_sigma: not available in preset HF (transformers has no "
+       "top-n-sigma), got 2",
+       [](v1::SamplingParams* p) {
+         p->set_preset(v1::PRESET_HF);
+         p->set_top_n_sigma(2.0f);
+       }},
+      {"rows[0].params.min_p: must be 0 when mirostat is on (mirostat replaces the "
+       "truncations), got 0.1",
+       [](v1::SamplingParams* p) {
+         p->set_min_p(0.1f);
+         p->mutable_mirostat()->set_version(2);
+         p->mutable_mirostat()->set_tau(5.0f);
+         p->mutable_mirostat()->set_eta(0.1f);
+       }},
+      {"rows[0].params.dynatemp_exponent: must be finite and > 0, got -1",
+       [](v1::SamplingParams* p) { p->set_dynatemp_exponent(-1.0f); }},
+  };
+  for (const Case& c : cases) {
+    v1::SampleRequest request;
+    std::vector<DecodedRow> rows;
+    v1::Row row = FloatRow({1, 2, 3});
+    c.set(row.mutable_params());
+    const absl::Status status = Decode({row}, RequestKind::kStateless, &request, &rows);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_EQ(status.message(), c.message);
+  }
+}
+
+TEST(CodecTest, MirostatMuAndSamplersAreEncoded) {
+  sampler::SampleResult result;
+  result.samples.push_back({1, -0.1f, {}});
+  v1::SampleResult out;
+  EncodeSampleResult(result, 1, 0, "", &out);
+  EXPECT_FALSE(out.has_mirostat_mu());
+  result.mirostat_mu = 8.25f;
+  EncodeSampleResult(result, 1, 0, "", &out);
+  ASSERT_TRUE(out.has_mirostat_mu());
+  EXPECT_EQ(out.mirostat_mu(), 8.25f);
+  v1::ServerInfo info;
+  EncodeServerLimits(Limits(), 1, 1, SharedMemoryOptions(), &info);
+  const std::vector<std::string> samplers(info.samplers().begin(), info.samplers().end());
+  for (const char* name :
+       {"temperature", "top_k", "top_p", "min_p", "typical_p", "dry", "xtc_probability",
+        "top_n_sigma", "mirostat", "dynatemp_range", "penalty_last_n"}) {
+    EXPECT_THAT(samplers, ::testing::Contains(std::string(name)));
+  }
+}
+
 TEST(CodecTest, PickSeedIsCalledOncePerUnseededRow) {
   v1::SampleRequest request;
   v1::Row seeded = FloatRow({1, 2});

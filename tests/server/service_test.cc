@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -525,6 +526,77 @@ TEST_P(ServiceTest, StreamTokensEqualStatelessSamples) {
   }
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_P(ServiceTest, MirostatStreamEqualsStatelessCallsPassingMuBack) {
+  // 50 steps of two sequences (v2 under STANDARD with DRY, v1 under LLAMA_CPP): the
+  // stream keeps mu per sequence; stateless Sample calls with the same rows, the whole
+  // history and the previous result's mirostat_mu give the same tokens and the same mu.
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub_->SampleStream(&context);
+  std::map<std::string, std::vector<int32_t>> history;
+  std::map<std::string, float> mu;  // the stateless trajectory
+  std::map<std::string, std::vector<float>> trajectory;
+  for (int step = 0; step < 50; ++step) {
+    v1::SampleRequest message;
+    for (int s = 0; s < 2; ++s) {
+      v1::Row row = MakeRow(RandomLogits(300, 100 * s + step));
+      row.set_sequence_id(s == 0 ? "v2" : "v1");
+      v1::SamplingParams* p = row.mutable_params();
+      p->set_seed(5 + s);
+      p->mutable_mirostat()->set_version(s == 0 ? 2 : 1);
+      p->mutable_mirostat()->set_tau(s == 0 ? 3.0f : 4.0f);
+      p->mutable_mirostat()->set_eta(0.2f);
+      if (s == 0) {
+        p->mutable_dry()->set_multiplier(0.8f);
+        p->mutable_dry()->set_base(1.75f);
+        p->mutable_dry()->set_allowed_length(1);
+        p->set_temperature(0.9f);
+      } else {
+        p->set_preset(v1::PRESET_LLAMA_CPP);
+        p->mutable_mirostat()->set_m(50);
+      }
+      // Later rows' mu is not read in a stream; send a wrong one to prove it.
+      if (step > 0) p->mutable_mirostat()->set_mu(-100.0f);
+      *message.add_rows() = row;
+    }
+    ASSERT_TRUE(stream->Write(message));
+    v1::SampleResponse response;
+    ASSERT_TRUE(stream->Read(&response));
+    ASSERT_EQ(response.results_size(), 2);
+    for (int i = 0; i < 2; ++i) {
+      const v1::SampleResult& result = response.results(i);
+      const std::string id = result.sequence_id();
+      ASSERT_TRUE(result.has_mirostat_mu());
+      v1::SampleRequest stateless;
+      v1::Row* row = stateless.add_rows();
+      *row = message.rows(i);
+      row->set_step(static_cast<uint64_t>(step));
+      row->mutable_context_token_ids()->Add(history[id].begin(), history[id].end());
+      if (step == 0) {
+        row->mutable_params()->mutable_mirostat()->clear_mu();
+      } else {
+        row->mutable_params()->mutable_mirostat()->set_mu(mu[id]);
+      }
+      v1::SampleResponse direct;
+      ASSERT_TRUE(Sample(stateless, &direct).ok());
+      ASSERT_TRUE(direct.results(0).has_mirostat_mu());
+      EXPECT_EQ(Tokens(result), Tokens(direct.results(0))) << id << " step " << step;
+      EXPECT_EQ(result.mirostat_mu(), direct.results(0).mirostat_mu()) << id << " step " << step;
+      mu[id] = direct.results(0).mirostat_mu();
+      trajectory[id].push_back(mu[id]);
+      history[id].push_back(result.samples(0).token_id());
+    }
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  // mu moved (it is a trajectory, not a constant) and stayed finite.
+  for (const auto& [id, values] : trajectory) {
+    EXPECT_NE(*std::min_element(values.begin(), values.end()),
+              *std::max_element(values.begin(), values.end()))
+        << id;
+    for (float v : values) EXPECT_TRUE(std::isfinite(v)) << id;
+  }
 }
 
 TEST_P(ServiceTest, StreamPenaltiesSeeEarlierTokensUntilEndSequence) {

@@ -91,6 +91,51 @@ TEST(StreamSessionTest, HistoryStepAndSeedFollowTheSequence) {
   EXPECT_EQ(session.NextStep("b"), 1);
 }
 
+TEST(StreamSessionTest, MirostatMuStartsFromTheFirstRowThenFollowsTheResults) {
+  Limits limits;
+  StreamSession session(limits);
+  auto mirostat_row = [](float mu) {
+    v1::SampleRequest request;
+    v1::Row* row = request.add_rows();
+    row->set_sequence_id("a");
+    for (int i = 0; i < 10; ++i) row->mutable_logits()->add_values(0);
+    v1::MirostatParams* m = row->mutable_params()->mutable_mirostat();
+    m->set_version(2);
+    m->set_tau(3.0f);
+    m->set_eta(0.1f);
+    m->set_mu(mu);
+    return request;
+  };
+  auto decode = [&](const v1::SampleRequest& request, std::vector<DecodedRow>* rows) {
+    ASSERT_TRUE(DecodeRequest(
+                    request, limits, RequestKind::kStream, [] { return uint64_t{1}; }, rows)
+                    .ok());
+  };
+  const v1::SampleRequest first = mirostat_row(4.0f);
+  std::vector<DecodedRow> rows;
+  decode(first, &rows);
+  ASSERT_TRUE(session.Prepare(&rows).ok());
+  EXPECT_EQ(rows[0].params.mirostat.mu, 4.0f);  // the first row's own mu
+  EXPECT_FALSE(session.MirostatMu("a").has_value());
+  std::vector<sampler::SampleResult> results = Drawn({3});
+  results[0].mirostat_mu = 4.5f;
+  session.Commit(rows, results);
+  EXPECT_EQ(session.MirostatMu("a"), 4.5f);
+
+  // The next row's mu is replaced by the sequence's; an aborted step leaves it alone.
+  const v1::SampleRequest second = mirostat_row(99.0f);
+  decode(second, &rows);
+  ASSERT_TRUE(session.Prepare(&rows).ok());
+  EXPECT_EQ(rows[0].params.mirostat.mu, 4.5f);
+  session.Abort(rows);
+  EXPECT_EQ(session.MirostatMu("a"), 4.5f);
+  decode(second, &rows);
+  ASSERT_TRUE(session.Prepare(&rows).ok());
+  results[0].mirostat_mu = 4.25f;
+  session.Commit(rows, results);
+  EXPECT_EQ(session.MirostatMu("a"), 4.25f);
+}
+
 TEST(StreamSessionTest, EndSequenceFreesAfterSampling) {
   Limits limits;
   StreamSession session(limits);

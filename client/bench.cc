@@ -8,19 +8,22 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/shared_memory.h"
+#include "client/varint.h"
 
 namespace tokensampler::client {
 namespace {
@@ -34,29 +37,6 @@ constexpr int kMaxVariants = 4;
 constexpr size_t kVariantBudgetBytes = size_t{64} << 20;
 // A failed call is retried after this pause, so a down server is not hammered.
 constexpr auto kErrorBackoff = std::chrono::milliseconds(20);
-
-void AppendVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-void AppendLengthDelimited(std::string* out, int field, absl::string_view bytes) {
-  AppendVarint(out, (static_cast<uint64_t>(field) << 3) | 2);
-  AppendVarint(out, bytes.size());
-  out->append(bytes.data(), bytes.size());
-}
 
 // Everything one caller accumulates; touched only by that caller's call chain, which
 // runs one callback at a time.
@@ -85,6 +65,7 @@ class Run {
   void Start(Clock::time_point start) {
     measure_start_ = start + absl::ToChronoNanoseconds(options_.warmup);
     measure_end_ = measure_start_ + absl::ToChronoNanoseconds(options_.duration);
+    absl::MutexLock lock(&mu_);
     active_ = options_.concurrency;
   }
 
@@ -140,19 +121,22 @@ class Run {
   // The first call that failed in a way no repetition fixes, as "CODE: message"; empty
   // if none did. Read after the run.
   std::string fatal_error() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return fatal_error_;
   }
 
   void CallerFinished() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--active_ == 0) cv_.notify_all();
+    absl::MutexLock lock(&mu_);
+    if (--active_ == 0) cv_.SignalAll();
   }
 
   // Waits up to `timeout` for every caller to finish; true when they have.
   bool WaitFor(std::chrono::milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return active_ == 0; });
+    const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
+    absl::MutexLock lock(&mu_);
+    while (active_ != 0 && !cv_.WaitWithDeadline(&mu_, deadline)) {
+    }
+    return active_ == 0;
   }
 
   const grpc::ByteBuffer& UnaryPayload(uint64_t n) const {
@@ -181,10 +165,10 @@ class Run {
   std::atomic<int64_t> measured_issued_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> ok_{0}, failed_{0};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int active_ = 0;
-  std::string fatal_error_;  // guarded by mu_
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  int active_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string fatal_error_ ABSL_GUARDED_BY(mu_);
 
   // Every call sends the same kind of request: one the server rejects as invalid (a
   // parameter out of range, a vocabulary over its max_vocab, a message over its size
@@ -205,7 +189,7 @@ class Run {
 
   void StopWith(const grpc::Status& status) {
     stopping_.store(true, std::memory_order_relaxed);
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (fatal_error_.empty()) {
       fatal_error_ =
           absl::StrCat(StatusCodeName(status.error_code()), ": ", status.error_message());
@@ -360,7 +344,7 @@ class StreamCaller {
   void OpenStream() {
     auto* call = new StreamCall(this);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       current_ = call;
     }
     call->Begin(stub_);
@@ -368,13 +352,13 @@ class StreamCaller {
 
   // Cancels the open stream, if any (streams have no per-message deadline).
   void CancelCurrent() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (current_ != nullptr) current_->Cancel();
   }
 
   // Called by the current call just before it deletes itself.
   void CallDone() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     current_ = nullptr;
   }
 
@@ -417,8 +401,8 @@ class StreamCaller {
   int64_t steps_ = 0;
   std::deque<std::unique_ptr<grpc::Alarm>> alarms_;
   CallerStats stats_;
-  std::mutex mu_;
-  StreamCall* current_ = nullptr;
+  absl::Mutex mu_;
+  StreamCall* current_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 StreamCall::StreamCall(StreamCaller* caller) : caller_(caller) {}
@@ -517,25 +501,8 @@ std::string JsonEscape(absl::string_view s) {
 }  // namespace
 
 std::string StatusCodeName(int code) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
-  return absl::StrCat("CODE_", code);
+  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? absl::StrCat("CODE_", code) : name;
 }
 
 grpc::ByteBuffer ComposeSampleRequest(absl::Span<const grpc::Slice> logits,

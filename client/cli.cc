@@ -309,14 +309,31 @@ void PrintFlagHelp(std::ostream& out, const FlagRef& ref) {
   out << "  " << Dashed(ref.cli) << "  (default " << def << ")\n      " << flag->Help() << "\n";
 }
 
-void PrintSubcommandHelp(std::ostream& out, const Subcommand& s) {
+bool IsSamplingFlag(const FlagRef& ref) {
+  for (const FlagRef& f : SamplingFlagRefs()) {
+    if (absl::string_view(f.cli) == ref.cli) return true;
+  }
+  return false;
+}
+
+// The subcommand's line, summary and flags; with `own_only`, its sampling flags are
+// left out (the full help lists them once, under "Sampling flags").
+void PrintSubcommandHelp(std::ostream& out, const Subcommand& s, bool own_only) {
   out << "tokensampler " << s.name << " " << s.args << "\n  " << s.summary << "\n";
-  for (const FlagRef& f : s.flags) PrintFlagHelp(out, f);
+  bool takes_sampling = false;
+  for (const FlagRef& f : s.flags) {
+    if (IsSamplingFlag(f)) {
+      takes_sampling = true;
+      if (own_only) continue;
+    }
+    PrintFlagHelp(out, f);
+  }
+  if (own_only && takes_sampling) out << "  and the sampling flags below\n";
 }
 
 void PrintHelp(std::ostream& out, const Subcommand* only) {
   if (only != nullptr) {
-    PrintSubcommandHelp(out, *only);
+    PrintSubcommandHelp(out, *only, /*own_only=*/false);
     out << "Global flags:\n";
     for (const FlagRef& f : GlobalFlags()) PrintFlagHelp(out, f);
     return;
@@ -331,8 +348,10 @@ void PrintHelp(std::ostream& out, const Subcommand* only) {
   for (const FlagRef& f : GlobalFlags()) PrintFlagHelp(out, f);
   for (const Subcommand& s : Subcommands()) {
     out << "\n";
-    PrintSubcommandHelp(out, s);
+    PrintSubcommandHelp(out, s, /*own_only=*/true);
   }
+  out << "\nSampling flags (sample, dist, bench):\n";
+  for (const FlagRef& f : SamplingFlagRefs()) PrintFlagHelp(out, f);
   out << "\nFlags are written --name=value or --name value; '-' and '_' are the same in "
          "names.\nExit codes: 0 ok, 1 a call failed (or health is not SERVING), 2 usage "
          "error (bad flag, value or file).\n";

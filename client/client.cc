@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "client/varint.h"
 
 namespace tokensampler::client {
 namespace {
@@ -30,15 +31,7 @@ namespace {
 //   HealthCheckResponse { ServingStatus status = 1; }
 std::string EncodeHealthRequest(absl::string_view service) {
   std::string out;
-  if (service.empty()) return out;
-  out.push_back(0x0a);
-  size_t n = service.size();
-  while (n >= 0x80) {
-    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
-    n >>= 7;
-  }
-  out.push_back(static_cast<char>(n));
-  out.append(service.data(), service.size());
+  if (!service.empty()) AppendLengthDelimited(&out, 1, service);
   return out;
 }
 
@@ -46,15 +39,7 @@ std::string EncodeHealthRequest(absl::string_view service) {
 absl::StatusOr<int> DecodeHealthResponse(const std::string& bytes) {
   size_t i = 0;
   int status = 0;
-  auto read_varint = [&](uint64_t* v) {
-    *v = 0;
-    for (int shift = 0; i < bytes.size() && shift < 64; shift += 7) {
-      const uint8_t b = static_cast<uint8_t>(bytes[i++]);
-      *v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  };
+  auto read_varint = [&](uint64_t* v) { return ReadVarint(bytes, &i, v); };
   while (i < bytes.size()) {
     uint64_t key;
     if (!read_varint(&key)) return absl::DataLossError("malformed health response");

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/half.h"
+#include "sampler/splitmix64.h"
 
 namespace tokensampler::client {
 namespace {
@@ -45,18 +46,11 @@ absl::StatusOr<int32_t> ParseOneId(absl::string_view item, absl::string_view wha
   return v;
 }
 
-// splitmix64: a small, fully specified generator, so --random-seed gives the same
-// logits everywhere (std::normal_distribution is implementation-defined).
-uint64_t SplitMix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
+// SplitMix64 is fully specified, so --random-seed gives the same logits everywhere
+// (std::normal_distribution is implementation-defined).
 double Uniform01Open(uint64_t& state) {
   // (0, 1): never 0, so the log below is finite.
-  return (static_cast<double>(SplitMix64(state) >> 11) + 0.5) * 0x1.0p-53;
+  return (static_cast<double>(sampler::SplitMix64(state) >> 11) + 0.5) * 0x1.0p-53;
 }
 
 }  // namespace

@@ -18,14 +18,14 @@ set(TOKENSAMPLER_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/tokensampler)
 # Installed targets are named tokensampler::<EXPORT_NAME>, the same as the in-tree aliases.
 set_target_properties(tokensampler_sampler PROPERTIES EXPORT_NAME sampler)
 set_target_properties(tokensampler_proto PROPERTIES EXPORT_NAME proto)
-set_target_properties(tokensampler_client_lib PROPERTIES
+set_target_properties(tokensampler_client PROPERTIES
   EXPORT_NAME client OUTPUT_NAME tokensampler_client)
 
 # The sources include "sampler/...", "client/..." and "tokensampler/v1/..." from the repo
 # root; installed, those live in include/tokensampler/ and include/ (so a user may write
 # <tokensampler/sampler/sampler.h>).
 # The headers are C++17 (the sampler's own units build as C++20, sampler/CMakeLists.txt).
-foreach(_target tokensampler_sampler tokensampler_proto tokensampler_client_lib)
+foreach(_target tokensampler_sampler tokensampler_proto tokensampler_client)
   target_include_directories(${_target} PUBLIC
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/tokensampler>)
@@ -39,7 +39,7 @@ install(FILES
     sampler/processed_distribution.h sampler/sampler.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tokensampler/sampler COMPONENT dev)
 install(FILES
-    client/address.h client/client.h client/half.h client/shared_memory.h
+    client/address.h client/client.h client/shared_memory.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tokensampler/client COMPONENT dev)
 install(FILES
     ${PROJECT_BINARY_DIR}/proto/tokensampler/v1/sampler.pb.h
@@ -51,7 +51,7 @@ install(FILES
 # abseil and Highway, not gRPC.
 install(TARGETS tokensampler_sampler EXPORT tokensampler-sampler-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
-install(TARGETS tokensampler_proto tokensampler_client_lib EXPORT tokensampler-client-targets
+install(TARGETS tokensampler_proto tokensampler_client EXPORT tokensampler-client-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
 install(EXPORT tokensampler-sampler-targets NAMESPACE tokensampler::
   DESTINATION ${TOKENSAMPLER_CMAKE_DIR} COMPONENT dev)

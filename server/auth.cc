@@ -54,7 +54,11 @@ bool ConstantTimeEquals(absl::string_view presented, absl::string_view expected)
 absl::StatusOr<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::FromFile(
     const std::string& path, absl::Duration recheck) {
   std::unique_ptr<TokenAuthenticator> auth(new TokenAuthenticator(path, recheck));
-  absl::Status status = auth->Load();
+  absl::Status status;
+  {
+    absl::MutexLock lock(&auth->mu_);
+    status = auth->Load();
+  }
   if (!status.ok()) return status;
   return auth;
 }
@@ -90,7 +94,7 @@ absl::Status TokenAuthenticator::Load() {
 }
 
 std::shared_ptr<const std::vector<std::string>> TokenAuthenticator::Tokens() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
   if (now >= next_check_) {
     next_check_ = now + recheck_;

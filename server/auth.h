@@ -7,12 +7,13 @@
 #define TOKENSAMPLER_SERVER_AUTH_H_
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -46,16 +47,16 @@ class TokenAuthenticator {
  private:
   TokenAuthenticator(std::string path, absl::Duration recheck)
       : path_(std::move(path)), recheck_(recheck) {}
-  absl::Status Load();
+  absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<const std::vector<std::string>> Tokens();
 
   const std::string path_;
   const absl::Duration recheck_;
-  std::mutex mu_;
-  std::shared_ptr<const std::vector<std::string>> tokens_;
-  absl::Time next_check_ = absl::InfinitePast();
-  int64_t mtime_ns_ = 0;
-  int64_t size_ = -1;
+  absl::Mutex mu_;
+  std::shared_ptr<const std::vector<std::string>> tokens_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_check_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int64_t mtime_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t size_ ABSL_GUARDED_BY(mu_) = -1;
 };
 
 // A SampleStream reactor that ends the call at once with `status` (a refused stream).

@@ -20,6 +20,7 @@
 #include "absl/types/span.h"
 #include "sampler/params.h"
 #include "sampler/sampler.h"
+#include "server/limits.h"
 #include "server/shared_memory.h"
 
 namespace tokensampler::v1 {
@@ -31,18 +32,6 @@ class ServerInfo;
 }  // namespace tokensampler::v1
 
 namespace tokensampler::server {
-
-// Most draws one row may ask for (SamplingParams.num_samples).
-inline constexpr int32_t kMaxNumSamples = 64;
-
-// Server-wide limits on what one request may ask for.
-struct Limits {
-  int32_t max_vocab = sampler::kMaxVocab;   // V per row; INVALID_ARGUMENT above
-  int32_t max_rows = 1024;                  // rows per message; RESOURCE_EXHAUSTED above
-  int32_t max_num_samples = kMaxNumSamples; // per row; INVALID_ARGUMENT above
-  int32_t max_sequences = 4096;             // live sequences per stream
-  int32_t max_history_tokens = 131072;      // remembered tokens per stream sequence
-};
 
 enum class RequestKind {
   kStateless,  // Sample / GetDistribution: every row needs logits

@@ -1,10 +1,11 @@
 #include "server/grpc_log.h"
 
-#include <mutex>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "grpc/support/log.h"
 #include "server/client_text.h"
@@ -18,16 +19,13 @@ namespace {
 // gRPC's errors nest every cause into one line; a few hundred bytes say what happened.
 constexpr size_t kMaxGrpcMessageBytes = 400;
 
-std::mutex& CaptureMutex() {
-  static std::mutex mu;
-  return mu;
-}
-bool capturing = false;                        // guarded by CaptureMutex()
-std::vector<std::string>* captured = nullptr;  // guarded by CaptureMutex()
+ABSL_CONST_INIT absl::Mutex capture_mu(absl::kConstInit);
+bool capturing ABSL_GUARDED_BY(capture_mu) = false;
+std::vector<std::string>* captured ABSL_GUARDED_BY(capture_mu) = nullptr;
 
 void LogGrpcLine(gpr_log_func_args* args) {
   if (args->severity == GPR_LOG_SEVERITY_ERROR) {
-    std::lock_guard<std::mutex> lock(CaptureMutex());
+    absl::MutexLock lock(&capture_mu);
     if (capturing) {
       captured->push_back(args->message);
       return;
@@ -52,20 +50,20 @@ void LogGrpcLine(gpr_log_func_args* args) {
 void RouteGrpcLogs() { gpr_set_log_function(LogGrpcLine); }
 
 GrpcErrorCapture::GrpcErrorCapture() {
-  std::lock_guard<std::mutex> lock(CaptureMutex());
+  absl::MutexLock lock(&capture_mu);
   capturing = true;
   captured = new std::vector<std::string>();
 }
 
 GrpcErrorCapture::~GrpcErrorCapture() {
-  std::lock_guard<std::mutex> lock(CaptureMutex());
+  absl::MutexLock lock(&capture_mu);
   capturing = false;
   delete captured;
   captured = nullptr;
 }
 
 std::vector<std::string> GrpcErrorCapture::Take() {
-  std::lock_guard<std::mutex> lock(CaptureMutex());
+  absl::MutexLock lock(&capture_mu);
   return std::exchange(*captured, {});
 }
 

@@ -1,9 +1,10 @@
 #include "server/log.h"
 
 #include <cstdio>
-#include <mutex>
 
+#include "absl/base/const_init.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -73,10 +74,11 @@ std::string FormatLogLine(LogLevel level, absl::string_view event,
 
 void LogEvent(LogLevel level, absl::string_view event,
               std::initializer_list<LogField> fields) {
-  static std::mutex mu;
+  // One line at a time on stderr.
+  ABSL_CONST_INIT static absl::Mutex mu(absl::kConstInit);
   std::string line = FormatLogLine(level, event, fields);
   line.push_back('\n');
-  std::lock_guard<std::mutex> lock(mu);
+  absl::MutexLock lock(&mu);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }

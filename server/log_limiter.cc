@@ -8,7 +8,7 @@ LogLimiter::LogLimiter(double per_second, double burst)
     : per_second_(per_second), burst_(burst), tokens_(burst) {}
 
 bool LogLimiter::Admit(absl::Time now, uint64_t* suppressed) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (last_ != absl::InfinitePast() && now > last_) {
     tokens_ = std::min(burst_, tokens_ + absl::ToDoubleSeconds(now - last_) * per_second_);
   }

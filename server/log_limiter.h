@@ -6,8 +6,9 @@
 #define TOKENSAMPLER_SERVER_LOG_LIMITER_H_
 
 #include <cstdint>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace tokensampler::server {
@@ -26,10 +27,10 @@ class LogLimiter {
  private:
   const double per_second_;
   const double burst_;
-  std::mutex mu_;
-  double tokens_;
-  absl::Time last_ = absl::InfinitePast();
-  uint64_t suppressed_ = 0;
+  absl::Mutex mu_;
+  double tokens_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  uint64_t suppressed_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tokensampler::server

@@ -167,7 +167,7 @@ absl::string_view LimitNamedIn(absl::string_view message) {
 Metrics::Metrics() : start_time_seconds_(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())) {}
 
 Metrics::MethodStats& Metrics::StatsFor(absl::string_view full_method) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = methods_.find(full_method);
   if (it == methods_.end()) {
     it = methods_.emplace(std::string(full_method), std::make_unique<MethodStats>()).first;
@@ -195,20 +195,20 @@ void Metrics::CountRows(sampler::Preset preset, sampler::Dtype dtype, uint64_t r
 }
 
 void Metrics::CountRejected(absl::string_view limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = rejected_.find(limit);
   if (it == rejected_.end()) it = rejected_.emplace(std::string(limit), 0).first;
   ++it->second;
 }
 
 void Metrics::RegisterGauge(std::string name, std::string help, std::function<double()> read) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   gauges_[std::move(name)] = Gauge{std::move(help), std::move(read)};
 }
 
 std::string Metrics::Render() const {
   std::string out;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
 
   Header(&out, "tokensampler_rpc_calls_total", "counter",
          "RPCs ended, by service, method and gRPC status code.");

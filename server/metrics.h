@@ -19,11 +19,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "grpcpp/support/status.h"
 #include "sampler/params.h"
@@ -74,10 +75,10 @@ class Metrics {
   };
   MethodStats& StatsFor(absl::string_view full_method);
 
-  mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<MethodStats>, std::less<>> methods_;
-  std::map<std::string, uint64_t, std::less<>> rejected_;
-  std::map<std::string, Gauge> gauges_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<MethodStats>, std::less<>> methods_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t, std::less<>> rejected_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Gauge> gauges_ ABSL_GUARDED_BY(mu_);
   // By preset (3) and dtype (3).
   std::array<std::atomic<uint64_t>, 9> rows_{};
   const double start_time_seconds_;

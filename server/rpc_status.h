@@ -7,6 +7,7 @@
 #define TOKENSAMPLER_SERVER_RPC_STATUS_H_
 
 #include <cstddef>
+#include <string>
 
 #include "absl/status/status.h"
 #include "grpcpp/support/status.h"
@@ -16,8 +17,9 @@ namespace tokensampler::server {
 inline constexpr size_t kMaxStatusMessageBytes = 1024;
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// "INVALID_ARGUMENT", ... as in the gRPC status code names.
-const char* GrpcCodeName(grpc::StatusCode code);
+// "INVALID_ARGUMENT", ... as in the gRPC status code names; "INTERNAL" for a number
+// that is no code.
+std::string GrpcCodeName(grpc::StatusCode code);
 
 }  // namespace tokensampler::server
 

@@ -13,6 +13,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "server/auth.h"
 #include "server/codec.h"
+#include "server/limits.h"
 #include "server/memory_budget.h"
 #include "server/metrics.h"
 #include "server/shared_memory.h"

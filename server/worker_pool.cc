@@ -15,36 +15,39 @@ WorkerPool::WorkerPool(int threads, int queue_depth, bool caller_runs)
     : queue_depth_(std::max(queue_depth, 1)), caller_runs_(caller_runs) {
   const int n = ResolveWorkerCount(threads);
   for (int i = 0; i < n; ++i) samplers_.push_back(std::make_unique<sampler::Sampler>());
-  busy_.assign(n, false);
-  free_slots_ = n;
+  {
+    absl::MutexLock lock(&mu_);
+    busy_.assign(n, false);
+    free_slots_ = n;
+  }
   threads_.reserve(n);
   for (int i = 0; i < n; ++i) threads_.emplace_back([this, i] { Run(i); });
 }
 
 WorkerPool::~WorkerPool() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
     paused_ = false;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (std::thread& t : threads_) t.join();
   // A caller may still be giving its slot back (its task can finish the RPC, and so let
   // the server shut down, before TryRunHere returns).
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return free_slots_ == busy_.size(); });
+  absl::MutexLock lock(&mu_);
+  while (free_slots_ != busy_.size()) cv_.Wait(&mu_);
 }
 
 bool WorkerPool::TrySubmit(std::vector<Task> tasks) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (queue_.size() + tasks.size() > static_cast<size_t>(queue_depth_)) return false;
     for (Task& task : tasks) queue_.push_back(std::move(task));
   }
   if (tasks.size() == 1) {
-    cv_.notify_one();
+    cv_.Signal();
   } else {
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   return true;
 }
@@ -53,42 +56,42 @@ bool WorkerPool::TryRunHere(Task& task) {
   if (!caller_runs_) return false;
   size_t slot;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (paused_ || stopping_ || !queue_.empty() || free_slots_ == 0) return false;
     slot = TakeSlot(0);
     ++ran_here_;
   }
   task(*samplers_[slot]);
   task = nullptr;  // release captured state before the slot
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   busy_[slot] = false;
   ++free_slots_;
   // A task queued meanwhile may be waiting for this slot, and the destructor waits for
   // every slot. Notified under the lock: once it is released the pool may be gone.
-  if (!queue_.empty() || stopping_) cv_.notify_all();
+  if (!queue_.empty() || stopping_) cv_.SignalAll();
   return true;
 }
 
 void WorkerPool::Pause() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   paused_ = true;
 }
 
 void WorkerPool::Resume() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     paused_ = false;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 size_t WorkerPool::queued() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return queue_.size();
 }
 
 uint64_t WorkerPool::ran_here() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return ran_here_;
 }
 
@@ -105,20 +108,20 @@ size_t WorkerPool::TakeSlot(size_t preferred) {
 }
 
 void WorkerPool::Run(size_t own_slot) {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   while (true) {
-    cv_.wait(lock, [this] {
-      return (!paused_ && !queue_.empty() && free_slots_ > 0) ||
-             (stopping_ && queue_.empty());
-    });
+    while (!((!paused_ && !queue_.empty() && free_slots_ > 0) ||
+             (stopping_ && queue_.empty()))) {
+      cv_.Wait(&mu_);
+    }
     if (queue_.empty()) return;  // stopping, nothing left
     Task task = std::move(queue_.front());
     queue_.pop_front();
     const size_t slot = TakeSlot(own_slot);
-    lock.unlock();
+    mu_.Unlock();
     task(*samplers_[slot]);
     task = nullptr;  // release captured state outside the lock
-    lock.lock();
+    mu_.Lock();
     busy_[slot] = false;
     ++free_slots_;
   }

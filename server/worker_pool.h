@@ -5,16 +5,16 @@
 #ifndef TOKENSAMPLER_SERVER_WORKER_POOL_H_
 #define TOKENSAMPLER_SERVER_WORKER_POOL_H_
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
 #include "sampler/sampler.h"
 
 namespace tokensampler::server {
@@ -63,23 +63,23 @@ class WorkerPool {
 
  private:
   void Run(size_t own_slot);
-  // The first free slot from `preferred` on, wrapping; marks it busy. REQUIRES: mu_
-  // held, free_slots_ > 0.
-  size_t TakeSlot(size_t preferred);
+  // The first free slot from `preferred` on, wrapping; marks it busy.
+  // REQUIRES: free_slots_ > 0.
+  size_t TakeSlot(size_t preferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int queue_depth_;
   const bool caller_runs_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> queue_;
-  bool paused_ = false;
-  bool stopping_ = false;
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Slot i's Sampler; worker i uses slot i unless a caller borrowed it (then any free
   // one), so without caller_runs each worker keeps its own Sampler, warm in its cache.
   std::vector<std::unique_ptr<sampler::Sampler>> samplers_;
-  std::vector<bool> busy_;
-  size_t free_slots_ = 0;
-  uint64_t ran_here_ = 0;
+  std::vector<bool> busy_ ABSL_GUARDED_BY(mu_);
+  size_t free_slots_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t ran_here_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> threads_;
 };
 

@@ -42,7 +42,8 @@ TEST(CliTest, HelpListsEverySubcommandAndFlag) {
     const Outcome o = RunTool(args);
     EXPECT_EQ(o.code, kExitOk);
     for (const char* part :
-         {"sample", "dist", "bench", "health", "info", "--server", "--timeout", "--npy",
+         {"tokensampler sample ", "tokensampler dist ", "tokensampler bench ",
+          "tokensampler health ", "tokensampler info ", "--server", "--timeout", "--npy",
           "--random_vocab", "--top_logprobs", "--logprobs_mode", "--concurrency", "--duration",
           "--requests", "--pipeline", "--warmup", "--service", "--vocab", "Exit codes"}) {
       EXPECT_TRUE(Has(o.out, part)) << part;
@@ -53,6 +54,22 @@ TEST(CliTest, HelpListsEverySubcommandAndFlag) {
   EXPECT_TRUE(Has(one.out, "--concurrency"));
   EXPECT_FALSE(Has(one.out, "--npy"));
   EXPECT_TRUE(Has(RunTool({"sample", "--help"}).out, "--top_p"));
+}
+
+// Each sampling flag's entry ("--name  (default ...") appears once in the full help,
+// though three subcommands take them; so do the global and bench-only flags.
+TEST(CliTest, FullHelpDescribesEachFlagOnce) {
+  const std::string help = RunTool({"help"}).out;
+  for (const char* flag : {"--temperature", "--top_k", "--top_p", "--min_p", "--seed",
+                           "--num_samples", "--preset", "--logprobs_mode", "--server",
+                           "--concurrency"}) {
+    const std::string entry = absl::StrCat("  ", flag, "  (default ");
+    size_t count = 0;
+    for (size_t at = help.find(entry); at != std::string::npos; at = help.find(entry, at + 1)) {
+      ++count;
+    }
+    EXPECT_EQ(count, 1u) << flag;
+  }
 }
 
 TEST(CliTest, UsageErrorsExitTwo) {

@@ -10,8 +10,6 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/log.h"
-#include "server/rpc_status.h"
 #include "tokensampler/v1/sampler.pb.h"
 
 namespace tokensampler::server {
@@ -539,30 +537,10 @@ TEST(CodecTest, EncodersFillEveryField) {
   EXPECT_EQ(info.simd_target(), sampler::SimdTargetName());
 }
 
-TEST(RpcStatusTest, CodesMapOneToOneExceptUnknown) {
-  grpc::Status s = ToGrpcStatus(absl::InvalidArgumentError("rows[0].x: bad"));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "rows[0].x: bad");
-  EXPECT_EQ(ToGrpcStatus(absl::ResourceExhaustedError("x")).error_code(),
-            grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_EQ(ToGrpcStatus(absl::UnknownError("x")).error_code(),
-            grpc::StatusCode::INTERNAL);
-  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
-  EXPECT_STREQ(GrpcCodeName(grpc::StatusCode::RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
-  EXPECT_EQ(RowError(4, absl::InvalidArgumentError("logits[2]: NaN")).message(),
-            "rows[4].logits[2]: NaN");
-}
-
-TEST(LogTest, KeyValueLineQuotesWhatNeedsIt) {
-  std::string line = FormatLogLine(LogLevel::kWarn, "rpc_error",
-                                   {{"rpc", "Sample"},
-                                    {"message", "rows[3].params.top_p: must be \"x\""},
-                                    {"empty", ""}});
-  EXPECT_THAT(line, StartsWith("ts="));
-  EXPECT_THAT(line, HasSubstr(" level=warn event=rpc_error rpc=Sample "
-                              "message=\"rows[3].params.top_p: must be \\\"x\\\"\" "
-                              "empty=\"\""));
-  EXPECT_EQ(line.find('\n'), std::string::npos);
+TEST(RowErrorTest, PrefixesTheRowAndKeepsTheCode) {
+  absl::Status status = RowError(4, absl::InvalidArgumentError("logits[2]: NaN"));
+  EXPECT_EQ(status.message(), "rows[4].logits[2]: NaN");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

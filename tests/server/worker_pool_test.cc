@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -21,31 +23,42 @@ TEST(WorkerPoolTest, ZeroWorkersMeansOnePerCpu) {
 
 TEST(WorkerPoolTest, RunsEveryTaskOnItsWorkersSampler) {
   std::atomic<int> ran{0};
+  std::atomic<int> overlaps{0};
   std::mutex mu;
-  std::set<sampler::Sampler*> samplers;
-  std::set<std::thread::id> threads;
+  std::map<sampler::Sampler*, std::set<std::thread::id>> threads_of;
+  std::map<std::thread::id, std::set<sampler::Sampler*>> samplers_of;
+  std::map<sampler::Sampler*, int> in_use;  // tasks inside each Sampler right now
+  auto task = [&](sampler::Sampler& s) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      threads_of[&s].insert(std::this_thread::get_id());
+      samplers_of[std::this_thread::get_id()].insert(&s);
+      if (++in_use[&s] > 1) ++overlaps;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      --in_use[&s];
+    }
+    ++ran;
+  };
   {
-    WorkerPool pool(2, 64);
+    WorkerPool pool(2, 80);  // room for all 80 tasks: submitting never races the workers
     for (int i = 0; i < 40; ++i) {
       std::vector<WorkerPool::Task> tasks;
-      tasks.push_back([&](sampler::Sampler& s) {
-        std::lock_guard<std::mutex> lock(mu);
-        samplers.insert(&s);
-        threads.insert(std::this_thread::get_id());
-        ++ran;
-      });
-      while (!pool.TrySubmit(std::move(tasks))) {
-        // Rebuild: a rejected batch is dropped.
-        tasks.clear();
-        tasks.push_back([&](sampler::Sampler&) { ++ran; });
-        std::this_thread::yield();
-      }
+      tasks.push_back(task);
+      tasks.push_back(task);
+      ASSERT_TRUE(pool.TrySubmit(std::move(tasks)));
     }
   }  // destructor runs what is queued
-  EXPECT_EQ(ran.load(), 40);
-  // One Sampler per worker thread, never shared between threads.
-  EXPECT_EQ(samplers.size(), threads.size());
-  EXPECT_LE(samplers.size(), 2u);
+  EXPECT_EQ(ran.load(), 80);
+  EXPECT_EQ(overlaps.load(), 0) << "two tasks used one Sampler at the same time";
+  // Without caller_runs each worker keeps its own Sampler: a Sampler seen by one thread
+  // only, and a thread that used one Sampler only.
+  ASSERT_GE(threads_of.size(), 1u);
+  EXPECT_LE(threads_of.size(), 2u);
+  for (const auto& [sampler, threads] : threads_of) EXPECT_EQ(threads.size(), 1u);
+  for (const auto& [thread, samplers] : samplers_of) EXPECT_EQ(samplers.size(), 1u);
 }
 
 TEST(WorkerPoolTest, FullQueueRejectsWholeBatches) {

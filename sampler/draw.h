@@ -22,6 +22,10 @@ std::array<uint32_t, 4> Philox4x32_10(std::array<uint32_t, 4> c, std::array<uint
 // w1: ((w0 >> 5) * 2^26 + (w1 >> 6)) / 2^53, exact in a double.
 double DrawUniform(uint64_t seed, uint64_t step, uint32_t index);
 
+// The uniform number in [0, 1) made from two Philox output words, the same formula for
+// every purpose (README "The draw"): ((wa >> 5) * 2^26 + (wb >> 6)) / 2^53.
+double UniformFromWords(uint32_t wa, uint32_t wb);
+
 // Inverse CDF over `probs` in index (token id) order: accumulates the positive entries
 // in double, cum_1 <= ... <= cum_n, and returns the index of the first positive entry
 // with cum_i > u * cum_n; if rounding leaves none, the last positive entry. Entries

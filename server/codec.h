@@ -18,6 +18,7 @@
 #include "absl/types/span.h"
 #include "sampler/params.h"
 #include "sampler/sampler.h"
+#include "sampler/verify.h"
 
 namespace tokensampler::v1 {
 class Row;
@@ -25,6 +26,8 @@ class SampleRequest;
 class SampleResult;
 class Distribution;
 class ServerInfo;
+class VerifyRequest;
+class VerifyResult;
 }  // namespace tokensampler::v1
 
 namespace tokensampler::server {
@@ -39,6 +42,7 @@ struct Limits {
   int32_t max_num_samples = kMaxNumSamples; // per row; INVALID_ARGUMENT above
   int32_t max_sequences = 4096;             // live sequences per stream
   int32_t max_history_tokens = 131072;      // remembered tokens per stream sequence
+  int32_t max_draft_tokens = 64;            // k per Verify row; INVALID_ARGUMENT above
 };
 
 enum class RequestKind {
@@ -71,6 +75,34 @@ struct DecodedRow {
   bool end_sequence = false;
   std::vector<sampler::LogitBias> logit_bias;   // storage behind params.logit_bias
 };
+
+// One decoded Verify row. Views point into the request (logits, draft probs, ids,
+// sequence_id) or into this struct; the same lifetime rules as DecodedRow.
+struct DecodedVerifyRow {
+  // Params (num_samples 1, context_token_ids = the row's context), seed, step and
+  // sequence_id; its `logits` is target_logits[0].
+  DecodedRow row;
+  std::vector<sampler::LogitsView> target_logits;  // k + 1, same V
+  std::vector<sampler::LogitsView> draft_probs;    // k, or empty (one-hot drafts)
+  absl::Span<const int32_t> draft_token_ids;       // k
+  // The row's context then its draft tokens: position i's penalties see the first
+  // row.context_token_ids.size() + i of them.
+  std::vector<int32_t> context_and_drafts;
+
+  size_t positions() const { return target_logits.size(); }
+  // Position i's parameters (its context ends with draft tokens 0..i-1).
+  sampler::SamplingParams ParamsAt(size_t position) const;
+};
+
+// Validates and decodes every row of a Verify request: the shapes (k + 1 target rows,
+// k or no draft rows, one V), the params (num_samples 0 or 1), the ids and the draft
+// probabilities. The target logits' values are checked when a position is computed.
+absl::Status DecodeVerifyRequest(const v1::VerifyRequest& request, const Limits& limits,
+                                 absl::FunctionRef<uint64_t()> pick_seed,
+                                 std::vector<DecodedVerifyRow>* rows);
+
+void EncodeVerifyResult(const sampler::VerifyResult& result, uint64_t seed, uint64_t step,
+                        absl::string_view sequence_id, v1::VerifyResult* out);
 
 // Validates and decodes every row of `request`. `pick_seed` is called once for each row
 // without params.seed. On error `*rows` is unspecified.

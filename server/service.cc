@@ -11,9 +11,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/call_util.h"
 #include "server/log.h"
 #include "server/rpc_status.h"
 #include "server/stream_session.h"
+#include "server/verify_reactor.h"
 
 #ifndef TOKENSAMPLER_VERSION
 #define TOKENSAMPLER_VERSION "0.0.0"
@@ -39,45 +41,6 @@ uint64_t Mix(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
-}
-
-void LogRpcError(absl::string_view rpc, grpc::CallbackServerContext* context,
-                 const grpc::Status& status) {
-  LogEvent(LogLevel::kWarn, "rpc_error",
-           {{"rpc", std::string(rpc)},
-            {"code", GrpcCodeName(status.error_code())},
-            {"message", status.error_message()},
-            {"peer", context->peer()}});
-}
-
-// Requests arrive as raw bytes so that a body that is not a valid message gets a clear
-// INVALID_ARGUMENT (gRPC's typed handler would answer UNIMPLEMENTED with no message).
-template <typename Message>
-absl::Status ParseMessage(const grpc::ByteBuffer& bytes, Message* message) {
-  grpc::ByteBuffer copy(bytes);  // shares the slices; Deserialize consumes its input
-  if (!grpc::SerializationTraits<Message>::Deserialize(&copy, message).ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "request: not a valid ", Message::descriptor()->full_name(),
-        " (protobuf parse failed; string fields must be UTF-8)"));
-  }
-  return absl::OkStatus();
-}
-
-template <typename Message>
-absl::Status SerializeMessage(const Message& message, grpc::ByteBuffer* bytes) {
-  bool own_buffer = false;
-  grpc::Status status =
-      grpc::SerializationTraits<Message>::Serialize(message, bytes, &own_buffer);
-  if (!status.ok()) {
-    return absl::InternalError(absl::StrCat("response: ", status.error_message()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status QueueFullError(const WorkerPool& pool) {
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "server busy: the work queue is full (queue_depth=", pool.queue_depth(),
-      " tasks); retry later"));
 }
 
 // The rows of one request message on their way through the pool. Shared by the tasks;
@@ -487,6 +450,14 @@ grpc::ServerUnaryReactor* SamplerService::GetDistribution(
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SamplerService::SampleStream(
     grpc::CallbackServerContext* context) {
   return new StreamReactor(this, context);
+}
+
+grpc::ServerUnaryReactor* SamplerService::Verify(grpc::CallbackServerContext* context,
+                                                 const grpc::ByteBuffer* request,
+                                                 grpc::ByteBuffer* response) {
+  // The holder's request is not const (gRPC gives a const view); the reactor drops its
+  // bytes once parsed.
+  return StartVerify(this, context, const_cast<grpc::ByteBuffer*>(request), response);
 }
 
 grpc::ServerUnaryReactor* SamplerService::GetServerInfo(

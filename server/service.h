@@ -27,7 +27,8 @@ struct ServiceOptions {
 using SamplerServiceBase = v1::Sampler::WithRawCallbackMethod_Sample<
     v1::Sampler::WithRawCallbackMethod_GetDistribution<
         v1::Sampler::WithRawCallbackMethod_SampleStream<
-            v1::Sampler::WithRawCallbackMethod_GetServerInfo<v1::Sampler::Service>>>>;
+            v1::Sampler::WithRawCallbackMethod_GetServerInfo<
+                v1::Sampler::WithRawCallbackMethod_Verify<v1::Sampler::Service>>>>>;
 
 // Thread-safe. `pool` must outlive the service and every call it started.
 class SamplerService final : public SamplerServiceBase {
@@ -49,6 +50,10 @@ class SamplerService final : public SamplerServiceBase {
   grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* context,
                                           const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;
+  // VerifyRequest -> VerifyResponse (server/verify_reactor.h).
+  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
 
   // A seed for a row that gave none: distinct per call, unpredictable across processes.
   uint64_t PickSeed();

@@ -65,6 +65,7 @@ class Client {
 
   absl::StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request);
   absl::StatusOr<v1::DistributionResponse> GetDistribution(const v1::SampleRequest& request);
+  absl::StatusOr<v1::VerifyResponse> Verify(const v1::VerifyRequest& request);
   absl::StatusOr<v1::ServerInfo> GetServerInfo();
   // grpc.health.v1.Health/Check for `service` ("" = the server as a whole). A server that
   // does not know `service` gives kServiceUnknown (gRPC's NOT_FOUND), not an error.

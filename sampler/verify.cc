@@ -7,8 +7,8 @@
 #include <limits>
 #include <string>
 
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
 
@@ -133,8 +133,8 @@ absl::Status SamplerTarget::Describe(int32_t token, Sample* out) {
   return absl::OkStatus();
 }
 
-absl::Status VerifyPosition(TargetDistribution& target, const DraftPosition& draft,
-                            uint64_t seed, uint64_t step, PositionOutcome* out) {
+absl::Status VerifyPosition(TargetDistribution& target, const DraftPosition& draft, uint64_t seed,
+                            uint64_t step, PositionOutcome* out) {
   const int32_t d = draft.token;
   const int32_t greedy = target.greedy_token();
   if (greedy >= 0) {
@@ -144,8 +144,7 @@ absl::Status VerifyPosition(TargetDistribution& target, const DraftPosition& dra
   const VerifyUniforms u = VerifyUniformsAt(seed, step);
   const double p_d = target.Prob(d);
   out->accepted = u.accept * DraftQ(draft, static_cast<size_t>(d)) < p_d;
-  return target.Describe(out->accepted ? d : Recover(target, draft, u.recover),
-                         &out->emitted);
+  return target.Describe(out->accepted ? d : Recover(target, draft, u.recover), &out->emitted);
 }
 
 absl::Status BonusPosition(TargetDistribution& target, uint64_t seed, uint64_t step,
@@ -156,8 +155,7 @@ absl::Status BonusPosition(TargetDistribution& target, uint64_t seed, uint64_t s
   return target.Describe(token, &out->emitted);
 }
 
-absl::Status ValidateDraftProbs(absl::string_view field, const LogitsView& probs,
-                                int32_t token) {
+absl::Status ValidateDraftProbs(absl::string_view field, const LogitsView& probs, int32_t token) {
   double sum = 0.0;
   for (size_t j = 0; j < probs.size; ++j) {
     const float q = DraftProbAt(probs, j);
@@ -168,20 +166,19 @@ absl::Status ValidateDraftProbs(absl::string_view field, const LogitsView& probs
     sum += q;
   }
   if (!(std::fabs(sum - 1.0) <= kDraftProbSumTolerance)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": must sum to 1 within ", kDraftProbSumTolerance, ", got ", sum));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": must sum to 1 within ", kDraftProbSumTolerance, ", got ", sum));
   }
   if (DraftProbAt(probs, static_cast<size_t>(token)) == 0.0f) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, "[", token, "]: the draft proposed token ", token,
-                     " but gave it probability 0"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, "[", token, "]: the draft proposed token ", token, " but gave it probability 0"));
   }
   return absl::OkStatus();
 }
 
 SamplingParams ParamsAtPosition(const SamplingParams& params,
-                                absl::Span<const int32_t> context_and_drafts,
-                                size_t context_size, size_t position) {
+                                absl::Span<const int32_t> context_and_drafts, size_t context_size,
+                                size_t position) {
   SamplingParams at = params;
   at.context_token_ids = context_and_drafts.subspan(0, context_size + position);
   return at;
@@ -215,8 +212,8 @@ absl::Status VerifyRow(SamplerTarget& target, const VerifyInputs& in, VerifyResu
   context.insert(context.end(), in.draft_token_ids.begin(), in.draft_token_ids.end());
   std::vector<PositionOutcome> outcomes(k + 1);
   for (size_t i = 0; i <= k; ++i) {
-    absl::Status status = target.Load(
-        in.target_logits[i], ParamsAtPosition(in.params, context, context_size, i));
+    absl::Status status =
+        target.Load(in.target_logits[i], ParamsAtPosition(in.params, context, context_size, i));
     if (status.ok()) {
       if (i < k) {
         DraftPosition draft;

@@ -111,8 +111,8 @@ struct PositionOutcome {
 // r_j = max(p_j - q_j, 0) in id order with u_recover (or p's own draw if every r_j is 0).
 // Greedy: accepts iff d is p's argmax, else emits the argmax; no random numbers.
 // REQUIRES: draft.token in [0, V); draft.probs valid (ValidateDraftProbs).
-absl::Status VerifyPosition(TargetDistribution& target, const DraftPosition& draft,
-                            uint64_t seed, uint64_t step, PositionOutcome* out);
+absl::Status VerifyPosition(TargetDistribution& target, const DraftPosition& draft, uint64_t seed,
+                            uint64_t step, PositionOutcome* out);
 
 // The bonus position k, with `step` = row step + k: the token Sample returns for that
 // distribution at `step` (sample index 0); never accepted.
@@ -123,14 +123,13 @@ absl::Status BonusPosition(TargetDistribution& target, uint64_t seed, uint64_t s
 // >= 0, their sum within kDraftProbSumTolerance of 1, q[token] > 0. Errors are
 // INVALID_ARGUMENT starting with `field`: "draft_probs[2][17]: must be finite and >= 0,
 // got -0.5". REQUIRES: token in [0, probs.size).
-absl::Status ValidateDraftProbs(absl::string_view field, const LogitsView& probs,
-                                int32_t token);
+absl::Status ValidateDraftProbs(absl::string_view field, const LogitsView& probs, int32_t token);
 
 // Position i's parameters: `params` with the penalties' context set to the first
 // context_size + i tokens of `context_and_drafts` (the row's context, then the drafts).
 SamplingParams ParamsAtPosition(const SamplingParams& params,
-                                absl::Span<const int32_t> context_and_drafts,
-                                size_t context_size, size_t position);
+                                absl::Span<const int32_t> context_and_drafts, size_t context_size,
+                                size_t position);
 
 // A sampler error at position i renamed to its field: "logits[17]: must not be NaN" ->
 // "target_logits[2][17]: must not be NaN" (code kept).

@@ -8,9 +8,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/byte_buffer.h"
-#include "grpcpp/impl/codegen/proto_utils.h"
 #include "server/log.h"
 #include "server/rpc_status.h"
 #include "server/worker_pool.h"
@@ -32,9 +32,9 @@ template <typename Message>
 absl::Status ParseMessage(const grpc::ByteBuffer& bytes, Message* message) {
   grpc::ByteBuffer copy(bytes);  // shares the slices; Deserialize consumes its input
   if (!grpc::SerializationTraits<Message>::Deserialize(&copy, message).ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "request: not a valid ", Message::descriptor()->full_name(),
-        " (protobuf parse failed; string fields must be UTF-8)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("request: not a valid ", Message::descriptor()->full_name(),
+                     " (protobuf parse failed; string fields must be UTF-8)"));
   }
   return absl::OkStatus();
 }
@@ -42,8 +42,7 @@ absl::Status ParseMessage(const grpc::ByteBuffer& bytes, Message* message) {
 template <typename Message>
 absl::Status SerializeMessage(const Message& message, grpc::ByteBuffer* bytes) {
   bool own_buffer = false;
-  grpc::Status status =
-      grpc::SerializationTraits<Message>::Serialize(message, bytes, &own_buffer);
+  grpc::Status status = grpc::SerializationTraits<Message>::Serialize(message, bytes, &own_buffer);
   if (!status.ok()) {
     return absl::InternalError(absl::StrCat("response: ", status.error_message()));
   }
@@ -51,9 +50,9 @@ absl::Status SerializeMessage(const Message& message, grpc::ByteBuffer* bytes) {
 }
 
 inline absl::Status QueueFullError(const WorkerPool& pool) {
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "server busy: the work queue is full (queue_depth=", pool.queue_depth(),
-      " tasks); retry later"));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("server busy: the work queue is full (queue_depth=", pool.queue_depth(),
+                   " tasks); retry later"));
 }
 
 }  // namespace tokensampler::server

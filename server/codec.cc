@@ -16,6 +16,12 @@ absl::Status Invalid(size_t index, absl::string_view field, absl::string_view ru
   return absl::InvalidArgumentError(absl::StrCat("rows[", index, "].", field, ": ", rule));
 }
 
+absl::Status CheckRowCount(int n, const Limits& limits) {
+  if (n <= limits.max_rows) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("rows: ", n, " rows exceed the server limit max_rows=", limits.max_rows));
+}
+
 size_t DtypeWidth(sampler::Dtype dtype) {
   return dtype == sampler::Dtype::kFloat32 ? 4 : 2;
 }
@@ -201,10 +207,8 @@ absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limit
                            RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
                            std::vector<DecodedRow>* rows) {
   const int n = request.rows_size();
-  if (n > limits.max_rows) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "rows: ", n, " rows exceed the server limit max_rows=", limits.max_rows));
-  }
+  absl::Status count = CheckRowCount(n, limits);
+  if (!count.ok()) return count;
   rows->clear();
   rows->resize(n);
   absl::flat_hash_set<absl::string_view> sequence_ids;
@@ -334,10 +338,8 @@ absl::Status DecodeVerifyRequest(const v1::VerifyRequest& request, const Limits&
                                  absl::FunctionRef<uint64_t()> pick_seed,
                                  std::vector<DecodedVerifyRow>* rows) {
   const int n = request.rows_size();
-  if (n > limits.max_rows) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "rows: ", n, " rows exceed the server limit max_rows=", limits.max_rows));
-  }
+  absl::Status count = CheckRowCount(n, limits);
+  if (!count.ok()) return count;
   rows->clear();
   rows->resize(n);
   for (int i = 0; i < n; ++i) {

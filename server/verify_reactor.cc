@@ -30,8 +30,8 @@ struct VerifyJob {
   SamplerService* service = nullptr;
   std::shared_ptr<const std::atomic<bool>> cancelled;
   const std::vector<DecodedVerifyRow>* rows = nullptr;  // alive until `done` returns
-  std::vector<size_t> first_unit;                        // per row, then the total
-  std::vector<sampler::PositionOutcome> outcomes;        // per unit
+  std::vector<size_t> first_unit;                       // per row, then the total
+  std::vector<sampler::PositionOutcome> outcomes;       // per unit
   // Per row: the lowest position that was rejected or failed so far (k + 1 = none).
   std::unique_ptr<std::atomic<size_t>[]> stop_at;
   absl::AnyInvocable<void(absl::Status)> done;
@@ -129,8 +129,8 @@ struct VerifyJob {
 
   void Assemble(size_t row, sampler::VerifyResult* out) const {
     const size_t stop = stop_at[row].load();
-    sampler::AssembleVerifyResult(
-        absl::MakeConstSpan(outcomes.data() + first_unit[row], stop + 1), out);
+    sampler::AssembleVerifyResult(absl::MakeConstSpan(outcomes.data() + first_unit[row], stop + 1),
+                                  out);
   }
 };
 
@@ -146,8 +146,8 @@ class VerifyReactor final : public grpc::ServerUnaryReactor {
     absl::Status status = ParseMessage(*request_bytes, &request_);
     request_bytes->Clear();
     if (!status.ok()) return FinishWith(status);
-    status = DecodeVerifyRequest(request_, service_->options().limits,
-                                 [this] { return service_->PickSeed(); }, &rows_);
+    status = DecodeVerifyRequest(
+        request_, service_->options().limits, [this] { return service_->PickSeed(); }, &rows_);
     if (!status.ok()) return FinishWith(status);
     if (rows_.empty()) {
       service_->CountServed(0);
@@ -221,14 +221,12 @@ class VerifyReactor final : public grpc::ServerUnaryReactor {
   v1::VerifyResponse response_message_;
   std::vector<DecodedVerifyRow> rows_;
   std::shared_ptr<VerifyJob> job_;
-  const std::shared_ptr<std::atomic<bool>> cancelled_ =
-      std::make_shared<std::atomic<bool>>(false);
+  const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace
 
-grpc::ServerUnaryReactor* StartVerify(SamplerService* service,
-                                      grpc::CallbackServerContext* context,
+grpc::ServerUnaryReactor* StartVerify(SamplerService* service, grpc::CallbackServerContext* context,
                                       grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
   auto* reactor = new VerifyReactor(service, context, response);
   reactor->Start(request);

@@ -14,8 +14,7 @@ class SamplerService;
 
 // Starts one Verify call and returns its reactor (it deletes itself when gRPC is done).
 // Drops `request`'s bytes once parsed. `service` must outlive the call.
-grpc::ServerUnaryReactor* StartVerify(SamplerService* service,
-                                      grpc::CallbackServerContext* context,
+grpc::ServerUnaryReactor* StartVerify(SamplerService* service, grpc::CallbackServerContext* context,
                                       grpc::ByteBuffer* request, grpc::ByteBuffer* response);
 
 }  // namespace tokensampler::server

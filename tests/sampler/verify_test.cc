@@ -90,9 +90,8 @@ TEST(VerifyPosition, RecoveredTokenIsTheResidualsOnlyToken) {
     PositionOutcome out;
     ASSERT_TRUE(VerifyPosition(target, Draft(0, &q), 3, step, &out).ok());
     // Accept iff u * 0.5 < 0.1 (in double, from the floats).
-    EXPECT_EQ(out.accepted,
-              VerifyUniformsAt(3, step).accept * static_cast<double>(0.5f) <
-                  static_cast<double>(0.1f));
+    EXPECT_EQ(out.accepted, VerifyUniformsAt(3, step).accept * static_cast<double>(0.5f) <
+                                static_cast<double>(0.1f));
     if (!out.accepted) {
       ++rejected;
       EXPECT_EQ(out.emitted.token_id, 1);
@@ -420,8 +419,7 @@ TEST(ValidateDraftProbs, NamesTheEntryAndTheRule) {
 }
 
 TEST(PositionError, RenamesLogitsToTheTargetRow) {
-  EXPECT_EQ(PositionError(3, absl::InvalidArgumentError("logits: every token is masked"))
-                .message(),
+  EXPECT_EQ(PositionError(3, absl::InvalidArgumentError("logits: every token is masked")).message(),
             "target_logits[3]: every token is masked");
   EXPECT_EQ(PositionError(0, absl::InvalidArgumentError("params.x: y")).message(),
             "target_logits[0]: params.x: y");

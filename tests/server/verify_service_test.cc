@@ -68,8 +68,8 @@ sampler::VerifyResult LocalVerify(const v1::VerifyRow& row) {
   v1::VerifyRequest request;
   *request.add_rows() = row;
   std::vector<DecodedVerifyRow> rows;
-  absl::Status status =
-      DecodeVerifyRequest(request, Limits(), [] { return uint64_t{1}; }, &rows);
+  absl::Status status = DecodeVerifyRequest(
+      request, Limits(), [] { return uint64_t{1}; }, &rows);
   EXPECT_TRUE(status.ok()) << status;
   const DecodedVerifyRow& d = rows[0];
   sampler::VerifyInputs in;
@@ -100,8 +100,8 @@ class VerifyServiceTest : public ::testing::TestWithParam<bool> {
     server_ = std::move(*server);
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    stub_ = v1::Sampler::NewStub(grpc::CreateCustomChannel(
-        server_->address(), grpc::InsecureChannelCredentials(), args));
+    stub_ = v1::Sampler::NewStub(
+        grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args));
   }
 
   grpc::Status Verify(const v1::VerifyRequest& request, v1::VerifyResponse* response) {

@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
+#include "sampler/kernels_hwy.h"
 
 namespace tokensampler::sampler {
 namespace {
@@ -37,31 +38,33 @@ double DraftQ(const DraftPosition& draft, size_t j) {
 
 // The recovered token: the inverse-CDF walk, in ascending id, over the residual
 // r_j = max(p_j - q_j, 0) (double) with uniform u; p's own draw if every r_j is 0 (only
-// through rounding). Two passes over p's support, no scratch: the sum R, then the walk.
-int32_t Recover(TargetDistribution& target, const DraftPosition& draft, double u) {
+// through rounding). One pass over p's support stores the running sums (the same doubles
+// the walk adds up, in the same order), then a binary search finds the first one above
+// u * R: the walk's answer, since the running sum only rises at entries with r_j > 0.
+int32_t Recover(TargetDistribution& target, const DraftPosition& draft, double u,
+                std::vector<double>* cum) {
   absl::Span<const int32_t> ids;
-  absl::Span<const float> probs;
-  target.Support(&ids, &probs);
+  absl::Span<const float> weights;
+  double total = 0.0;
+  target.Support(&ids, &weights, &total);
   const bool dense = ids.empty();
   auto id_at = [&](size_t i) { return dense ? static_cast<int32_t>(i) : ids[i]; };
-  auto residual = [&](size_t i) {
-    return std::max(static_cast<double>(probs[i]) - DraftQ(draft, id_at(i)), 0.0);
-  };
-  double total = 0.0;
-  for (size_t i = 0; i < probs.size(); ++i) total += residual(i);
-  if (!(total > 0.0)) return target.Pick(u);
-  const double bar = u * total;
-  double cum = 0.0;
-  int32_t last = -1;
-  for (size_t i = 0; i < probs.size(); ++i) {
-    const double r = residual(i);
+  const size_t n = weights.size();
+  cum->resize(n);
+  double sum = 0.0;
+  size_t last = n;
+  for (size_t i = 0; i < n; ++i) {
+    const double p = kernels::ProbOf(weights[i], total);
+    const double r = std::max(p - DraftQ(draft, id_at(i)), 0.0);
     if (r > 0.0) {
-      cum += r;
-      last = id_at(i);
-      if (cum > bar) return last;
+      sum += r;
+      last = i;
     }
+    (*cum)[i] = sum;
   }
-  return last;
+  if (!(sum > 0.0)) return target.Pick(u);
+  const auto it = std::upper_bound(cum->begin(), cum->begin() + n, u * sum);
+  return id_at(it == cum->begin() + n ? last : static_cast<size_t>(it - cum->begin()));
 }
 
 }  // namespace
@@ -88,9 +91,11 @@ absl::Status SamplerTarget::Load(LogitsView logits, const SamplingParams& params
   return absl::OkStatus();
 }
 
-void SamplerTarget::Support(absl::Span<const int32_t>* ids, absl::Span<const float>* probs) {
+void SamplerTarget::Support(absl::Span<const int32_t>* ids, absl::Span<const float>* weights,
+                            double* total) {
   *ids = {};
-  *probs = dense_;
+  *weights = dense_;
+  *total = 1.0;  // ProbOf(p, 1) == p
 }
 
 int32_t SamplerTarget::Pick(double u) {
@@ -134,7 +139,7 @@ absl::Status SamplerTarget::Describe(int32_t token, Sample* out) {
 }
 
 absl::Status VerifyPosition(TargetDistribution& target, const DraftPosition& draft, uint64_t seed,
-                            uint64_t step, PositionOutcome* out) {
+                            uint64_t step, VerifyScratch* scratch, PositionOutcome* out) {
   const int32_t d = draft.token;
   const int32_t greedy = target.greedy_token();
   if (greedy >= 0) {
@@ -144,7 +149,8 @@ absl::Status VerifyPosition(TargetDistribution& target, const DraftPosition& dra
   const VerifyUniforms u = VerifyUniformsAt(seed, step);
   const double p_d = target.Prob(d);
   out->accepted = u.accept * DraftQ(draft, static_cast<size_t>(d)) < p_d;
-  return target.Describe(out->accepted ? d : Recover(target, draft, u.recover), &out->emitted);
+  return target.Describe(out->accepted ? d : Recover(target, draft, u.recover, &scratch->cum),
+                         &out->emitted);
 }
 
 absl::Status BonusPosition(TargetDistribution& target, uint64_t seed, uint64_t step,
@@ -211,6 +217,7 @@ absl::Status VerifyRow(SamplerTarget& target, const VerifyInputs& in, VerifyResu
   const size_t context_size = context.size();
   context.insert(context.end(), in.draft_token_ids.begin(), in.draft_token_ids.end());
   std::vector<PositionOutcome> outcomes(k + 1);
+  VerifyScratch scratch;
   for (size_t i = 0; i <= k; ++i) {
     absl::Status status =
         target.Load(in.target_logits[i], ParamsAtPosition(in.params, context, context_size, i));
@@ -219,7 +226,7 @@ absl::Status VerifyRow(SamplerTarget& target, const VerifyInputs& in, VerifyResu
         DraftPosition draft;
         draft.token = in.draft_token_ids[i];
         if (!in.draft_probs.empty()) draft.probs = in.draft_probs[i];
-        status = VerifyPosition(target, draft, in.params.seed, in.step + i, &outcomes[i]);
+        status = VerifyPosition(target, draft, in.params.seed, in.step + i, &scratch, &outcomes[i]);
       } else {
         status = BonusPosition(target, in.params.seed, in.step + k, &outcomes[i]);
       }

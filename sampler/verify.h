@@ -51,10 +51,12 @@ class TargetDistribution {
   // p[token]: the float32 probability GetDistribution reports; 0 for a removed token.
   // REQUIRES: token in [0, vocab_size()).
   virtual float Prob(int32_t token) const = 0;
-  // The tokens with p > 0, ascending id, and their probabilities. Empty `*ids` means
-  // dense: `*probs` has vocab_size() entries indexed by token id (some may be 0). The
-  // views live until the next call on this object.
-  virtual void Support(absl::Span<const int32_t>* ids, absl::Span<const float>* probs) = 0;
+  // The distribution's entries in ascending id, every token with p > 0 among them (and
+  // maybe some with p = 0): `*ids` (empty = dense: entry i is token i, vocab_size()
+  // entries), their `*weights`, and `*total`, with p = kernels::ProbOf(weight, total), the
+  // same float as Prob. The views live until the next call on this object.
+  virtual void Support(absl::Span<const int32_t>* ids, absl::Span<const float>* weights,
+                       double* total) = 0;
   // The token of the draw for uniform `u` (README "The draw", step 3).
   virtual int32_t Pick(double u) = 0;
   // `token` as Sample reports it at this position: its logprob under the row's
@@ -78,7 +80,8 @@ class SamplerTarget final : public TargetDistribution {
   size_t vocab_size() const override { return logits_.size; }
   int32_t greedy_token() const override { return greedy_token_; }
   float Prob(int32_t token) const override { return dense_[token]; }
-  void Support(absl::Span<const int32_t>* ids, absl::Span<const float>* probs) override;
+  void Support(absl::Span<const int32_t>* ids, absl::Span<const float>* weights,
+               double* total) override;
   int32_t Pick(double u) override;
   absl::Status Describe(int32_t token, Sample* out) override;
 
@@ -100,6 +103,11 @@ struct DraftPosition {
   LogitsView probs;
 };
 
+// Memory verification reuses from position to position (the residual's running sums).
+struct VerifyScratch {
+  std::vector<double> cum;
+};
+
 // What one position decided.
 struct PositionOutcome {
   bool accepted = false;  // the draft token was kept (never at the bonus position)
@@ -112,7 +120,7 @@ struct PositionOutcome {
 // Greedy: accepts iff d is p's argmax, else emits the argmax; no random numbers.
 // REQUIRES: draft.token in [0, V); draft.probs valid (ValidateDraftProbs).
 absl::Status VerifyPosition(TargetDistribution& target, const DraftPosition& draft, uint64_t seed,
-                            uint64_t step, PositionOutcome* out);
+                            uint64_t step, VerifyScratch* scratch, PositionOutcome* out);
 
 // The bonus position k, with `step` = row step + k: the token Sample returns for that
 // distribution at `step` (sample index 0); never accepted.

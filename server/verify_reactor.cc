@@ -68,8 +68,8 @@ struct VerifyJob {
     }
   }
 
-  void RunUnit(sampler::SamplerTarget& target, size_t row_index, size_t position,
-               sampler::PositionOutcome* outcome) {
+  void RunUnit(sampler::SamplerTarget& target, sampler::VerifyScratch* scratch, size_t row_index,
+               size_t position, sampler::PositionOutcome* outcome) {
     const DecodedVerifyRow& row = (*rows)[row_index];
     const size_t k = row.draft_token_ids.size();
     const sampler::SamplingParams params = row.ParamsAt(position);
@@ -80,7 +80,7 @@ struct VerifyJob {
         sampler::DraftPosition draft;
         draft.token = row.draft_token_ids[position];
         if (!row.draft_probs.empty()) draft.probs = row.draft_probs[position];
-        status = sampler::VerifyPosition(target, draft, params.seed, step, outcome);
+        status = sampler::VerifyPosition(target, draft, params.seed, step, scratch, outcome);
       } else {
         status = sampler::BonusPosition(target, params.seed, step, outcome);
       }
@@ -98,6 +98,7 @@ struct VerifyJob {
   // One task: takes units one at a time until none is left.
   void Run(sampler::Sampler& sampler) {
     sampler::SamplerTarget target(&sampler);
+    sampler::VerifyScratch scratch;
     size_t skipped = 0;
     size_t row = 0;
     const size_t total = units();
@@ -109,7 +110,7 @@ struct VerifyJob {
         ++skipped;
         continue;
       }
-      RunUnit(target, row, position, &outcomes[u]);
+      RunUnit(target, &scratch, row, position, &outcomes[u]);
     }
     if (skipped > 0) service->CountSkipped(skipped);
     if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) done(Outcome());

@@ -28,9 +28,11 @@ class DenseTarget final : public TargetDistribution {
   size_t vocab_size() const override { return p_.size(); }
   int32_t greedy_token() const override { return greedy_; }
   float Prob(int32_t token) const override { return p_[token]; }
-  void Support(absl::Span<const int32_t>* ids, absl::Span<const float>* probs) override {
+  void Support(absl::Span<const int32_t>* ids, absl::Span<const float>* weights,
+               double* total) override {
     *ids = {};
-    *probs = p_;
+    *weights = p_;
+    *total = 1.0;
   }
   int32_t Pick(double u) override { return static_cast<int32_t>(PickInverseCdf(p_, u)); }
   absl::Status Describe(int32_t token, Sample* out) override {
@@ -61,12 +63,13 @@ TEST(VerifyUniforms, KnownAnswers) {
 }
 
 TEST(VerifyPosition, AcceptRuleByHand) {
+  VerifyScratch scratch;
   // p[0] = 0.5, one-hot q: accept iff u_accept < 0.5.
   DenseTarget target({0.5f, 0.25f, 0.25f});
   int accepted = 0;
   for (uint64_t step = 0; step < 200; ++step) {
     PositionOutcome out;
-    ASSERT_TRUE(VerifyPosition(target, Draft(0), 7, step, &out).ok());
+    ASSERT_TRUE(VerifyPosition(target, Draft(0), 7, step, &scratch, &out).ok());
     const VerifyUniforms u = VerifyUniformsAt(7, step);
     EXPECT_EQ(out.accepted, u.accept < 0.5) << step;
     if (out.accepted) {
@@ -82,13 +85,14 @@ TEST(VerifyPosition, AcceptRuleByHand) {
 }
 
 TEST(VerifyPosition, RecoveredTokenIsTheResidualsOnlyToken) {
+  VerifyScratch scratch;
   // r = max(p - q, 0) = (0, 0.4, 0): every rejection emits token 1.
   DenseTarget target({0.1f, 0.6f, 0.3f});
   const std::vector<float> q = {0.5f, 0.2f, 0.3f};
   int rejected = 0;
   for (uint64_t step = 0; step < 300; ++step) {
     PositionOutcome out;
-    ASSERT_TRUE(VerifyPosition(target, Draft(0, &q), 3, step, &out).ok());
+    ASSERT_TRUE(VerifyPosition(target, Draft(0, &q), 3, step, &scratch, &out).ok());
     // Accept iff u * 0.5 < 0.1 (in double, from the floats).
     EXPECT_EQ(out.accepted, VerifyUniformsAt(3, step).accept * static_cast<double>(0.5f) <
                                 static_cast<double>(0.1f));
@@ -101,12 +105,14 @@ TEST(VerifyPosition, RecoveredTokenIsTheResidualsOnlyToken) {
 }
 
 TEST(VerifyPosition, ZeroTargetProbabilityIsNeverAccepted) {
+  VerifyScratch scratch;
   DenseTarget target({0.0f, 0.7f, 0.3f, 0.0f});
   const std::vector<float> q = {0.97f, 0.01f, 0.01f, 0.01f};
   for (uint64_t seed = 0; seed < 2000; ++seed) {
     for (int32_t d : {0, 3}) {
       PositionOutcome out;
-      ASSERT_TRUE(VerifyPosition(target, Draft(d, d == 0 ? &q : nullptr), seed, 5, &out).ok());
+      ASSERT_TRUE(
+          VerifyPosition(target, Draft(d, d == 0 ? &q : nullptr), seed, 5, &scratch, &out).ok());
       EXPECT_FALSE(out.accepted);
       EXPECT_NE(out.emitted.token_id, 0);
       EXPECT_NE(out.emitted.token_id, 3);
@@ -115,13 +121,14 @@ TEST(VerifyPosition, ZeroTargetProbabilityIsNeverAccepted) {
 }
 
 TEST(VerifyPosition, ResidualAllZeroFallsBackToTheTargetDraw) {
+  VerifyScratch scratch;
   // q >= p everywhere can only come from rounding (both sum to 1); then R = 0 and the
   // token is p's own draw with u_recover. Here q[1] > p[1] and q[0] = p[0] + tiny.
   DenseTarget target({0.5f, 0.5f});
   const std::vector<float> q = {std::nextafter(0.5f, 1.0f), 0.5f};
   for (uint64_t step = 0; step < 100; ++step) {
     PositionOutcome out;
-    ASSERT_TRUE(VerifyPosition(target, Draft(0, &q), 1, step, &out).ok());
+    ASSERT_TRUE(VerifyPosition(target, Draft(0, &q), 1, step, &scratch, &out).ok());
     if (out.accepted) continue;
     EXPECT_EQ(out.emitted.token_id,
               PickInverseCdf(std::vector<float>{0.5f, 0.5f}, VerifyUniformsAt(1, step).recover));
@@ -129,12 +136,13 @@ TEST(VerifyPosition, ResidualAllZeroFallsBackToTheTargetDraw) {
 }
 
 TEST(VerifyPosition, GreedyUsesTheArgmaxOnly) {
+  VerifyScratch scratch;
   DenseTarget target({0.0f, 1.0f, 0.0f}, /*greedy=*/1);
   PositionOutcome out;
-  ASSERT_TRUE(VerifyPosition(target, Draft(1), 0, 0, &out).ok());
+  ASSERT_TRUE(VerifyPosition(target, Draft(1), 0, 0, &scratch, &out).ok());
   EXPECT_TRUE(out.accepted);
   EXPECT_EQ(out.emitted.token_id, 1);
-  ASSERT_TRUE(VerifyPosition(target, Draft(2), 0, 0, &out).ok());
+  ASSERT_TRUE(VerifyPosition(target, Draft(2), 0, 0, &scratch, &out).ok());
   EXPECT_FALSE(out.accepted);
   EXPECT_EQ(out.emitted.token_id, 1);
   ASSERT_TRUE(BonusPosition(target, 0, 0, &out).ok());

@@ -740,13 +740,14 @@ int RunInfo(const Invocation&) {
       "dtypes          %s\n"
       "limits          max_vocab %d, max_rows_per_request %d, max_message_bytes %d,\n"
       "                max_sequences_per_stream %d, max_history_tokens %d,\n"
-      "                max_num_samples %d, max_top_logprobs %d\n"
+      "                max_num_samples %d, max_top_logprobs %d, max_draft_tokens %d\n"
       "served          %d requests, %d rows\n",
       absl::GetFlag(FLAGS_server), info->instance(), info->version(), info->simd_target(),
       info->worker_threads(), absl::StrJoin(presets, ", "), absl::StrJoin(dtypes, ", "),
       info->max_vocab(), info->max_rows_per_request(), info->max_message_bytes(),
       info->max_sequences_per_stream(), info->max_history_tokens(), info->max_num_samples(),
-      info->max_top_logprobs(), info->requests_served(), info->rows_served());
+      info->max_top_logprobs(), info->max_draft_tokens(), info->requests_served(),
+      info->rows_served());
   return kExitOk;
 }
 

@@ -8,9 +8,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "sampler/params.h"
 
 namespace tokensampler::sampler {
+
+class ProcessedDistribution;  // sampler/processed_distribution.h
 
 struct TokenLogprob {
   int32_t token_id;
@@ -60,9 +63,24 @@ class Sampler {
   absl::Status Distribution(LogitsView logits, const SamplingParams& params,
                             DistributionResult* out);
 
+  // The processed distribution of `logits` as a value in token-id order, with its
+  // probability lookup and draws (ProcessedDistribution::Draw(seed, step, i) is the token
+  // Sample draws as sample i). Owned by this Sampler: valid until its next call.
+  // With `raw_logprobs`, also keeps what RAW logprobs need (one more exp pass over the
+  // row when a stage changes the logits or T != 1, as Sample in RAW mode).
+  absl::StatusOr<const ProcessedDistribution*> Process(LogitsView logits,
+                                                       const SamplingParams& params,
+                                                       bool raw_logprobs = false);
+
+  // After Process(..., raw_logprobs = true) and until the next call: the RAW logprob
+  // (log-softmax of the logits as given) of `id`, and the `count` most likely tokens of
+  // the logits as given with theirs, exactly as Sample reports them.
+  float RawLogprob(int32_t id) const;
+  void RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out);
+
  private:
-  struct Scratch;
-  std::unique_ptr<Scratch> scratch_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // The name of the SIMD target the kernels dispatch to on this CPU ("AVX3", "AVX2", ...).

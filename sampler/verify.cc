@@ -11,29 +11,14 @@
 #include "absl/strings/strip.h"
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
-#include "sampler/kernels_hwy.h"
 
 namespace tokensampler::sampler {
 namespace {
 
-// Entry j of a row of draft probabilities, exactly (16-bit values widen without rounding).
-float DraftProbAt(const LogitsView& q, size_t j) {
-  const unsigned char* bytes = static_cast<const unsigned char*>(q.data);
-  if (q.dtype == Dtype::kFloat32) {
-    float v;
-    std::memcpy(&v, bytes + 4 * j, sizeof(v));
-    return v;
-  }
-  uint16_t bits;
-  std::memcpy(&bits, bytes + 2 * j, sizeof(bits));
-  return q.dtype == Dtype::kBFloat16 ? kernels::BFloat16ToFloat(bits)
-                                     : kernels::Float16ToFloat(bits);
-}
-
 // q[j] of a draft position in double: one-hot at the draft token when no probs are given.
 double DraftQ(const DraftPosition& draft, size_t j) {
   if (draft.probs.data == nullptr) return j == static_cast<size_t>(draft.token) ? 1.0 : 0.0;
-  return DraftProbAt(draft.probs, j);
+  return kernels::ElementOf(draft.probs, j);
 }
 
 // The recovered token: the inverse-CDF walk, in ascending id, over the residual
@@ -77,64 +62,41 @@ VerifyUniforms VerifyUniformsAt(uint64_t seed, uint64_t step) {
 }
 
 absl::Status SamplerTarget::Load(LogitsView logits, const SamplingParams& params) {
-  logits_ = logits;
-  params_ = params;
-  params_.num_samples = 1;
-  absl::Status status = sampler_->Distribution(logits, params_, &sorted_);
-  if (!status.ok()) return status;
-  // The public Distribution sorts; verification wants p by id.
-  dense_.assign(logits.size, 0.0f);
-  for (size_t i = 0; i < sorted_.token_ids.size(); ++i) {
-    dense_[sorted_.token_ids[i]] = sorted_.probs[i];
-  }
-  greedy_token_ = params.temperature == 0.0f ? sorted_.token_ids[0] : -1;
+  raw_mode_ = params.logprobs_mode == LogprobsMode::kRaw;
+  top_logprobs_ = params.top_logprobs;
+  absl::StatusOr<const ProcessedDistribution*> dist =
+      sampler_->Process(logits, params, /*raw_logprobs=*/raw_mode_);
+  if (!dist.ok()) return dist.status();
+  dist_ = *dist;
   return absl::OkStatus();
 }
 
 void SamplerTarget::Support(absl::Span<const int32_t>* ids, absl::Span<const float>* weights,
                             double* total) {
-  *ids = {};
-  *weights = dense_;
-  *total = 1.0;  // ProbOf(p, 1) == p
+  *ids = dist_->ids();
+  *weights = dist_->weights();
+  *total = dist_->total();
 }
 
 int32_t SamplerTarget::Pick(double u) {
-  if (greedy_token_ >= 0) return greedy_token_;
-  return static_cast<int32_t>(PickInverseCdf(dense_, u));
+  if (dist_->one_hot()) return dist_->token();
+  const absl::Span<const float> w = dist_->weights();
+  const int64_t picked = kernels::PickDense(w.data(), w.size(), dist_->total(), u);
+  return dist_->id_at(picked >= 0 ? static_cast<size_t>(picked) : 0);
 }
 
 absl::Status SamplerTarget::Describe(int32_t token, Sample* out) {
   out->token_id = token;
-  out->top_logprobs.clear();
-  const size_t want = std::min(static_cast<size_t>(params_.top_logprobs), logits_.size);
-  if (params_.logprobs_mode == LogprobsMode::kProcessed) {
-    out->logprob = greedy_token_ >= 0
+  if (raw_mode_) {
+    out->logprob = sampler_->RawLogprob(token);
+    sampler_->RawTopLogprobs(top_logprobs_, &out->top_logprobs);
+  } else {
+    // Sample's PROCESSED logprob: log p in double, 0 for greedy.
+    out->logprob = dist_->one_hot()
                        ? 0.0f
-                       : static_cast<float>(std::log(static_cast<double>(dense_[token])));
-    // Sample's alternatives: the most likely first, ties by id, then p = 0 tokens by id.
-    for (size_t i = 0; i < sorted_.token_ids.size() && out->top_logprobs.size() < want; ++i) {
-      out->top_logprobs.push_back(
-          {sorted_.token_ids[i],
-           static_cast<float>(std::log(static_cast<double>(sorted_.probs[i])))});
-    }
-    for (size_t i = 0; i < logits_.size && out->top_logprobs.size() < want; ++i) {
-      if (dense_[i] > 0.0f) continue;
-      out->top_logprobs.push_back(
-          {static_cast<int32_t>(i), -std::numeric_limits<float>::infinity()});
-    }
-    return absl::OkStatus();
+                       : static_cast<float>(std::log(static_cast<double>(dist_->Prob(token))));
+    dist_->TopLogprobs(top_logprobs_, &out->top_logprobs);
   }
-  // RAW: the log-softmax of the logits as sent does not depend on the pipeline; a Sample
-  // that may only draw `token` reports it.
-  SamplingParams raw;
-  raw.temperature = 0.0f;
-  raw.allowed_token_ids = absl::MakeConstSpan(&token, 1);
-  raw.top_logprobs = params_.top_logprobs;
-  raw.logprobs_mode = LogprobsMode::kRaw;
-  absl::Status status = sampler_->Sample(logits_, raw, 0, &raw_sample_);
-  if (!status.ok()) return status;
-  out->logprob = raw_sample_.samples[0].logprob;
-  out->top_logprobs = raw_sample_.samples[0].top_logprobs;
   return absl::OkStatus();
 }
 
@@ -157,14 +119,14 @@ absl::Status BonusPosition(TargetDistribution& target, uint64_t seed, uint64_t s
                            PositionOutcome* out) {
   out->accepted = false;
   const int32_t greedy = target.greedy_token();
-  const int32_t token = greedy >= 0 ? greedy : target.Pick(DrawUniform(seed, step, 0));
+  const int32_t token = greedy >= 0 ? greedy : target.Draw(seed, step);
   return target.Describe(token, &out->emitted);
 }
 
 absl::Status ValidateDraftProbs(absl::string_view field, const LogitsView& probs, int32_t token) {
   double sum = 0.0;
   for (size_t j = 0; j < probs.size; ++j) {
-    const float q = DraftProbAt(probs, j);
+    const float q = kernels::ElementOf(probs, j);
     if (!(std::isfinite(q) && q >= 0.0f)) {
       return absl::InvalidArgumentError(
           absl::StrCat(field, "[", j, "]: must be finite and >= 0, got ", q));
@@ -175,7 +137,7 @@ absl::Status ValidateDraftProbs(absl::string_view field, const LogitsView& probs
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": must sum to 1 within ", kDraftProbSumTolerance, ", got ", sum));
   }
-  if (DraftProbAt(probs, static_cast<size_t>(token)) == 0.0f) {
+  if (kernels::ElementOf(probs, static_cast<size_t>(token)) == 0.0f) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, "[", token, "]: the draft proposed token ", token, " but gave it probability 0"));
   }

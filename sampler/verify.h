@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "sampler/params.h"
+#include "sampler/processed_distribution.h"
 #include "sampler/sampler.h"
 
 namespace tokensampler::sampler {
@@ -59,13 +60,16 @@ class TargetDistribution {
                        double* total) = 0;
   // The token of the draw for uniform `u` (README "The draw", step 3).
   virtual int32_t Pick(double u) = 0;
+  // The token Sample draws at (seed, step), sample index 0: Pick(DrawUniform(seed, step, 0)).
+  virtual int32_t Draw(uint64_t seed, uint64_t step) = 0;
   // `token` as Sample reports it at this position: its logprob under the row's
   // logprobs_mode and the row's top_logprobs alternatives.
   virtual absl::Status Describe(int32_t token, Sample* out) = 0;
 };
 
-// The target distribution of each position computed by a Sampler. Owns its scratch,
-// reused from position to position; `sampler` must outlive it. Not thread-safe.
+// The target distribution of each position computed by a Sampler: its
+// ProcessedDistribution (id order, nothing sorted) and, in RAW logprobs mode, the RAW
+// logprobs Sample would report. `sampler` must outlive it. Not thread-safe.
 class SamplerTarget final : public TargetDistribution {
  public:
   explicit SamplerTarget(Sampler* sampler) : sampler_(sampler) {}
@@ -73,26 +77,25 @@ class SamplerTarget final : public TargetDistribution {
   SamplerTarget& operator=(const SamplerTarget&) = delete;
 
   // Processes one position: exactly GetDistribution's distribution of `logits` under
-  // `params` (whose context_token_ids the penalties read). `logits` and the spans of
-  // `params` must stay alive while this position is read. Errors as Sampler's.
+  // `params` (whose context_token_ids the penalties read), in one pass of the pipeline.
+  // Valid until the next Load or the next use of the Sampler. Errors as Sampler's.
   absl::Status Load(LogitsView logits, const SamplingParams& params);
 
-  size_t vocab_size() const override { return logits_.size; }
-  int32_t greedy_token() const override { return greedy_token_; }
-  float Prob(int32_t token) const override { return dense_[token]; }
+  size_t vocab_size() const override { return dist_->vocab(); }
+  // A one-hot distribution (greedy) decides like greedy: p is 1 at its token, 0 elsewhere.
+  int32_t greedy_token() const override { return dist_->one_hot() ? dist_->token() : -1; }
+  float Prob(int32_t token) const override { return dist_->Prob(token); }
   void Support(absl::Span<const int32_t>* ids, absl::Span<const float>* weights,
                double* total) override;
   int32_t Pick(double u) override;
+  int32_t Draw(uint64_t seed, uint64_t step) override { return dist_->Draw(seed, step, 0); }
   absl::Status Describe(int32_t token, Sample* out) override;
 
  private:
   Sampler* const sampler_;
-  LogitsView logits_;
-  SamplingParams params_;
-  int32_t greedy_token_ = -1;
-  DistributionResult sorted_;  // descending probability, ties by id
-  std::vector<float> dense_;   // p by token id
-  SampleResult raw_sample_;    // scratch of RAW logprobs
+  const ProcessedDistribution* dist_ = nullptr;
+  bool raw_mode_ = false;
+  int32_t top_logprobs_ = 0;
 };
 
 // One draft position: the proposed token and the draft's probabilities q there.

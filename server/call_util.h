@@ -13,6 +13,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "server/log.h"
 #include "server/rpc_status.h"
+#include "server/service.h"
 #include "server/worker_pool.h"
 
 namespace tokensampler::server {
@@ -48,6 +49,31 @@ absl::Status SerializeMessage(const Message& message, grpc::ByteBuffer* bytes) {
   }
   return absl::OkStatus();
 }
+
+// Logits.shared_memory.region -> mapping for one call: checks the caller's access once,
+// on the first row that names a region.
+class RegionResolver {
+ public:
+  RegionResolver(SamplerService* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {}
+
+  // const for absl::FunctionRef; the check's result is a cache.
+  absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> operator()(
+      absl::string_view region) const {
+    if (!checked_) {
+      access_ = service_->CheckSharedMemoryAccess(context_);
+      checked_ = true;
+    }
+    if (!access_.ok()) return access_;
+    return service_->shared_memory().Find(region);
+  }
+
+ private:
+  SamplerService* const service_;
+  grpc::CallbackServerContext* const context_;
+  mutable bool checked_ = false;
+  mutable absl::Status access_;
+};
 
 inline absl::Status QueueFullError(const WorkerPool& pool) {
   return absl::ResourceExhaustedError(

@@ -10,15 +10,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "sampler/params.h"
 #include "sampler/sampler.h"
 #include "sampler/verify.h"
+#include "server/shared_memory.h"
 
 namespace tokensampler::v1 {
 class Row;
@@ -74,6 +78,10 @@ struct DecodedRow {
   absl::string_view sequence_id;
   bool end_sequence = false;
   std::vector<sampler::LogitBias> logit_bias;   // storage behind params.logit_bias
+  // Set when the logits are in a shared memory region (Logits.shared_memory): `logits`
+  // then points into this mapping, which the row keeps alive. Such a row must be read
+  // only through CopyRowToPrivate (the owner may rewrite or shrink it at any time).
+  std::shared_ptr<const SharedMemoryMapping> shared_memory;
 };
 
 // One decoded Verify row. Views point into the request (logits, draft probs, ids,
@@ -83,7 +91,13 @@ struct DecodedVerifyRow {
   // sequence_id; its `logits` is target_logits[0].
   DecodedRow row;
   std::vector<sampler::LogitsView> target_logits;  // k + 1, same V
+  // Per position, the shared memory region target_logits[i] points into, else null:
+  // such a row must be read only through CopyRowToPrivate (see DecodedRow).
+  std::vector<std::shared_ptr<const SharedMemoryMapping>> target_regions;
   std::vector<sampler::LogitsView> draft_probs;    // k, or empty (one-hot drafts)
+  // Private copies of draft rows sent in shared memory (read once, at decode time);
+  // draft_probs views them. Moving the struct keeps the buffers where they are.
+  std::deque<std::vector<char>> draft_storage;
   absl::Span<const int32_t> draft_token_ids;       // k
   // The row's context then its draft tokens: position i's penalties see the first
   // row.context_token_ids.size() + i of them.
@@ -94,26 +108,39 @@ struct DecodedVerifyRow {
   sampler::SamplingParams ParamsAt(size_t position) const;
 };
 
-// Validates and decodes every row of a Verify request: the shapes (k + 1 target rows,
-// k or no draft rows, one V), the params (num_samples 0 or 1), the ids and the draft
-// probabilities. The target logits' values are checked when a position is computed.
-absl::Status DecodeVerifyRequest(const v1::VerifyRequest& request, const Limits& limits,
-                                 absl::FunctionRef<uint64_t()> pick_seed,
-                                 std::vector<DecodedVerifyRow>* rows);
 
 void EncodeVerifyResult(const sampler::VerifyResult& result, uint64_t seed, uint64_t step,
                         absl::string_view sequence_id, v1::VerifyResult* out);
+// Looks up Logits.shared_memory.region for the codec: the region's mapping, or an error
+// (PERMISSION_DENIED when shared memory is off or the caller may not use it, NOT_FOUND
+// for an unknown name) whose message the codec prefixes with the field path.
+using SharedMemoryResolver =
+    absl::FunctionRef<absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>>(
+        absl::string_view region)>;
+
+// The resolver of a server without shared memory: PERMISSION_DENIED for every region.
+absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> NoSharedMemory(absl::string_view region);
+
+// Validates and decodes every row of a Verify request: the shapes (k + 1 target rows,
+// k or no draft rows, one V), the params (num_samples 0 or 1), the ids and the draft
+// probabilities (a draft row in shared memory is copied here, once). The target logits'
+// values are checked when a position is computed.
+absl::Status DecodeVerifyRequest(const v1::VerifyRequest& request, const Limits& limits,
+                                 absl::FunctionRef<uint64_t()> pick_seed,
+                                 std::vector<DecodedVerifyRow>* rows,
+                                 SharedMemoryResolver resolve_region = &NoSharedMemory);
 
 // Validates and decodes every row of `request`. `pick_seed` is called once for each row
-// without params.seed. On error `*rows` is unspecified.
-absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits,
-                           RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
-                           std::vector<DecodedRow>* rows);
+// without params.seed; `resolve_region` for each row with Logits.shared_memory. On
+// error `*rows` is unspecified.
+absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits, RequestKind kind,
+                           absl::FunctionRef<uint64_t()> pick_seed, std::vector<DecodedRow>* rows,
+                           SharedMemoryResolver resolve_region = &NoSharedMemory);
 
 // Decodes one row (`index` is used for error paths only).
-absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
-                       RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
-                       DecodedRow* out);
+absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits, RequestKind kind,
+                       absl::FunctionRef<uint64_t()> pick_seed, DecodedRow* out,
+                       SharedMemoryResolver resolve_region = &NoSharedMemory);
 
 // Prefixes a sampler error for row `index` with "rows[index]." (any code kept).
 absl::Status RowError(size_t index, const absl::Status& status);
@@ -126,9 +153,9 @@ void EncodeSampleResult(const sampler::SampleResult& result, uint64_t seed,
 void EncodeDistribution(const sampler::DistributionResult& result,
                         absl::string_view sequence_id, v1::Distribution* out);
 
-// The static part of ServerInfo: limits, presets, dtypes, SIMD target.
-void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes,
-                        int32_t worker_threads, v1::ServerInfo* out);
+// The static part of ServerInfo: limits, presets, dtypes, SIMD target, shared memory.
+void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes, int32_t worker_threads,
+                        const SharedMemoryOptions& shared_memory, v1::ServerInfo* out);
 
 }  // namespace tokensampler::server
 

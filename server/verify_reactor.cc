@@ -15,6 +15,7 @@
 #include "server/call_util.h"
 #include "server/codec.h"
 #include "server/service.h"
+#include "server/shared_memory.h"
 #include "tokensampler/v1/sampler.pb.h"
 
 namespace tokensampler::server {
@@ -73,7 +74,13 @@ struct VerifyJob {
     const DecodedVerifyRow& row = (*rows)[row_index];
     const size_t k = row.draft_token_ids.size();
     const sampler::SamplingParams params = row.ParamsAt(position);
-    absl::Status status = target.Load(row.target_logits[position], params);
+    sampler::LogitsView logits = row.target_logits[position];
+    absl::Status status;
+    if (row.target_regions[position] != nullptr) {
+      status =
+          CopyRowToPrivate(*row.target_regions[position], logits, "logits.shared_memory", &logits);
+    }
+    if (status.ok()) status = target.Load(logits, params);
     if (status.ok()) {
       const uint64_t step = row.row.step + position;
       if (position < k) {
@@ -113,7 +120,10 @@ struct VerifyJob {
       RunUnit(target, &scratch, row, position, &outcomes[u]);
     }
     if (skipped > 0) service->CountSkipped(skipped);
-    if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) done(Outcome());
+    if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      service->AddRowsInFlight(-static_cast<int64_t>(rows->size()));
+      done(Outcome());
+    }
   }
 
   // After the last task: the error of the lowest row whose first stop is a failure.
@@ -143,12 +153,17 @@ class VerifyReactor final : public grpc::ServerUnaryReactor {
 
   // As in Sample: the request bytes are dropped once parsed, so a call waiting for a
   // worker holds one copy of its logits.
+  ~VerifyReactor() override { service_->ReleaseBytes(reserved_); }
+
   void Start(grpc::ByteBuffer* request_bytes) {
-    absl::Status status = ParseMessage(*request_bytes, &request_);
+    absl::Status status = service_->Admit(*request_bytes, &reserved_);
+    if (status.ok()) status = ParseMessage(*request_bytes, &request_);
     request_bytes->Clear();
     if (!status.ok()) return FinishWith(status);
+    RegionResolver resolve_region(service_, context_);
     status = DecodeVerifyRequest(
-        request_, service_->options().limits, [this] { return service_->PickSeed(); }, &rows_);
+        request_, service_->options().limits, [this] { return service_->PickSeed(); }, &rows_,
+        resolve_region);
     if (!status.ok()) return FinishWith(status);
     if (rows_.empty()) {
       service_->CountServed(0);
@@ -184,8 +199,13 @@ class VerifyReactor final : public grpc::ServerUnaryReactor {
     for (size_t t = 0; t < tasks; ++t) {
       batch.push_back([job = job_](sampler::Sampler& sampler) { job->Run(sampler); });
     }
+    SamplerService* service = service_;
+    const int64_t rows = static_cast<int64_t>(rows_.size());
+    service->AddRowsInFlight(rows);
     if (tasks == 1 && pool.TryRunHere(batch[0])) return true;
-    return pool.TrySubmit(std::move(batch));
+    if (pool.TrySubmit(std::move(batch))) return true;
+    service->AddRowsInFlight(-rows);
+    return false;
   }
 
   // On the task that finished last.
@@ -223,6 +243,7 @@ class VerifyReactor final : public grpc::ServerUnaryReactor {
   std::vector<DecodedVerifyRow> rows_;
   std::shared_ptr<VerifyJob> job_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
+  int64_t reserved_ = 0;  // memory budget bytes held until OnDone
 };
 
 }  // namespace

@@ -35,6 +35,7 @@ class DenseTarget final : public TargetDistribution {
     *total = 1.0;
   }
   int32_t Pick(double u) override { return static_cast<int32_t>(PickInverseCdf(p_, u)); }
+  int32_t Draw(uint64_t seed, uint64_t step) override { return Pick(DrawUniform(seed, step, 0)); }
   absl::Status Describe(int32_t token, Sample* out) override {
     out->token_id = token;
     out->logprob = std::log(p_[token]);

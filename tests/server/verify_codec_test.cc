@@ -104,8 +104,9 @@ TEST(VerifyCodecTest, ShapeErrorsNameTheField) {
             "rows[0].draft_probs[1]: vocabulary size 5 differs from target_logits[0]'s 4");
   row = ValidRow(1, false);
   row.mutable_target_logits(1)->clear_values();
-  EXPECT_EQ(ErrorOf(row),
-            "rows[0].target_logits[1]: missing; set values or raw (at least 1 logit)");
+  EXPECT_EQ(
+      ErrorOf(row),
+      "rows[0].target_logits[1]: missing; set values, raw or shared_memory (at least 1 logit)");
   row = ValidRow(1, true);
   row.mutable_draft_probs(0)->set_raw("abc");
   row.mutable_draft_probs(0)->clear_values();

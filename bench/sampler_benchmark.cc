@@ -5,6 +5,7 @@
 //   sort/...       hwy::Sorter on V floats, the bar for sorting GetDistribution's answer
 //   reference/...  the slow double-precision oracle of tests/sampler/reference.cc
 //   verify/...     speculative verification of one row (VerifyRow), k = 4 drafts
+//   verify_residual/...  one rejected draft position on a computed target (the residual)
 // Names are <group>/<config>/<rows>/V:<V>/batch:<B>[/dtype]; bench/summarise.py turns the
 // JSON output into ratios to the limit with the same rows, V, batch and threads.
 //
@@ -385,6 +386,40 @@ void BM_Verify(benchmark::State& state, const Config& config, RowKind kind, int 
   SetRows(state, 1);
 }
 
+// One residual pass: VerifyPosition on a position already computed (SamplerTarget::Load
+// outside the loop) whose draft, one-hot as a dense q row at the least likely token, is
+// rejected: the accept test, the residual walk over the position's entries, the
+// recovered token's logprob.
+void BM_VerifyResidual(benchmark::State& state, const Config& config, RowKind kind, int vocab) {
+  const RowSet& rows = Rows(kind, vocab, 1);
+  const LogitsView target_row = View(rows, 0, Dtype::kFloat32);
+  const int32_t draft = static_cast<int32_t>(
+      std::min_element(rows.f32[0].begin(), rows.f32[0].end()) - rows.f32[0].begin());
+  std::vector<float> q(vocab, 0.0f);
+  q[draft] = 1.0f;
+  DraftPosition position;
+  position.token = draft;
+  position.probs = LogitsView::Float32(q);
+  Sampler sampler;
+  SamplerTarget target(&sampler);
+  if (!target.Load(target_row, config.params).ok()) {
+    state.SkipWithError("setup failed");
+    return;
+  }
+  VerifyScratch scratch;
+  PositionOutcome outcome;
+  for (auto _ : state) {
+    const absl::Status s =
+        VerifyPosition(target, position, config.params.seed, 7, &scratch, &outcome);
+    if (!s.ok() || outcome.accepted) {
+      state.SkipWithError("the draft was not rejected");
+      return;
+    }
+    benchmark::DoNotOptimize(outcome.emitted.token_id);
+  }
+  SetRows(state, 1);
+}
+
 std::string Suffix(RowKind kind, int vocab, int batch) {
   return std::string("/") + KindName(kind) + "/V:" + std::to_string(vocab) +
          "/batch:" + std::to_string(batch);
@@ -437,6 +472,12 @@ void RegisterShape(RowKind kind, int vocab, int batch) {
           name != "t_topk50_topp95_minp05") {
         continue;
       }
+      benchmark::RegisterBenchmark(("verify_residual/" + name + suffix).c_str(),
+                                   [=, &config](benchmark::State& s) {
+                                     BM_VerifyResidual(s, config, kind, vocab);
+                                   })
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
       for (bool reject_last : {false, true}) {
         benchmark::RegisterBenchmark(
             ("verify/" + name + "/k:4/" + (reject_last ? "reject_last" : "accept_all") +

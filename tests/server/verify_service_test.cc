@@ -1,7 +1,12 @@
 // The Verify RPC in-process on 127.0.0.1:0: results equal the library's VerifyRow in any
 // batch, k = 0 equals Sample, errors name row, position and field, limits are reported.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -115,7 +120,7 @@ class VerifyServiceTest : public ::testing::TestWithParam<bool> {
 };
 
 INSTANTIATE_TEST_SUITE_P(, VerifyServiceTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "CallerRuns" : "Workers"; });
+                         [](const auto& test) { return test.param ? "CallerRuns" : "Workers"; });
 
 TEST_P(VerifyServiceTest, RowsEqualTheLibraryInAnyBatch) {
   std::vector<v1::VerifyRow> rows;
@@ -252,6 +257,50 @@ TEST_P(VerifyServiceTest, EmptyRequestAndServerInfo) {
   ASSERT_TRUE(stub_->GetServerInfo(&context, v1::GetServerInfoRequest(), &info).ok());
   EXPECT_EQ(info.max_draft_tokens(), 8);
   EXPECT_GE(info.rows_served(), 0u);
+}
+
+TEST_P(VerifyServiceTest, SharedMemoryRowsGiveTheSameResultAsValues) {
+  // One region holding the k + 1 target rows then the k draft rows, float32.
+  constexpr int kVocab = 256;
+  constexpr int kK = 3;
+  const v1::VerifyRow values = RandomRow(kVocab, kK, 9, /*with_q=*/true);
+  const std::string key = "/tokensampler-verify-test-" + std::to_string(getpid());
+  const size_t row_bytes = kVocab * sizeof(float);
+  const size_t bytes = (2 * kK + 1) * row_bytes;
+  const int fd = shm_open(key.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(ftruncate(fd, static_cast<off_t>(bytes)), 0);
+  char* data = static_cast<char*>(mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  ASSERT_NE(data, MAP_FAILED);
+  v1::VerifyRow shared = values;
+  auto place = [&](v1::Logits* logits, size_t slot) {
+    std::memcpy(data + slot * row_bytes, logits->values().data(), row_bytes);
+    logits->clear_values();
+    logits->set_dtype(v1::DTYPE_FLOAT32);
+    logits->mutable_shared_memory()->set_region("verify");
+    logits->mutable_shared_memory()->set_offset(slot * row_bytes);
+    logits->mutable_shared_memory()->set_byte_size(row_bytes);
+  };
+  for (int i = 0; i <= kK; ++i) place(shared.mutable_target_logits(i), i);
+  for (int i = 0; i < kK; ++i) place(shared.mutable_draft_probs(i), kK + 1 + i);
+  v1::RegisterSharedMemoryRequest reg;
+  reg.set_name("verify");
+  reg.set_key(key);
+  reg.set_byte_size(bytes);
+  v1::RegisterSharedMemoryResponse registered;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->RegisterSharedMemory(&context, reg, &registered).ok());
+  v1::VerifyRequest by_values, in_region;
+  *by_values.add_rows() = values;
+  *in_region.add_rows() = shared;
+  v1::VerifyResponse want, got;
+  ASSERT_TRUE(Verify(by_values, &want).ok());
+  const grpc::Status status = Verify(in_region, &got);
+  munmap(data, bytes);
+  close(fd);
+  shm_unlink(key.c_str());
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(got.SerializeAsString(), want.SerializeAsString());
 }
 
 TEST_P(VerifyServiceTest, RowsAreCountedAsServed) {

@@ -13,7 +13,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/call_util.h"
+#include "absl/time/clock.h"
 #include "server/log.h"
+#include "server/log_limiter.h"
 #include "server/rpc_status.h"
 #include "server/stream_session.h"
 #include "server/verify_reactor.h"

@@ -10,7 +10,8 @@
 # Usage: bench/rpc_bench.sh BUILD_DIR [DURATION] [CONCURRENCIES]
 #   e.g. bench/rpc_bench.sh build 5s "1 8 64"
 # Environment: ROWS (rows per request, default 1), WORKERS (server --workers, default 0
-# = CPUs), MODES ("unary stream"), WIRES ("values float32 bfloat16 shm"),
+# = CPUs), MODES ("unary stream"; "verify" = Verify calls with k = 4 one-hot drafts, a row
+# being one sequence of k + 1 target rows), WIRES ("values float32 bfloat16 shm"),
 # TRANSPORTS ("tcp unix"), PIPELINES ("greedy full"), SERVER_FLAGS (extra server flags, e.g.
 # "--sample_on_grpc_threads"). JSON lines go to $OUT (default: a new mktemp file).
 set -euo pipefail
@@ -134,6 +135,11 @@ for (p, m, w, c), v in sorted(by.items()):
         if u:
             ok = "MET" if v >= u else f"MISSED ({v / u:.0%})"
             print(f"stream/unary rows/s {p} {w} c={c}: {v / u:.2f} (target >= 1) {ok}")
+for (p, m, w, c), v in sorted(by.items()):
+    if m == "verify":
+        u = by.get((p, "unary", w, c))
+        if u:
+            print(f"verify/unary rows/s {p} {w} c={c}: {v / u:.2f} (a Verify row is k + 1 = 5 positions)")
 print("# shared memory (issue 10 targets; the batch target compares with sampler_benchmark)")
 for (p, m, w, t, c), r in sorted(via.items()):
     if w == "shm" and t == "unix" and c == 1:

@@ -4,6 +4,8 @@
 //   dense/...      the dense normalised distribution (decode+max, exp-sum, scale)
 //   sort/...       hwy::Sorter on V floats, the bar for sorting GetDistribution's answer
 //   reference/...  the slow double-precision oracle of tests/sampler/reference.cc
+//   verify/...     speculative verification of one row (VerifyRow), k = 4 drafts
+//   verify_residual/...  one rejected draft position on a computed target (the residual)
 // Names are <group>/<config>/<rows>/V:<V>/batch:<B>[/dtype]; bench/summarise.py turns the
 // JSON output into ratios to the limit with the same rows, V, batch and threads.
 //
@@ -31,6 +33,7 @@
 #include "sampler/kernels.h"
 #include "sampler/params.h"
 #include "sampler/sampler.h"
+#include "sampler/verify.h"
 #include "tests/sampler/reference.h"
 
 namespace tokensampler::sampler::bench {
@@ -325,6 +328,98 @@ void BM_Reference(benchmark::State& state, const Config& config, RowKind kind, i
   SetRows(state, batch);
 }
 
+// Speculative verification of one row: k = kDraftTokens drafts over k + 1 distinct target
+// rows. "accept_all": q_i = p_i and d_i = the target's own draw at position i, so every
+// draft is accepted: k + 1 position passes and no residual. "reject_last": the same, but
+// the last draft is one-hot at the least likely token, so it is rejected: k position
+// passes plus one residual pass. Compare with pipeline/<config> (one Sample) of the same
+// rows: the target is verify <= (k + 1) x Sample + one residual pass.
+constexpr int kDraftTokens = 4;
+
+void BM_Verify(benchmark::State& state, const Config& config, RowKind kind, int vocab,
+               bool reject_last) {
+  const RowSet& rows = Rows(kind, vocab, kDraftTokens + 1);
+  std::vector<LogitsView> targets;
+  for (int i = 0; i <= kDraftTokens; ++i) targets.push_back(View(rows, i, Dtype::kFloat32));
+  Sampler sampler;
+  std::vector<int32_t> context_and_drafts;
+  std::vector<std::vector<float>> q(kDraftTokens, std::vector<float>(vocab, 0.0f));
+  for (int i = 0; i < kDraftTokens; ++i) {
+    SamplingParams at = config.params;
+    at.context_token_ids = context_and_drafts;
+    DistributionResult dist;
+    SampleResult sample;
+    if (!sampler.Distribution(targets[i], at, &dist).ok() ||
+        !sampler.Sample(targets[i], at, 1000 + i, &sample).ok()) {
+      state.SkipWithError("setup failed");
+      return;
+    }
+    for (size_t j = 0; j < dist.token_ids.size(); ++j) q[i][dist.token_ids[j]] = dist.probs[j];
+    int32_t draft = sample.samples[0].token_id;
+    if (reject_last && i == kDraftTokens - 1) {
+      draft = static_cast<int32_t>(std::min_element(rows.f32[i].begin(), rows.f32[i].end()) -
+                                   rows.f32[i].begin());
+      std::fill(q[i].begin(), q[i].end(), 0.0f);
+      q[i][draft] = 1.0f;
+    }
+    context_and_drafts.push_back(draft);
+  }
+  std::vector<LogitsView> q_views;
+  for (const auto& row : q) q_views.push_back(LogitsView::Float32(row));
+  VerifyInputs in;
+  in.target_logits = targets;
+  in.draft_token_ids = context_and_drafts;
+  in.draft_probs = q_views;
+  in.params = config.params;
+  in.step = 1000;
+  SamplerTarget target(&sampler);
+  VerifyResult result;
+  for (auto _ : state) {
+    const absl::Status s = VerifyRow(target, in, &result);
+    if (!s.ok()) {
+      state.SkipWithError(s.ToString().c_str());
+      return;
+    }
+    benchmark::ClobberMemory();
+  }
+  state.counters["accepted"] = result.num_accepted;
+  SetRows(state, 1);
+}
+
+// One residual pass: VerifyPosition on a position already computed (SamplerTarget::Load
+// outside the loop) whose draft, one-hot as a dense q row at the least likely token, is
+// rejected: the accept test, the residual walk over the position's entries, the
+// recovered token's logprob.
+void BM_VerifyResidual(benchmark::State& state, const Config& config, RowKind kind, int vocab) {
+  const RowSet& rows = Rows(kind, vocab, 1);
+  const LogitsView target_row = View(rows, 0, Dtype::kFloat32);
+  const int32_t draft = static_cast<int32_t>(
+      std::min_element(rows.f32[0].begin(), rows.f32[0].end()) - rows.f32[0].begin());
+  std::vector<float> q(vocab, 0.0f);
+  q[draft] = 1.0f;
+  DraftPosition position;
+  position.token = draft;
+  position.probs = LogitsView::Float32(q);
+  Sampler sampler;
+  SamplerTarget target(&sampler);
+  if (!target.Load(target_row, config.params, /*step=*/0).ok()) {
+    state.SkipWithError("setup failed");
+    return;
+  }
+  VerifyScratch scratch;
+  PositionOutcome outcome;
+  for (auto _ : state) {
+    const absl::Status s =
+        VerifyPosition(target, position, config.params.seed, 7, &scratch, &outcome);
+    if (!s.ok() || outcome.accepted) {
+      state.SkipWithError("the draft was not rejected");
+      return;
+    }
+    benchmark::DoNotOptimize(outcome.emitted.token_id);
+  }
+  SetRows(state, 1);
+}
+
 std::string Suffix(RowKind kind, int vocab, int batch) {
   return std::string("/") + KindName(kind) + "/V:" + std::to_string(vocab) +
          "/batch:" + std::to_string(batch);
@@ -370,6 +465,32 @@ void RegisterShape(RowKind kind, int vocab, int batch) {
   Register("sort/hwy_sorter" + suffix, [=](benchmark::State& s) {
     BM_HwySorter(s, kind, vocab, batch);
   });
+  if (batch == 1 && kind == RowKind::kNormal && vocab == 128256) {
+    for (const Config& config : configs) {
+      const std::string name = config.name;
+      if (name != "greedy" && name != "t" && name != "t_topp95" &&
+          name != "t_topk50_topp95_minp05") {
+        continue;
+      }
+      benchmark::RegisterBenchmark(("verify_residual/" + name + suffix).c_str(),
+                                   [=, &config](benchmark::State& s) {
+                                     BM_VerifyResidual(s, config, kind, vocab);
+                                   })
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+      for (bool reject_last : {false, true}) {
+        benchmark::RegisterBenchmark(
+            ("verify/" + name + "/k:4/" + (reject_last ? "reject_last" : "accept_all") +
+             suffix)
+                .c_str(),
+            [=, &config](benchmark::State& s) {
+              BM_Verify(s, config, kind, vocab, reject_last);
+            })
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
+    }
+  }
   if (batch == 1 || kind == RowKind::kNpy) {
     for (const Config& config : configs) {
       const std::string name = config.name;

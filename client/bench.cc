@@ -32,12 +32,37 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kSampleMethod[] = "/tokensampler.v1.Sampler/Sample";
 constexpr char kStreamMethod[] = "/tokensampler.v1.Sampler/SampleStream";
+constexpr char kVerifyMethod[] = "/tokensampler.v1.Sampler/Verify";
 // Payload variants cycled through, bounded so that big batches don't use much memory.
 constexpr int kMaxVariants = 4;
 constexpr size_t kVariantBudgetBytes = size_t{64} << 20;
 // A failed call is retried after this pause, so a down server is not hammered.
 constexpr auto kErrorBackoff = std::chrono::milliseconds(20);
 
+// A serialized VerifyRequest of options.rows rows, each with draft_tokens one-hot drafts
+// (draft i = the argmax of target row i) and draft_tokens + 1 target rows.
+grpc::ByteBuffer VerifyPayload(const BenchOptions& options, uint64_t seed) {
+  const int positions = options.draft_tokens + 1;
+  const std::vector<float> logits =
+      RandomNormalLogits(static_cast<size_t>(options.rows) * positions, options.vocab, seed);
+  v1::VerifyRequest request;
+  for (int r = 0; r < options.rows; ++r) {
+    v1::VerifyRow* row = request.add_rows();
+    *row->mutable_params() = options.params;
+    for (int i = 0; i < positions; ++i) {
+      const auto z = absl::MakeConstSpan(logits).subspan(
+          (static_cast<size_t>(r) * positions + i) * options.vocab, options.vocab);
+      EncodeLogits(z, options.wire, row->add_target_logits());
+      if (i < options.draft_tokens) {
+        row->add_draft_token_ids(
+            static_cast<int32_t>(std::max_element(z.begin(), z.end()) - z.begin()));
+      }
+    }
+  }
+  const std::string bytes = request.SerializeAsString();
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
 // Everything one caller accumulates; touched only by that caller's call chain, which
 // runs one callback at a time.
 struct CallerStats {
@@ -264,7 +289,8 @@ class UnaryCaller {
       payload = &run_->UnaryPayload(next_payload_++);
     }
     const Clock::time_point start = Clock::now();
-    stub_->UnaryCall(context_.get(), kSampleMethod, grpc::StubOptions(), payload, &response_,
+    stub_->UnaryCall(context_.get(), run_->options().verify ? kVerifyMethod : kSampleMethod,
+                     grpc::StubOptions(), payload, &response_,
                      [this, measured, start](grpc::Status status) {
                        const Clock::time_point end = Clock::now();
                        run_->Record(&stats_, measured, start, end, status);
@@ -552,6 +578,16 @@ absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options
     return absl::InvalidArgumentError(
         absl::StrCat("--requests: must be >= 0, got ", options.requests));
   }
+  if (options.verify && options.shared_memory) {
+    return absl::InvalidArgumentError("--mode=verify: send --wire values, float32, bfloat16 or "
+                                      "float16 (shm is not generated for Verify rows)");
+  }
+  if (options.verify && options.draft_tokens < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--draft_tokens: must be >= 0 in verify mode, got ", options.draft_tokens));
+  }
+  // Logit rows per request row: the k + 1 target positions of a Verify row.
+  const int positions = options.verify ? options.draft_tokens + 1 : 1;
   if (options.requests == 0 && options.duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--duration: must be > 0 (or give --requests)");
   }
@@ -561,7 +597,7 @@ absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options
 
   const Wire wire = options.shared_memory ? Wire::kFloat32 : options.wire;
   const double total_bytes =
-      static_cast<double>(options.vocab) * options.rows * WireBytesPerLogit(wire);
+      static_cast<double>(options.vocab) * options.rows * positions * WireBytesPerLogit(wire);
   if (!options.shared_memory && total_bytes > client.options().max_message_bytes) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "--vocab x --rows: a request of %.0f bytes of logits exceeds the %d-byte message limit",
@@ -569,7 +605,7 @@ absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options
   }
   // Payloads, generated and serialized once: `variants` requests of `rows` distinct rows.
   const size_t row_bytes = static_cast<size_t>(options.vocab) * WireBytesPerLogit(wire);
-  const size_t request_bytes = row_bytes * options.rows;
+  const size_t request_bytes = row_bytes * options.rows * positions;
   const int variants = static_cast<int>(std::clamp<size_t>(
       kVariantBudgetBytes / std::max<size_t>(request_bytes, 1), 1, kMaxVariants));
   const std::string params = options.params.SerializeAsString();
@@ -578,6 +614,10 @@ absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options
   std::vector<std::vector<float>> float_variants;
   v1::Logits encoded;
   for (int v = 0; v < variants; ++v) {
+    if (options.verify) {
+      unary_payloads.push_back(VerifyPayload(options, options.random_seed + v));
+      continue;
+    }
     std::vector<float> logits = RandomNormalLogits(options.rows, options.vocab,
                                                    options.random_seed + static_cast<uint64_t>(v));
     if (options.shared_memory) {
@@ -683,6 +723,10 @@ absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options
   return result;
 }
 
+const char* BenchModeName(const BenchOptions& options) {
+  return options.verify ? "verify" : options.stream ? "stream" : "unary";
+}
+
 std::string BenchResultJson(const BenchOptions& options, const BenchResult& r,
                             absl::string_view server) {
   std::string codes;
@@ -697,7 +741,7 @@ std::string BenchResultJson(const BenchOptions& options, const BenchResult& r,
       "\"rows_per_s\": %.1f, \"mb_per_s\": %.1f, \"logits_bytes_per_request\": %d, "
       "\"latency_ms\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f, "
       "\"mean\": %.3f}}",
-      JsonEscape(server), options.stream ? "stream" : "unary", JsonEscape(options.pipeline),
+      JsonEscape(server), BenchModeName(options), JsonEscape(options.pipeline),
       options.shared_memory ? "shm" : WireName(options.wire), options.concurrency, options.vocab,
       options.rows, r.requests, r.rows, r.errors, codes, JsonEscape(r.first_error), r.seconds,
       r.requests_per_s, r.rows_per_s, r.mb_per_s, r.logits_bytes_per_request, r.latency_ms.p50,
@@ -711,7 +755,7 @@ std::string BenchResultText(const BenchOptions& options, const BenchResult& r,
       "requests   %d ok, %d failed in %.2fs\n"
       "throughput %.1f requests/s  %.1f rows/s  %.1f MB/s of logits\n"
       "latency    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n",
-      server, options.stream ? "stream" : "unary", options.pipeline,
+      server, BenchModeName(options), options.pipeline,
       options.shared_memory ? "shm" : WireName(options.wire), options.concurrency, options.vocab,
       options.rows, r.requests, r.errors, r.seconds, r.requests_per_s, r.rows_per_s, r.mb_per_s,
       r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.latency_ms.max);

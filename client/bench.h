@@ -41,6 +41,10 @@ struct BenchOptions {
   // clock) and sends float32 SharedMemoryRefs. `wire` is ignored.
   bool shared_memory = false;
   bool stream = false;              // SampleStream instead of unary Sample
+  // Unary Verify instead of Sample: each row carries `draft_tokens` one-hot drafts (each
+  // the argmax of its target row) and draft_tokens + 1 target rows of `vocab` logits.
+  bool verify = false;
+  int draft_tokens = 4;             // k, >= 0 (verify only)
   std::string pipeline = "greedy";  // for the report
   v1::SamplingParams params;        // every row's parameters
   uint64_t random_seed = 1;         // seeds the generated logits
@@ -77,6 +81,9 @@ std::string BenchResultJson(const BenchOptions& options, const BenchResult& resu
                             absl::string_view server);
 std::string BenchResultText(const BenchOptions& options, const BenchResult& result,
                             absl::string_view server);
+
+// "unary", "stream" or "verify".
+const char* BenchModeName(const BenchOptions& options);
 
 // The gRPC code name ("UNAVAILABLE") of a numeric status code.
 std::string StatusCodeName(int code);

@@ -130,13 +130,24 @@ ABSL_FLAG(int64_t, requests, 0,
 ABSL_FLAG(int32_t, bench_vocab, 128256, "Vocabulary size of the generated rows.");
 ABSL_FLAG(int32_t, rows, 1, "Rows per request (per stream message).");
 ABSL_FLAG(std::string, mode, "unary",
-          "unary (Sample calls) or stream (SampleStream: one open stream per caller, a new "
-          "one every 256 messages).");
+          "unary (Sample calls), stream (SampleStream: one open stream per caller, a new "
+          "one every 256 messages) or verify (Verify calls, --draft_tokens per row).");
 ABSL_FLAG(std::string, pipeline, "greedy",
           "greedy (temperature 0) or full (temperature 0.8, top_k 50, top_p 0.95, min_p 0.05); "
           "sampling flags given on top override it.");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "Unmeasured time before the run.");
 ABSL_FLAG(bool, progress, false, "Print progress lines even when stderr is not a terminal.");
+
+// verify.
+ABSL_FLAG(std::string, target, "",
+          "Target logits from a .npy file of shape (k + 1, V): row i scores the token after "
+          "the context and draft tokens 0..i-1.");
+ABSL_FLAG(std::string, draft, "",
+          "Draft probabilities from a .npy file of shape (k, V), rows summing to 1; not "
+          "given = one-hot drafts (n-gram, prompt lookup).");
+ABSL_FLAG(std::string, drafts, "", "The k draft token ids: id,id,... (empty = k = 0).");
+ABSL_FLAG(int32_t, draft_tokens, 4,
+          "bench --mode verify: draft tokens (k) per row; each row sends k + 1 target rows.");
 
 // health.
 ABSL_FLAG(std::string, service, "",
@@ -235,6 +246,14 @@ const std::vector<Subcommand>& Subcommands() {
                {"vocab", "vocab_file"},
                {"json", "json"}},
               SamplingFlagRefs())},
+      {"verify", "--target FILE [--draft FILE] --drafts LIST [sampling flags]",
+       "Speculative verification: which draft tokens the target accepts, and the next token.",
+       Concat({{"target", "target"},
+               {"draft", "draft"},
+               {"drafts", "drafts"},
+               {"wire", "wire"},
+               {"json", "json"}},
+              SamplingFlagRefs())},
       {"bench", "[--concurrency N] [--duration D | --requests N] [--vocab V] [--rows R] ...",
        "Load generator: throughput (requests/s, rows/s, MB/s) and latency percentiles.",
        Concat({{"concurrency", "concurrency"},
@@ -244,6 +263,7 @@ const std::vector<Subcommand>& Subcommands() {
                {"rows", "rows"},
                {"wire", "wire"},
                {"mode", "mode"},
+               {"draft_tokens", "draft_tokens"},
                {"pipeline", "pipeline"},
                {"warmup", "warmup"},
                {"random_seed", "random_seed"},
@@ -433,7 +453,7 @@ std::variant<Invocation, UsageError> Parse(int argc, char** argv) {
     inv.sub = FindSubcommand(positional[0]);
     if (inv.sub == nullptr) {
       return UsageError{absl::StrCat("unknown subcommand '", positional[0],
-                                     "' (want sample, dist, bench, health, info or help)")};
+                                     "' (want sample, dist, verify, bench, health, info or help)")};
     }
     if (positional.size() > 1) {
       return UsageError{absl::StrCat("unexpected argument '", positional[1], "'")};
@@ -441,7 +461,7 @@ std::variant<Invocation, UsageError> Parse(int argc, char** argv) {
   }
   if (inv.help) return inv;
   if (inv.sub == nullptr) {
-    return UsageError{"missing subcommand (sample, dist, bench, health, info or help)"};
+    return UsageError{"missing subcommand (sample, dist, verify, bench, health, info or help)"};
   }
   for (const auto& [written, name, value] : flags) {
     absl::CommandLineFlag* flag = Resolve(inv.sub, name);
@@ -736,6 +756,84 @@ int RunDist(const Invocation& inv) {
   return kExitOk;
 }
 
+// The Verify request of `verify`: one row from the target (and draft) .npy files.
+absl::StatusOr<v1::VerifyRequest> VerifyRequestFromFlags(const Invocation& inv) {
+  if (!inv.given.count("target")) {
+    return absl::InvalidArgumentError("give --target FILE (.npy of shape (k + 1, V))");
+  }
+  auto target = ReadNpyFile(absl::GetFlag(FLAGS_target));
+  if (!target.ok()) return absl::InvalidArgumentError(target.status().message());
+  auto drafts = ParseIdList(absl::GetFlag(FLAGS_drafts), "--drafts");
+  if (!drafts.ok()) return drafts.status();
+  if (target->rows != drafts->size() + 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--target: want k + 1 = ", drafts->size() + 1, " rows for ", drafts->size(),
+        " --drafts, got ", target->rows));
+  }
+  std::optional<NpyArray> draft;
+  if (inv.given.count("draft")) {
+    auto read = ReadNpyFile(absl::GetFlag(FLAGS_draft));
+    if (!read.ok()) return absl::InvalidArgumentError(read.status().message());
+    if (read->rows != drafts->size() || read->cols != target->cols) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--draft: want shape (", drafts->size(), ", ", target->cols, "), got (",
+                       read->rows, ", ", read->cols, ")"));
+    }
+    draft = *std::move(read);
+  }
+  auto wire = ParseWire(absl::GetFlag(FLAGS_wire));
+  if (!wire.ok()) return wire.status();
+  auto params = SamplingFromFlags(inv);
+  if (!params.ok()) return params.status();
+  auto context = ParseIdList(absl::GetFlag(FLAGS_context), "--context");
+  if (!context.ok()) return context.status();
+  v1::VerifyRequest request;
+  v1::VerifyRow* row = request.add_rows();
+  const size_t v = target->cols;
+  for (size_t i = 0; i < target->rows; ++i) {
+    EncodeLogits(absl::MakeConstSpan(target->data).subspan(i * v, v), *wire,
+                 row->add_target_logits());
+  }
+  for (size_t i = 0; draft.has_value() && i < draft->rows; ++i) {
+    EncodeLogits(absl::MakeConstSpan(draft->data).subspan(i * v, v), *wire,
+                 row->add_draft_probs());
+  }
+  row->mutable_draft_token_ids()->Add(drafts->begin(), drafts->end());
+  *row->mutable_params() = *params;
+  row->mutable_context_token_ids()->Add(context->begin(), context->end());
+  row->set_step(absl::GetFlag(FLAGS_step));
+  return request;
+}
+
+int RunVerify(const Invocation& inv) {
+  auto request = VerifyRequestFromFlags(inv);
+  if (!request.ok()) return Usage(request.status().message());
+  auto client = MakeClient(inv);
+  if (!client.ok()) return Usage(client.status().message());
+  auto response = (*client)->Verify(*request);
+  if (!response.ok()) return Fail(response.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ToJson(*response) << "\n";
+    return kExitOk;
+  }
+  const v1::VerifyRow& row = request->rows(0);
+  const v1::VerifyResult& result = response->results(0);
+  std::cout << "accepted " << result.num_accepted() << " of " << row.draft_token_ids_size()
+            << " draft tokens\n";
+  for (int i = 0; i < result.tokens_size(); ++i) {
+    const v1::Sample& token = result.tokens(i);
+    const char* what = i < result.num_accepted()                     ? "draft, accepted"
+                       : result.num_accepted() == row.draft_token_ids_size() ? "bonus"
+                                                                              : "recovered";
+    std::cout << "  position " << i << ": token " << token.token_id() << "  logprob "
+              << FormatLogprob(token.logprob()) << "  (" << what << ")\n";
+  }
+  std::cout << "  seed " << result.seed() << "  step " << result.step()
+            << "  (replay with --seed " << result.seed() << " --step " << result.step()
+            << ")\n";
+  return kExitOk;
+}
+
 int RunBenchCommand(const Invocation& inv) {
   BenchOptions options;
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
@@ -747,10 +845,13 @@ int RunBenchCommand(const Invocation& inv) {
   options.random_seed = absl::GetFlag(FLAGS_random_seed);
   options.pipeline = absl::GetFlag(FLAGS_pipeline);
   const std::string mode = absl::GetFlag(FLAGS_mode);
-  if (mode != "unary" && mode != "stream") {
-    return Usage(absl::StrCat("--mode: unknown value '", mode, "' (want unary or stream)"));
+  if (mode != "unary" && mode != "stream" && mode != "verify") {
+    return Usage(
+        absl::StrCat("--mode: unknown value '", mode, "' (want unary, stream or verify)"));
   }
   options.stream = mode == "stream";
+  options.verify = mode == "verify";
+  options.draft_tokens = absl::GetFlag(FLAGS_draft_tokens);
   options.shared_memory = SharedMemoryWire();
   absl::StatusOr<Wire> wire = options.shared_memory ? absl::StatusOr<Wire>(Wire::kFloat32)
                                                     : ParseWire(absl::GetFlag(FLAGS_wire));
@@ -823,14 +924,15 @@ int RunInfo(const Invocation& inv) {
       "samplers        %s\n"
       "limits          max_vocab %d, max_rows_per_request %d, max_message_bytes %d,\n"
       "                max_sequences_per_stream %d, max_history_tokens %d,\n"
-      "                max_num_samples %d, max_top_logprobs %d\n"
+      "                max_num_samples %d, max_top_logprobs %d, max_draft_tokens %d\n"
       "served          %d requests, %d rows\n"
       "shared_memory   %s, prefix \"%s\", max %d regions, max %d bytes\n",
       absl::GetFlag(FLAGS_server), info->instance(), info->version(), info->simd_target(),
       info->worker_threads(), absl::StrJoin(presets, ", "), absl::StrJoin(dtypes, ", "),
       absl::StrJoin(info->samplers(), ", "), info->max_vocab(), info->max_rows_per_request(),
       info->max_message_bytes(), info->max_sequences_per_stream(), info->max_history_tokens(),
-      info->max_num_samples(), info->max_top_logprobs(), info->requests_served(),
+      info->max_num_samples(), info->max_top_logprobs(), info->max_draft_tokens(),
+      info->requests_served(),
       info->rows_served(), v1::SharedMemoryMode_Name(info->shared_memory_mode()),
       info->shared_memory_prefix(), info->max_shared_memory_regions(),
       info->max_shared_memory_bytes());
@@ -882,6 +984,7 @@ int RunCli(int argc, char** argv) {
   const std::string name = inv.sub->name;
   if (name == "sample") return RunSample(inv);
   if (name == "dist") return RunDist(inv);
+  if (name == "verify") return RunVerify(inv);
   if (name == "bench") return RunBenchCommand(inv);
   if (name == "health") return RunHealth(inv);
   return RunInfo(inv);

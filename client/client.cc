@@ -223,6 +223,15 @@ absl::StatusOr<v1::SampleResponse> Client::Sample(const v1::SampleRequest& reque
   return response;
 }
 
+absl::StatusOr<v1::VerifyResponse> Client::Verify(const v1::VerifyRequest& request) {
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  v1::VerifyResponse response;
+  grpc::Status status = stub_->Verify(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, address_, "Verify");
+  return response;
+}
+
 absl::StatusOr<v1::DistributionResponse> Client::GetDistribution(const v1::SampleRequest& request) {
   grpc::ClientContext context;
   PrepareContext(&context);

@@ -76,6 +76,7 @@ class Client {
 
   absl::StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request);
   absl::StatusOr<v1::DistributionResponse> GetDistribution(const v1::SampleRequest& request);
+  absl::StatusOr<v1::VerifyResponse> Verify(const v1::VerifyRequest& request);
   absl::StatusOr<v1::ServerInfo> GetServerInfo();
   // Shared memory regions (see SharedMemoryObject in client/shared_memory.h).
   absl::Status RegisterSharedMemory(const v1::RegisterSharedMemoryRequest& request);

@@ -34,7 +34,11 @@ double DrawUniformForPurpose(uint64_t seed, uint64_t step, uint32_t index, uint3
   const std::array<uint32_t, 4> w = Philox4x32_10(
       {static_cast<uint32_t>(step), static_cast<uint32_t>(step >> 32), index, purpose},
       {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
-  const uint64_t bits = (static_cast<uint64_t>(w[0] >> 5) << 26) | (w[1] >> 6);
+  return UniformFromWords(w[0], w[1]);
+}
+
+double UniformFromWords(uint32_t wa, uint32_t wb) {
+  const uint64_t bits = (static_cast<uint64_t>(wa >> 5) << 26) | (wb >> 6);
   return static_cast<double>(bits) * 0x1.0p-53;
 }
 

@@ -27,6 +27,9 @@ double DrawUniform(uint64_t seed, uint64_t step, uint32_t index);
 // service's other random numbers apart from the token draw (purpose 0, DrawUniform):
 // counter = (step low, step high, index, purpose), same key and conversion.
 double DrawUniformForPurpose(uint64_t seed, uint64_t step, uint32_t index, uint32_t purpose);
+// The uniform number in [0, 1) made from two Philox output words, the same formula for
+// every purpose (README "The draw"): ((wa >> 5) * 2^26 + (wb >> 6)) / 2^53.
+double UniformFromWords(uint32_t wa, uint32_t wb);
 
 // The running sums of the draw: calls visit(i, cum_i) for each i in [0, n) with
 // p_i = prob_at(i) > 0, in index (token id) order, cum_i being the double sum of the

@@ -426,7 +426,7 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
     const int32_t id = s.tokens[i];
     sample.token_id = id;
     if (raw_mode) {
-      sample.logprob = static_cast<float>(static_cast<double>(s.RawLogit(id)) - s.raw_lse);
+      sample.logprob = RawLogprob(id);
     } else {
       sample.logprob = s.dist.one_hot()
                            ? 0.0f
@@ -470,11 +470,20 @@ absl::Status Sampler::Distribution(LogitsView logits, const SamplingParams& para
 
 absl::StatusOr<const ProcessedDistribution*> Sampler::Process(LogitsView logits,
                                                               const SamplingParams& params,
-                                                              uint64_t step) {
+                                                              uint64_t step,
+                                                              bool raw_logprobs) {
   impl_->step = step;
-  absl::Status status = impl_->Process(logits, params, /*need_raw=*/false);
+  absl::Status status = impl_->Process(logits, params, raw_logprobs);
   if (!status.ok()) return status;
   return &impl_->dist;
+}
+
+float Sampler::RawLogprob(int32_t id) const {
+  return static_cast<float>(static_cast<double>(impl_->RawLogit(id)) - impl_->raw_lse);
+}
+
+void Sampler::RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out) {
+  impl_->RawTopLogprobs(count, out);
 }
 
 const char* SimdTargetName() { return hwy::TargetName(kernels::DispatchedTarget()); }

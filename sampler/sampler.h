@@ -72,10 +72,19 @@ class Sampler {
   // The processed distribution of `logits` as a value in token-id order, with its
   // probability lookup and draws (ProcessedDistribution::Draw(seed, step, i) is the token
   // Sample draws as sample i). Owned by this Sampler: valid until its next call.
-  // `step` matters only to XTC's coin.
+  // `step` matters only to XTC's coin. With `raw_logprobs`, also keeps what RAW logprobs
+  // need (one more exp pass over the row when a stage changes the logits or T != 1, as
+  // Sample in RAW mode).
   absl::StatusOr<const ProcessedDistribution*> Process(LogitsView logits,
                                                        const SamplingParams& params,
-                                                       uint64_t step = 0);
+                                                       uint64_t step = 0,
+                                                       bool raw_logprobs = false);
+
+  // After Process(..., raw_logprobs = true) and until the next call: the RAW logprob
+  // (log-softmax of the logits as given) of `id`, and the `count` most likely tokens of
+  // the logits as given with theirs, exactly as Sample reports them.
+  float RawLogprob(int32_t id) const;
+  void RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out);
 
  private:
   struct Impl;

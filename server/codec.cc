@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "server/client_text.h"
 #include "tokensampler/v1/sampler.pb.h"
 
@@ -15,6 +16,12 @@ namespace {
 
 absl::Status Invalid(size_t index, absl::string_view field, absl::string_view rule) {
   return absl::InvalidArgumentError(absl::StrCat("rows[", index, "].", field, ": ", rule));
+}
+
+absl::Status CheckRowCount(int n, const Limits& limits) {
+  if (n <= limits.max_rows) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("rows: ", n, " rows exceed the server limit max_rows=", limits.max_rows));
 }
 
 size_t DtypeWidth(sampler::Dtype dtype) {
@@ -299,10 +306,8 @@ absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limit
                            absl::FunctionRef<uint64_t()> pick_seed, std::vector<DecodedRow>* rows,
                            SharedMemoryResolver resolve_region) {
   const int n = request.rows_size();
-  if (n > limits.max_rows) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "rows: ", n, " rows exceed the server limit max_rows=", limits.max_rows));
-  }
+  absl::Status count = CheckRowCount(n, limits);
+  if (!count.ok()) return count;
   rows->clear();
   rows->resize(n);
   absl::flat_hash_set<absl::string_view> sequence_ids;
@@ -319,6 +324,161 @@ absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limit
   return absl::OkStatus();
 }
 
+namespace {
+
+void EncodeSample(const sampler::Sample& sample, v1::Sample* out) {
+  out->set_token_id(sample.token_id);
+  out->set_logprob(sample.logprob);
+  for (const sampler::TokenLogprob& alt : sample.top_logprobs) {
+    v1::TokenLogprob* t = out->add_top_logprobs();
+    t->set_token_id(alt.token_id);
+    t->set_logprob(alt.logprob);
+  }
+}
+
+// An error of DecodeLogits ("rows[i].logits...") renamed to `field` ("rows[i].<field>...").
+absl::Status RenameLogitsError(size_t index, absl::string_view field,
+                               const absl::Status& status) {
+  if (status.ok()) return status;
+  absl::string_view message = status.message();
+  const std::string prefix = absl::StrCat("rows[", index, "].logits");
+  if (!absl::ConsumePrefix(&message, prefix)) return status;
+  return absl::Status(status.code(), absl::StrCat("rows[", index, "].", field, message));
+}
+
+absl::Status DecodeVerifyRow(const v1::VerifyRow& row, size_t index, const Limits& limits,
+                             absl::FunctionRef<uint64_t()> pick_seed,
+                             SharedMemoryResolver resolve_region, DecodedVerifyRow* out) {
+  const int k = row.draft_token_ids_size();
+  if (k > limits.max_draft_tokens) {
+    return Invalid(index, "draft_token_ids",
+                   absl::StrCat(k, " draft tokens exceed the server limit max_draft_tokens=",
+                                limits.max_draft_tokens));
+  }
+  if (row.target_logits_size() != k + 1) {
+    return Invalid(index, "target_logits",
+                   absl::StrCat("want k + 1 = ", k + 1, " rows, got ",
+                                row.target_logits_size()));
+  }
+  if (row.draft_probs_size() != 0 && row.draft_probs_size() != k) {
+    return Invalid(index, "draft_probs",
+                   absl::StrCat("want k = ", k, " rows or none, got ", row.draft_probs_size()));
+  }
+  out->target_logits.resize(k + 1);
+  out->target_regions.assign(k + 1, nullptr);
+  DecodedRow slot;  // DecodeLogits' output, one Logits at a time
+  for (int i = 0; i <= k; ++i) {
+    const std::string field = absl::StrCat("target_logits[", i, "]");
+    absl::Status status = RenameLogitsError(
+        index, field, DecodeLogits(row.target_logits(i), index, limits, resolve_region, &slot));
+    if (!status.ok()) return status;
+    out->target_logits[i] = slot.logits;
+    out->target_regions[i] = std::move(slot.shared_memory);
+    if (out->target_logits[i].size != out->target_logits[0].size) {
+      return Invalid(index, field,
+                     absl::StrCat("vocabulary size ", out->target_logits[i].size,
+                                  " differs from target_logits[0]'s ",
+                                  out->target_logits[0].size));
+    }
+  }
+  const size_t vocab = out->target_logits[0].size;
+  const int num_samples = row.params().num_samples();
+  if (num_samples != 0 && num_samples != 1) {
+    return Invalid(index, "params.num_samples",
+                   absl::StrCat("must be 0 or 1 in Verify (one token per position), got ",
+                                num_samples));
+  }
+  DecodedRow& base = out->row;
+  base.index = index;
+  base.has_logits = true;
+  base.logits = out->target_logits[0];
+  base.step = row.step();
+  base.sequence_id = row.sequence_id();
+  base.context_token_ids = absl::MakeConstSpan(row.context_token_ids().data(),
+                                               row.context_token_ids_size());
+  absl::Status status = DecodeParams(row.params(), index, limits, pick_seed, &base);
+  if (!status.ok()) return status;
+  base.params.context_token_ids = base.context_token_ids;
+  status = RowError(index, sampler::ValidateParams(base.params, vocab));
+  if (!status.ok()) return status;
+  out->draft_token_ids = absl::MakeConstSpan(row.draft_token_ids().data(), k);
+  for (int i = 0; i < k; ++i) {
+    const int32_t id = row.draft_token_ids(i);
+    if (id < 0 || static_cast<size_t>(id) >= vocab) {
+      return Invalid(index, absl::StrCat("draft_token_ids[", i, "]"),
+                     absl::StrCat("token id ", id, " out of range [0, ", vocab, ")"));
+    }
+  }
+  out->draft_probs.resize(row.draft_probs_size());
+  for (int i = 0; i < row.draft_probs_size(); ++i) {
+    const std::string field = absl::StrCat("draft_probs[", i, "]");
+    status = RenameLogitsError(
+        index, field, DecodeLogits(row.draft_probs(i), index, limits, resolve_region, &slot));
+    if (!status.ok()) return status;
+    out->draft_probs[i] = slot.logits;
+    if (slot.shared_memory != nullptr) {
+      // Read once here (validation and every later read use this private copy): the
+      // region's owner may rewrite it at any time.
+      sampler::LogitsView copy;
+      status = RenameLogitsError(
+          index, field,
+          CopyRowToPrivate(*slot.shared_memory, slot.logits,
+                           absl::StrCat("rows[", index, "].logits.shared_memory"), &copy));
+      if (!status.ok()) return status;
+      const char* bytes = static_cast<const char*>(copy.data);
+      out->draft_storage.emplace_back(
+          bytes, bytes + copy.size * (copy.dtype == sampler::Dtype::kFloat32 ? 4 : 2));
+      out->draft_probs[i].data = out->draft_storage.back().data();
+    }
+    if (out->draft_probs[i].size != vocab) {
+      return Invalid(index, field,
+                     absl::StrCat("vocabulary size ", out->draft_probs[i].size,
+                                  " differs from target_logits[0]'s ", vocab));
+    }
+    status = RowError(index, sampler::ValidateDraftProbs(field, out->draft_probs[i],
+                                                         row.draft_token_ids(i)));
+    if (!status.ok()) return status;
+  }
+  out->context_and_drafts.assign(base.context_token_ids.begin(), base.context_token_ids.end());
+  out->context_and_drafts.insert(out->context_and_drafts.end(), out->draft_token_ids.begin(),
+                                 out->draft_token_ids.end());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+sampler::SamplingParams DecodedVerifyRow::ParamsAt(size_t position) const {
+  return sampler::ParamsAtPosition(row.params, context_and_drafts,
+                                   row.context_token_ids.size(), position);
+}
+
+absl::Status DecodeVerifyRequest(const v1::VerifyRequest& request, const Limits& limits,
+                                 absl::FunctionRef<uint64_t()> pick_seed,
+                                 std::vector<DecodedVerifyRow>* rows,
+                                 SharedMemoryResolver resolve_region) {
+  const int n = request.rows_size();
+  absl::Status count = CheckRowCount(n, limits);
+  if (!count.ok()) return count;
+  rows->clear();
+  rows->resize(n);
+  for (int i = 0; i < n; ++i) {
+    absl::Status status =
+        DecodeVerifyRow(request.rows(i), i, limits, pick_seed, resolve_region, &(*rows)[i]);
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+void EncodeVerifyResult(const sampler::VerifyResult& result, uint64_t seed, uint64_t step,
+                        absl::string_view sequence_id, v1::VerifyResult* out) {
+  out->mutable_tokens()->Reserve(static_cast<int>(result.tokens.size()));
+  for (const sampler::Sample& token : result.tokens) EncodeSample(token, out->add_tokens());
+  out->set_num_accepted(result.num_accepted);
+  out->set_seed(seed);
+  out->set_step(step);
+  out->set_sequence_id(std::string(sequence_id));
+}
+
 void EncodeSampleResult(const sampler::SampleResult& result, uint64_t seed,
                         uint64_t step, absl::string_view sequence_id,
                         v1::SampleResult* out) {
@@ -327,16 +487,7 @@ void EncodeSampleResult(const sampler::SampleResult& result, uint64_t seed,
   out->set_sequence_id(std::string(sequence_id));
   if (result.mirostat_mu.has_value()) out->set_mirostat_mu(*result.mirostat_mu);
   out->mutable_samples()->Reserve(static_cast<int>(result.samples.size()));
-  for (const sampler::Sample& sample : result.samples) {
-    v1::Sample* s = out->add_samples();
-    s->set_token_id(sample.token_id);
-    s->set_logprob(sample.logprob);
-    for (const sampler::TokenLogprob& alt : sample.top_logprobs) {
-      v1::TokenLogprob* t = s->add_top_logprobs();
-      t->set_token_id(alt.token_id);
-      t->set_logprob(alt.logprob);
-    }
-  }
+  for (const sampler::Sample& sample : result.samples) EncodeSample(sample, out->add_samples());
 }
 
 void EncodeDistribution(const sampler::DistributionResult& result,
@@ -359,6 +510,7 @@ void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes, int32_t
   out->set_max_history_tokens(limits.max_history_tokens);
   out->set_max_num_samples(limits.max_num_samples);
   out->set_max_top_logprobs(sampler::kMaxTopLogprobs);
+  out->set_max_draft_tokens(limits.max_draft_tokens);
   out->set_worker_threads(worker_threads);
   out->add_dtypes(v1::DTYPE_FLOAT32);
   out->add_dtypes(v1::DTYPE_BFLOAT16);

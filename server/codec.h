@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "absl/types/span.h"
 #include "sampler/params.h"
 #include "sampler/sampler.h"
+#include "sampler/verify.h"
 #include "server/limits.h"
 #include "server/shared_memory.h"
 
@@ -29,6 +31,8 @@ class SampleRequest;
 class SampleResult;
 class Distribution;
 class ServerInfo;
+class VerifyRequest;
+class VerifyResult;
 }  // namespace tokensampler::v1
 
 namespace tokensampler::server {
@@ -70,6 +74,33 @@ struct DecodedRow {
   std::shared_ptr<const SharedMemoryMapping> shared_memory;
 };
 
+// One decoded Verify row. Views point into the request (logits, draft probs, ids,
+// sequence_id) or into this struct; the same lifetime rules as DecodedRow.
+struct DecodedVerifyRow {
+  // Params (num_samples 1, context_token_ids = the row's context), seed, step and
+  // sequence_id; its `logits` is target_logits[0].
+  DecodedRow row;
+  std::vector<sampler::LogitsView> target_logits;  // k + 1, same V
+  // Per position, the shared memory region target_logits[i] points into, else null:
+  // such a row must be read only through CopyRowToPrivate (see DecodedRow).
+  std::vector<std::shared_ptr<const SharedMemoryMapping>> target_regions;
+  std::vector<sampler::LogitsView> draft_probs;    // k, or empty (one-hot drafts)
+  // Private copies of draft rows sent in shared memory (read once, at decode time);
+  // draft_probs views them. Moving the struct keeps the buffers where they are.
+  std::deque<std::vector<char>> draft_storage;
+  absl::Span<const int32_t> draft_token_ids;       // k
+  // The row's context then its draft tokens: position i's penalties see the first
+  // row.context_token_ids.size() + i of them.
+  std::vector<int32_t> context_and_drafts;
+
+  size_t positions() const { return target_logits.size(); }
+  // Position i's parameters (its context ends with draft tokens 0..i-1).
+  sampler::SamplingParams ParamsAt(size_t position) const;
+};
+
+
+void EncodeVerifyResult(const sampler::VerifyResult& result, uint64_t seed, uint64_t step,
+                        absl::string_view sequence_id, v1::VerifyResult* out);
 // Looks up Logits.shared_memory.region for the codec: the region's mapping, or an error
 // (PERMISSION_DENIED when shared memory is off or the caller may not use it, NOT_FOUND
 // for an unknown name) whose message the codec prefixes with the field path.
@@ -79,6 +110,15 @@ using SharedMemoryResolver =
 
 // The resolver of a server without shared memory: PERMISSION_DENIED for every region.
 absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> NoSharedMemory(absl::string_view region);
+
+// Validates and decodes every row of a Verify request: the shapes (k + 1 target rows,
+// k or no draft rows, one V), the params (num_samples 0 or 1), the ids and the draft
+// probabilities (a draft row in shared memory is copied here, once). The target logits'
+// values are checked when a position is computed.
+absl::Status DecodeVerifyRequest(const v1::VerifyRequest& request, const Limits& limits,
+                                 absl::FunctionRef<uint64_t()> pick_seed,
+                                 std::vector<DecodedVerifyRow>* rows,
+                                 SharedMemoryResolver resolve_region = &NoSharedMemory);
 
 // Validates and decodes every row of `request`. `pick_seed` is called once for each row
 // without params.seed; `resolve_region` for each row with Logits.shared_memory. On

@@ -21,6 +21,7 @@ struct Limits {
   int32_t max_num_samples = kMaxNumSamples;  // per row; INVALID_ARGUMENT above
   int32_t max_sequences = 4096;              // live sequences per stream
   int32_t max_history_tokens = 131072;       // remembered tokens per stream sequence
+  int32_t max_draft_tokens = 64;             // k per Verify row; INVALID_ARGUMENT above
 };
 
 }  // namespace tokensampler::server

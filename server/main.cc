@@ -86,6 +86,9 @@ ABSL_FLAG(int32_t, max_sequences, 4096,
           "Most live sequences per SampleStream. Env TOKENSAMPLER_MAX_SEQUENCES.");
 ABSL_FLAG(int32_t, max_history_tokens, 131072,
           "Most remembered tokens per stream sequence. Env TOKENSAMPLER_MAX_HISTORY_TOKENS.");
+ABSL_FLAG(int32_t, max_draft_tokens, 64,
+          "Most draft tokens (k) per Verify row; 0 allows only k = 0 (plain sampling). "
+          "Env TOKENSAMPLER_MAX_DRAFT_TOKENS.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long the stop may take, --lame_duck included; calls "
           "still running at its end are cancelled. Env TOKENSAMPLER_DRAIN_TIMEOUT.");
@@ -149,6 +152,7 @@ constexpr struct {
     {"max_message_bytes", "TOKENSAMPLER_MAX_MESSAGE_BYTES"},
     {"max_sequences", "TOKENSAMPLER_MAX_SEQUENCES"},
     {"max_history_tokens", "TOKENSAMPLER_MAX_HISTORY_TOKENS"},
+    {"max_draft_tokens", "TOKENSAMPLER_MAX_DRAFT_TOKENS"},
     {"drain_timeout", "TOKENSAMPLER_DRAIN_TIMEOUT"},
     {"lame_duck", "TOKENSAMPLER_LAME_DUCK"},
     {"max_connection_age", "TOKENSAMPLER_MAX_CONNECTION_AGE"},
@@ -267,6 +271,7 @@ int Main(int argc, char** argv) {
   options.limits.max_rows = absl::GetFlag(FLAGS_max_rows);
   options.limits.max_sequences = absl::GetFlag(FLAGS_max_sequences);
   options.limits.max_history_tokens = absl::GetFlag(FLAGS_max_history_tokens);
+  options.limits.max_draft_tokens = absl::GetFlag(FLAGS_max_draft_tokens);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);

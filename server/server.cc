@@ -207,6 +207,10 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
     absl::Status status = Positive(flag, value);
     if (!status.ok()) return status;
   }
+  if (o.limits.max_draft_tokens < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_draft_tokens: must be >= 0, got ", o.limits.max_draft_tokens));
+  }
   if (o.limits.max_vocab > sampler::kMaxVocab) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max_vocab: must be <= ", sampler::kMaxVocab, ", got ", o.limits.max_vocab));

@@ -15,6 +15,7 @@
 #include "server/rpc_call.h"
 #include "server/rpc_status.h"
 #include "server/stream_reactor.h"
+#include "server/verify_reactor.h"
 
 #ifndef TOKENSAMPLER_VERSION
 #define TOKENSAMPLER_VERSION "0.0.0"
@@ -240,6 +241,19 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SamplerService::Sam
     return FinishedStream(status);
   }
   return StartStreamCall(this, context);
+}
+
+grpc::ServerUnaryReactor* SamplerService::Verify(grpc::CallbackServerContext* context,
+                                                 const grpc::ByteBuffer* request,
+                                                 grpc::ByteBuffer* response) {
+  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(denied));
+    return reactor;
+  }
+  // The holder's request is not const (gRPC gives a const view); the reactor drops its
+  // bytes once parsed.
+  return StartVerify(this, context, const_cast<grpc::ByteBuffer*>(request), response);
 }
 
 grpc::ServerUnaryReactor* SamplerService::GetServerInfo(

@@ -47,7 +47,8 @@ using SamplerServiceBase =
                 v1::Sampler::WithRawCallbackMethod_RegisterSharedMemory<
                     v1::Sampler::WithRawCallbackMethod_UnregisterSharedMemory<
                         v1::Sampler::WithRawCallbackMethod_GetSharedMemoryStatus<
-                            v1::Sampler::Service>>>>>>>;
+                            v1::Sampler::WithRawCallbackMethod_Verify<
+                                v1::Sampler::Service>>>>>>>>;
 
 // Thread-safe. `pool` must outlive the service and every call it started.
 class SamplerService final : public SamplerServiceBase {
@@ -69,6 +70,10 @@ class SamplerService final : public SamplerServiceBase {
   grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* context,
                                           const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;
+  // VerifyRequest -> VerifyResponse (server/verify_reactor.h).
+  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   // RegisterSharedMemoryRequest -> RegisterSharedMemoryResponse, and likewise for
   // Unregister and GetSharedMemoryStatus.
   grpc::ServerUnaryReactor* RegisterSharedMemory(grpc::CallbackServerContext* context,

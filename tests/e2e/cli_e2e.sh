@@ -180,6 +180,36 @@ expect_rc 0 "num_samples and top_logprobs"
 expect_in "$OUT" "sample 2:" "three samples printed"
 expect_in "$OUT" "top:" "alternatives printed"
 
+# --- verify ---------------------------------------------------------------------------------
+# Target rows whose argmaxes are 7, 42, 0; greedy drafts 7, 42 are both accepted, then the
+# bonus 0; a wrong second draft stops there with the target's argmax 42.
+"$PY" - "$WORK/target.npy" "$WORK/draft.npy" <<'PYEOF'
+import sys, numpy as np
+a = np.full((3, 50), -1.0, dtype=np.float32)
+a[0, 7] = 4.0; a[1, 42] = 4.0; a[2, 0] = 4.0
+np.save(sys.argv[1], a)
+q = np.full((2, 50), 0.01, dtype=np.float32)
+q[0, 7] = 0.51; q[1, 42] = 0.52; q[1, 41] = 0.0
+np.save(sys.argv[2], q)
+PYEOF
+run verify --target="$WORK/target.npy" --drafts=7,42 --temperature=0
+expect_rc 0 "verify greedy"
+expect_in "$OUT" "accepted 2 of 2 draft tokens" "verify accepts both argmax drafts"
+expect_in "$OUT" "position 2: token 0" "verify adds the bonus token"
+run verify --target="$WORK/target.npy" --drafts=7,3 --temperature=0 --json
+expect_rc 0 "verify --json"
+[[ "$(json_get "$OUT" "[[t['token_id'] for t in r['tokens']] + [r['num_accepted']] for r in d['results']]")" == "[[7, 42, 1]]" ]] \
+  && pass "a wrong draft is replaced by the argmax" || fail "verify --json: $OUT"
+run verify --target="$WORK/target.npy" --draft="$WORK/draft.npy" --drafts=7,42 --seed=3
+expect_rc 0 "verify with draft probabilities"
+expect_in "$OUT" "seed 3" "verify prints the seed"
+run verify --target="$WORK/target.npy" --drafts=7
+expect_rc 2 "verify with a wrong number of drafts"
+expect_in "$ERR" "want k + 1 = 2 rows for 1 --drafts, got 3" "verify names the shape mismatch"
+run verify --target="$WORK/target.npy" --draft="$WORK/draft.npy" --drafts=7,41
+expect_rc 1 "verify with a draft token of probability 0"
+expect_in "$ERR" "rows[0].draft_probs[1]" "the server names the draft row"
+
 # --- dist -----------------------------------------------------------------------------------
 printf 'the\n a\nof\ncat\n' >"$WORK/vocab.txt"
 run dist --logits=2.0,1.0,0.1,-inf --vocab="$WORK/vocab.txt"

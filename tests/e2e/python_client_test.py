@@ -7,7 +7,9 @@ usage: python_client_test.py --server-bin BIN --proto-dir DIR --protoc PROTOC
 Stubs are generated with protoc + grpc_python_plugin into --out (a build-tree folder) at
 test time. Checks: greedy == numpy argmax; a seeded token equals a pure-Python replay of
 the draw in the README ("The draw": Philox4x32-10, 53-bit uniform, inverse CDF over
-GetDistribution's probabilities in ascending id order); INVALID_ARGUMENT names the field;
+GetDistribution's probabilities in ascending id order); Verify's tokens equal a
+pure-Python replay of the README's "Verification" from each position's GetDistribution
+and the draft probabilities; INVALID_ARGUMENT names the field;
 a stream's tokens are reproducible by stateless calls; grpc.health.v1 reports SERVING.
 """
 
@@ -69,6 +71,64 @@ def draw(token_ids, probs, seed, step, index):
         if c > target:
             return tok
     return pairs[-1][0]
+
+
+def verify_uniforms(seed, step):
+    """Verification's two uniforms: counter word 3 (the purpose) = 1."""
+    w0, w1, w2, w3 = philox4x32_10((step & MASK32, step >> 32, 0, 1),
+                                   (seed & MASK32, seed >> 32))
+    return (((w0 >> 5) * 2.0 ** 26 + (w1 >> 6)) / 2.0 ** 53,
+            ((w2 >> 5) * 2.0 ** 26 + (w3 >> 6)) / 2.0 ** 53)
+
+
+def verify(dists, drafts, draft_probs, seed, step, greedy):
+    """The README's verification. dists[i] = {token: p} of position i (GetDistribution),
+    draft_probs[i] = the draft's V probabilities (draft_probs None: one-hot). Returns (tokens,
+    number of accepted drafts)."""
+    tokens = []
+    for i, d in enumerate(drafts):
+        p = dists[i]
+        if greedy:
+            best = max(p, key=lambda t: (p[t], -t))
+            tokens.append(best)
+            if best != d:
+                return tokens, i
+            continue
+        q = None if draft_probs is None else draft_probs[i]
+        q_of = (lambda j: 1.0 if j == d else 0.0) if q is None else (lambda j: float(q[j]))
+        u_accept, u_recover = verify_uniforms(seed, step + i)
+        if u_accept * q_of(d) < p.get(d, 0.0):
+            tokens.append(d)
+            continue
+        residual = [(j, max(p[j] - q_of(j), 0.0)) for j in sorted(p)]
+        total = 0.0
+        for _, r in residual:
+            total += r
+        if total > 0:
+            bar, cum, pick = u_recover * total, 0.0, None
+            for j, r in residual:
+                if r > 0:
+                    cum += r
+                    pick = j
+                    if cum > bar:
+                        break
+        else:
+            ids = sorted(p)
+            cum = []
+            acc = 0.0
+            for j in ids:
+                acc += p[j]
+                cum.append(acc)
+            pick = next((j for j, c in zip(ids, cum) if c > u_recover * acc), ids[-1])
+        tokens.append(pick)
+        return tokens, i
+    p = dists[len(drafts)]
+    if greedy:
+        tokens.append(max(p, key=lambda t: (p[t], -t)))
+    else:
+        ids = sorted(p)
+        tokens.append(draw(ids, [p[j] for j in ids], seed, step + len(drafts), 0))
+    return tokens, len(drafts)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -151,6 +211,9 @@ class DrawSpecTest(unittest.TestCase):
         self.assertEqual(uniform(42, 1, 0), 0.9877186516453577)
         self.assertEqual(uniform(42, 0, 1), 0.010058843540026619)
         self.assertEqual(uniform(2 ** 64 - 1, 2 ** 40 + 3, 7), 0.3960849721535957)
+
+    def test_verify_uniforms_known_answers(self):
+        self.assertEqual(verify_uniforms(42, 0), (0.1260315820118052, 0.3285213841875647))
 
     def test_draw_walks_ids_in_ascending_order(self):
         # u(42, 0, 0) = 0.61...: cumulative over ids 0, 1, 2 = 0.5, 0.75, 1.0 -> id 1.
@@ -245,6 +308,57 @@ class ServerTest(unittest.TestCase):
                                      f"config {i} seed {seed} step {step} index {index}")
                     checked += 1
         self.assertEqual(checked, len(configs) * 3 * 3)
+
+    def test_verify_replays_in_python(self):
+        rng = np.random.default_rng(15)
+        configs = [
+            dict(),
+            dict(temperature=0.8, top_k=50, top_p=0.95),
+            dict(temperature=1.2, repetition_penalty=1.3, frequency_penalty=0.5),
+            dict(temperature=0.0),
+            dict(preset=pb2.PRESET_LLAMA_CPP, top_k=40, min_p=0.05),
+        ]
+        accepted = rejected = 0
+        for n, cfg in enumerate(configs):
+            for trial in range(6):
+                vocab = int(rng.integers(5, 3000))
+                k = int(rng.integers(0, 6))
+                one_hot = trial % 3 == 2
+                seed, step = int(rng.integers(0, 2 ** 63)), int(rng.integers(0, 2 ** 40))
+                context = [int(t) for t in rng.integers(0, vocab, size=3)]
+                target = rng.normal(0, 2, size=(k + 1, vocab)).astype(np.float32)
+                # A draft close to the target (most drafts accepted) or far from it.
+                noise = rng.normal(0, 0.7 if trial % 2 == 0 else 3.0, size=(k, vocab))
+                q = np.exp(target[:k].astype(np.float64) + noise)
+                q = (q / q.sum(axis=1, keepdims=True)).astype(np.float32)
+                drafts = [int(rng.choice(vocab, p=qi / qi.sum(dtype=np.float64))) for qi in q]
+                vrow = pb2.VerifyRow(step=step, context_token_ids=context,
+                                     draft_token_ids=drafts)
+                for z in target:
+                    vrow.target_logits.add().values.extend(z.tolist())
+                if not one_hot:
+                    for qi in q:
+                        vrow.draft_probs.add().values.extend(qi.tolist())
+                for name, value in cfg.items():
+                    setattr(vrow.params, name, value)
+                vrow.params.seed = seed
+                got = self.stub.Verify(pb2.VerifyRequest(rows=[vrow]), timeout=30).results[0]
+                # Each position's p_i: GetDistribution with the draft prefix in the context.
+                rows = [row(target[i], context=context + drafts[:i], seed=seed, **cfg)
+                        for i in range(k + 1)]
+                dists = [dict(zip(d.token_ids, d.probs)) for d in
+                         self.stub.GetDistribution(request(*rows), timeout=30).distributions]
+                tokens, num_accepted = verify(dists, drafts, None if one_hot else q, seed,
+                                              step, cfg.get("temperature") == 0.0)
+                where = f"config {n} trial {trial} k {k}"
+                self.assertEqual([t.token_id for t in got.tokens], tokens, where)
+                self.assertEqual(got.num_accepted, num_accepted, where)
+                self.assertEqual((got.seed, got.step), (seed, step), where)
+                accepted += num_accepted
+                rejected += num_accepted < k
+        # Both branches were exercised.
+        self.assertGreater(accepted, 5)
+        self.assertGreater(rejected, 5)
 
     def test_server_picked_seed_replays(self):
         logits = np.linspace(-2, 2, 500).astype(np.float32)

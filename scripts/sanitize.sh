@@ -47,7 +47,12 @@ stage_asan() {
   local dir=$out_root/build-asan
   configure "$dir" -DTOKENSAMPLER_SANITIZE=address
   cmake --build "$dir" -j"$jobs"
-  (cd "$dir" && ctest -LE deploy -j"$jobs" --output-on-failure --timeout 900)
+  # Label `rss`: tests that assert the server's RSS falls back after a burst
+  # (e2e_memory_budget, e2e_soak_short). Under ASan freed memory sits in the allocator's
+  # quarantine and malloc_trim cannot return it: a CI run here measured RSS 537 MiB / 445 MiB
+  # after the bursts against limits of 200 MiB / baseline + 64 MiB, with every other
+  # check of both tests passing. They run in the plain build (scripts/test.sh) instead.
+  (cd "$dir" && ctest -LE 'deploy|rss' -j"$jobs" --output-on-failure --timeout 900)
 }
 
 stage_tsan() {

@@ -20,6 +20,7 @@
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
 #include "sampler/kernels_hwy.h"
+#include "sampler/validate_output.h"
 
 namespace tokensampler::sampler {
 
@@ -140,11 +141,13 @@ absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
         absl::StrCat("params.min_tokens_to_keep: must be >= 1, got ", p.min_tokens_to_keep));
   }
   if (p.preset != Preset::kStandard && p.preset != Preset::kHf &&
-      p.preset != Preset::kLlamaCpp) {
+      p.preset != Preset::kLlamaCpp && p.preset != Preset::kVllm) {
     return Invalid(
         absl::StrCat("params.preset: unknown value ", static_cast<int>(p.preset)));
   }
-  if (p.logprobs_mode != LogprobsMode::kRaw && p.logprobs_mode != LogprobsMode::kProcessed) {
+  if (p.logprobs_mode != LogprobsMode::kRaw && p.logprobs_mode != LogprobsMode::kProcessed &&
+      p.logprobs_mode != LogprobsMode::kRawLogits &&
+      p.logprobs_mode != LogprobsMode::kProcessedLogits) {
     return Invalid(absl::StrCat("params.logprobs_mode: unknown value ",
                                 static_cast<int>(p.logprobs_mode)));
   }
@@ -184,7 +187,9 @@ absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
   if (!s.ok()) return s;
   s = CheckIds("params.banned_token_ids", p.banned_token_ids, vocab_size);
   if (!s.ok()) return s;
-  return CheckIds("context_token_ids", p.context_token_ids, vocab_size);
+  s = CheckIds("context_token_ids", p.context_token_ids, vocab_size);
+  if (!s.ok()) return s;
+  return ValidateOutputParams(p, vocab_size);
 }
 
 // All per-row state. The vectors only grow, so a steady stream of rows allocates

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,10 +22,17 @@ struct Sample {
   int32_t token_id;
   float logprob;                            // under params.logprobs_mode
   std::vector<TokenLogprob> top_logprobs;  // params.top_logprobs entries, descending, ties by id
+  // 1 + the tokens whose value under params.logprobs_mode beats token_id's (ties count
+  // against it); 0 unless top_logprobs or logprob_token_ids is set.
+  int32_t rank = 0;
+  std::vector<TokenLogprob> token_logprobs;  // params.logprob_token_ids, in that order
 };
 
 struct SampleResult {
   std::vector<Sample> samples;  // params.num_samples draws, sample index 0 first
+  // With params.return_kept_set: the tokens with p > 0 in the distribution drawn from,
+  // as a bitmask (stages/bitmask.h layout, BitmaskBytes(V) bytes); else empty.
+  std::string kept_set;
 };
 
 // Every token with p > 0, by descending probability, ties by ascending id; sums to 1.

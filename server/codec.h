@@ -70,6 +70,10 @@ struct DecodedRow {
   absl::string_view sequence_id;
   bool end_sequence = false;
   std::vector<sampler::LogitBias> logit_bias;   // storage behind params.logit_bias
+  // Row.num_prompt_tokens: the first ones of context_token_ids are the prompt.
+  size_t num_prompt_tokens = 0;
+  // Storage behind params.bad_words (views of the request's sequences).
+  std::vector<absl::Span<const int32_t>> bad_words;
 };
 
 // Validates and decodes every row of `request`. `pick_seed` is called once for each row

@@ -20,6 +20,11 @@
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
 #include "sampler/kernels_hwy.h"
+#include "sampler/stages/bad_words.h"
+#include "sampler/stages/bitmask.h"
+#include "sampler/stages/min_tokens.h"
+#include "sampler/stages/no_repeat_ngram.h"
+#include "sampler/stages/vllm.h"
 #include "sampler/validate_output.h"
 
 namespace tokensampler::sampler {
@@ -61,11 +66,20 @@ bool RepetitionOn(const SamplingParams& p) {
   return p.repetition_penalty != 1.0f && p.repetition_penalty != 0.0f;
 }
 
+// The stages of stages/bitmask.h, bad_words.h, min_tokens.h and no_repeat_ngram.h.
+bool OutputStagesOn(const SamplingParams& p) {
+  const size_t output = p.output_token_ids().size();
+  return !p.allowed_token_bitmask.empty() || !p.bad_words.empty() ||
+         (p.min_tokens > 0 && !p.stop_token_ids.empty() &&
+          output < static_cast<size_t>(p.min_tokens)) ||
+         (p.no_repeat_ngram_size > 0 && output > 0);
+}
+
 bool ModifiesLogits(const SamplingParams& p) {
   const bool penalties =
       RepetitionOn(p) || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
   return !p.allowed_token_ids.empty() || !p.banned_token_ids.empty() || !p.logit_bias.empty() ||
-         (penalties && !p.context_token_ids.empty());
+         (penalties && !p.context_token_ids.empty()) || OutputStagesOn(p);
 }
 
 // The pipeline starts with STANDARD top-k on the logits as given (RunStages'
@@ -226,6 +240,9 @@ struct Sampler::Scratch {
   std::vector<double> block_sums;  // sums of w per kDrawBlock block (ExpSumBlocks)
   mutable std::vector<float> gathered;  // final weights of a sparse set, for the draw
   hwy::Sorter sorter;            // vectorised sort; owns its scratch
+  std::vector<int32_t> ngram_work;                       // stages::BanRepeatedNgrams
+  std::vector<std::pair<int32_t, int32_t>> vllm_work;    // stages::ApplyVllmPenalties
+  SamplingParams vllm_greedy;  // a VLLM row with T < 1e-5, as greedy (Effective())
 
   // The processed distribution, set by Process().
   size_t vocab = 0;
@@ -247,6 +264,25 @@ struct Sampler::Scratch {
   }
 
   absl::Status Process(const LogitsView& logits, const SamplingParams& params, bool need_raw);
+  // `params`, or for VLLM below kVllmGreedyTemperature a copy with temperature 0.
+  const SamplingParams& Effective(const SamplingParams& params) {
+    if (params.preset != Preset::kVllm || params.temperature >= kVllmGreedyTemperature ||
+        params.temperature == 0.0f) {
+      return params;
+    }
+    vllm_greedy = params;
+    vllm_greedy.temperature = 0.0f;
+    return vllm_greedy;
+  }
+  // The value of token `id` under `mode` in the processed distribution (after Process).
+  float ProcessedValue(int32_t id, LogprobsMode mode) const;
+  // The decoded caller's row (decodes it into `raw` on first use).
+  const float* RawRow();
+  // 1 + the tokens whose value under `mode` is >= token's, other than itself.
+  int32_t Rank(int32_t token, LogprobsMode mode);
+  // The support (p > 0) as a bitmask.
+  void KeptSet(std::string* out) const;
+  float temperature = 1.0f;  // of the processed distribution (1 when greedy)
   // The stages after masks and penalties, on z with maximum `max`.
   absl::Status RunStages(const SamplingParams& params, float max);
   double unit_sum = -1.0;  // sum of exp(z - max) when a stage computed it, else < 0
@@ -258,7 +294,13 @@ struct Sampler::Scratch {
   }
   int32_t Draw(uint64_t seed, uint64_t step, uint32_t index) const;
   void DrawMany(uint64_t seed, uint64_t step, int32_t count, SampleResult* out);
-  void TopLogprobs(int32_t count, bool raw_mode, std::vector<TokenLogprob>* out);
+  void TopLogprobs(int32_t count, LogprobsMode mode, std::vector<TokenLogprob>* out);
+  // The final probability of any token (0 outside the support).
+  float FinalProb(int32_t id) const;
+  // Token `id`'s value under `mode`: what Sample.logprob reports.
+  float ValueOf(int32_t id, LogprobsMode mode);
+  // PRESET_VLLM after temperature: min-p -> top-k (ties kept) -> top-p.
+  void RunVllmStages(const SamplingParams& params, float max);
 
  private:
   // Token a comes before token b in descending-logit order, ties to the lower id.
@@ -284,7 +326,8 @@ struct Sampler::Scratch {
   void TopPStandard(double top_p, size_t min_keep);
   // REQUIRES: w and block_sums from ExpSumWithBlocks.
   bool TopPByThreshold(double top_p, size_t min_keep, float z_max, float temperature);
-  void TopPHf(float top_p, size_t min_keep);
+  // Removes from the least likely end while the float32 cumulative is <= threshold.
+  void TopPHf(float threshold, size_t min_keep);
   void TopPLlama(float top_p, size_t min_keep);
   void MinPProb(float min_p, size_t min_keep);
   void MinPLlama(float min_p, size_t min_keep);
@@ -319,14 +362,28 @@ absl::Status Sampler::Scratch::ApplyMasksAndPenalties(const SamplingParams& p) {
       if (!allowed[i]) z_buf[i] = -kInf;
     }
   }
+  if (!p.allowed_token_bitmask.empty()) {
+    stages::ApplyBitmask(p.allowed_token_bitmask.data, z_buf.data(), v, z_buf.data());
+  }
   for (int32_t id : p.banned_token_ids) z_buf[id] = -kInf;
+  stages::BanBadWords(p.bad_words, p.output_token_ids(), z_buf.data());
+  stages::BanRepeatedNgrams(p.output_token_ids(), p.no_repeat_ngram_size, &ngram_work,
+                            z_buf.data());
+  stages::MaskStopTokens(p.min_tokens, p.output_token_ids().size(), p.stop_token_ids,
+                         z_buf.data());
+  const bool vllm = p.preset == Preset::kVllm;
   for (const LogitBias& b : p.logit_bias) {
-    const float biased = z[b.token_id] + b.bias;
+    const float biased = z[b.token_id] + (vllm ? stages::VllmBias(b.bias) : b.bias);
     if (biased == kInf) {
       return Invalid(absl::StrCat("params.logit_bias[", b.token_id, "]: logit ",
                                   z[b.token_id], " + bias ", b.bias, " overflows to +inf"));
     }
     z_buf[b.token_id] = biased;
+  }
+  if (vllm) {
+    return stages::ApplyVllmPenalties(p.context_token_ids, p.num_prompt_tokens,
+                                      p.repetition_penalty, p.presence_penalty,
+                                      p.frequency_penalty, &vllm_work, z_buf.data());
   }
   const bool repetition = RepetitionOn(p);
   if (p.context_token_ids.empty() ||
@@ -780,12 +837,12 @@ void Sampler::Scratch::SortCandidates() {
   for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int32_t>(static_cast<uint32_t>(keys[i]));
 }
 
-void Sampler::Scratch::TopPHf(float top_p, size_t min_keep) {
-  // transformers TopPLogitsWarper: sort ascending, float32 softmax and cumsum, remove
-  // where cumsum <= 1 - top_p, always keep the last min_tokens_to_keep.
+void Sampler::Scratch::TopPHf(float threshold, size_t min_keep) {
+  // transformers TopPLogitsWarper (and vLLM's): sort ascending, float32 softmax and
+  // cumsum, remove where cumsum <= threshold (1 - top_p), always keep the last
+  // min_tokens_to_keep.
   const double mass = CandidateMass();
   SortCandidates();
-  const float threshold = static_cast<float>(1.0 - DecimalValue(top_p));
   float cum = 0.0f;
   size_t removed = 0;
   for (size_t i = n; i-- > 0;) {
@@ -977,10 +1034,13 @@ void Sampler::Scratch::Finalize() {
   fin_w = dense.data();
 }
 
-absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingParams& params,
-                                       bool need_raw) {
-  absl::Status status = ValidateParams(params, logits.size);
+absl::Status Sampler::Scratch::Process(const LogitsView& logits,
+                                       const SamplingParams& requested, bool need_raw) {
+  absl::Status status = ValidateParams(requested, logits.size);
   if (!status.ok()) return status;
+  const SamplingParams& params = Effective(requested);
+  temperature = params.temperature == 0.0f ? 1.0f : params.temperature;
+  z = nullptr;
   if (logits.data == nullptr) return Invalid("logits: data is null");
   if (logits.dtype != Dtype::kFloat32 && logits.dtype != Dtype::kBFloat16 &&
       logits.dtype != Dtype::kFloat16) {
@@ -999,9 +1059,9 @@ absl::Status Sampler::Scratch::Process(const LogitsView& logits, const SamplingP
       if (best_value == -kInf) return Invalid("logits: every token is masked");
       one_hot = true;
       token = static_cast<int32_t>(best);
+      raw_z = nullptr;
+      raw_row = logits;
       if (need_raw) {
-        raw_z = nullptr;
-        raw_row = logits;
         raw_lse = best_value + std::log(kernels::ExpSumTotal(logits, best_value, 1.0f));
       }
       return absl::OkStatus();
@@ -1131,6 +1191,10 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     token = static_cast<int32_t>(kernels::Argmax(z, vocab));
     return absl::OkStatus();
   }
+  if (params.preset == Preset::kVllm) {
+    RunVllmStages(params, max);
+    return absl::OkStatus();
+  }
   const size_t k = std::max(static_cast<size_t>(params.top_k), min_keep);
   const bool hf = params.preset == Preset::kHf;
   bool top_p_done = false;
@@ -1169,12 +1233,40 @@ absl::Status Sampler::Scratch::RunStages(const SamplingParams& params, float max
     if (params.min_p > 0.0f) MinPProb(params.min_p, min_keep);
     if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kStandard);
   } else {
-    if (params.top_p < 1.0f) TopPHf(params.top_p, min_keep);
+    if (params.top_p < 1.0f) {
+      TopPHf(static_cast<float>(1.0 - DecimalValue(params.top_p)), min_keep);
+    }
     if (params.min_p > 0.0f) MinPProb(params.min_p, min_keep);
     if (params.typical_p < 1.0f) Typical(params.typical_p, min_keep, Preset::kHf);
   }
   Finalize();
   return absl::OkStatus();
+}
+
+void Sampler::Scratch::RunVllmStages(const SamplingParams& params, float max) {
+  const size_t min_keep = static_cast<size_t>(params.min_tokens_to_keep);
+  const size_t k = std::max(static_cast<size_t>(params.top_k), min_keep);
+  const float t = params.temperature;
+  if (!AnyTruncation(params)) {
+    total = ExpSumWithBlocks(max, t);
+    if (t == 1.0f) unit_sum = total;
+    one_hot = false;
+    dense_final = true;
+    fin_w = w.data();
+    fin_block_sums = block_sums.data();
+    return;
+  }
+  if (params.min_p == 0.0f && params.top_k > 0 && 2 * k < vocab) {
+    TopKByLogits(k, /*keep_ties=*/true, max, t);  // top-k is the first cut
+  } else {
+    total = kernels::ExpSum(z, vocab, max, t, w.data());
+    if (t == 1.0f) unit_sum = total;
+    Collect(/*by_weight=*/true);
+    if (params.min_p > 0.0f) MinPProb(params.min_p, min_keep);
+    if (params.top_k > 0) TopKHf(k);
+  }
+  if (params.top_p < 1.0f) TopPHf(stages::VllmTopPThreshold(params.top_p), min_keep);
+  Finalize();
 }
 
 int32_t Sampler::Scratch::Draw(uint64_t seed, uint64_t step, uint32_t index) const {
@@ -1248,8 +1340,9 @@ void Sampler::Scratch::DrawMany(uint64_t seed, uint64_t step, int32_t count,
   }
 }
 
-void Sampler::Scratch::TopLogprobs(int32_t count, bool raw_mode,
+void Sampler::Scratch::TopLogprobs(int32_t count, LogprobsMode mode,
                                    std::vector<TokenLogprob>* out) {
+  const bool raw_mode = mode == LogprobsMode::kRaw || mode == LogprobsMode::kRawLogits;
   out->clear();
   if (count <= 0) return;
   const size_t want = std::min(static_cast<size_t>(count), vocab);
@@ -1264,17 +1357,9 @@ void Sampler::Scratch::TopLogprobs(int32_t count, bool raw_mode,
     ranked.insert(pos, {value, id});
   };
   if (raw_mode) {
-    if (raw_z == nullptr) {
-      // Scan a decoded copy of the caller's row rather than decode element by element.
-      raw.resize(vocab);
-      float ignored;
-      kernels::DecodeAndMax(raw_row, raw.data(), &ignored);
-      raw_z = raw.data();
-    }
-    for (size_t i = 0; i < vocab; ++i) offer(raw_z[i], static_cast<int32_t>(i));
-    for (const auto& [value, id] : ranked) {
-      out->push_back({id, static_cast<float>(static_cast<double>(value) - raw_lse)});
-    }
+    const float* row = RawRow();
+    for (size_t i = 0; i < vocab; ++i) offer(row[i], static_cast<int32_t>(i));
+    for (const auto& [value, id] : ranked) out->push_back({id, ValueOf(id, mode)});
     return;
   }
   if (one_hot) {
@@ -1297,7 +1382,85 @@ void Sampler::Scratch::TopLogprobs(int32_t count, bool raw_mode,
     }
   }
   for (const auto& [p, id] : ranked) {
-    out->push_back({id, static_cast<float>(std::log(static_cast<double>(p)))});
+    out->push_back({id, p > 0.0f ? ValueOf(id, mode) : -kInf});
+  }
+}
+
+const float* Sampler::Scratch::RawRow() {
+  if (raw_z == nullptr) {
+    // Scan a decoded copy of the caller's row rather than decode element by element.
+    raw.resize(vocab);
+    float ignored;
+    kernels::DecodeAndMax(raw_row, raw.data(), &ignored);
+    raw_z = raw.data();
+  }
+  return raw_z;
+}
+
+float Sampler::Scratch::FinalProb(int32_t id) const {
+  if (one_hot) return id == token ? 1.0f : 0.0f;
+  if (dense_final || std::binary_search(ids.begin(), ids.begin() + n, id)) return Prob(id);
+  return 0.0f;  // ids[0, n) is ascending after Finalize
+}
+
+float Sampler::Scratch::ValueOf(int32_t id, LogprobsMode mode) {
+  switch (mode) {
+    case LogprobsMode::kRaw:
+      return static_cast<float>(static_cast<double>(RawLogit(id)) - raw_lse);
+    case LogprobsMode::kRawLogits:
+      return RawLogit(id);
+    case LogprobsMode::kProcessed: {
+      if (one_hot) return id == token ? 0.0f : -kInf;
+      return static_cast<float>(std::log(static_cast<double>(FinalProb(id))));
+    }
+    case LogprobsMode::kProcessedLogits:
+    default: {
+      if (FinalProb(id) == 0.0f) return -kInf;
+      // Greedy's fast path reads the caller's row and sets no z: the logit is the raw one.
+      const float logit = z != nullptr ? z[id] : RawLogit(id);
+      return one_hot ? logit : logit / temperature;
+    }
+  }
+}
+
+int32_t Sampler::Scratch::Rank(int32_t id, LogprobsMode mode) {
+  int32_t count = 0;
+  if (mode == LogprobsMode::kRaw || mode == LogprobsMode::kRawLogits) {
+    // The raw logprob order is the raw logit order: one counting pass over the row.
+    const float* row = RawRow();
+    const float v = row[id];
+    for (size_t i = 0; i < vocab; ++i) count += row[i] >= v;
+    return count;
+  }
+  if (one_hot) return 1;
+  // Processed: only the support can tie or beat a sampled token (p > 0).
+  const bool by_logit = mode == LogprobsMode::kProcessedLogits;
+  const float v = by_logit ? ValueOf(id, mode) : Prob(id);
+  auto add = [&](int32_t i) {
+    const float p = Prob(i);
+    if (p > 0.0f) count += (by_logit ? z[i] / temperature : p) >= v;
+  };
+  if (dense_final) {
+    for (size_t i = 0; i < vocab; ++i) add(static_cast<int32_t>(i));
+  } else {
+    for (size_t i = 0; i < n; ++i) add(ids[i]);
+  }
+  return count;
+}
+
+void Sampler::Scratch::KeptSet(std::string* out) const {
+  out->assign(stages::BitmaskBytes(vocab), '\0');
+  uint8_t* bits = reinterpret_cast<uint8_t*>(&(*out)[0]);
+  if (one_hot) {
+    stages::BitmaskSet(bits, static_cast<size_t>(token));
+  } else if (dense_final) {
+    for (size_t i = 0; i < vocab; ++i) {
+      if (Prob(static_cast<int32_t>(i)) > 0.0f) stages::BitmaskSet(bits, i);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      if (Prob(ids[i]) > 0.0f) stages::BitmaskSet(bits, static_cast<size_t>(ids[i]));
+    }
   }
 }
 
@@ -1307,22 +1470,35 @@ Sampler::~Sampler() = default;
 absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, uint64_t step,
                              SampleResult* out) {
   Scratch& s = *scratch_;
-  const bool raw_mode = params.logprobs_mode == LogprobsMode::kRaw;
-  absl::Status status = s.Process(logits, params, raw_mode);
+  const LogprobsMode mode = params.logprobs_mode;
+  absl::Status status = s.Process(
+      logits, params, mode == LogprobsMode::kRaw || mode == LogprobsMode::kRawLogits);
   if (!status.ok()) return status;
   out->samples.resize(static_cast<size_t>(params.num_samples));
   s.DrawMany(params.seed, step, params.num_samples, out);
   std::vector<TokenLogprob>& top = out->samples[0].top_logprobs;
-  s.TopLogprobs(params.top_logprobs, raw_mode, &top);
-  for (size_t i = 1; i < out->samples.size(); ++i) out->samples[i].top_logprobs = top;
-  for (::tokensampler::sampler::Sample& sample : out->samples) {
-    const int32_t id = sample.token_id;
-    if (raw_mode) {
-      sample.logprob = static_cast<float>(static_cast<double>(s.RawLogit(id)) - s.raw_lse);
-    } else {
-      sample.logprob = s.one_hot ? 0.0f
-                                 : static_cast<float>(std::log(static_cast<double>(s.Prob(id))));
+  s.TopLogprobs(params.top_logprobs, mode, &top);
+  std::vector<TokenLogprob>& asked = out->samples[0].token_logprobs;
+  asked.clear();
+  for (int32_t id : params.logprob_token_ids) asked.push_back({id, s.ValueOf(id, mode)});
+  const bool ranks = params.top_logprobs > 0 || !params.logprob_token_ids.empty();
+  for (size_t i = 0; i < out->samples.size(); ++i) {
+    ::tokensampler::sampler::Sample& sample = out->samples[i];
+    if (i > 0) {
+      sample.top_logprobs = top;
+      sample.token_logprobs = asked;
     }
+    sample.logprob = s.ValueOf(sample.token_id, mode);
+    // Draws of one row often repeat a token: its rank is counted once.
+    const bool repeat = i > 0 && sample.token_id == out->samples[i - 1].token_id;
+    sample.rank = !ranks ? 0
+                  : repeat ? out->samples[i - 1].rank
+                           : s.Rank(sample.token_id, mode);
+  }
+  if (params.return_kept_set) {
+    s.KeptSet(&out->kept_set);
+  } else {
+    out->kept_set.clear();
   }
   return absl::OkStatus();
 }

@@ -25,7 +25,7 @@ struct Sample {
   // 1 + the tokens whose value under params.logprobs_mode beats token_id's (ties count
   // against it); 0 unless top_logprobs or logprob_token_ids is set.
   int32_t rank = 0;
-  std::vector<TokenLogprob> token_logprobs;  // params.logprob_token_ids, in that order
+  std::vector<TokenLogprob> token_logprobs = {};  // params.logprob_token_ids, in order
 };
 
 struct SampleResult {

@@ -42,6 +42,11 @@ absl::Status ValidateOutputParams(const SamplingParams& p, size_t vocab_size) {
                                 stages::BitmaskBytes(vocab_size), " bytes for V = ", vocab_size,
                                 ", got ", p.allowed_token_bitmask.size_bytes));
   }
+  if (p.preset == Preset::kVllm && p.typical_p != 1.0f) {
+    return Invalid("params.typical_p",
+                   absl::StrCat("PRESET_VLLM has no typical sampling; leave it unset, got ",
+                                p.typical_p));
+  }
   if (p.min_tokens < 0) {
     return Invalid("params.min_tokens", absl::StrCat("must be >= 0, got ", p.min_tokens));
   }

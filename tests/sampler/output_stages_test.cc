@@ -278,6 +278,10 @@ TEST(Validation, FieldPathsOfTheNewParameters) {
   EXPECT_TRUE(ValidateParams(p, 65).ok());
   check(p, 64, "allowed_token_bitmask: must be 4 * ceil(V / 32) = 8 bytes for V = 64, got 12");
   p = base;
+  p.preset = Preset::kVllm;
+  p.typical_p = 0.5f;
+  check(p, 100, "params.typical_p: PRESET_VLLM has no typical sampling; leave it unset, got 0.5");
+  p = base;
   p.min_tokens = -1;
   check(p, 100, "params.min_tokens: must be >= 0, got -1");
   p = base;

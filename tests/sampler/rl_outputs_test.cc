@@ -297,18 +297,20 @@ TEST(VllmPreset, LogitBiasAddsAndIsClamped) {
     EXPECT_FLOAT_EQ(r.samples[0].token_logprobs[1].logprob, 1e-2f);
   }
   // 1000 -> 100; -inf -> -100, which still leaves token 1 of a two-token row a
-  // probability (e^-100 / (1 + e^-100) > 0): a clamp, not a ban.
+  // probability (e^-100 / (1 + e^-100) > 0 in float): a clamp, not a ban.
   const std::vector<float> pair = {1e-2f, 1e-2f};
-  const std::vector<LogitBias> clamped = {{0, 1000.0f}, {1, -kInf}};
   const std::vector<int32_t> both = {0, 1};
-  SamplingParams p = Vllm();
-  p.logit_bias = clamped;
-  p.logprobs_mode = LogprobsMode::kProcessedLogits;
-  p.logprob_token_ids = both;
-  SampleResult r;
-  ASSERT_TRUE(sampler.Sample(LogitsView::Float32(pair), p, 0, &r).ok());
-  EXPECT_FLOAT_EQ(r.samples[0].token_logprobs[0].logprob, 1e-2f + 100.0f);
-  EXPECT_FLOAT_EQ(r.samples[0].token_logprobs[1].logprob, 1e-2f - 100.0f);
+  for (const LogitBias& b : {LogitBias{0, 1000.0f}, LogitBias{1, -kInf}}) {
+    const std::vector<LogitBias> one = {b};
+    SamplingParams p = Vllm();
+    p.logit_bias = one;
+    p.logprobs_mode = LogprobsMode::kProcessedLogits;
+    p.logprob_token_ids = both;
+    SampleResult r;
+    ASSERT_TRUE(sampler.Sample(LogitsView::Float32(pair), p, 0, &r).ok());
+    EXPECT_FLOAT_EQ(r.samples[0].token_logprobs[b.token_id].logprob,
+                    1e-2f + (b.bias > 0 ? 100.0f : -100.0f));
+  }
 }
 
 // test_sampler_min_tokens_penalty / presence / repetition through the whole pipeline:

@@ -28,7 +28,7 @@
 #include "hwy/contrib/sort/vqsort.h"
 #include "sampler/draw.h"
 #include "sampler/kernels.h"
-#include "sampler/kernels_hwy.h"
+#include "sampler/kernels.h"
 #include "sampler/params.h"
 #include "sampler/sampler.h"
 #include "tests/sampler/reference.h"

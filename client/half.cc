@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "sampler/half.h"
+
 namespace tokensampler::client {
 namespace {
 
@@ -9,12 +11,6 @@ uint32_t Bits(float f) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof(u));
   return u;
-}
-
-float FromBits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof(f));
-  return f;
 }
 
 // Shifts `m` right by `shift` (>= 1) rounding to nearest, ties to even.
@@ -37,7 +33,7 @@ uint16_t Float32ToBfloat16(float value) {
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-float Bfloat16ToFloat32(uint16_t bits) { return FromBits(static_cast<uint32_t>(bits) << 16); }
+float Bfloat16ToFloat32(uint16_t bits) { return sampler::BFloat16ToFloat(bits); }
 
 uint16_t Float32ToFloat16(float value) {
   const uint32_t u = Bits(value);
@@ -59,18 +55,6 @@ uint16_t Float32ToFloat16(float value) {
   return sign | static_cast<uint16_t>(ShiftRoundEven(a - (112u << 23), 13));
 }
 
-float Float16ToFloat32(uint16_t bits) {
-  const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
-  const uint32_t exp = (bits >> 10) & 0x1fu;
-  uint32_t mant = bits & 0x3ffu;
-  if (exp == 0x1f) return FromBits(sign | 0x7f800000u | (mant << 13));  // inf / NaN
-  if (exp == 0) {
-    if (mant == 0) return FromBits(sign);
-    // Subnormal: mant * 2^-24, exact in float32.
-    const float v = static_cast<float>(mant) * (1.0f / 16777216.0f);
-    return sign ? -v : v;
-  }
-  return FromBits(sign | ((exp + 112u) << 23) | (mant << 13));
-}
+float Float16ToFloat32(uint16_t bits) { return sampler::Float16ToFloat(bits); }
 
 }  // namespace tokensampler::client

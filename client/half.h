@@ -15,6 +15,8 @@ float Bfloat16ToFloat32(uint16_t bits);
 // |value| >= 65520 (and inf) gives +-inf; NaN gives a quiet NaN.
 uint16_t Float32ToFloat16(float value);
 float Float16ToFloat32(uint16_t bits);
+// The decoders are the sampler's (sampler/half.h), so client and server read 16-bit
+// logits identically.
 
 }  // namespace tokensampler::client
 

@@ -35,24 +35,7 @@ double DrawUniform(uint64_t seed, uint64_t step, uint32_t index) {
 }
 
 int64_t PickInverseCdf(absl::Span<const float> probs, double u) {
-  double total = 0.0;
-  int64_t last = -1;
-  for (size_t i = 0; i < probs.size(); ++i) {
-    if (probs[i] > 0.0f) {
-      total += probs[i];
-      last = static_cast<int64_t>(i);
-    }
-  }
-  if (last < 0) return -1;
-  const double target = u * total;
-  double cum = 0.0;
-  for (size_t i = 0; i < probs.size(); ++i) {
-    if (probs[i] > 0.0f) {
-      cum += probs[i];
-      if (cum > target) return static_cast<int64_t>(i);
-    }
-  }
-  return last;
+  return InverseCdf(probs.size(), [probs](size_t i) { return probs[i]; }, u);
 }
 
 }  // namespace tokensampler::sampler

@@ -17,8 +17,9 @@ namespace tokensampler::sampler {
 inline constexpr int32_t kMaxVocab = 1 << 20;
 // Most alternatives returned with each sample.
 inline constexpr int32_t kMaxTopLogprobs = 20;
-// Most samples drawn from one row (num_samples).
-inline constexpr int32_t kMaxNumSamples = 4096;
+// Most samples the library draws from one row (num_samples); a server may set a lower
+// limit of its own.
+inline constexpr int32_t kMaxNumSamplesLibrary = 4096;
 // Most logprob_token_ids of one row.
 inline constexpr int32_t kMaxLogprobTokenIds = 128;
 // Most bad_words sequences of one row, and most tokens in one.

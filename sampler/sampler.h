@@ -9,9 +9,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "sampler/params.h"
 
 namespace tokensampler::sampler {
+
+class ProcessedDistribution;  // sampler/processed_distribution.h
 
 struct TokenLogprob {
   int32_t token_id;
@@ -68,9 +71,15 @@ class Sampler {
   absl::Status Distribution(LogitsView logits, const SamplingParams& params,
                             DistributionResult* out);
 
+  // The processed distribution of `logits` as a value in token-id order, with its
+  // probability lookup and draws (ProcessedDistribution::Draw(seed, step, i) is the token
+  // Sample draws as sample i). Owned by this Sampler: valid until its next call.
+  absl::StatusOr<const ProcessedDistribution*> Process(LogitsView logits,
+                                                       const SamplingParams& params);
+
  private:
-  struct Scratch;
-  std::unique_ptr<Scratch> scratch_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // The name of the SIMD target the kernels dispatch to on this CPU ("AVX3", "AVX2", ...).

@@ -1,4 +1,4 @@
-// Known answers of the draw, from ../shared/DRAW.md (the public contract).
+// Known answers of the draw (README "The draw", the public contract).
 #include "sampler/draw.h"
 
 #include <array>

@@ -19,7 +19,7 @@ std::vector<double> ReferenceDistribution(const std::vector<float>& logits,
 // log-softmax of the logits as given, in double.
 std::vector<double> ReferenceLogSoftmax(const std::vector<float>& logits);
 
-// The DRAW.md inverse CDF over a dense distribution, in double.
+// The inverse CDF of README "The draw" over a dense distribution, in double.
 int32_t ReferencePick(const std::vector<double>& probs, double u);
 
 }  // namespace tokensampler::sampler::testing

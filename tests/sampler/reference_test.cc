@@ -392,8 +392,8 @@ TEST_P(ReferenceTest, RandomParameterCombinationsMatch) {
 INSTANTIATE_TEST_SUITE_P(Presets, ReferenceTest,
                          ::testing::Values(Preset::kStandard, Preset::kHf, Preset::kLlamaCpp,
                                            Preset::kVllm),
-                         [](const ::testing::TestParamInfo<Preset>& info) {
-                           switch (info.param) {
+                         [](const ::testing::TestParamInfo<Preset>& param_info) {
+                           switch (param_info.param) {
                              case Preset::kStandard:
                                return std::string("Standard");
                              case Preset::kHf:

@@ -102,7 +102,7 @@ TEST(Validation, ScalarFields) {
       {[](SamplingParams* p) { p->top_logprobs = -1; },
        "params.top_logprobs: must be in [0, 20], got -1"},
       {[](SamplingParams* p) { p->num_samples = 0; }, "params.num_samples: must be >= 1, got 0"},
-      {[](SamplingParams* p) { p->num_samples = kMaxNumSamples + 1; },
+      {[](SamplingParams* p) { p->num_samples = kMaxNumSamplesLibrary + 1; },
        "params.num_samples: must be <= 4096, got 4097"},
       {[](SamplingParams* p) { p->min_tokens_to_keep = 0; },
        "params.min_tokens_to_keep: must be >= 1, got 0"},
@@ -201,7 +201,7 @@ TEST(Validation, BoundaryValuesAreAccepted) {
   p.typical_p = 1.0f;
   p.top_logprobs = kMaxTopLogprobs;
   p.repetition_penalty = 0.0f;
-  p.num_samples = kMaxNumSamples;
+  p.num_samples = kMaxNumSamplesLibrary;
   EXPECT_TRUE(ValidateParams(p, 10).ok());
   p.top_p = 1e-30f;
   p.typical_p = 1e-30f;

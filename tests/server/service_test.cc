@@ -180,8 +180,8 @@ TEST_P(ServiceTest, ServerInfoReportsVersionLimitsAndCounters) {
 }
 
 INSTANTIATE_TEST_SUITE_P(, ServiceTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "SampleOnGrpcThreads" : "WorkersOnly";
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                           return param_info.param ? "SampleOnGrpcThreads" : "WorkersOnly";
                          });
 
 TEST_P(ServiceTest, OneRowCallsSampleOnTheGrpcThreadOnlyWhenAllowed) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/shared_memory.h"
 
 namespace tokensampler::client {
 namespace {
@@ -69,11 +71,13 @@ struct CallerStats {
 class Run {
  public:
   Run(const BenchOptions& options, std::vector<grpc::ByteBuffer> unary_payloads,
-      std::vector<std::vector<grpc::Slice>> row_logits, std::string params)
+      std::vector<std::vector<grpc::Slice>> row_logits, std::string params,
+      std::vector<std::vector<float>> float_variants)
       : options_(options),
         unary_payloads_(std::move(unary_payloads)),
         row_logits_(std::move(row_logits)),
-        params_(std::move(params)) {}
+        params_(std::move(params)),
+        float_variants_(std::move(float_variants)) {}
 
   const BenchOptions& options() const { return options_; }
 
@@ -148,6 +152,11 @@ class Run {
   grpc::ByteBuffer StreamPayload(uint64_t n, absl::Span<const std::string> ids, bool end) const {
     return ComposeSampleRequest(row_logits_[n % row_logits_.size()], params_, ids, end);
   }
+  const std::string& params() const { return params_; }
+  // --wire=shm: the rows x vocab float32 logits of variant n, to write into a region.
+  const std::vector<float>& FloatVariant(uint64_t n) const {
+    return float_variants_[n % float_variants_.size()];
+  }
 
   Clock::time_point measure_start() const { return measure_start_; }
   int64_t ok() const { return ok_.load(std::memory_order_relaxed); }
@@ -158,6 +167,7 @@ class Run {
   const std::vector<grpc::ByteBuffer> unary_payloads_;
   const std::vector<std::vector<grpc::Slice>> row_logits_;
   const std::string params_;
+  const std::vector<std::vector<float>> float_variants_;
   Clock::time_point measure_start_, measure_end_;
   std::atomic<int64_t> measured_issued_{0};
   std::atomic<bool> stopping_{false};
@@ -167,11 +177,53 @@ class Run {
   int active_ = 0;
 };
 
+// --wire=shm: one caller's region and the Logits messages that point into it (row r at
+// offset r * V * 4).
+struct CallerRegion {
+  std::unique_ptr<SharedMemoryObject> object;
+  std::unique_ptr<RegisteredRegion> region;  // destroyed (unregistered) before `object`
+  std::vector<grpc::Slice> row_refs;
+
+  // Writes variant n's rows into the region, as a model writes a step's logits.
+  void Rewrite(const Run& run, uint64_t n) {
+    const std::vector<float>& rows = run.FloatVariant(n);
+    std::memcpy(object->data(), rows.data(), rows.size() * sizeof(float));
+  }
+};
+
+absl::StatusOr<std::unique_ptr<CallerRegion>> CreateCallerRegion(Client& client,
+                                                                 absl::string_view prefix, int rows,
+                                                                 int vocab) {
+  auto out = std::make_unique<CallerRegion>();
+  const size_t row_bytes = static_cast<size_t>(vocab) * sizeof(float);
+  auto object = SharedMemoryObject::Create(prefix, row_bytes * rows);
+  if (!object.ok()) return object.status();
+  out->object = *std::move(object);
+  auto region = RegisteredRegion::Register(client, *out->object, UniqueRegionName("bench"));
+  if (!region.ok()) return region.status();
+  out->region = *std::move(region);
+  v1::Logits logits;
+  logits.set_dtype(v1::DTYPE_FLOAT32);
+  for (int r = 0; r < rows; ++r) {
+    v1::SharedMemoryRef* ref = logits.mutable_shared_memory();
+    ref->set_region(out->region->name());
+    ref->set_offset(static_cast<uint64_t>(r) * row_bytes);
+    ref->set_byte_size(row_bytes);
+    out->row_refs.emplace_back(logits.SerializeAsString());
+  }
+  return out;
+}
+
 // One closed-loop caller of unary Sample.
 class UnaryCaller {
  public:
-  UnaryCaller(Run* run, grpc::GenericStub* stub, const Client* client, uint64_t index)
-      : run_(run), stub_(stub), client_(client), next_payload_(index) {}
+  UnaryCaller(Run* run, grpc::GenericStub* stub, const Client* client, uint64_t index,
+              std::unique_ptr<CallerRegion> region)
+      : run_(run), stub_(stub), client_(client), next_payload_(index), region_(std::move(region)) {
+    if (region_ != nullptr) {
+      shm_payload_ = ComposeSampleRequest(region_->row_refs, run_->params(), {}, false);
+    }
+  }
 
   void Issue() {
     const Clock::time_point now = Clock::now();
@@ -185,9 +237,14 @@ class UnaryCaller {
     context_ = std::make_unique<grpc::ClientContext>();
     client_->PrepareContext(context_.get());
     response_.Clear();
+    const grpc::ByteBuffer* payload = &shm_payload_;
+    if (region_ != nullptr) {
+      region_->Rewrite(*run_, next_payload_++);
+    } else {
+      payload = &run_->UnaryPayload(next_payload_++);
+    }
     const Clock::time_point start = Clock::now();
-    stub_->UnaryCall(context_.get(), kSampleMethod, grpc::StubOptions(),
-                     &run_->UnaryPayload(next_payload_++), &response_,
+    stub_->UnaryCall(context_.get(), kSampleMethod, grpc::StubOptions(), payload, &response_,
                      [this, measured, start](grpc::Status status) {
                        const Clock::time_point end = Clock::now();
                        run_->Record(&stats_, measured, start, end, status);
@@ -214,6 +271,8 @@ class UnaryCaller {
   grpc::GenericStub* stub_;
   const Client* client_;
   uint64_t next_payload_;
+  std::unique_ptr<CallerRegion> region_;  // --wire=shm, else null
+  grpc::ByteBuffer shm_payload_;          // the same refs every call
   std::unique_ptr<grpc::ClientContext> context_;
   grpc::ByteBuffer response_;
   std::deque<std::unique_ptr<grpc::Alarm>> alarms_;
@@ -252,8 +311,11 @@ class StreamCall : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBu
 
 class StreamCaller {
  public:
-  StreamCaller(Run* run, grpc::GenericStub* stub, int index)
-      : run_(run), stub_(stub), next_payload_(static_cast<uint64_t>(index)) {
+  StreamCaller(Run* run, grpc::GenericStub* stub, int index, std::unique_ptr<CallerRegion> region)
+      : run_(run),
+        stub_(stub),
+        next_payload_(static_cast<uint64_t>(index)),
+        region_(std::move(region)) {
     for (int r = 0; r < run->options().rows; ++r) {
       ids_.push_back(absl::StrCat("bench-", index, "-", r));
     }
@@ -300,6 +362,10 @@ class StreamCaller {
   // rows' sequences (*last = true).
   grpc::ByteBuffer NextMessage(bool* last) {
     *last = ++steps_ >= run_->options().stream_sequence_steps;
+    if (region_ != nullptr) {
+      region_->Rewrite(*run_, next_payload_++);
+      return ComposeSampleRequest(region_->row_refs, run_->params(), ids_, *last);
+    }
     return run_->StreamPayload(next_payload_++, ids_, *last);
   }
 
@@ -310,6 +376,7 @@ class StreamCaller {
   Run* run_;
   grpc::GenericStub* stub_;
   uint64_t next_payload_;
+  std::unique_ptr<CallerRegion> region_;  // --wire=shm, else null
   std::vector<std::string> ids_;
   int64_t steps_ = 0;
   std::deque<std::unique_ptr<grpc::Alarm>> alarms_;
@@ -460,7 +527,7 @@ grpc::ByteBuffer ComposeSampleRequest(absl::Span<const grpc::Slice> logits,
   return grpc::ByteBuffer(slices.data(), slices.size());
 }
 
-absl::StatusOr<BenchResult> RunBench(const Client& client, const BenchOptions& options,
+absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options,
                                      std::ostream* progress, bool progress_tty) {
   if (options.concurrency < 1) {
     return absl::InvalidArgumentError(
@@ -483,25 +550,31 @@ absl::StatusOr<BenchResult> RunBench(const Client& client, const BenchOptions& o
     return absl::InvalidArgumentError("--warmup: must be >= 0");
   }
 
+  const Wire wire = options.shared_memory ? Wire::kFloat32 : options.wire;
   const double total_bytes =
-      static_cast<double>(options.vocab) * options.rows * WireBytesPerLogit(options.wire);
-  if (total_bytes > client.options().max_message_bytes) {
+      static_cast<double>(options.vocab) * options.rows * WireBytesPerLogit(wire);
+  if (!options.shared_memory && total_bytes > client.options().max_message_bytes) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "--vocab x --rows: a request of %.0f bytes of logits exceeds the %d-byte message limit",
         total_bytes, client.options().max_message_bytes));
   }
   // Payloads, generated and serialized once: `variants` requests of `rows` distinct rows.
-  const size_t row_bytes = static_cast<size_t>(options.vocab) * WireBytesPerLogit(options.wire);
+  const size_t row_bytes = static_cast<size_t>(options.vocab) * WireBytesPerLogit(wire);
   const size_t request_bytes = row_bytes * options.rows;
   const int variants = static_cast<int>(std::clamp<size_t>(
       kVariantBudgetBytes / std::max<size_t>(request_bytes, 1), 1, kMaxVariants));
   const std::string params = options.params.SerializeAsString();
   std::vector<std::vector<grpc::Slice>> row_logits(variants);
   std::vector<grpc::ByteBuffer> unary_payloads;
+  std::vector<std::vector<float>> float_variants;
   v1::Logits encoded;
   for (int v = 0; v < variants; ++v) {
-    const std::vector<float> logits = RandomNormalLogits(
-        options.rows, options.vocab, options.random_seed + static_cast<uint64_t>(v));
+    std::vector<float> logits = RandomNormalLogits(options.rows, options.vocab,
+                                                   options.random_seed + static_cast<uint64_t>(v));
+    if (options.shared_memory) {
+      float_variants.push_back(std::move(logits));
+      continue;
+    }
     for (int r = 0; r < options.rows; ++r) {
       EncodeLogits(absl::MakeConstSpan(logits).subspan(static_cast<size_t>(r) * options.vocab,
                                                        options.vocab),
@@ -510,8 +583,24 @@ absl::StatusOr<BenchResult> RunBench(const Client& client, const BenchOptions& o
     }
     unary_payloads.push_back(ComposeSampleRequest(row_logits[v], params, {}, false));
   }
+  std::vector<std::unique_ptr<CallerRegion>> regions(options.concurrency);
+  if (options.shared_memory) {
+    auto info = client.GetServerInfo();
+    if (!info.ok()) return info.status();
+    if (info->shared_memory_prefix().empty()) {
+      return absl::FailedPreconditionError(
+          "--wire=shm: the server reports no shared_memory_prefix (too old for shared memory)");
+    }
+    for (auto& region : regions) {
+      auto created =
+          CreateCallerRegion(client, info->shared_memory_prefix(), options.rows, options.vocab);
+      if (!created.ok()) return created.status();
+      region = *std::move(created);
+    }
+  }
 
-  Run run(options, std::move(unary_payloads), std::move(row_logits), params);
+  Run run(options, std::move(unary_payloads), std::move(row_logits), params,
+          std::move(float_variants));
   grpc::GenericStub stub(client.channel());
   std::vector<std::unique_ptr<UnaryCaller>> unary;
   std::vector<std::unique_ptr<StreamCaller>> streams;
@@ -519,9 +608,10 @@ absl::StatusOr<BenchResult> RunBench(const Client& client, const BenchOptions& o
   run.Start(start);
   for (int i = 0; i < options.concurrency; ++i) {
     if (options.stream) {
-      streams.push_back(std::make_unique<StreamCaller>(&run, &stub, i));
+      streams.push_back(std::make_unique<StreamCaller>(&run, &stub, i, std::move(regions[i])));
     } else {
-      unary.push_back(std::make_unique<UnaryCaller>(&run, &stub, &client, i));
+      unary.push_back(
+          std::make_unique<UnaryCaller>(&run, &stub, &client, i, std::move(regions[i])));
     }
   }
   for (auto& c : unary) c->Issue();
@@ -598,10 +688,10 @@ std::string BenchResultJson(const BenchOptions& options, const BenchResult& r,
       "\"latency_ms\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f, "
       "\"mean\": %.3f}}",
       JsonEscape(server), options.stream ? "stream" : "unary", JsonEscape(options.pipeline),
-      WireName(options.wire), options.concurrency, options.vocab, options.rows, r.requests, r.rows,
-      r.errors, codes, JsonEscape(r.first_error), r.seconds, r.requests_per_s, r.rows_per_s,
-      r.mb_per_s, r.logits_bytes_per_request, r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99,
-      r.latency_ms.max, r.latency_ms.mean);
+      options.shared_memory ? "shm" : WireName(options.wire), options.concurrency, options.vocab,
+      options.rows, r.requests, r.rows, r.errors, codes, JsonEscape(r.first_error), r.seconds,
+      r.requests_per_s, r.rows_per_s, r.mb_per_s, r.logits_bytes_per_request, r.latency_ms.p50,
+      r.latency_ms.p90, r.latency_ms.p99, r.latency_ms.max, r.latency_ms.mean);
 }
 
 std::string BenchResultText(const BenchOptions& options, const BenchResult& r,
@@ -611,10 +701,10 @@ std::string BenchResultText(const BenchOptions& options, const BenchResult& r,
       "requests   %d ok, %d failed in %.2fs\n"
       "throughput %.1f requests/s  %.1f rows/s  %.1f MB/s of logits\n"
       "latency    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n",
-      server, options.stream ? "stream" : "unary", options.pipeline, WireName(options.wire),
-      options.concurrency, options.vocab, options.rows, r.requests, r.errors, r.seconds,
-      r.requests_per_s, r.rows_per_s, r.mb_per_s, r.latency_ms.p50, r.latency_ms.p90,
-      r.latency_ms.p99, r.latency_ms.max);
+      server, options.stream ? "stream" : "unary", options.pipeline,
+      options.shared_memory ? "shm" : WireName(options.wire), options.concurrency, options.vocab,
+      options.rows, r.requests, r.errors, r.seconds, r.requests_per_s, r.rows_per_s, r.mb_per_s,
+      r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.latency_ms.max);
   if (r.errors > 0) {
     std::string codes;
     for (const auto& [name, n] : r.error_codes) absl::StrAppend(&codes, " ", name, "=", n);

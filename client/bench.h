@@ -35,6 +35,11 @@ struct BenchOptions {
   int vocab = 128256;                           // >= 1
   int rows = 1;                                 // rows per request (stream message), >= 1
   Wire wire = Wire::kValues;
+  // Logits in shared memory instead of the message (--wire=shm): each caller creates one
+  // object under the server's prefix, registers it as a region, rewrites its rows there
+  // before every call (like a model writing each step's logits; outside the latency
+  // clock) and sends float32 SharedMemoryRefs. `wire` is ignored.
+  bool shared_memory = false;
   bool stream = false;              // SampleStream instead of unary Sample
   std::string pipeline = "greedy";  // for the report
   v1::SamplingParams params;        // every row's parameters
@@ -59,7 +64,7 @@ struct BenchResult {
 // Runs the benchmark against `client`'s channel. When `progress` is not null a progress
 // line is written to it about twice a second ("\r"-rewritten when `progress_tty`).
 // Returns an error only for bad options; failed calls are counted, never fatal.
-absl::StatusOr<BenchResult> RunBench(const Client& client, const BenchOptions& options,
+absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options,
                                      std::ostream* progress, bool progress_tty);
 
 std::string BenchResultJson(const BenchOptions& options, const BenchResult& result,

@@ -30,6 +30,7 @@
 #include "client/logits.h"
 #include "client/npy.h"
 #include "client/sampling_flags.h"
+#include "client/shared_memory.h"
 
 namespace {
 
@@ -48,6 +49,19 @@ ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call, e.
 ABSL_FLAG(int32_t, retries, 0,
           "Extra attempts (0..4) of a call that fails with UNAVAILABLE before the server "
           "answered, e.g. when a replica goes away; 0 = fail at once.");
+ABSL_FLAG(std::string, tls_ca, EnvOr("TOKENSAMPLER_TLS_CA", ""),
+          "PEM CA bundle that the server certificate must chain to; set = TLS. "
+          "Environment: TOKENSAMPLER_TLS_CA.");
+ABSL_FLAG(std::string, tls_cert, EnvOr("TOKENSAMPLER_CLIENT_CERT", ""),
+          "PEM client certificate for mutual TLS (with --tls_key); set = TLS (system roots "
+          "unless --tls_ca). Environment: TOKENSAMPLER_CLIENT_CERT.");
+ABSL_FLAG(std::string, tls_key, EnvOr("TOKENSAMPLER_CLIENT_KEY", ""),
+          "PEM private key of --tls_cert. Environment: TOKENSAMPLER_CLIENT_KEY.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name to check the server certificate against instead of the address's host.");
+ABSL_FLAG(std::string, auth_token_file, EnvOr("TOKENSAMPLER_CLIENT_TOKEN_FILE", ""),
+          "File whose first line is a bearer token, sent with every call as "
+          "'authorization: Bearer <token>'. Environment: TOKENSAMPLER_CLIENT_TOKEN_FILE.");
 ABSL_FLAG(bool, json, false, "Print machine-readable JSON instead of text.");
 
 // Logits input (sample, dist).
@@ -59,7 +73,9 @@ ABSL_FLAG(int32_t, random_vocab, 0,
 ABSL_FLAG(uint64_t, random_seed, 1, "Seed of the generated logits (--random-vocab, bench).");
 ABSL_FLAG(std::string, wire, "values",
           "How logits travel: values (repeated float), float32, bfloat16 or float16 (raw "
-          "little-endian bytes; converted with round-to-nearest-even).");
+          "little-endian bytes; converted with round-to-nearest-even), or shm (float32 in a "
+          "POSIX shared memory object created under the server's shared_memory_prefix, "
+          "registered for the call and removed after it; the server must be on this host).");
 
 // Sampling parameters (sample, dist, bench). Not given = left unset in the request.
 ABSL_FLAG(float, temperature, 1.0f, "Temperature; 0 = greedy. Server default when not given: 1.");
@@ -134,8 +150,14 @@ struct Subcommand {
 };
 
 const std::vector<FlagRef>& GlobalFlags() {
-  static const auto* flags = new std::vector<FlagRef>{
-      {"server", "server"}, {"timeout", "timeout"}, {"retries", "retries"}};
+  static const auto* flags = new std::vector<FlagRef>{{"server", "server"},
+                                                      {"timeout", "timeout"},
+                                                      {"retries", "retries"},
+                                                      {"tls_ca", "tls_ca"},
+                                                      {"tls_cert", "tls_cert"},
+                                                      {"tls_key", "tls_key"},
+                                                      {"tls_server_name", "tls_server_name"},
+                                                      {"auth_token_file", "auth_token_file"}};
   return *flags;
 }
 
@@ -441,6 +463,11 @@ absl::StatusOr<std::unique_ptr<Client>> MakeClient() {
   ClientOptions options;
   options.timeout = absl::GetFlag(FLAGS_timeout);
   options.retries = absl::GetFlag(FLAGS_retries);
+  options.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
   return Client::Create(absl::GetFlag(FLAGS_server), options);
 }
 
@@ -457,6 +484,48 @@ std::string ToJson(const google::protobuf::Message& message) {
 
 // Largest generated row: 16M logits (64 MiB), well past any server's max vocab.
 constexpr int32_t kMaxRandomVocab = 1 << 24;
+
+bool SharedMemoryWire() { return absl::GetFlag(FLAGS_wire) == "shm"; }
+
+// --wire=shm for `sample` and `dist`: the rows' float32 bytes moved into one new shared
+// memory object, registered as a region while the call runs. Destroying it unregisters
+// the region and unlinks the object, whatever the call returned.
+struct SharedMemoryCall {
+  std::unique_ptr<SharedMemoryObject> object;
+  std::unique_ptr<RegisteredRegion> region;  // destroyed first
+};
+
+absl::StatusOr<SharedMemoryCall> MoveRowsToSharedMemory(Client& client,
+                                                        v1::SampleRequest* request) {
+  auto info = client.GetServerInfo();
+  if (!info.ok()) return info.status();
+  if (info->shared_memory_prefix().empty()) {
+    return absl::FailedPreconditionError(
+        "--wire=shm: the server reports no shared_memory_prefix (too old for shared memory)");
+  }
+  size_t total = 0;
+  for (const v1::Row& row : request->rows()) total += row.logits().raw().size();
+  SharedMemoryCall call;
+  auto object = SharedMemoryObject::Create(info->shared_memory_prefix(), total);
+  if (!object.ok()) return object.status();
+  call.object = *std::move(object);
+  auto region = RegisteredRegion::Register(client, *call.object, UniqueRegionName("cli"));
+  if (!region.ok()) return region.status();
+  call.region = *std::move(region);
+  size_t offset = 0;
+  for (v1::Row& row : *request->mutable_rows()) {
+    v1::Logits* logits = row.mutable_logits();
+    const std::string& raw = logits->raw();
+    std::memcpy(call.object->data() + offset, raw.data(), raw.size());
+    v1::SharedMemoryRef* ref = logits->mutable_shared_memory();
+    ref->set_region(call.region->name());
+    ref->set_offset(offset);
+    ref->set_byte_size(raw.size());
+    offset += raw.size();
+    logits->clear_raw();
+  }
+  return call;
+}
 
 // Builds the request of `sample` and `dist` from the logits and sampling flags.
 absl::StatusOr<v1::SampleRequest> RequestFromFlags(const Invocation& inv) {
@@ -489,7 +558,8 @@ absl::StatusOr<v1::SampleRequest> RequestFromFlags(const Invocation& inv) {
     cols = static_cast<size_t>(v);
     logits = RandomNormalLogits(1, cols, absl::GetFlag(FLAGS_random_seed));
   }
-  auto wire = ParseWire(absl::GetFlag(FLAGS_wire));
+  absl::StatusOr<Wire> wire = SharedMemoryWire() ? absl::StatusOr<Wire>(Wire::kFloat32)
+                                                 : ParseWire(absl::GetFlag(FLAGS_wire));
   if (!wire.ok()) return wire.status();
   auto params = SamplingFromFlags(inv);
   if (!params.ok()) return params.status();
@@ -515,6 +585,11 @@ int RunSample(const Invocation& inv) {
   if (!request.ok()) return Usage(request.status().message());
   auto client = MakeClient();
   if (!client.ok()) return Usage(client.status().message());
+  absl::StatusOr<SharedMemoryCall> shared;
+  if (SharedMemoryWire()) {
+    shared = MoveRowsToSharedMemory(**client, &*request);
+    if (!shared.ok()) return Fail(shared.status());
+  }
   auto response = (*client)->Sample(*request);
   if (!response.ok()) return Fail(response.status());
   if (absl::GetFlag(FLAGS_json)) {
@@ -570,6 +645,11 @@ int RunDist(const Invocation& inv) {
   }
   auto client = MakeClient();
   if (!client.ok()) return Usage(client.status().message());
+  absl::StatusOr<SharedMemoryCall> shared;
+  if (SharedMemoryWire()) {
+    shared = MoveRowsToSharedMemory(**client, &*request);
+    if (!shared.ok()) return Fail(shared.status());
+  }
   auto response = (*client)->GetDistribution(*request);
   if (!response.ok()) return Fail(response.status());
   if (absl::GetFlag(FLAGS_json)) {
@@ -620,7 +700,9 @@ int RunBenchCommand(const Invocation& inv) {
     return Usage(absl::StrCat("--mode: unknown value '", mode, "' (want unary or stream)"));
   }
   options.stream = mode == "stream";
-  auto wire = ParseWire(absl::GetFlag(FLAGS_wire));
+  options.shared_memory = SharedMemoryWire();
+  absl::StatusOr<Wire> wire = options.shared_memory ? absl::StatusOr<Wire>(Wire::kFloat32)
+                                                    : ParseWire(absl::GetFlag(FLAGS_wire));
   if (!wire.ok()) return Usage(wire.status().message());
   options.wire = *wire;
   auto base = PipelineParams(options.pipeline);
@@ -684,12 +766,15 @@ int RunInfo(const Invocation&) {
       "limits          max_vocab %d, max_rows_per_request %d, max_message_bytes %d,\n"
       "                max_sequences_per_stream %d, max_history_tokens %d,\n"
       "                max_num_samples %d, max_top_logprobs %d\n"
-      "served          %d requests, %d rows\n",
+      "served          %d requests, %d rows\n"
+      "shared_memory   %s, prefix \"%s\", max %d regions, max %d bytes\n",
       absl::GetFlag(FLAGS_server), info->instance(), info->version(), info->simd_target(),
       info->worker_threads(), absl::StrJoin(presets, ", "), absl::StrJoin(dtypes, ", "),
       info->max_vocab(), info->max_rows_per_request(), info->max_message_bytes(),
       info->max_sequences_per_stream(), info->max_history_tokens(), info->max_num_samples(),
-      info->max_top_logprobs(), info->requests_served(), info->rows_served());
+      info->max_top_logprobs(), info->requests_served(), info->rows_served(),
+      v1::SharedMemoryMode_Name(info->shared_memory_mode()), info->shared_memory_prefix(),
+      info->max_shared_memory_regions(), info->max_shared_memory_bytes());
   return kExitOk;
 }
 

@@ -8,12 +8,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 
 namespace tokensampler::client {
@@ -73,6 +78,55 @@ absl::StatusOr<int> DecodeHealthResponse(const std::string& bytes) {
     }
   }
   return status;
+}
+
+absl::StatusOr<std::string> ReadFile(absl::string_view flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read \"", path, "\""));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+// TLS credentials from the options, or insecure ones when TLS is off.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const ClientOptions& options) {
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.tls_cert.empty() ? "--tls_key" : "--tls_cert", ": must be set together with ",
+        options.tls_cert.empty() ? "--tls_cert" : "--tls_key"));
+  }
+  if (options.tls_ca.empty() && options.tls_cert.empty()) {
+    if (!options.tls_server_name.empty()) {
+      return absl::InvalidArgumentError("--tls_server_name: needs --tls_ca or --tls_cert");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  for (auto [flag, path, pem] : {std::tuple<absl::string_view, const std::string*, std::string*>{
+                                     "tls_ca", &options.tls_ca, &ssl.pem_root_certs},
+                                 {"tls_cert", &options.tls_cert, &ssl.pem_cert_chain},
+                                 {"tls_key", &options.tls_key, &ssl.pem_private_key}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> contents = ReadFile(flag, *path);
+    if (!contents.ok()) return contents.status();
+    *pem = *std::move(contents);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+// "Bearer <token>" from the first token line of `path`; "" when `path` is empty.
+absl::StatusOr<std::string> ReadAuthorization(const std::string& path) {
+  if (path.empty()) return std::string();
+  absl::StatusOr<std::string> contents = ReadFile("auth_token_file", path);
+  if (!contents.ok()) return contents.status();
+  for (absl::string_view line : absl::StrSplit(*contents, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty() && line[0] != '#') return absl::StrCat("Bearer ", line);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--auth_token_file: \"", path, "\" holds no token"));
 }
 
 }  // namespace
@@ -148,21 +202,28 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(absl::string_view address
   if (options.retries > 0) {
     args.SetInt(GRPC_ARG_PER_RPC_RETRY_BUFFER_SIZE, options.max_message_bytes);
   }
-  auto channel =
-      grpc::CreateCustomChannel(target->target, grpc::InsecureChannelCredentials(), args);
-  return std::unique_ptr<Client>(
-      new Client(std::string(address), *std::move(target), options, std::move(channel)));
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+  absl::StatusOr<std::string> authorization = ReadAuthorization(options.auth_token_file);
+  if (!authorization.ok()) return authorization.status();
+  auto channel = grpc::CreateCustomChannel(target->target, *credentials, args);
+  return std::unique_ptr<Client>(new Client(std::string(address), *std::move(target), options,
+                                            std::move(channel), *std::move(authorization)));
 }
 
 Client::Client(std::string address, ChannelTarget target, ClientOptions options,
-               std::shared_ptr<grpc::Channel> channel)
+               std::shared_ptr<grpc::Channel> channel, std::string authorization)
     : address_(std::move(address)),
       target_(std::move(target)),
-      options_(options),
+      options_(std::move(options)),
       channel_(std::move(channel)),
+      authorization_(std::move(authorization)),
       stub_(v1::Sampler::NewStub(channel_)) {}
 
 void Client::PrepareContext(grpc::ClientContext* context, double timeout_multiplier) const {
+  if (!authorization_.empty()) context->AddMetadata("authorization", authorization_);
   if (options_.timeout > absl::ZeroDuration()) {
     context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout * timeout_multiplier));
   }
@@ -192,6 +253,36 @@ absl::StatusOr<v1::ServerInfo> Client::GetServerInfo() {
   v1::ServerInfo response;
   grpc::Status status = stub_->GetServerInfo(&context, v1::GetServerInfoRequest(), &response);
   if (!status.ok()) return FromGrpcStatus(status, address_, "GetServerInfo");
+  return response;
+}
+
+absl::Status Client::RegisterSharedMemory(const v1::RegisterSharedMemoryRequest& request) {
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  v1::RegisterSharedMemoryResponse response;
+  return FromGrpcStatus(stub_->RegisterSharedMemory(&context, request, &response), address_,
+                        "RegisterSharedMemory");
+}
+
+absl::Status Client::UnregisterSharedMemory(absl::string_view name) {
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  v1::UnregisterSharedMemoryRequest request;
+  request.set_name(std::string(name));
+  v1::UnregisterSharedMemoryResponse response;
+  return FromGrpcStatus(stub_->UnregisterSharedMemory(&context, request, &response), address_,
+                        "UnregisterSharedMemory");
+}
+
+absl::StatusOr<v1::GetSharedMemoryStatusResponse> Client::GetSharedMemoryStatus(
+    absl::string_view name) {
+  grpc::ClientContext context;
+  PrepareContext(&context);
+  v1::GetSharedMemoryStatusRequest request;
+  request.set_name(std::string(name));
+  v1::GetSharedMemoryStatusResponse response;
+  grpc::Status status = stub_->GetSharedMemoryStatus(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, address_, "GetSharedMemoryStatus");
   return response;
 }
 

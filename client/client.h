@@ -36,6 +36,17 @@ struct ClientOptions {
   // Sampler RPC may be retried: Sample and GetDistribution are pure functions of the
   // request, and a stream is only retried before its first response.
   int retries = 0;
+  // TLS: on when tls_ca or tls_cert is set. tls_ca: PEM bundle the server certificate
+  // must chain to (empty = the system roots); tls_cert + tls_key: this client's PEM
+  // certificate and key for mutual TLS. tls_server_name overrides the name checked
+  // against the server certificate (default: the host of the address).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  // File whose first token line (blank and '#' lines skipped) is sent with every call
+  // as "authorization: Bearer <token>".
+  std::string auth_token_file;
 };
 
 // The default service config of a channel: round_robin when asked, and the retry
@@ -66,6 +77,11 @@ class Client {
   absl::StatusOr<v1::SampleResponse> Sample(const v1::SampleRequest& request);
   absl::StatusOr<v1::DistributionResponse> GetDistribution(const v1::SampleRequest& request);
   absl::StatusOr<v1::ServerInfo> GetServerInfo();
+  // Shared memory regions (see SharedMemoryObject in client/shared_memory.h).
+  absl::Status RegisterSharedMemory(const v1::RegisterSharedMemoryRequest& request);
+  absl::Status UnregisterSharedMemory(absl::string_view name);
+  absl::StatusOr<v1::GetSharedMemoryStatusResponse> GetSharedMemoryStatus(
+      absl::string_view name = "");
   // grpc.health.v1.Health/Check for `service` ("" = the server as a whole). A server that
   // does not know `service` gives kServiceUnknown (gRPC's NOT_FOUND), not an error.
   absl::StatusOr<HealthStatus> Health(absl::string_view service = "");
@@ -78,17 +94,18 @@ class Client {
   const ChannelTarget& target() const { return target_; }
   const ClientOptions& options() const { return options_; }
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
-  // Sets the call deadline from the options.
+  // Sets the call deadline from the options and the bearer token, if any.
   void PrepareContext(grpc::ClientContext* context, double timeout_multiplier = 1.0) const;
 
  private:
   Client(std::string address, ChannelTarget target, ClientOptions options,
-         std::shared_ptr<grpc::Channel> channel);
+         std::shared_ptr<grpc::Channel> channel, std::string authorization);
 
   std::string address_;
   ChannelTarget target_;
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
+  std::string authorization_;  // "Bearer <token>", or empty
   std::unique_ptr<v1::Sampler::Stub> stub_;
 };
 

@@ -7,13 +7,16 @@ namespace tokensampler::sampler {
 
 void Collect(Workspace& ws, bool by_weight) {
   ws.ids.resize(ws.vocab);
-  size_t count = 0;
-  for (size_t i = 0; i < ws.vocab; ++i) {
-    if (by_weight ? ws.w[i] > 0.0f : ws.z[i] > -std::numeric_limits<float>::infinity()) {
-      ws.ids[count++] = static_cast<int32_t>(i);
+  // One loop per rule, so that neither tests by_weight per element.
+  auto collect = [&ws](const float* v, float above) {
+    size_t count = 0;
+    for (size_t i = 0; i < ws.vocab; ++i) {
+      if (v[i] > above) ws.ids[count++] = static_cast<int32_t>(i);
     }
-  }
-  ws.n = count;
+    return count;
+  };
+  ws.n = by_weight ? collect(ws.w.data(), 0.0f)
+                   : collect(ws.z, -std::numeric_limits<float>::infinity());
 }
 
 void KeepTop(Workspace& ws, size_t count) {

@@ -2,6 +2,8 @@
 # Installs the Debian 12 packages tokensampler needs to build, test and run.
 # Idempotent: packages already present are skipped by apt. Works as root, uses sudo otherwise.
 #   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh --test     also what the Python client's tests and bench/ need
+#                                      (pytest, torch, venv/pip/setuptools/wheel for the install test)
 #   scripts/install-deps.sh --deploy   also the container and proxy tools used by deploy/ tests
 set -euo pipefail
 
@@ -9,13 +11,15 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev
-  python3 python3-grpcio python3-protobuf python3-numpy
+  python3 python3-grpcio python3-protobuf python3-numpy python3-prometheus-client openssl
 )
+test_packages=(python3-pytest python3-torch python3-venv python3-pip python3-setuptools python3-wheel)
 deploy_packages=(podman buildah runc debootstrap nginx-light uidmap slirp4netns fuse-overlayfs iproute2 procps)
 
 for arg in "$@"; do
   case "$arg" in
     --deploy) packages+=("${deploy_packages[@]}") ;;
+    --test) packages+=("${test_packages[@]}") ;;
     --torch) packages+=(python3-torch) ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "tokensampler/v1/sampler.pb.h"
 
@@ -19,10 +20,81 @@ size_t DtypeWidth(sampler::Dtype dtype) {
   return dtype == sampler::Dtype::kFloat32 ? 4 : 2;
 }
 
+absl::StatusOr<sampler::Dtype> DecodeDtype(v1::Dtype dtype, size_t index, absl::string_view with) {
+  switch (dtype) {
+    case v1::DTYPE_FLOAT32:
+      return sampler::Dtype::kFloat32;
+    case v1::DTYPE_BFLOAT16:
+      return sampler::Dtype::kBFloat16;
+    case v1::DTYPE_FLOAT16:
+      return sampler::Dtype::kFloat16;
+    case v1::DTYPE_UNSPECIFIED:
+      return Invalid(index, "logits.dtype",
+                     absl::StrCat("must be DTYPE_FLOAT32, DTYPE_BFLOAT16 or DTYPE_FLOAT16 "
+                                  "when ",
+                                  with, " is set, got DTYPE_UNSPECIFIED"));
+    default:
+      return Invalid(index, "logits.dtype",
+                     absl::StrCat("unknown value ", static_cast<int>(dtype)));
+  }
+}
+
+// A row in a registered region: resolves the region and checks the range and size.
+absl::Status DecodeSharedLogits(const v1::Logits& logits, size_t index, const Limits& limits,
+                                SharedMemoryResolver resolve_region, DecodedRow* out) {
+  const v1::SharedMemoryRef& ref = logits.shared_memory();
+  auto mapping = resolve_region(ref.region());
+  if (!mapping.ok()) {
+    return absl::Status(mapping.status().code(),
+                        absl::StrCat("rows[", index, "].logits.shared_memory.region: ",
+                                     mapping.status().message()));
+  }
+  auto dtype = DecodeDtype(logits.dtype(), index, "shared_memory");
+  if (!dtype.ok()) return dtype.status();
+  const uint64_t region_size = (*mapping)->byte_size();
+  if (ref.byte_size() == 0) {
+    return Invalid(index, "logits.shared_memory.byte_size", "must be > 0, got 0");
+  }
+  if (ref.offset() > region_size || ref.byte_size() > region_size - ref.offset()) {
+    return Invalid(
+        index, "logits.shared_memory",
+        absl::StrCat("offset + byte_size = ", ref.offset(), " + ", ref.byte_size(),
+                     " exceeds region \"", ref.region(), "\" of ", region_size, " bytes"));
+  }
+  const size_t width = DtypeWidth(*dtype);
+  if (ref.byte_size() % width != 0) {
+    return Invalid(index, "logits.shared_memory.byte_size",
+                   absl::StrCat("must be V * ", width, " for ", v1::Dtype_Name(logits.dtype()),
+                                ", got ", ref.byte_size()));
+  }
+  const uint64_t vocab = ref.byte_size() / width;
+  if (vocab > static_cast<uint64_t>(limits.max_vocab)) {
+    return Invalid(
+        index, "logits.shared_memory.byte_size",
+        absl::StrCat(ref.byte_size(), " bytes hold ", vocab,
+                     " logits, more than the server limit max_vocab=", limits.max_vocab));
+  }
+  out->logits.data = (*mapping)->data() + ref.offset();
+  out->logits.size = static_cast<size_t>(vocab);
+  out->logits.dtype = *dtype;
+  out->shared_memory = *std::move(mapping);
+  return absl::OkStatus();
+}
+
 absl::Status DecodeLogits(const v1::Logits& logits, size_t index, const Limits& limits,
-                          sampler::LogitsView* view) {
+                          SharedMemoryResolver resolve_region, DecodedRow* out) {
+  sampler::LogitsView* view = &out->logits;
+  out->shared_memory.reset();
   const bool has_values = logits.values_size() > 0;
   const bool has_raw = !logits.raw().empty();
+  const bool has_shared = logits.has_shared_memory();
+  if (has_shared && (has_values || has_raw)) {
+    return Invalid(index, "logits",
+                   absl::StrCat("set one of values, raw or shared_memory, not several (got ",
+                                logits.values_size(), " values, ", logits.raw().size(),
+                                " raw bytes and shared_memory)"));
+  }
+  if (has_shared) return DecodeSharedLogits(logits, index, limits, resolve_region, out);
   if (has_values && has_raw) {
     return Invalid(index, "logits",
                    absl::StrCat("set either values or raw, not both (got ",
@@ -30,7 +102,7 @@ absl::Status DecodeLogits(const v1::Logits& logits, size_t index, const Limits& 
                                 " raw bytes)"));
   }
   if (!has_values && !has_raw) {
-    return Invalid(index, "logits", "missing; set values or raw (at least 1 logit)");
+    return Invalid(index, "logits", "missing; set values, raw or shared_memory (at least 1 logit)");
   }
   size_t vocab = 0;
   if (has_values) {
@@ -43,25 +115,9 @@ absl::Status DecodeLogits(const v1::Logits& logits, size_t index, const Limits& 
     *view = sampler::LogitsView::Float32(
         absl::MakeConstSpan(logits.values().data(), vocab));
   } else {
-    sampler::Dtype dtype;
-    switch (logits.dtype()) {
-      case v1::DTYPE_FLOAT32:
-        dtype = sampler::Dtype::kFloat32;
-        break;
-      case v1::DTYPE_BFLOAT16:
-        dtype = sampler::Dtype::kBFloat16;
-        break;
-      case v1::DTYPE_FLOAT16:
-        dtype = sampler::Dtype::kFloat16;
-        break;
-      case v1::DTYPE_UNSPECIFIED:
-        return Invalid(index, "logits.dtype",
-                       "must be DTYPE_FLOAT32, DTYPE_BFLOAT16 or DTYPE_FLOAT16 when raw is "
-                       "set, got DTYPE_UNSPECIFIED");
-      default:
-        return Invalid(index, "logits.dtype",
-                       absl::StrCat("unknown value ", static_cast<int>(logits.dtype())));
-    }
+    auto decoded = DecodeDtype(logits.dtype(), index, "raw");
+    if (!decoded.ok()) return decoded.status();
+    const sampler::Dtype dtype = *decoded;
     const size_t width = DtypeWidth(dtype);
     const size_t bytes = logits.raw().size();
     if (bytes % width != 0) {
@@ -207,14 +263,21 @@ absl::Status DecodeOutputFields(const v1::Row& row, size_t index, DecodedRow* ou
 
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> NoSharedMemory(
+    absl::string_view region) {
+  return absl::PermissionDeniedError(
+      absl::StrCat("shared memory is off on this server (--shared_memory=off), got region \"",
+                   absl::CHexEscape(region), "\""));
+}
+
 absl::Status RowError(size_t index, const absl::Status& status) {
   if (status.ok()) return status;
   return absl::Status(status.code(), absl::StrCat("rows[", index, "].", status.message()));
 }
 
-absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
-                       RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
-                       DecodedRow* out) {
+absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits, RequestKind kind,
+                       absl::FunctionRef<uint64_t()> pick_seed, DecodedRow* out,
+                       SharedMemoryResolver resolve_region) {
   out->index = index;
   out->step = row.step();
   out->sequence_id = row.sequence_id();
@@ -225,7 +288,8 @@ absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
     return Invalid(index, "sequence_id", "required in a stream, got \"\"");
   }
   const bool logits_empty =
-      !row.has_logits() || (row.logits().values_size() == 0 && row.logits().raw().empty());
+      !row.has_logits() || (row.logits().values_size() == 0 && row.logits().raw().empty() &&
+                            !row.logits().has_shared_memory());
   if (kind == RequestKind::kStream && row.end_sequence() && logits_empty) {
     // Only frees the sequence; nothing to sample, params are not looked at.
     out->has_logits = false;
@@ -235,10 +299,11 @@ absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
     out->bad_words.clear();
     out->num_prompt_tokens = 0;
     out->seed_given = false;
+    out->shared_memory.reset();
     return absl::OkStatus();
   }
   out->has_logits = true;
-  absl::Status status = DecodeLogits(row.logits(), index, limits, &out->logits);
+  absl::Status status = DecodeLogits(row.logits(), index, limits, resolve_region, out);
   if (!status.ok()) return status;
   status = DecodeParams(row.params(), index, limits, pick_seed, out);
   if (!status.ok()) return status;
@@ -248,9 +313,9 @@ absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
   return RowError(index, sampler::ValidateParams(out->params, out->logits.size));
 }
 
-absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits,
-                           RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
-                           std::vector<DecodedRow>* rows) {
+absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits, RequestKind kind,
+                           absl::FunctionRef<uint64_t()> pick_seed, std::vector<DecodedRow>* rows,
+                           SharedMemoryResolver resolve_region) {
   const int n = request.rows_size();
   if (n > limits.max_rows) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -261,7 +326,7 @@ absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limit
   absl::flat_hash_set<absl::string_view> sequence_ids;
   for (int i = 0; i < n; ++i) {
     const v1::Row& row = request.rows(i);
-    absl::Status status = DecodeRow(row, i, limits, kind, pick_seed, &(*rows)[i]);
+    absl::Status status = DecodeRow(row, i, limits, kind, pick_seed, &(*rows)[i], resolve_region);
     if (!status.ok()) return status;
     if (kind == RequestKind::kStream && !sequence_ids.insert(row.sequence_id()).second) {
       return Invalid(i, "sequence_id",
@@ -307,8 +372,8 @@ void EncodeDistribution(const sampler::DistributionResult& result,
   out->set_sequence_id(std::string(sequence_id));
 }
 
-void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes,
-                        int32_t worker_threads, v1::ServerInfo* out) {
+void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes, int32_t worker_threads,
+                        const SharedMemoryOptions& shared_memory, v1::ServerInfo* out) {
   out->set_simd_target(sampler::SimdTargetName());
   out->add_presets(v1::PRESET_STANDARD);
   out->add_presets(v1::PRESET_HF);
@@ -325,6 +390,20 @@ void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes,
   out->add_dtypes(v1::DTYPE_FLOAT32);
   out->add_dtypes(v1::DTYPE_BFLOAT16);
   out->add_dtypes(v1::DTYPE_FLOAT16);
+  switch (shared_memory.mode) {
+    case SharedMemoryMode::kOff:
+      out->set_shared_memory_mode(v1::SHARED_MEMORY_MODE_OFF);
+      break;
+    case SharedMemoryMode::kLocal:
+      out->set_shared_memory_mode(v1::SHARED_MEMORY_MODE_LOCAL);
+      break;
+    case SharedMemoryMode::kAny:
+      out->set_shared_memory_mode(v1::SHARED_MEMORY_MODE_ANY);
+      break;
+  }
+  out->set_shared_memory_prefix(shared_memory.prefix);
+  out->set_max_shared_memory_regions(shared_memory.max_regions);
+  out->set_max_shared_memory_bytes(shared_memory.max_bytes);
 }
 
 }  // namespace tokensampler::server

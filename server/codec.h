@@ -10,14 +10,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "sampler/params.h"
 #include "sampler/sampler.h"
+#include "server/shared_memory.h"
 
 namespace tokensampler::v1 {
 class Row;
@@ -74,18 +77,33 @@ struct DecodedRow {
   size_t num_prompt_tokens = 0;
   // Storage behind params.bad_words (views of the request's sequences).
   std::vector<absl::Span<const int32_t>> bad_words;
+  // Set when the logits are in a shared memory region (Logits.shared_memory): `logits`
+  // then points into this mapping, which the row keeps alive. Such a row must be read
+  // only through CopyRowToPrivate (the owner may rewrite or shrink it at any time).
+  std::shared_ptr<const SharedMemoryMapping> shared_memory;
 };
 
+// Looks up Logits.shared_memory.region for the codec: the region's mapping, or an error
+// (PERMISSION_DENIED when shared memory is off or the caller may not use it, NOT_FOUND
+// for an unknown name) whose message the codec prefixes with the field path.
+using SharedMemoryResolver =
+    absl::FunctionRef<absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>>(
+        absl::string_view region)>;
+
+// The resolver of a server without shared memory: PERMISSION_DENIED for every region.
+absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> NoSharedMemory(absl::string_view region);
+
 // Validates and decodes every row of `request`. `pick_seed` is called once for each row
-// without params.seed. On error `*rows` is unspecified.
-absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits,
-                           RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
-                           std::vector<DecodedRow>* rows);
+// without params.seed; `resolve_region` for each row with Logits.shared_memory. On
+// error `*rows` is unspecified.
+absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limits, RequestKind kind,
+                           absl::FunctionRef<uint64_t()> pick_seed, std::vector<DecodedRow>* rows,
+                           SharedMemoryResolver resolve_region = &NoSharedMemory);
 
 // Decodes one row (`index` is used for error paths only).
-absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits,
-                       RequestKind kind, absl::FunctionRef<uint64_t()> pick_seed,
-                       DecodedRow* out);
+absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits, RequestKind kind,
+                       absl::FunctionRef<uint64_t()> pick_seed, DecodedRow* out,
+                       SharedMemoryResolver resolve_region = &NoSharedMemory);
 
 // Prefixes a sampler error for row `index` with "rows[index]." (any code kept).
 absl::Status RowError(size_t index, const absl::Status& status);
@@ -98,9 +116,9 @@ void EncodeSampleResult(const sampler::SampleResult& result, uint64_t seed,
 void EncodeDistribution(const sampler::DistributionResult& result,
                         absl::string_view sequence_id, v1::Distribution* out);
 
-// The static part of ServerInfo: limits, presets, dtypes, SIMD target.
-void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes,
-                        int32_t worker_threads, v1::ServerInfo* out);
+// The static part of ServerInfo: limits, presets, dtypes, SIMD target, shared memory.
+void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes, int32_t worker_threads,
+                        const SharedMemoryOptions& shared_memory, v1::ServerInfo* out);
 
 }  // namespace tokensampler::server
 

@@ -18,14 +18,33 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "sampler/sampler.h"
 #include "server/log.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, address, "127.0.0.1:50051",
-          "Listen address host:port; port 0 picks a free port (reported in the "
-          "event=listening log line). Env TOKENSAMPLER_ADDRESS.");
+          "Listen addresses, comma-separated: host:port (port 0 picks a free port, reported "
+          "in the event=listening log line) and unix:PATH or unix:///ABS/PATH (a Unix "
+          "socket; its directory must exist; a stale socket file is replaced, a live one "
+          "refused). Env TOKENSAMPLER_ADDRESS.");
+ABSL_FLAG(std::string, unix_socket_mode, "0660",
+          "Octal permission bits set on every Unix socket after binding; who may connect. "
+          "Env TOKENSAMPLER_UNIX_SOCKET_MODE.");
+ABSL_FLAG(std::string, shared_memory, "local",
+          "Zero-copy logits in POSIX shared memory (RegisterSharedMemory): off, local "
+          "(only callers on a Unix socket or a loopback address) or any. "
+          "Env TOKENSAMPLER_SHARED_MEMORY.");
+ABSL_FLAG(std::string, shared_memory_prefix, "/tokensampler",
+          "Every registered shared memory key must start with this, so that callers "
+          "cannot make the server map other programs' objects. "
+          "Env TOKENSAMPLER_SHARED_MEMORY_PREFIX.");
+ABSL_FLAG(int32_t, max_shared_memory_regions, 256,
+          "Most registered shared memory regions. Env TOKENSAMPLER_MAX_SHARED_MEMORY_REGIONS.");
+ABSL_FLAG(uint64_t, max_shared_memory_bytes, uint64_t{16} << 30,
+          "Most bytes of registered shared memory regions in total (mapped, not copied). "
+          "Env TOKENSAMPLER_MAX_SHARED_MEMORY_BYTES.");
 ABSL_FLAG(int32_t, workers, 0,
           "Sampling worker threads; 0 = number of CPUs. Env TOKENSAMPLER_WORKERS.");
 ABSL_FLAG(int32_t, queue_depth, 256,
@@ -41,9 +60,19 @@ ABSL_FLAG(int32_t, max_vocab, 1048576,
           "Largest vocabulary (logits per row). Env TOKENSAMPLER_MAX_VOCAB.");
 ABSL_FLAG(int32_t, max_rows, 1024,
           "Most rows per request message. Env TOKENSAMPLER_MAX_ROWS.");
-ABSL_FLAG(int64_t, max_message_bytes, 268435456,
-          "gRPC max receive and send message size in bytes. "
-          "Env TOKENSAMPLER_MAX_MESSAGE_BYTES.");
+ABSL_FLAG(int64_t, max_message_bytes, 67108864,
+          "gRPC max receive and send message size in bytes (a larger message gets "
+          "RESOURCE_EXHAUSTED before it is read). Env TOKENSAMPLER_MAX_MESSAGE_BYTES.");
+ABSL_FLAG(int64_t, max_memory, int64_t{1} << 30,
+          "Memory budget in bytes: 1/4 bounds gRPC's transport buffers (ResourceQuota), "
+          "3/4 the requests being parsed and sampled (5 bytes per wire byte + 1 KiB per "
+          "row) and stream histories (4 bytes per token); work that does not fit gets "
+          "RESOURCE_EXHAUSTED. 0 = unlimited. Env TOKENSAMPLER_MAX_MEMORY.");
+ABSL_FLAG(int32_t, max_streams, 1024,
+          "Most open SampleStream calls; 0 = unlimited. Env TOKENSAMPLER_MAX_STREAMS.");
+ABSL_FLAG(int64_t, max_live_sequences, 65536,
+          "Most live sequences over all streams; 0 = unlimited. "
+          "Env TOKENSAMPLER_MAX_LIVE_SEQUENCES.");
 ABSL_FLAG(int32_t, max_sequences, 4096,
           "Most live sequences per SampleStream. Env TOKENSAMPLER_MAX_SEQUENCES.");
 ABSL_FLAG(int32_t, max_history_tokens, 131072,
@@ -65,6 +94,30 @@ ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::InfiniteDuration(),
           "may still run before they are cancelled; inf = never cut. "
           "Env TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE.");
 
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of the server; with --tls_key turns on TLS. Re-read when "
+          "it changes (see --tls_reload_interval). Env TOKENSAMPLER_TLS_CERT.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert. Env TOKENSAMPLER_TLS_KEY.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; set = mutual TLS: clients must present a certificate signed by "
+          "it. Re-read when it changes. Env TOKENSAMPLER_TLS_CLIENT_CA.");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
+          "How often the TLS files are checked for a new version (rotation without a "
+          "restart); replace key and certificate together (rename or symlink swap). "
+          "Env TOKENSAMPLER_TLS_RELOAD_INTERVAL.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File of bearer tokens, one per line ('#' comments); set = every Sampler RPC "
+          "needs 'authorization: Bearer <token>' (else UNAUTHENTICATED). Health and "
+          "reflection need none. Re-read when it changes. "
+          "Env TOKENSAMPLER_AUTH_TOKEN_FILE.");
+ABSL_FLAG(std::string, health_address, "",
+          "Optional second, plaintext host:port serving only grpc.health.v1, for probes "
+          "that cannot speak TLS (e.g. Kubernetes grpc probes); bind it to 127.0.0.1 or "
+          "the pod IP. Env TOKENSAMPLER_HEALTH_ADDRESS.");
+ABSL_FLAG(std::string, metrics_address, "",
+          "host:port of an HTTP endpoint serving Prometheus metrics at /metrics; empty = "
+          "off. Env TOKENSAMPLER_METRICS_ADDRESS.");
+
 namespace tokensampler::server {
 namespace {
 
@@ -73,6 +126,11 @@ constexpr struct {
   const char* env;
 } kEnvFlags[] = {
     {"address", "TOKENSAMPLER_ADDRESS"},
+    {"unix_socket_mode", "TOKENSAMPLER_UNIX_SOCKET_MODE"},
+    {"shared_memory", "TOKENSAMPLER_SHARED_MEMORY"},
+    {"shared_memory_prefix", "TOKENSAMPLER_SHARED_MEMORY_PREFIX"},
+    {"max_shared_memory_regions", "TOKENSAMPLER_MAX_SHARED_MEMORY_REGIONS"},
+    {"max_shared_memory_bytes", "TOKENSAMPLER_MAX_SHARED_MEMORY_BYTES"},
     {"workers", "TOKENSAMPLER_WORKERS"},
     {"queue_depth", "TOKENSAMPLER_QUEUE_DEPTH"},
     {"sample_on_grpc_threads", "TOKENSAMPLER_SAMPLE_ON_GRPC_THREADS"},
@@ -85,6 +143,16 @@ constexpr struct {
     {"lame_duck", "TOKENSAMPLER_LAME_DUCK"},
     {"max_connection_age", "TOKENSAMPLER_MAX_CONNECTION_AGE"},
     {"max_connection_age_grace", "TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE"},
+    {"tls_cert", "TOKENSAMPLER_TLS_CERT"},
+    {"tls_key", "TOKENSAMPLER_TLS_KEY"},
+    {"tls_client_ca", "TOKENSAMPLER_TLS_CLIENT_CA"},
+    {"tls_reload_interval", "TOKENSAMPLER_TLS_RELOAD_INTERVAL"},
+    {"auth_token_file", "TOKENSAMPLER_AUTH_TOKEN_FILE"},
+    {"health_address", "TOKENSAMPLER_HEALTH_ADDRESS"},
+    {"metrics_address", "TOKENSAMPLER_METRICS_ADDRESS"},
+    {"max_memory", "TOKENSAMPLER_MAX_MEMORY"},
+    {"max_streams", "TOKENSAMPLER_MAX_STREAMS"},
+    {"max_live_sequences", "TOKENSAMPLER_MAX_LIVE_SEQUENCES"},
 };
 
 // glibc gives each thread that allocates under contention its own malloc arena, up to
@@ -165,6 +233,37 @@ int Main(int argc, char** argv) {
   options.limits.max_rows = absl::GetFlag(FLAGS_max_rows);
   options.limits.max_sequences = absl::GetFlag(FLAGS_max_sequences);
   options.limits.max_history_tokens = absl::GetFlag(FLAGS_max_history_tokens);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.tls.reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
+  options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  options.health_address = absl::GetFlag(FLAGS_health_address);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.max_memory = absl::GetFlag(FLAGS_max_memory);
+  options.max_streams = absl::GetFlag(FLAGS_max_streams);
+  options.max_live_sequences = absl::GetFlag(FLAGS_max_live_sequences);
+  const std::string socket_mode = absl::GetFlag(FLAGS_unix_socket_mode);
+  char* socket_mode_end = nullptr;
+  options.unix_socket_mode =
+      static_cast<int>(std::strtol(socket_mode.c_str(), &socket_mode_end, 8));
+  if (socket_mode.empty() || *socket_mode_end != '\0') {
+    LogEvent(LogLevel::kError, "bad_flag",
+             {{"error",
+               absl::StrCat("--unix_socket_mode: must be octal, e.g. 0660, got ", socket_mode)}});
+    return 2;
+  }
+  absl::StatusOr<SharedMemoryMode> shared_memory =
+      ParseSharedMemoryMode(absl::GetFlag(FLAGS_shared_memory));
+  if (!shared_memory.ok()) {
+    LogEvent(LogLevel::kError, "bad_flag",
+             {{"error", std::string(shared_memory.status().message())}});
+    return 2;
+  }
+  options.shared_memory.mode = *shared_memory;
+  options.shared_memory.prefix = absl::GetFlag(FLAGS_shared_memory_prefix);
+  options.shared_memory.max_regions = absl::GetFlag(FLAGS_max_shared_memory_regions);
+  options.shared_memory.max_bytes = absl::GetFlag(FLAGS_max_shared_memory_bytes);
   const absl::Duration drain = absl::GetFlag(FLAGS_drain_timeout);
   if (drain < absl::ZeroDuration()) {
     LogEvent(LogLevel::kError, "bad_flag",
@@ -198,10 +297,16 @@ int Main(int argc, char** argv) {
     return 1;
   }
   LogEvent(LogLevel::kInfo, "listening",
-           {{"address", (*server)->address()},
+           {{"address", absl::StrJoin((*server)->addresses(), ",")},
+            {"shared_memory", std::string(SharedMemoryModeName(options.shared_memory.mode))},
             {"workers", absl::StrCat((*server)->workers())},
             {"queue_depth", absl::StrCat(options.queue_depth)},
             {"sample_on_grpc_threads", options.sample_on_grpc_threads ? "true" : "false"},
+            {"tls", options.tls.client_ca_file.empty() ? (TlsEnabled(options.tls) ? "tls" : "off")
+                                                       : "mtls"},
+            {"auth", options.auth_token_file.empty() ? "off" : "bearer"},
+            {"health_address", (*server)->health_address()},
+            {"metrics_port", absl::StrCat((*server)->metrics_port())},
             {"simd", sampler::SimdTargetName()},
             {"version", TOKENSAMPLER_VERSION}});
 

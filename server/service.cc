@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <limits>
 #include <memory>
@@ -114,10 +115,18 @@ struct RowJob {
         ++skipped;
         continue;
       }
-      absl::Status status =
-          kind == Kind::kSample
-              ? sampler.Sample(row.logits, row.params, row.step, &samples[i])
-              : sampler.Distribution(row.logits, row.params, &distributions[i]);
+      // A row in shared memory is read once, here on the worker, into this thread's
+      // private buffer; the sampler never reads the owner's mapping (shared_memory.h).
+      sampler::LogitsView logits = row.logits;
+      absl::Status status;
+      if (row.shared_memory != nullptr) {
+        status = CopyRowToPrivate(*row.shared_memory, row.logits, "logits.shared_memory", &logits);
+      }
+      if (status.ok()) {
+        status = kind == Kind::kSample
+                     ? sampler.Sample(logits, row.params, row.step, &samples[i])
+                     : sampler.Distribution(logits, row.params, &distributions[i]);
+      }
       if (!status.ok()) {
         failed.store(true, std::memory_order_relaxed);
         std::lock_guard<std::mutex> lock(mu);
@@ -129,6 +138,7 @@ struct RowJob {
     }
     if (skipped > 0) service->CountSkipped(skipped);
     if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      service->AddRowsInFlight(-static_cast<int64_t>(n));
       absl::Status status;
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -140,6 +150,31 @@ struct RowJob {
       done(std::move(status));
     }
   }
+};
+
+// Logits.shared_memory.region -> mapping for one call: checks the caller's access once,
+// on the first row that names a region.
+class RegionResolver {
+ public:
+  RegionResolver(SamplerService* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {}
+
+  // const for absl::FunctionRef; the check's result is a cache.
+  absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> operator()(
+      absl::string_view region) const {
+    if (!checked_) {
+      access_ = service_->CheckSharedMemoryAccess(context_);
+      checked_ = true;
+    }
+    if (!access_.ok()) return access_;
+    return service_->shared_memory().Find(region);
+  }
+
+ private:
+  SamplerService* const service_;
+  grpc::CallbackServerContext* const context_;
+  mutable bool checked_ = false;
+  mutable absl::Status access_;
 };
 
 // Queues min(rows, workers) tasks that share out the job's rows. Returns false, without
@@ -160,9 +195,13 @@ bool StartRowJob(WorkerPool& pool, std::shared_ptr<RowJob> job) {
   for (size_t t = 0; t < tasks; ++t) {
     batch.push_back([job](sampler::Sampler& sampler) { job->Run(sampler); });
   }
+  SamplerService* service = job->service;
   job.reset();  // the tasks hold the job
+  service->AddRowsInFlight(static_cast<int64_t>(n));
   if (tasks == 1 && pool.TryRunHere(batch[0])) return true;
-  return pool.TrySubmit(std::move(batch));
+  if (pool.TrySubmit(std::move(batch))) return true;
+  service->AddRowsInFlight(-static_cast<int64_t>(n));
+  return false;
 }
 
 // Sample and GetDistribution: decode, sample on the pool (or here, see StartRowJob),
@@ -180,12 +219,17 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
   // `request_bytes` belongs to gRPC's per-call holder, which would keep it (about 0.5 MB
   // for one V=128256 row) until OnDone; once parsed it is dropped here, so that a call
   // waiting for a worker holds one copy of its logits, not two.
+  ~BatchReactor() override { service_->ReleaseBytes(reserved_); }
+
   void Start(grpc::ByteBuffer* request_bytes) {
-    absl::Status status = ParseMessage(*request_bytes, &request_);
+    absl::Status status = service_->Admit(*request_bytes, &reserved_);
+    if (status.ok()) status = ParseMessage(*request_bytes, &request_);
     request_bytes->Clear();
     if (!status.ok()) return FinishWith(status);
-    status = DecodeRequest(request_, service_->options().limits, RequestKind::kStateless,
-                           [this] { return service_->PickSeed(); }, &rows_);
+    RegionResolver resolve_region(service_, context_);
+    status = DecodeRequest(
+        request_, service_->options().limits, RequestKind::kStateless,
+        [this] { return service_->PickSeed(); }, &rows_, resolve_region);
     if (!status.ok()) return FinishWith(status);
     if (rows_.empty()) {
       service_->CountServed(0);
@@ -223,6 +267,7 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
         }
       }
       service_->CountServed(rows_.size());
+      service_->CountSampled(rows_);
       status = Serialize();
     }
     // The logits are not needed any more: free them now rather than when gRPC is done
@@ -261,6 +306,7 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
   std::vector<DecodedRow> rows_;
   std::shared_ptr<RowJob> job_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
+  int64_t reserved_ = 0;  // memory budget bytes held until OnDone
 };
 
 // SampleStream. Messages are read one ahead of the one being sampled, sampled strictly
@@ -276,6 +322,12 @@ class StreamReactor final
         session_(service->options().limits),
         read_buffer_(std::make_unique<grpc::ByteBuffer>()) {
     Pump();
+  }
+  // The stream was counted by SamplerService::OpenStream before it was built.
+  ~StreamReactor() override {
+    service_->AddOpenStreams(-1);
+    service_->AddLiveSequences(-static_cast<int64_t>(counted_sequences_));
+    service_->ReleaseBytes(message_reserved_ + history_reserved_);
   }
 
   void OnReadDone(bool ok) override {
@@ -365,13 +417,28 @@ class StreamReactor final
 
   // Validates and stages one message, then hands its rows to the pool.
   void Process(std::unique_ptr<grpc::ByteBuffer> message) {
-    absl::Status status = ParseMessage(*message, &current_);
+    absl::Status status = service_->Admit(*message, &message_reserved_);
+    if (status.ok()) status = ParseMessage(*message, &current_);
     message.reset();
+    if (status.ok()) status = ReserveHistory();
     if (status.ok()) {
-      status = DecodeRequest(current_, service_->options().limits, RequestKind::kStream,
-                             [this] { return service_->PickSeed(); }, &rows_);
+      RegionResolver resolve_region(service_, context_);
+      status = DecodeRequest(
+          current_, service_->options().limits, RequestKind::kStream,
+          [this] { return service_->PickSeed(); }, &rows_, resolve_region);
     }
     if (status.ok()) status = session_.Prepare(&rows_);
+    if (status.ok()) {
+      // New sequences count against the server-wide cap before any row is sampled.
+      const size_t live = session_.live_sequences();
+      status = service_->AddSequences(static_cast<int64_t>(live) -
+                                      static_cast<int64_t>(counted_sequences_));
+      if (status.ok()) {
+        counted_sequences_ = live;
+      } else {
+        session_.Abort(rows_);
+      }
+    }
     if (!status.ok()) return EndMessage(status, nullptr);
     bool any_logits = false;
     for (const DecodedRow& row : rows_) any_logits |= row.has_logits;
@@ -417,14 +484,43 @@ class StreamReactor final
     absl::Status status = SerializeMessage(response, bytes.get());
     if (!status.ok()) return EndMessage(status, nullptr);
     service_->CountServed(rows_.size());
+    service_->CountSampled(rows_);
     EndMessage(absl::OkStatus(), std::move(bytes));
   }
 
+  // Reserves budget for what this message may add to the histories: its context
+  // tokens and one drawn token per row, twice over for vector growth.
+  absl::Status ReserveHistory() {
+    int64_t tokens = 0;
+    for (const v1::Row& row : current_.rows()) tokens += row.context_token_ids_size() + 1;
+    const int64_t bytes = 2 * tokens * kBytesPerHistoryToken;
+    absl::Status status = service_->ReserveBytes(bytes, "the stream's token history");
+    if (status.ok()) history_reserved_ += bytes;
+    return status;
+  }
+
   void EndMessage(const absl::Status& status, std::unique_ptr<grpc::ByteBuffer> response) {
+    const size_t live = session_.live_sequences();
+    service_->AddLiveSequences(static_cast<int64_t>(live) -
+                               static_cast<int64_t>(counted_sequences_));
+    counted_sequences_ = live;
+    // The histories now hold what they hold: keep exactly that much of the budget.
+    const int64_t history =
+        static_cast<int64_t>(session_.HistoryCapacity()) * kBytesPerHistoryToken;
+    if (history < history_reserved_) service_->ReleaseBytes(history_reserved_ - history);
+    if (history > history_reserved_) service_->ChargeBytes(history - history_reserved_);
+    history_reserved_ = history;
     rows_.clear();
     // Frees this message's logits (Clear deletes each row's Logits) while the stream
-    // waits for its next message.
-    current_.Clear();
+    // waits for its next message. Clear keeps the capacity of cleared repeated fields,
+    // so a large message's message object is dropped whole.
+    if (message_reserved_ >= kLargeMessageBytes) {
+      current_ = v1::SampleRequest();
+    } else {
+      current_.Clear();
+    }
+    service_->ReleaseBytes(message_reserved_);
+    message_reserved_ = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
       processing_ = false;
@@ -439,6 +535,10 @@ class StreamReactor final
 
   // Owned by the message being processed (one at a time).
   StreamSession session_;
+  size_t counted_sequences_ = 0;  // session_'s live sequences in service_->live_sequences()
+  int64_t message_reserved_ = 0;  // budget bytes of the message being processed
+  int64_t history_reserved_ = 0;  // budget bytes of session_'s histories
+  static constexpr int64_t kLargeMessageBytes = 1 << 20;
   v1::SampleRequest current_;  // the message being processed; cleared when it ends
   std::vector<DecodedRow> rows_;
   std::shared_ptr<RowJob> job_;
@@ -457,10 +557,172 @@ class StreamReactor final
   absl::Status error_;
 };
 
+// A unary call answered on the gRPC thread: parse, `handle`, serialize, finish.
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* AnswerUnary(
+    absl::string_view rpc, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response, absl::FunctionRef<absl::Status(const Request&, Response*)> handle) {
+  Request parsed;
+  absl::Status status = ParseMessage(*request, &parsed);
+  if (status.ok()) {
+    Response out;
+    status = handle(parsed, &out);
+    if (status.ok()) status = SerializeMessage(out, response);
+  }
+  grpc::Status grpc_status = ToGrpcStatus(status);
+  if (!grpc_status.ok()) LogRpcError(rpc, context, grpc_status);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(std::move(grpc_status));
+  return reactor;
+}
+
 }  // namespace
 
 SamplerService::SamplerService(WorkerPool* pool, const ServiceOptions& options)
-    : pool_(pool), options_(options), instance_(InstanceName()), seed_base_(RandomBase()) {}
+    : pool_(pool),
+      options_(options),
+      instance_(InstanceName()),
+      seed_base_(RandomBase()),
+      shared_memory_(options.shared_memory) {}
+
+absl::Status SamplerService::CheckSharedMemoryAccess(grpc::CallbackServerContext* context) const {
+  switch (options_.shared_memory.mode) {
+    case SharedMemoryMode::kAny:
+      return absl::OkStatus();
+    case SharedMemoryMode::kLocal: {
+      const std::string peer = context->peer();
+      if (IsLocalPeer(peer)) return absl::OkStatus();
+      return absl::PermissionDeniedError(
+          absl::StrCat("shared memory: peer \"", peer,
+                       "\" is not on this host; --shared_memory=local "
+                       "allows Unix-socket and loopback callers only"));
+    }
+    case SharedMemoryMode::kOff:
+      break;
+  }
+  return absl::PermissionDeniedError("shared memory: off on this server (--shared_memory=off)");
+}
+
+grpc::ServerUnaryReactor* SamplerService::RegisterSharedMemory(grpc::CallbackServerContext* context,
+                                                               const grpc::ByteBuffer* request,
+                                                               grpc::ByteBuffer* response) {
+  return AnswerUnary<v1::RegisterSharedMemoryRequest, v1::RegisterSharedMemoryResponse>(
+      "RegisterSharedMemory", context, request, response,
+      [&](const v1::RegisterSharedMemoryRequest& r, v1::RegisterSharedMemoryResponse*) {
+        absl::Status status = Authenticate(*context);
+        if (status.ok()) status = CheckSharedMemoryAccess(context);
+        if (!status.ok()) return status;
+        status = shared_memory_.Register(r.name(), r.key(), r.offset(), r.byte_size());
+        if (status.ok()) {
+          LogEvent(LogLevel::kInfo, "shared_memory_registered",
+                   {{"name", r.name()},
+                    {"key", r.key()},
+                    {"offset", absl::StrCat(r.offset())},
+                    {"byte_size", absl::StrCat(r.byte_size())},
+                    {"peer", context->peer()}});
+        }
+        return status;
+      });
+}
+
+grpc::ServerUnaryReactor* SamplerService::UnregisterSharedMemory(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return AnswerUnary<v1::UnregisterSharedMemoryRequest, v1::UnregisterSharedMemoryResponse>(
+      "UnregisterSharedMemory", context, request, response,
+      [&](const v1::UnregisterSharedMemoryRequest& r, v1::UnregisterSharedMemoryResponse*) {
+        absl::Status status = Authenticate(*context);
+        if (status.ok()) status = CheckSharedMemoryAccess(context);
+        if (!status.ok()) return status;
+        return shared_memory_.Unregister(r.name());
+      });
+}
+
+grpc::ServerUnaryReactor* SamplerService::GetSharedMemoryStatus(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return AnswerUnary<v1::GetSharedMemoryStatusRequest, v1::GetSharedMemoryStatusResponse>(
+      "GetSharedMemoryStatus", context, request, response,
+      [&](const v1::GetSharedMemoryStatusRequest& r, v1::GetSharedMemoryStatusResponse* out) {
+        absl::Status status = Authenticate(*context);
+        if (status.ok()) status = CheckSharedMemoryAccess(context);
+        if (!status.ok()) return status;
+        auto regions = shared_memory_.Status(r.name());
+        if (!regions.ok()) return regions.status();
+        for (const SharedMemoryStatus& region : *regions) {
+          v1::SharedMemoryRegionStatus* entry = out->add_regions();
+          entry->set_name(region.name);
+          entry->set_key(region.key);
+          entry->set_offset(region.offset);
+          entry->set_byte_size(region.byte_size);
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::Status SamplerService::Authenticate(const grpc::CallbackServerContext& context) const {
+  return options_.auth == nullptr ? absl::OkStatus() : options_.auth->CheckCall(context);
+}
+
+absl::Status SamplerService::Admit(const grpc::ByteBuffer& request, int64_t* reserved) {
+  *reserved = 0;
+  const int64_t max_rows = options_.limits.max_rows;
+  const int64_t rows = CountRequestRows(request, max_rows);
+  if (rows > max_rows) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "rows: more than ", max_rows, " rows exceed the server limit max_rows=", max_rows));
+  }
+  const int64_t bytes = static_cast<int64_t>(request.Length()) * kBytesPerWireByte +
+                        std::max<int64_t>(rows, 0) * kBytesPerRow;
+  absl::Status status =
+      ReserveBytes(bytes, absl::StrCat("a request message of ", request.Length(), " bytes"));
+  if (status.ok()) *reserved = bytes;
+  return status;
+}
+
+absl::Status SamplerService::ReserveBytes(int64_t bytes, absl::string_view what) {
+  if (options_.budget == nullptr) return absl::OkStatus();
+  return options_.budget->Reserve(bytes, what);
+}
+
+void SamplerService::ReleaseBytes(int64_t bytes) {
+  if (options_.budget != nullptr && bytes > 0) options_.budget->ReleaseAndTrim(bytes);
+}
+
+void SamplerService::ChargeBytes(int64_t bytes) {
+  if (options_.budget != nullptr && bytes > 0) options_.budget->Charge(bytes);
+}
+
+absl::Status SamplerService::OpenStream() {
+  const int64_t open = open_streams_.fetch_add(1) + 1;
+  if (options_.max_streams > 0 && open > options_.max_streams) {
+    open_streams_.fetch_sub(1);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "server busy: ", options_.max_streams,
+        " SampleStream calls are open, the server limit max_streams=", options_.max_streams,
+        "; retry later"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SamplerService::AddSequences(int64_t delta) {
+  const int64_t live = live_sequences_.fetch_add(delta) + delta;
+  if (delta > 0 && options_.max_live_sequences > 0 && live > options_.max_live_sequences) {
+    live_sequences_.fetch_sub(delta);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "server busy: ", live - delta, " live sequences over all streams, ", delta,
+        " more would exceed the server limit max_live_sequences=", options_.max_live_sequences,
+        "; end finished sequences (end_sequence) or retry later"));
+  }
+  return absl::OkStatus();
+}
+
+void SamplerService::CountSampled(const std::vector<DecodedRow>& rows) {
+  if (options_.metrics == nullptr) return;
+  for (const DecodedRow& row : rows) {
+    if (row.has_logits) options_.metrics->CountRows(row.params.preset, row.logits.dtype, 1);
+  }
+}
 
 uint64_t SamplerService::PickSeed() {
   return Mix(seed_base_ + seed_counter_.fetch_add(1, std::memory_order_relaxed));
@@ -469,6 +731,11 @@ uint64_t SamplerService::PickSeed() {
 grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* context,
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
+  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(denied));
+    return reactor;
+  }
   auto* reactor = new BatchReactor(this, context, /*distribution=*/false, response);
   // The holder's request is not const (gRPC gives a const view); Start drops its bytes.
   reactor->Start(const_cast<grpc::ByteBuffer*>(request));
@@ -478,6 +745,11 @@ grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* SamplerService::GetDistribution(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(denied));
+    return reactor;
+  }
   auto* reactor = new BatchReactor(this, context, /*distribution=*/true, response);
   // The holder's request is not const (gRPC gives a const view); Start drops its bytes.
   reactor->Start(const_cast<grpc::ByteBuffer*>(request));
@@ -486,6 +758,14 @@ grpc::ServerUnaryReactor* SamplerService::GetDistribution(
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SamplerService::SampleStream(
     grpc::CallbackServerContext* context) {
+  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
+    return FinishedStream(ToGrpcStatus(denied));
+  }
+  if (absl::Status busy = OpenStream(); !busy.ok()) {
+    grpc::Status status = ToGrpcStatus(busy);
+    LogRpcError("SampleStream", context, status);
+    return FinishedStream(status);
+  }
   return new StreamReactor(this, context);
 }
 
@@ -493,19 +773,24 @@ grpc::ServerUnaryReactor* SamplerService::GetServerInfo(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   v1::GetServerInfoRequest parsed;
-  absl::Status status = ParseMessage(*request, &parsed);
+  absl::Status status = Authenticate(*context);
+  if (status.ok()) status = ParseMessage(*request, &parsed);
   if (status.ok()) {
     v1::ServerInfo info;
     info.set_version(TOKENSAMPLER_VERSION);
     EncodeServerLimits(options_.limits, options_.max_message_bytes, pool_->threads(),
-                       &info);
+                       options_.shared_memory, &info);
     info.set_requests_served(requests_served());
     info.set_rows_served(rows_served());
     info.set_instance(instance_);
     status = SerializeMessage(info, response);
   }
   grpc::Status grpc_status = ToGrpcStatus(status);
-  if (!grpc_status.ok()) LogRpcError("GetServerInfo", context, grpc_status);
+  // Refused tokens are not logged per call (a scanner would fill the log); they show in
+  // the metrics by code.
+  if (!grpc_status.ok() && grpc_status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
+    LogRpcError("GetServerInfo", context, grpc_status);
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(std::move(grpc_status));
   return reactor;

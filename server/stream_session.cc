@@ -107,6 +107,12 @@ void StreamSession::Abort(const std::vector<DecodedRow>& rows) {
   }
 }
 
+size_t StreamSession::HistoryCapacity() const {
+  size_t total = 0;
+  for (const auto& [id, sequence] : sequences_) total += sequence.history.capacity();
+  return total;
+}
+
 const std::vector<int32_t>* StreamSession::History(absl::string_view sequence_id) const {
   auto it = sequences_.find(sequence_id);
   return it == sequences_.end() ? nullptr : &it->second.history;

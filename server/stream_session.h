@@ -53,6 +53,9 @@ class StreamSession {
   void Abort(const std::vector<DecodedRow>& rows);
 
   size_t live_sequences() const { return sequences_.size(); }
+  // Token slots allocated for the histories of all live sequences (vector capacities),
+  // for the server's memory budget. O(live sequences).
+  size_t HistoryCapacity() const;
   // The history of a live sequence, or nullptr (for tests).
   const std::vector<int32_t>* History(absl::string_view sequence_id) const;
   // The next step of a live sequence, or -1 (for tests).

@@ -48,11 +48,12 @@ json_get() {  # json_get JSON PYTHON_EXPRESSION_OF_d
 }
 
 # --- start the server on a free port -----------------------------------------------
-"$SERVER_BIN" --address=127.0.0.1:0 --workers=2 --drain_timeout=5s 2>"$WORK/server.log" &
+"$SERVER_BIN" --address="127.0.0.1:0,unix:$WORK/sock" --workers=2 --drain_timeout=5s \
+  2>"$WORK/server.log" &
 SERVER_PID=$!
 PORT=""
 for _ in $(seq 1 200); do
-  PORT=$(sed -n 's/.*event=listening address=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$WORK/server.log" | head -1)
+  PORT=$(sed -n 's/.*event=listening address=[^ ,]*:\([0-9][0-9]*\).*/\1/p' "$WORK/server.log" | head -1)
   [[ -n "$PORT" ]] && break
   kill -0 "$SERVER_PID" 2>/dev/null || die "server exited before listening"
   sleep 0.1
@@ -82,6 +83,32 @@ expect_rc 0 "health over dns:///localhost:$PORT"
 run sample --server="$ADDR,localhost:$PORT" --logits=1,5,2 --temperature=0 --retries=2
 expect_rc 0 "sample over a comma list with --retries"
 expect_in "$OUT" "token 1 " "comma list call answers"
+run health --server="unix:$WORK/sock"
+expect_rc 0 "health over the Unix socket of the same server"
+
+# --- shared memory: --wire=shm gives the float32 token and leaves no object behind --------
+run sample --random-vocab=32000 --seed=5 --temperature=0.9 --top_k=40 --wire=float32 --json
+WANT=$(json_get "$OUT" "d['results'][0]['samples'][0]['token_id']")
+run sample --server="unix:$WORK/sock" --random-vocab=32000 --seed=5 --temperature=0.9 \
+  --top_k=40 --wire=shm --json
+expect_rc 0 "sample --wire=shm over the Unix socket"
+GOT=$(json_get "$OUT" "d['results'][0]['samples'][0]['token_id']")
+[[ -n "$WANT" && "$WANT" == "$GOT" ]] && pass "--wire=shm gives the float32 token ($GOT)" \
+  || fail "--wire=shm token $GOT, float32 token $WANT"
+run sample --random-vocab=100 --top_p=2 --wire=shm
+expect_rc 1 "a bad row over --wire=shm fails the call"
+run dist --random-vocab=1000 --wire=shm --top=3
+expect_rc 0 "dist --wire=shm"
+ls /dev/shm/tokensampler-[0-9]* >/dev/null 2>&1 && fail "--wire=shm left objects in /dev/shm" \
+  || pass "--wire=shm unlinked its objects, also after the failed call"
+run bench --wire=shm --requests=20 --warmup=0s --vocab=1000 --rows=4 --json
+expect_rc 0 "bench --wire=shm"
+[[ "$(json_get "$OUT" "d['requests'] == 20 and d['errors'] == 0 and d['wire'] == 'shm'")" == "True" ]] \
+  && pass "bench --wire=shm: 20 calls, no error" || fail "bench --wire=shm: $OUT"
+run info --json
+[[ "$(json_get "$OUT" "d['shared_memory_mode'] == 'SHARED_MEMORY_MODE_LOCAL'")" == "True" ]] \
+  && pass "info --json reports shared_memory_mode LOCAL" || fail "info: $OUT"
+
 run info --server="127.0.0.1"
 expect_rc 2 "an address without a port is a usage error"
 expect_in "$ERR" "--server" "address error names the flag"

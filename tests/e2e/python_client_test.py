@@ -97,10 +97,11 @@ def request(*rows):
 
 
 class ServerProcess:
-    def __init__(self, binary):
+    def __init__(self, binary, address="127.0.0.1:0"):
+        """Starts `binary` on `address` (a --address value; its first entry must be TCP)."""
         self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
-            [binary, "--address=127.0.0.1:0", "--workers=2", "--drain_timeout=5s"],
+            [binary, f"--address={address}", "--workers=2", "--drain_timeout=5s"],
             stderr=self.log, stdout=subprocess.DEVNULL)
         deadline = time.time() + 20
         self.address = None
@@ -302,16 +303,23 @@ def generate_stubs():
     sys.path.insert(0, ARGS.out)
 
 
-def main():
+def load_stubs(args):
+    """Generates the stubs for `args` (--protoc, --grpc-plugin, --proto-dir, --out) and
+    sets this module's grpc, pb2 and pb2_grpc (for the other e2e Python tests)."""
     global ARGS, pb2, pb2_grpc, grpc
-    parser = argparse.ArgumentParser()
-    for name in ("--server-bin", "--proto-dir", "--protoc", "--grpc-plugin", "--out"):
-        parser.add_argument(name, required=True)
-    ARGS, rest = parser.parse_known_args()
+    ARGS = args
     generate_stubs()
     import grpc as grpc_module
     from tokensampler.v1 import sampler_pb2, sampler_pb2_grpc
     grpc, pb2, pb2_grpc = grpc_module, sampler_pb2, sampler_pb2_grpc
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for name in ("--server-bin", "--proto-dir", "--protoc", "--grpc-plugin", "--out"):
+        parser.add_argument(name, required=True)
+    args, rest = parser.parse_known_args()
+    load_stubs(args)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 

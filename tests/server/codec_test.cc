@@ -508,7 +508,7 @@ TEST(CodecTest, EncodersFillEveryField) {
   Limits limits;
   limits.max_vocab = 1000;
   v1::ServerInfo info;
-  EncodeServerLimits(limits, 12345, 3, &info);
+  EncodeServerLimits(limits, 12345, 3, SharedMemoryOptions(), &info);
   EXPECT_EQ(info.max_vocab(), 1000);
   EXPECT_EQ(info.max_message_bytes(), 12345);
   EXPECT_EQ(info.worker_threads(), 3);

@@ -1,8 +1,8 @@
 // Offline validation of the Kubernetes base in deploy/k8s (run by ctest through
 // tests/deploy/k8s-validate.sh; node_modules come from this folder's package-lock.json).
 //
-//   node validate.mjs --base DIR [--dockerfile FILE] [--compose FILE] [--server-binary FILE]
-//                     [--kubectl FILE] [--self-test]
+//   node validate.mjs --base DIR [--sidecar DIR] [--dockerfile FILE] [--compose FILE]
+//                     [--server-binary FILE] [--kubectl FILE] [--self-test]
 //
 // 1. Renders the kustomization (the subset this base uses: resources, images, namespace) and, when a
 //    kubectl with built-in kustomize is given, checks that `kubectl kustomize` renders the same objects.
@@ -10,7 +10,10 @@
 // 3. Checks that the pieces agree with each other and with the server: ports, probes, labels and
 //    selectors, the ConfigMap's flags, the drain timeout against the termination grace period,
 //    resources, the security context and the Dockerfile's USER and EXPOSE.
-// 4. With --compose, checks deploy/compose.yaml the same way (replicas, nginx upstreams, ports,
+// 4. With --sidecar, renders the sidecar example (deploy/k8s/sidecar) and checks that the model
+//    server and the sampler share a memory-backed /dev/shm and the socket directory, run as one
+//    uid, and that the sampler's flags (Unix socket, shared memory mode, byte limit) fit them.
+// 5. With --compose, checks deploy/compose.yaml the same way (replicas, nginx upstreams, ports,
 //    drain timeout vs stop_grace_period, hardening).
 // --self-test then breaks copies of the objects one way at a time and requires each break to be
 // reported, so a check that cannot fail does not go unnoticed.
@@ -41,9 +44,31 @@ const KNOWN_FLAGS = {
   TOKENSAMPLER_LAME_DUCK: "lame_duck",
   TOKENSAMPLER_MAX_CONNECTION_AGE: "max_connection_age",
   TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE: "max_connection_age_grace",
+  TOKENSAMPLER_METRICS_ADDRESS: "metrics_address",
+  TOKENSAMPLER_MAX_MEMORY: "max_memory",
+  TOKENSAMPLER_MAX_STREAMS: "max_streams",
+  TOKENSAMPLER_MAX_LIVE_SEQUENCES: "max_live_sequences",
+  TOKENSAMPLER_HEALTH_ADDRESS: "health_address",
+  TOKENSAMPLER_TLS_CERT: "tls_cert",
+  TOKENSAMPLER_TLS_KEY: "tls_key",
+  TOKENSAMPLER_TLS_CLIENT_CA: "tls_client_ca",
+  TOKENSAMPLER_TLS_RELOAD_INTERVAL: "tls_reload_interval",
+  TOKENSAMPLER_AUTH_TOKEN_FILE: "auth_token_file",
+  TOKENSAMPLER_UNIX_SOCKET_MODE: "unix_socket_mode",
+  TOKENSAMPLER_SHARED_MEMORY: "shared_memory",
+  TOKENSAMPLER_SHARED_MEMORY_PREFIX: "shared_memory_prefix",
+  TOKENSAMPLER_MAX_SHARED_MEMORY_REGIONS: "max_shared_memory_regions",
+  TOKENSAMPLER_MAX_SHARED_MEMORY_BYTES: "max_shared_memory_bytes",
 };
+// Flags whose value is a host:port or a file path rather than a number.
+const ADDRESS_FLAGS = new Set(["TOKENSAMPLER_METRICS_ADDRESS", "TOKENSAMPLER_HEALTH_ADDRESS"]);
+const PATH_FLAGS = new Set(["TOKENSAMPLER_TLS_CERT", "TOKENSAMPLER_TLS_KEY", "TOKENSAMPLER_TLS_CLIENT_CA",
+  "TOKENSAMPLER_AUTH_TOKEN_FILE"]);
+// Flags whose value is a word or a path rather than an integer.
+const STRING_FLAGS = new Set(["TOKENSAMPLER_ADDRESS", "TOKENSAMPLER_SHARED_MEMORY",
+  "TOKENSAMPLER_SHARED_MEMORY_PREFIX"]);
 // Flags whose value is an absl duration ("10s", "5m", "inf"), not an integer.
-const DURATION_FLAGS = new Set(["TOKENSAMPLER_DRAIN_TIMEOUT", "TOKENSAMPLER_LAME_DUCK",
+const DURATION_FLAGS = new Set(["TOKENSAMPLER_DRAIN_TIMEOUT", "TOKENSAMPLER_LAME_DUCK", "TOKENSAMPLER_TLS_RELOAD_INTERVAL",
   "TOKENSAMPLER_MAX_CONNECTION_AGE", "TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE"]);
 const HEALTH_SERVICES = new Set(["", "tokensampler.v1.Sampler"]);
 
@@ -222,7 +247,15 @@ function structuralErrors(objects, ctx) {
     if (!(k in KNOWN_FLAGS)) err(`ConfigMap ${cm.metadata.name}: '${k}' is not a server flag's environment variable (unknown flag)`);
   }
   for (const [k, v] of Object.entries(flags)) {
-    if (k === "TOKENSAMPLER_ADDRESS") continue;
+    if (STRING_FLAGS.has(k)) continue;
+    if (ADDRESS_FLAGS.has(k)) {
+      if (!/^.+:[0-9]+$/.test(String(v))) err(`ConfigMap ${k}: want host:port, got '${v}'`);
+      continue;
+    }
+    if (PATH_FLAGS.has(k)) {
+      if (!String(v).startsWith("/")) err(`ConfigMap ${k}: want an absolute path, got '${v}'`);
+      continue;
+    }
     if (DURATION_FLAGS.has(k)) {
       if (String(v) !== "inf" && Number.isNaN(parseDurationSeconds(String(v)))) err(`ConfigMap ${k}: want an absl duration like '10s', got '${v}'`);
       continue;
@@ -257,6 +290,27 @@ function structuralErrors(objects, ctx) {
     if (pp !== port) err(`container ${probeName}.grpc.port is ${pp} but the server listens on ${port}`);
     const svc = probe.grpc.service ?? "";
     if (!HEALTH_SERVICES.has(svc)) err(`container ${probeName}.grpc.service '${svc}' is not a service the health server reports (${[...HEALTH_SERVICES].map((s) => `'${s}'`).join(", ")})`);
+  }
+
+  // The memory budget must be below the container's memory limit (else the kernel kills first).
+  if (flags.TOKENSAMPLER_MAX_MEMORY !== undefined) {
+    const budget = Number(flags.TOKENSAMPLER_MAX_MEMORY);
+    const limit = parseQuantityBytes(c.resources?.limits?.memory);
+    if (budget === 0) err("ConfigMap TOKENSAMPLER_MAX_MEMORY: 0 (unlimited) lets a request outgrow the memory limit");
+    else if (!Number.isNaN(limit) && budget >= limit) err(`ConfigMap TOKENSAMPLER_MAX_MEMORY ${budget} is not below limits.memory (${limit} bytes)`);
+  }
+
+  // Metrics: the listen port, the container port named "metrics" and the scrape annotations agree.
+  if (flags.TOKENSAMPLER_METRICS_ADDRESS) {
+    const mm = /^(.*):([0-9]+)$/.exec(flags.TOKENSAMPLER_METRICS_ADDRESS);
+    const metricsPort = mm ? Number(mm[2]) : NaN;
+    const mp = (c.ports || []).find((p) => p.name === "metrics");
+    if (!mp) err("container: TOKENSAMPLER_METRICS_ADDRESS is set but no port is named 'metrics'");
+    else if (mp.containerPort !== metricsPort) err(`container port 'metrics' is ${mp.containerPort} but TOKENSAMPLER_METRICS_ADDRESS listens on ${metricsPort}`);
+    const ann = dep.spec?.template?.metadata?.annotations || {};
+    if (ann["prometheus.io/scrape"] !== "true") err("pod template: annotation prometheus.io/scrape is not \"true\"");
+    if (Number(ann["prometheus.io/port"]) !== metricsPort) err(`pod template: annotation prometheus.io/port '${ann["prometheus.io/port"]}' is not the metrics port ${metricsPort}`);
+    if ((ann["prometheus.io/path"] ?? "/metrics") !== "/metrics") err(`pod template: annotation prometheus.io/path '${ann["prometheus.io/path"]}' is not /metrics`);
   }
 
   const services = byKind("Service");
@@ -345,6 +399,99 @@ function structuralErrors(objects, ctx) {
     if (typeof mu === "number" && mu < 1) err("PodDisruptionBudget maxUnavailable < 1: no pod could ever be evicted");
   }
   return errors;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sidecar example: model server + sampler in one pod, shared memory and a Unix socket
+
+function sidecarErrors(objects) {
+  const errors = [];
+  const err = (m) => errors.push(`sidecar: ${m}`);
+  const all = objects.map((o) => o.obj);
+  const deps = all.filter((o) => o.kind === "Deployment");
+  if (deps.length !== 1) { err(`want exactly 1 Deployment, got ${deps.length}`); return errors; }
+  const podSpec = deps[0].spec?.template?.spec || {};
+  const containers = podSpec.containers || [];
+  const sampler = containers.find((c) => c.name === "tokensampler");
+  const others = containers.filter((c) => c.name !== "tokensampler");
+  if (!sampler) { err("no container named 'tokensampler'"); return errors; }
+  if (others.length < 1) { err("no model-server container next to the sampler"); return errors; }
+  const cm = all.find((o) => o.kind === "ConfigMap" && (sampler.envFrom || []).some((e) => e.configMapRef?.name === o.metadata?.name));
+  if (!cm) { err("the sampler's envFrom names no ConfigMap of the example"); return errors; }
+  const flags = cm.data || {};
+  for (const k of Object.keys(flags)) if (!(k in KNOWN_FLAGS)) err(`ConfigMap '${k}' is not a server flag's environment variable (unknown flag)`);
+  const volumes = Object.fromEntries((podSpec.volumes || []).map((v) => [v.name, v]));
+  const mountAt = (c, p) => (c.volumeMounts || []).find((m) => m.mountPath === p);
+  const uid = (c) => c.securityContext?.runAsUser ?? podSpec.securityContext?.runAsUser;
+
+  // Shared memory: one memory-backed emptyDir at /dev/shm in every container.
+  const shm = mountAt(sampler, "/dev/shm");
+  if (!shm) err("the sampler does not mount a volume at /dev/shm");
+  else {
+    const v = volumes[shm.name];
+    if (!v?.emptyDir || v.emptyDir.medium !== "Memory") err(`volume '${shm.name}' at /dev/shm: want an emptyDir with medium: Memory`);
+    for (const o of others) {
+      const m = mountAt(o, "/dev/shm");
+      if (!m || m.name !== shm.name) err(`container '${o.name}' does not mount volume '${shm.name}' at /dev/shm: its shared memory objects would be invisible to the sampler`);
+      if (m?.readOnly) err(`container '${o.name}' mounts /dev/shm read-only: it cannot create its objects`);
+      if (uid(o) !== uid(sampler)) err(`container '${o.name}' runs as uid ${uid(o)}, the sampler as ${uid(sampler)}: the sampler could not open its 0600 objects`);
+    }
+    const limit = parseBytes(volumes[shm.name]?.emptyDir?.sizeLimit);
+    const maxBytes = Number(flags.TOKENSAMPLER_MAX_SHARED_MEMORY_BYTES ?? 17179869184);
+    if (!Number.isNaN(limit) && maxBytes > limit) err(`TOKENSAMPLER_MAX_SHARED_MEMORY_BYTES ${maxBytes} exceeds the /dev/shm sizeLimit ${volumes[shm.name].emptyDir.sizeLimit}`);
+  }
+  const mode = flags.TOKENSAMPLER_SHARED_MEMORY ?? "local";
+  if (!["local", "any"].includes(mode)) err(`TOKENSAMPLER_SHARED_MEMORY: want local (or any), got '${mode}'`);
+  const prefix = flags.TOKENSAMPLER_SHARED_MEMORY_PREFIX ?? "/tokensampler";
+  if (!/^\/[^/]+$/.test(prefix)) err(`TOKENSAMPLER_SHARED_MEMORY_PREFIX: want '/' and a name without '/', got '${prefix}'`);
+
+  // The Unix socket: its directory is a volume both containers mount; the model server dials it.
+  const entries = String(flags.TOKENSAMPLER_ADDRESS || "").split(",").map((a) => a.trim());
+  const unix = entries.find((a) => a.startsWith("unix:"));
+  if (!unix) err(`TOKENSAMPLER_ADDRESS: want a unix:PATH entry, got '${flags.TOKENSAMPLER_ADDRESS}'`);
+  else {
+    const socketPath = unix.slice(5).replace(/^\/\//, "");
+    const dir = path.posix.dirname(socketPath);
+    const m = mountAt(sampler, dir);
+    if (!m) err(`the socket directory ${dir} is not a volume mount of the sampler`);
+    else {
+      for (const o of others) {
+        const om = (o.volumeMounts || []).find((x) => x.name === m.name);
+        if (!om) { err(`container '${o.name}' does not mount the socket volume '${m.name}'`); continue; }
+        const want = `${om.mountPath}/${path.posix.basename(socketPath)}`;
+        const server = (o.env || []).find((e) => e.name === "TOKENSAMPLER_SERVER")?.value;
+        if (server !== undefined && server.replace(/^unix:(\/\/)?/, "") !== want) err(`container '${o.name}' TOKENSAMPLER_SERVER '${server}' is not the socket unix:${want}`);
+      }
+    }
+  }
+  // Probes reach the sampler over its loopback TCP entry.
+  const tcp = entries.map((a) => /^(.*):([0-9]+)$/.exec(a)).find((x) => x && !x[0].startsWith("unix:"));
+  for (const probeName of ["readinessProbe", "livenessProbe"]) {
+    const probe = sampler[probeName];
+    if (!probe?.grpc) { err(`sampler ${probeName}: want a native grpc probe`); continue; }
+    if (!tcp || Number(tcp[2]) !== probe.grpc.port) err(`sampler ${probeName}.grpc.port ${probe.grpc.port} is not a TCP port of TOKENSAMPLER_ADDRESS`);
+  }
+  const csc = sampler.securityContext || {};
+  if (csc.readOnlyRootFilesystem !== true) err("sampler securityContext.readOnlyRootFilesystem must be true");
+  if (!(csc.capabilities?.drop || []).includes("ALL")) err("sampler securityContext.capabilities.drop must include ALL");
+  if ((podSpec.securityContext?.runAsNonRoot ?? csc.runAsNonRoot) !== true) err("securityContext.runAsNonRoot must be true");
+  return errors;
+}
+
+function sidecarMutations() {
+  const spec = (os) => os.find((o) => o.obj.kind === "Deployment").obj.spec.template.spec;
+  const ctr = (os, name) => spec(os).containers.find((c) => c.name === name);
+  const cm = (os) => os.find((o) => o.obj.kind === "ConfigMap").obj;
+  return [
+    ["model server without the shared /dev/shm", (os) => { const c = ctr(os, "model-server"); c.volumeMounts = c.volumeMounts.filter((m) => m.mountPath !== "/dev/shm"); }, "invisible to the sampler"],
+    ["/dev/shm on disk", (os) => { delete spec(os).volumes.find((v) => v.name === "dshm").emptyDir.medium; }, "medium: Memory"],
+    ["socket in an unshared directory", (os) => { cm(os).data.TOKENSAMPLER_ADDRESS = "127.0.0.1:50051,unix:/tmp/sampler.sock"; }, "socket directory /tmp"],
+    ["model server dials another path", (os) => { ctr(os, "model-server").env[0].value = "unix:/run/sampler.sock"; }, "TOKENSAMPLER_SERVER"],
+    ["shared memory off", (os) => { cm(os).data.TOKENSAMPLER_SHARED_MEMORY = "off"; }, "TOKENSAMPLER_SHARED_MEMORY"],
+    ["model server under another uid", (os) => { ctr(os, "model-server").securityContext.runAsUser = 10002; }, "0600 objects"],
+    ["byte limit beyond /dev/shm", (os) => { cm(os).data.TOKENSAMPLER_MAX_SHARED_MEMORY_BYTES = "4294967296"; }, "sizeLimit"],
+    ["probe on a port the sampler does not listen on", (os) => { ctr(os, "tokensampler").readinessProbe.grpc.port = 50052; }, "readinessProbe.grpc.port"],
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -457,12 +604,24 @@ function composeErrors(compose, composeDir) {
 // ---------------------------------------------------------------------------------------------
 // Self-test: each mutation must be reported by the schema or the structural checks.
 
+// "1Gi" / "512Mi" / "1G" / "1073741824" -> bytes; NaN when absent or unreadable.
+function parseQuantityBytes(q) {
+  const m = /^([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(q ?? ""));
+  if (!m) return NaN;
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2]] ?? 1;
+  return Number(m[1]) * unit;
+}
+
 function mutations() {
   const dep = (os) => os.find((o) => o.obj.kind === "Deployment").obj;
   const ctr = (os) => dep(os).spec.template.spec.containers[0];
   const cm = (os) => os.find((o) => o.obj.kind === "ConfigMap").obj;
   const svc = (os, headless) => os.find((o) => o.obj.kind === "Service" && (o.obj.spec.clusterIP === "None") === headless).obj;
   return [
+    ["memory budget above the memory limit", (os) => { cm(os).data.TOKENSAMPLER_MAX_MEMORY = "2147483648"; }, "not below limits.memory"],
+    ["metrics port differs from the metrics address", (os) => { ctr(os).ports.find((p) => p.name === "metrics").containerPort = 9091; }, "container port 'metrics'"],
+    ["scrape annotation on another port", (os) => { dep(os).spec.template.metadata.annotations["prometheus.io/port"] = "8080"; }, "prometheus.io/port"],
+    ["metrics address not host:port", (os) => { cm(os).data.TOKENSAMPLER_METRICS_ADDRESS = "9090"; }, "want host:port"],
     ["readiness probe on another port", (os) => { ctr(os).readinessProbe.grpc.port = 50052; }, "readinessProbe.grpc.port"],
     ["liveness probe over HTTP", (os) => { ctr(os).livenessProbe = { httpGet: { path: "/", port: 50051 } }; }, "livenessProbe: want a native grpc probe"],
     ["probe of an unknown health service", (os) => { ctr(os).readinessProbe.grpc.service = "sampler"; }, "readinessProbe.grpc.service"],
@@ -508,6 +667,14 @@ if (ctx.dockerfileError) errors.push(ctx.dockerfileError);
 errors.push(...(await allErrors(objects, ctx)));
 const cmObj = objects.find((o) => o.obj.kind === "ConfigMap")?.obj;
 errors.push(...serverFlagErrors(args.serverBinary, cmObj?.data || {}));
+let sidecar;
+if (args.sidecar) {
+  sidecar = renderKustomization(path.resolve(args.sidecar));
+  errors.push(...(await schemaErrors(sidecar)), ...sidecarErrors(sidecar));
+  const scm = sidecar.find((o) => o.obj.kind === "ConfigMap")?.obj;
+  errors.push(...serverFlagErrors(args.serverBinary, scm?.data || {}));
+  errors.push(...kubectlErrors(args.kubectl, path.resolve(args.sidecar), sidecar).errors);
+}
 let compose;
 if (args.compose) {
   compose = parseYaml(readFileSync(args.compose, "utf8"));
@@ -518,6 +685,7 @@ errors.push(...kc.errors);
 
 console.log(`rendered ${objects.length} objects: ${objects.map(({ obj }) => `${obj.kind}/${obj.metadata?.name}`).join(", ")}`);
 if (kc.note && !kc.errors.length) console.log(kc.note);
+if (sidecar) console.log(`rendered the sidecar example: ${sidecar.map(({ obj }) => `${obj.kind}/${obj.metadata?.name}`).join(", ")}`);
 if (args.compose) console.log(`checked ${args.compose} (replicas, nginx upstreams, ports, drain vs stop_grace_period)`);
 if (args.serverBinary) console.log(`every ConfigMap variable is a flag that ${path.basename(args.serverBinary)} --helpfull says reads it`);
 let failed = false;
@@ -542,6 +710,17 @@ if (args.selfTest) {
       failed = true;
       console.log(`SELF-TEST FAIL: '${name}' was not reported as '${expect}'; got: ${JSON.stringify(errs)}`);
     }
+  }
+  if (sidecar) {
+    const sidecarList = sidecarMutations();
+    for (const [name, mutate, expect] of sidecarList) {
+      const copy = structuredClone(sidecar);
+      mutate(copy);
+      const errs = sidecarErrors(copy);
+      if (errs.some((e) => e.includes(expect))) caught++;
+      else { failed = true; console.log(`SELF-TEST FAIL: '${name}' was not reported as '${expect}'; got: ${JSON.stringify(errs)}`); }
+    }
+    list.push(...sidecarList);
   }
   if (compose) {
     const composeMutations = [

@@ -353,10 +353,13 @@ int32_t Sampler::Impl::Rank(int32_t id, LogprobsMode mode) {
   // Processed: only the support can tie or beat a drawn token (p > 0).
   const bool by_logit = mode == LogprobsMode::kProcessedLogits;
   const float v = by_logit ? ValueOf(id, mode) : dist.Prob(id);
-  for (size_t i = 0; i < dist.size(); ++i) {
-    const int32_t t = dist.id_at(i);
-    const float p = dist.Prob(t);
-    if (p > 0.0f) count += (by_logit ? ws.z[t] / processed_temperature : p) >= v;
+  const absl::Span<const float> weights = dist.weights();
+  const double total = dist.total();  // a local: the loop keeps 1 / total in a register
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const float p = kernels::ProbOf(weights[i], total);
+    if (p > 0.0f) {
+      count += (by_logit ? ws.z[dist.id_at(i)] / processed_temperature : p) >= v;
+    }
   }
   return count;
 }
@@ -368,9 +371,13 @@ void Sampler::Impl::KeptSet(std::string* out) const {
     stages::BitmaskSet(bits, static_cast<size_t>(dist.token()));
     return;
   }
-  for (size_t i = 0; i < dist.size(); ++i) {
-    const int32_t t = dist.id_at(i);
-    if (dist.Prob(t) > 0.0f) stages::BitmaskSet(bits, static_cast<size_t>(t));
+  // Entry by entry with the probability inline (ProbOf, the bits Prob gives): one pass.
+  const absl::Span<const float> weights = dist.weights();
+  const double total = dist.total();
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (kernels::ProbOf(weights[i], total) > 0.0f) {
+      stages::BitmaskSet(bits, static_cast<size_t>(dist.id_at(i)));
+    }
   }
 }
 

@@ -6,8 +6,8 @@
 
 namespace tokensampler::sampler::stages {
 
-void BanRepeatedNgrams(absl::Span<const int32_t> tokens, int32_t n,
-                       std::vector<int32_t>* workspace, float* z) {
+void BanRepeatedNgrams(absl::Span<const int32_t> tokens, int32_t n, std::vector<int32_t>* workspace,
+                       float* z) {
   constexpr float kBanned = -std::numeric_limits<float>::infinity();
   if (n <= 0) return;
   const size_t len = tokens.size();
@@ -16,7 +16,7 @@ void BanRepeatedNgrams(absl::Span<const int32_t> tokens, int32_t n,
     return;
   }
   const size_t prefix = static_cast<size_t>(n) - 1;  // the n-gram's first n - 1 tokens
-  if (len < static_cast<size_t>(n)) return;           // no complete n-gram yet
+  if (len < static_cast<size_t>(n)) return;          // no complete n-gram yet
   // r(k) = tokens[len - 1 - k], the tokens read backwards from the end. zf[k] = the
   // longest common prefix of r and r(k..): the longest run of tokens ending at
   // len - 1 - k that equals the run ending at len - 1 (the Z-algorithm, O(len)).

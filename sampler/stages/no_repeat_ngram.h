@@ -14,8 +14,8 @@ namespace tokensampler::sampler::stages {
 // n <= 0 is off. O(|tokens|) time whatever n: the Z-function of the reversed tokens
 // gives, at each position, how far the text ending there matches the text's end.
 // `workspace` is reused scratch. REQUIRES: every id in tokens indexes z.
-void BanRepeatedNgrams(absl::Span<const int32_t> tokens, int32_t n,
-                       std::vector<int32_t>* workspace, float* z);
+void BanRepeatedNgrams(absl::Span<const int32_t> tokens, int32_t n, std::vector<int32_t>* workspace,
+                       float* z);
 
 }  // namespace tokensampler::sampler::stages
 

@@ -12,8 +12,7 @@ float VllmBias(float bias) { return std::clamp(bias, -kVllmMaxBias, kVllmMaxBias
 
 absl::Status ApplyVllmPenalties(absl::Span<const int32_t> context, size_t num_prompt,
                                 float repetition, float presence, float frequency,
-                                std::vector<std::pair<int32_t, int32_t>>* workspace,
-                                float* z) {
+                                std::vector<std::pair<int32_t, int32_t>>* workspace, float* z) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
   const bool repeat = repetition != 1.0f && repetition != 0.0f;
   if (context.empty() || (!repeat && presence == 0.0f && frequency == 0.0f)) {

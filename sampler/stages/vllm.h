@@ -26,8 +26,7 @@ float VllmBias(float bias);
 // REQUIRES: every id in context indexes z.
 absl::Status ApplyVllmPenalties(absl::Span<const int32_t> context, size_t num_prompt,
                                 float repetition, float presence, float frequency,
-                                std::vector<std::pair<int32_t, int32_t>>* workspace,
-                                float* z);
+                                std::vector<std::pair<int32_t, int32_t>>* workspace, float* z);
 
 // vLLM's top-p threshold: it removes the tokens whose ascending float32 cumulative
 // probability is <= 1 - p, with p a float32 tensor, so 1 - p is a float32 difference.

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/shared_memory.h"
@@ -119,6 +120,7 @@ class Run {
 
   void Record(CallerStats* stats, bool measured, Clock::time_point start, Clock::time_point end,
               const grpc::Status& status) {
+    if (!status.ok() && IsFatal(status)) StopWith(status);
     if (!measured) return;
     stats->last_done = end;
     if (status.ok()) {
@@ -133,6 +135,13 @@ class Run {
       }
       failed_.fetch_add(1, std::memory_order_relaxed);
     }
+  }
+
+  // The first call that failed in a way no repetition fixes, as "CODE: message"; empty
+  // if none did. Read after the run.
+  std::string fatal_error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fatal_error_;
   }
 
   void CallerFinished() {
@@ -175,6 +184,33 @@ class Run {
   std::mutex mu_;
   std::condition_variable cv_;
   int active_ = 0;
+  std::string fatal_error_;  // guarded by mu_
+
+  // Every call sends the same kind of request: one the server rejects as invalid (a
+  // parameter out of range, a vocabulary over its max_vocab, a message over its size
+  // limit) will be rejected again, and a run of them only floods the server's log.
+  static bool IsFatal(const grpc::Status& status) {
+    switch (status.error_code()) {
+      case grpc::StatusCode::INVALID_ARGUMENT:
+      case grpc::StatusCode::UNIMPLEMENTED:
+      case grpc::StatusCode::UNAUTHENTICATED:
+      case grpc::StatusCode::PERMISSION_DENIED:
+        return true;
+      case grpc::StatusCode::RESOURCE_EXHAUSTED:
+        return absl::StrContains(status.error_message(), "message larger than max");
+      default:
+        return false;
+    }
+  }
+
+  void StopWith(const grpc::Status& status) {
+    stopping_.store(true, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fatal_error_.empty()) {
+      fatal_error_ =
+          absl::StrCat(StatusCodeName(status.error_code()), ": ", status.error_message());
+    }
+  }
 };
 
 // --wire=shm: one caller's region and the Logits messages that point into it (row r at
@@ -389,8 +425,14 @@ StreamCall::StreamCall(StreamCaller* caller) : caller_(caller) {}
 
 void StreamCall::Begin(grpc::GenericStub* stub) {
   stub->PrepareBidiStreamingCall(&context_, kStreamMethod, grpc::StubOptions(), this);
+  // Without a hold, a call that fails at once (no server) may run OnDone, which deletes
+  // this reactor, on a gRPC thread between StartCall and the first read and write that
+  // Next starts here. gRPC's callback API: operations started outside a reaction need a
+  // hold until they are started.
+  AddHold();
   StartCall();
   Next();
+  RemoveHold();  // may run OnDone (and delete this) at once: nothing after it
 }
 
 void StreamCall::Next() {
@@ -670,6 +712,7 @@ absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options
     result.mb_per_s = result.requests * static_cast<double>(request_bytes) / 1e6 / result.seconds;
   }
   result.latency_ms = Summarize(latencies);
+  result.fatal_error = run.fatal_error();
   return result;
 }
 

@@ -55,6 +55,10 @@ struct BenchResult {
   int64_t errors = 0;                          // calls that failed
   std::map<std::string, int64_t> error_codes;  // gRPC code name -> count
   std::string first_error;                     // message of the first failure, if any
+  // Set when the run stopped early because a call failed in a way that every call will
+  // (INVALID_ARGUMENT, UNIMPLEMENTED, UNAUTHENTICATED, PERMISSION_DENIED, a message over
+  // a size limit): "CODE: the server's message".
+  std::string fatal_error;
   double seconds = 0;                          // measured wall time
   double requests_per_s = 0, rows_per_s = 0, mb_per_s = 0;  // MB = 1e6 bytes of logits
   int64_t logits_bytes_per_request = 0;
@@ -63,7 +67,9 @@ struct BenchResult {
 
 // Runs the benchmark against `client`'s channel. When `progress` is not null a progress
 // line is written to it about twice a second ("\r"-rewritten when `progress_tty`).
-// Returns an error only for bad options; failed calls are counted, never fatal.
+// Returns an error only for bad options; failed calls are counted and the run goes on,
+// except after a call the server rejected as invalid (BenchResult::fatal_error), which
+// every further call would repeat: then no new call starts.
 absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options,
                                      std::ostream* progress, bool progress_tty);
 

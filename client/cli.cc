@@ -26,6 +26,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "client/bench.h"
+#include "client/cli_messages.h"
 #include "client/client.h"
 #include "client/logits.h"
 #include "client/npy.h"
@@ -276,6 +277,14 @@ bool IsBoolFlag(absl::string_view cli) {
 
 std::string Dashed(absl::string_view cli) { return absl::StrCat("--", cli); }
 
+// The CLI names of the flags `sub` takes, globals included (for "did you mean").
+std::vector<std::string> FlagNames(const Subcommand* sub) {
+  std::vector<std::string> names;
+  for (const FlagRef& f : GlobalFlags()) names.push_back(f.cli);
+  for (const FlagRef& f : sub->flags) names.push_back(f.cli);
+  return names;
+}
+
 void PrintFlagHelp(std::ostream& out, const FlagRef& ref) {
   absl::CommandLineFlag* flag = absl::FindCommandLineFlag(ref.absl);
   if (flag == nullptr) return;
@@ -329,7 +338,12 @@ struct UsageError {
 std::variant<Invocation, UsageError> Parse(int argc, char** argv) {
   Invocation inv;
   std::vector<std::string> positional;
-  std::vector<std::pair<std::string, std::optional<std::string>>> flags;
+  struct GivenFlag {
+    std::string written;  // as typed, e.g. "-t" or "--temprature"
+    std::string name;     // normalised: no dashes, '-' -> '_'
+    std::optional<std::string> value;
+  };
+  std::vector<GivenFlag> flags;
   bool only_positional = false;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
@@ -344,6 +358,7 @@ std::variant<Invocation, UsageError> Parse(int argc, char** argv) {
     absl::string_view body = arg.substr(arg[1] == '-' ? 2 : 1);
     std::string name;
     std::optional<std::string> value;
+    const std::string written(arg.substr(0, arg.find('=')));
     if (const size_t eq = body.find('='); eq != absl::string_view::npos) {
       name = std::string(body.substr(0, eq));
       value = std::string(body.substr(eq + 1));
@@ -367,7 +382,7 @@ std::variant<Invocation, UsageError> Parse(int argc, char** argv) {
         return UsageError{absl::StrCat(Dashed(name), ": missing value")};
       }
     }
-    flags.emplace_back(std::move(name), std::move(value));
+    flags.push_back({written, std::move(name), std::move(value)});
   }
   if (!positional.empty()) {
     if (positional[0] == "help") {
@@ -393,7 +408,7 @@ std::variant<Invocation, UsageError> Parse(int argc, char** argv) {
   if (inv.sub == nullptr) {
     return UsageError{"missing subcommand (sample, dist, bench, health, info or help)"};
   }
-  for (const auto& [name, value] : flags) {
+  for (const auto& [written, name, value] : flags) {
     absl::CommandLineFlag* flag = Resolve(inv.sub, name);
     if (flag == nullptr) {
       for (const Subcommand& s : Subcommands()) {
@@ -402,18 +417,18 @@ std::variant<Invocation, UsageError> Parse(int argc, char** argv) {
                                          "' (see: tokensampler help ", inv.sub->name, ")")};
         }
       }
-      return UsageError{absl::StrCat("unknown flag ", Dashed(name))};
+      return UsageError{UnknownFlagMessage(written, name, FlagNames(inv.sub))};
     }
-    std::string error;
-    if (!flag->ParseFrom(*value, &error)) {
-      return UsageError{absl::StrCat(Dashed(name), ": invalid value '", *value, "': ", error)};
+    if (absl::Status set = SetFlagValue(*flag, Dashed(name), *value); !set.ok()) {
+      return UsageError{std::string(set.message())};
     }
     inv.given.insert(std::string(flag->Name()));
   }
   return inv;
 }
 
-int Fail(const absl::Status& status) {
+int Fail(absl::Status status) {
+  status = ExplainCallError(status, ClientOptions().max_message_bytes);
   std::cerr << "error: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
             << "\n";
   return kExitFailed;
@@ -459,7 +474,7 @@ absl::StatusOr<v1::SamplingParams> SamplingFromFlags(const Invocation& inv,
   return BuildSamplingParams(f, std::move(base));
 }
 
-absl::StatusOr<std::unique_ptr<Client>> MakeClient() {
+absl::StatusOr<std::unique_ptr<Client>> MakeClient(const Invocation& inv) {
   ClientOptions options;
   options.timeout = absl::GetFlag(FLAGS_timeout);
   options.retries = absl::GetFlag(FLAGS_retries);
@@ -468,7 +483,14 @@ absl::StatusOr<std::unique_ptr<Client>> MakeClient() {
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
-  return Client::Create(absl::GetFlag(FLAGS_server), options);
+  auto client = Client::Create(absl::GetFlag(FLAGS_server), options);
+  if (!client.ok() && !inv.given.count("server") && std::getenv("TOKENSAMPLER_SERVER") != nullptr) {
+    // The address came from the environment: name the variable, not the flag.
+    return absl::Status(
+        client.status().code(),
+        absl::StrReplaceAll(client.status().message(), {{"--server", "TOKENSAMPLER_SERVER"}}));
+  }
+  return client;
 }
 
 std::string ToJson(const google::protobuf::Message& message) {
@@ -583,7 +605,7 @@ std::string FormatLogprob(float lp) {
 int RunSample(const Invocation& inv) {
   auto request = RequestFromFlags(inv);
   if (!request.ok()) return Usage(request.status().message());
-  auto client = MakeClient();
+  auto client = MakeClient(inv);
   if (!client.ok()) return Usage(client.status().message());
   absl::StatusOr<SharedMemoryCall> shared;
   if (SharedMemoryWire()) {
@@ -643,7 +665,7 @@ int RunDist(const Invocation& inv) {
     if (!read.ok()) return Usage(read.status().message());
     vocab = *std::move(read);
   }
-  auto client = MakeClient();
+  auto client = MakeClient(inv);
   if (!client.ok()) return Usage(client.status().message());
   absl::StatusOr<SharedMemoryCall> shared;
   if (SharedMemoryWire()) {
@@ -710,12 +732,18 @@ int RunBenchCommand(const Invocation& inv) {
   auto params = SamplingFromFlags(inv, *base);
   if (!params.ok()) return Usage(params.status().message());
   options.params = *params;
-  auto client = MakeClient();
+  auto client = MakeClient(inv);
   if (!client.ok()) return Usage(client.status().message());
   const bool tty = isatty(STDERR_FILENO) == 1;
   const bool show_progress = tty || absl::GetFlag(FLAGS_progress);
   auto result = RunBench(**client, options, show_progress ? &std::cerr : nullptr, tty);
   if (!result.ok()) return Usage(result.status().message());
+  if (!result->fatal_error.empty()) {
+    std::cerr << "error: " << result->fatal_error
+              << "\nbench stopped at the first call the server rejected (every call sends "
+                 "the same parameters)\n";
+    return kExitFailed;
+  }
   const std::string server = absl::GetFlag(FLAGS_server);
   if (absl::GetFlag(FLAGS_json)) {
     std::cout << BenchResultJson(options, *result, server) << "\n";
@@ -733,8 +761,8 @@ int RunBenchCommand(const Invocation& inv) {
   return kExitOk;
 }
 
-int RunHealth(const Invocation&) {
-  auto client = MakeClient();
+int RunHealth(const Invocation& inv) {
+  auto client = MakeClient(inv);
   if (!client.ok()) return Usage(client.status().message());
   const std::string service = absl::GetFlag(FLAGS_service);
   auto status = (*client)->Health(service);
@@ -743,8 +771,8 @@ int RunHealth(const Invocation&) {
   return *status == HealthStatus::kServing ? kExitOk : kExitFailed;
 }
 
-int RunInfo(const Invocation&) {
-  auto client = MakeClient();
+int RunInfo(const Invocation& inv) {
+  auto client = MakeClient(inv);
   if (!client.ok()) return Usage(client.status().message());
   auto info = (*client)->GetServerInfo();
   if (!info.ok()) return Fail(info.status());

@@ -27,6 +27,11 @@ absl::StatusOr<float> ParseOneFloat(absl::string_view item, absl::string_view wh
   if (item.empty() || !absl::SimpleAtof(item, &v)) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": '", item, "' is not a number"));
   }
+  if (std::isinf(v)) {  // a finite number beyond float32, e.g. 1e40 (inf is spelt above)
+    return absl::InvalidArgumentError(absl::StrCat(what, ": '", item,
+                                                   "' overflows float32 (largest finite value ",
+                                                   std::numeric_limits<float>::max(), ")"));
+  }
   return v;
 }
 

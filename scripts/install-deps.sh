@@ -5,6 +5,8 @@
 #   scripts/install-deps.sh --test     also what the Python client's tests and bench/ need
 #                                      (pytest, torch, venv/pip/setuptools/wheel for the install test)
 #   scripts/install-deps.sh --deploy   also the container and proxy tools used by deploy/ tests
+#   scripts/install-deps.sh --sanitize also clang and its sanitizer/libFuzzer runtimes
+#                                      (scripts/sanitize.sh)
 set -euo pipefail
 
 packages=(
@@ -14,12 +16,14 @@ packages=(
   python3 python3-grpcio python3-protobuf python3-numpy python3-prometheus-client openssl
 )
 test_packages=(python3-pytest python3-torch python3-venv python3-pip python3-setuptools python3-wheel)
+sanitize_packages=(clang-14 libclang-rt-14-dev)
 deploy_packages=(podman buildah runc debootstrap nginx-light uidmap slirp4netns fuse-overlayfs iproute2 procps)
 
 for arg in "$@"; do
   case "$arg" in
     --deploy) packages+=("${deploy_packages[@]}") ;;
     --test) packages+=("${test_packages[@]}") ;;
+    --sanitize) packages+=("${sanitize_packages[@]}") ;;
     --torch) packages+=(python3-torch) ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac

@@ -19,8 +19,22 @@ server_bin=$build_dir/server/tokensampler-server
 cli_bin=$build_dir/client/tokensampler
 log=$(mktemp)
 export TOKENSAMPLER_ADDRESS=${TOKENSAMPLER_ADDRESS:-127.0.0.1:50051}
-"$server_bin" 2> >(tee "$log" >&2) &
+# Ctrl-C: the terminal sends SIGINT to its whole foreground process group. The server runs
+# in a session of its own (setsid), so it gets exactly one stop signal, passed on by this
+# script (a second one would cut its lame duck short); the tee that copies its log
+# ignores SIGINT and ends when the server closes its stderr, so the draining and stopped
+# lines still reach the terminal.
+setsid "$server_bin" 2> >(trap '' INT TERM; exec tee "$log" >&2) &
 server_pid=$!
+stop_server() {  # stop_server SIGNAL: pass it on, wait for the drain, exit with its status
+  trap - INT TERM
+  kill -"$1" "$server_pid" 2>/dev/null || true
+  local status=0
+  wait "$server_pid" || status=$?
+  exit "$status"
+}
+trap 'stop_server INT' INT
+trap 'stop_server TERM' TERM
 trap 'kill -TERM $server_pid 2>/dev/null || true; wait $server_pid 2>/dev/null || true; rm -f "$log"' EXIT
 
 address=

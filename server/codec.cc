@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "server/client_text.h"
 #include "tokensampler/v1/sampler.pb.h"
 
 namespace tokensampler::server {
@@ -330,8 +331,8 @@ absl::Status DecodeRequest(const v1::SampleRequest& request, const Limits& limit
     if (!status.ok()) return status;
     if (kind == RequestKind::kStream && !sequence_ids.insert(row.sequence_id()).second) {
       return Invalid(i, "sequence_id",
-                     absl::StrCat("must be unique within a message, \"", row.sequence_id(),
-                                  "\" appears more than once"));
+                     absl::StrCat("must be unique within a message, ",
+                                  QuoteClientString(row.sequence_id()), " appears more than once"));
     }
   }
   return absl::OkStatus();

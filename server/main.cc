@@ -8,10 +8,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <iostream>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/program_name.h"
+#include "absl/flags/internal/usage.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
@@ -21,6 +24,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "sampler/sampler.h"
+#include "server/client_text.h"
+#include "server/grpc_log.h"
 #include "server/log.h"
 #include "server/server.h"
 
@@ -56,6 +61,10 @@ ABSL_FLAG(bool, sample_on_grpc_threads, false,
           "instead of handing it to a worker thread and back. Saves two thread wake-ups "
           "per call; at most --workers rows still sample at once, and queued tasks still "
           "go first. Env TOKENSAMPLER_SAMPLE_ON_GRPC_THREADS.");
+ABSL_FLAG(bool, reflection, true,
+          "Serve gRPC server reflection (grpc.reflection.v1alpha), which tools such as "
+          "grpcurl use to list and call the services without the proto files; "
+          "--noreflection (or false) turns it off. Env TOKENSAMPLER_REFLECTION.");
 ABSL_FLAG(int32_t, max_vocab, 1048576,
           "Largest vocabulary (logits per row). Env TOKENSAMPLER_MAX_VOCAB.");
 ABSL_FLAG(int32_t, max_rows, 1024,
@@ -134,6 +143,7 @@ constexpr struct {
     {"workers", "TOKENSAMPLER_WORKERS"},
     {"queue_depth", "TOKENSAMPLER_QUEUE_DEPTH"},
     {"sample_on_grpc_threads", "TOKENSAMPLER_SAMPLE_ON_GRPC_THREADS"},
+    {"reflection", "TOKENSAMPLER_REFLECTION"},
     {"max_vocab", "TOKENSAMPLER_MAX_VOCAB"},
     {"max_rows", "TOKENSAMPLER_MAX_ROWS"},
     {"max_message_bytes", "TOKENSAMPLER_MAX_MESSAGE_BYTES"},
@@ -197,7 +207,23 @@ bool ApplyEnvironment() {
   return true;
 }
 
+// Whether argv asks for help (absl's --help handling exits 1; help is not an error).
+bool WantsHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (arg == "--") return false;
+    for (absl::string_view help : {"help", "helpfull", "helpshort", "h"}) {
+      if (arg == absl::StrCat("--", help) || arg == absl::StrCat("-", help)) return true;
+    }
+  }
+  return false;
+}
+
 int Main(int argc, char** argv) {
+  // Logs go to stderr, which may be a pipe whose reader dies first (a `tee` killed by
+  // the terminal's Ctrl-C): a write must then fail with EPIPE, not kill the server
+  // before it has drained.
+  signal(SIGPIPE, SIG_IGN);
   absl::SetProgramUsageMessage(
       "Serves tokensampler.v1.Sampler over gRPC.\n"
       "Usage: tokensampler-server [--address=HOST:PORT] [--workers=N] ...\n"
@@ -213,6 +239,13 @@ int Main(int argc, char** argv) {
     return std::string(pos == absl::string_view::npos ? path : path.substr(pos));
   };
   absl::SetFlagsUsageConfig(usage);
+  if (WantsHelp(argc, argv)) {
+    absl::flags_internal::SetProgramInvocationName(argv[0]);
+    absl::flags_internal::FlagsHelp(std::cout, "server/main.cc",
+                                    absl::flags_internal::HelpFormat::kHumanReadable,
+                                    absl::ProgramUsageMessage());
+    return 0;
+  }
   if (!ApplyEnvironment()) return 2;
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
@@ -226,6 +259,7 @@ int Main(int argc, char** argv) {
   options.workers = absl::GetFlag(FLAGS_workers);
   options.queue_depth = absl::GetFlag(FLAGS_queue_depth);
   options.sample_on_grpc_threads = absl::GetFlag(FLAGS_sample_on_grpc_threads);
+  options.reflection = absl::GetFlag(FLAGS_reflection);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   options.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
@@ -289,12 +323,24 @@ int Main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+  // gRPC's own errors while it binds (a busy port dumps a multi-line error chain) are
+  // kept and summed up in the one start_failed line.
+  RouteGrpcLogs();
+  std::vector<std::string> grpc_errors;
+  absl::StatusOr<std::unique_ptr<Server>> server;
+  {
+    GrpcErrorCapture capture;
+    server = Server::Start(options);
+    grpc_errors = capture.Take();
+  }
   if (!server.ok()) {
     LogEvent(LogLevel::kError, "start_failed",
              {{"code", absl::StatusCodeToString(server.status().code())},
-              {"message", std::string(server.status().message())}});
+              {"message", DescribeStartFailure(server.status(), options.address, grpc_errors)}});
     return 1;
+  }
+  for (const std::string& error : grpc_errors) {
+    LogEvent(LogLevel::kWarn, "grpc", {{"message", TruncateForStatus(error, 400)}});
   }
   LogEvent(LogLevel::kInfo, "listening",
            {{"address", absl::StrJoin((*server)->addresses(), ",")},
@@ -307,6 +353,7 @@ int Main(int argc, char** argv) {
             {"auth", options.auth_token_file.empty() ? "off" : "bearer"},
             {"health_address", (*server)->health_address()},
             {"metrics_port", absl::StrCat((*server)->metrics_port())},
+            {"reflection", options.reflection ? "true" : "false"},
             {"simd", sampler::SimdTargetName()},
             {"version", TOKENSAMPLER_VERSION}});
 

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "server/client_text.h"
+
 namespace tokensampler::server {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -11,7 +13,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
       static_cast<int>(status.code()) > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
     code = grpc::StatusCode::INTERNAL;
   }
-  return grpc::Status(code, std::string(status.message()));
+  return grpc::Status(code, TruncateForStatus(status.message(), kMaxStatusMessageBytes));
 }
 
 const char* GrpcCodeName(grpc::StatusCode code) {

@@ -10,9 +10,14 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -20,6 +25,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/resource_quota.h"
+#include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "sampler/params.h"
@@ -40,6 +46,49 @@ std::string WithPort(const std::string& address, int port) {
 // The part of --max_memory for the server's own accounting; gRPC's ResourceQuota gets
 // the rest.
 int64_t RequestBudget(int64_t max_memory) { return max_memory / 4 * 3; }
+// gRPC reads an address without a port as port 443 ("localhost" listened on 443), so the
+// port is required: host:port, [v6]:port, or a unix: socket path.
+absl::Status ValidateListenAddress(const std::string& address) {
+  if (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "unix-abstract:")) {
+    return absl::OkStatus();
+  }
+  const size_t colon = address.rfind(':');
+  const size_t bracket = address.rfind(']');
+  const bool has_port =
+      colon != std::string::npos && (bracket == std::string::npos || colon > bracket);
+  const absl::string_view port =
+      has_port ? absl::string_view(address).substr(colon + 1) : absl::string_view();
+  uint32_t number = 0;
+  if (!has_port || port.empty() || !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(port, &number) || number > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--address: '", address,
+                     "' has no valid port; want host:port, e.g. 127.0.0.1:50051 or [::]:50051 "
+                     "(port 0 picks a free port)"));
+  }
+  return absl::OkStatus();
+}
+
+// Gives one builder the server reflection service, or takes it away. Linking gRPC's
+// reflection library registers its plugin for every ServerBuilder of the process (a
+// static initializer calls InitProtoReflectionServerBuilderPlugin), so "off" has to
+// remove it; "on" makes sure there is exactly one.
+class ReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool enabled) : enabled_(enabled) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    auto reflection = std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>();
+    const std::string name = reflection->name();
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [&name](const auto& p) { return p->name() == name; }),
+                   plugins->end());
+    if (enabled_) plugins->push_back(std::move(reflection));
+  }
+
+ private:
+  const bool enabled_;
+};
 
 absl::Status Positive(absl::string_view flag, int64_t value) {
   if (value >= 1) return absl::OkStatus();
@@ -133,6 +182,9 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   if (o.address.empty()) return absl::InvalidArgumentError("--address: must not be empty");
   absl::StatusOr<std::vector<std::string>> addresses = SplitListenAddresses(o.address);
   if (!addresses.ok()) return addresses.status();
+  for (const std::string& address : *addresses) {
+    if (absl::Status status = ValidateListenAddress(address); !status.ok()) return status;
+  }
   if (o.unix_socket_mode < 0 || o.unix_socket_mode > 0777) {
     char octal[24];
     std::snprintf(octal, sizeof(octal), "0%o", static_cast<unsigned>(o.unix_socket_mode));
@@ -224,8 +276,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   server->service_ = std::make_unique<SamplerService>(server->pool_.get(), service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<ReflectionOption>(options.reflection));
+  // gRPC sets SO_REUSEPORT by default: a second server on a busy port would then start
+  // and share the port's connections with the first. Refuse the port instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   const std::vector<std::string> addresses = *SplitListenAddresses(options.address);
   std::vector<int> ports(addresses.size(), 0);
   for (size_t i = 0; i < addresses.size(); ++i) {
@@ -281,6 +336,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   if (!options.health_address.empty()) {
     grpc::ServerBuilder health_builder;
+    health_builder.SetOption(std::make_unique<ReflectionOption>(options.reflection));
+    health_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     health_builder.AddListeningPort(options.health_address, grpc::InsecureServerCredentials(),
                                     &server->health_port_);
     server->health_server_ = health_builder.BuildAndStart();

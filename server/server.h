@@ -1,5 +1,6 @@
 // A running tokensampler server: the worker pool, the Sampler service, the standard
-// grpc.health.v1 service and server reflection on one listening port. Used by the
+// grpc.health.v1 service and (unless turned off) server reflection on one listening
+// port. Used by the
 // binary and by the in-process tests.
 #ifndef TOKENSAMPLER_SERVER_SERVER_H_
 #define TOKENSAMPLER_SERVER_SERVER_H_
@@ -36,6 +37,8 @@ struct ServerOptions {
   // A one-task request may sample on the gRPC thread when a worker slot is free and
   // nothing is queued (WorkerPool caller_runs); off: gRPC threads never sample.
   bool sample_on_grpc_threads = false;
+  // Serve grpc.reflection.v1alpha.ServerReflection (grpcurl and similar tools use it).
+  bool reflection = true;
   int64_t max_message_bytes = 64 << 20;  // gRPC max receive and send size
   // Memory budget: 1/4 to gRPC's ResourceQuota (transport buffers), 3/4 to requests
   // being parsed and sampled and stream histories (MemoryBudget); 0 = unlimited.

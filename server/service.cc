@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "server/log.h"
+#include "server/log_limiter.h"
 #include "server/rpc_status.h"
 #include "server/stream_session.h"
 
@@ -42,13 +44,32 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// One warn line per failed call, at most kRpcErrorBurst at once and kRpcErrorsPerSecond
+// on average: a client repeating a bad call must not fill the disk. The message is
+// already capped (ToGrpcStatus); a line after dropped ones says how many.
+constexpr double kRpcErrorsPerSecond = 10;
+constexpr double kRpcErrorBurst = 50;
+
 void LogRpcError(absl::string_view rpc, grpc::CallbackServerContext* context,
                  const grpc::Status& status) {
-  LogEvent(LogLevel::kWarn, "rpc_error",
-           {{"rpc", std::string(rpc)},
-            {"code", GrpcCodeName(status.error_code())},
-            {"message", status.error_message()},
-            {"peer", context->peer()}});
+  static LogLimiter* const limiter = new LogLimiter(kRpcErrorsPerSecond, kRpcErrorBurst);
+  uint64_t suppressed = 0;
+  if (!limiter->Admit(absl::Now(), &suppressed)) return;
+  const std::string peer = context->peer();
+  if (suppressed == 0) {
+    LogEvent(LogLevel::kWarn, "rpc_error",
+             {{"rpc", std::string(rpc)},
+              {"code", GrpcCodeName(status.error_code())},
+              {"message", status.error_message()},
+              {"peer", peer}});
+  } else {
+    LogEvent(LogLevel::kWarn, "rpc_error",
+             {{"rpc", std::string(rpc)},
+              {"code", GrpcCodeName(status.error_code())},
+              {"message", status.error_message()},
+              {"peer", peer},
+              {"suppressed", absl::StrCat(suppressed)}});
+  }
 }
 
 // Requests arrive as raw bytes so that a body that is not a valid message gets a clear

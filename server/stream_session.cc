@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/client_text.h"
 
 namespace tokensampler::server {
 
@@ -18,9 +19,9 @@ absl::Status StreamSession::Prepare(std::vector<DecodedRow>* rows) {
       ++new_sequences;
       if (sequences_.size() + new_sequences > static_cast<size_t>(limits_.max_sequences)) {
         return absl::ResourceExhaustedError(absl::StrCat(
-            "rows[", row.index, "].sequence_id: cannot start sequence \"", row.sequence_id,
-            "\", the stream would exceed the server limit max_sequences=",
-            limits_.max_sequences));
+            "rows[", row.index, "].sequence_id: cannot start sequence ",
+            QuoteClientString(row.sequence_id),
+            ", the stream would exceed the server limit max_sequences=", limits_.max_sequences));
       }
     }
     const size_t held = known ? it->second.history.size() : 0;
@@ -28,9 +29,9 @@ absl::Status StreamSession::Prepare(std::vector<DecodedRow>* rows) {
     const size_t after = held + row.context_token_ids.size() + 1;
     if (after > static_cast<size_t>(limits_.max_history_tokens)) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "rows[", row.index, "].context_token_ids: sequence \"", row.sequence_id,
-          "\" would hold ", after, " tokens, over the server limit max_history_tokens=",
-          limits_.max_history_tokens));
+          "rows[", row.index, "].context_token_ids: sequence ", QuoteClientString(row.sequence_id),
+          " would hold ", after,
+          " tokens, over the server limit max_history_tokens=", limits_.max_history_tokens));
     }
     if (known && row.num_prompt_tokens > 0 &&
         it->second.history.size() > it->second.prompt_tokens) {
@@ -43,8 +44,10 @@ absl::Status StreamSession::Prepare(std::vector<DecodedRow>* rows) {
     if (known && it->second.max_token_id >= 0 &&
         static_cast<size_t>(it->second.max_token_id) >= row.logits.size) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "rows[", row.index, "].logits: ", row.logits.size, " logits, but the history of "
-          "sequence \"", row.sequence_id, "\" holds token id ", it->second.max_token_id));
+          "rows[", row.index, "].logits: ", row.logits.size,
+          " logits, but the history of "
+          "sequence ",
+          QuoteClientString(row.sequence_id), " holds token id ", it->second.max_token_id));
     }
   }
   // Pass 2: stage.

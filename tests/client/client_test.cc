@@ -236,17 +236,24 @@ TEST(BenchTest, FailedCallsAreCountedAndTheRunGoesOn) {
             std::string::npos);
 }
 
-TEST(BenchTest, DownServerCountsUnavailable) {
+// A client of an address where a server was and nothing listens any more.
+std::unique_ptr<Client> ClientOfAGoneServer() {
   std::string address;
   {
     FakeServer server;
     address = server.address();
   }
   auto client = Client::Create(address);
-  ASSERT_TRUE(client.ok());
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? std::move(*client) : nullptr;
+}
+
+TEST(BenchTest, DownServerCountsUnavailable) {
+  std::unique_ptr<Client> client = ClientOfAGoneServer();
+  ASSERT_NE(client, nullptr);
   BenchOptions o = SmallBench();
   o.requests = 8;
-  auto r = RunBench(**client, o, nullptr, false);
+  auto r = RunBench(*client, o, nullptr, false);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->requests, 0);
   EXPECT_EQ(r->errors, 8);
@@ -302,6 +309,46 @@ TEST(BenchTest, DurationMode) {
   EXPECT_GT(r->requests, 0);
   EXPECT_EQ(r->requests, server.service().sample_calls.load());
   EXPECT_GE(r->seconds, 0.3);
+}
+
+// A parameter the server rejects would be rejected on every call: the run stops at the
+// first rejection (during warmup too) and reports the server's message.
+TEST(BenchTest, StopsAtTheFirstInvalidArgument) {
+  for (bool stream : {false, true}) {
+    FakeServer server;
+    auto client = Client::Create(server.address());
+    ASSERT_TRUE(client.ok());
+    BenchOptions o = SmallBench();
+    o.stream = stream;
+    o.requests = 0;
+    o.duration = absl::Seconds(60);
+    o.warmup = absl::Seconds(1);
+    o.params.set_top_p(1.5f);
+    auto r = RunBench(**client, o, nullptr, false);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->fatal_error, "INVALID_ARGUMENT: rows[0].params.top_p: must be in (0, 1], got 1.5");
+    // At most one call per caller was in flight when the first rejection came back.
+    EXPECT_LE(server.service().sample_calls.load() + server.service().stream_messages.load(),
+              o.concurrency)
+        << (stream ? "stream" : "unary");
+  }
+}
+
+// A stream that fails at once (nothing listening) must not crash the bench: its reactor
+// may be done before Begin has started its first read and write.
+TEST(BenchTest, StreamModeAgainstADownServerCountsFailures) {
+  std::unique_ptr<Client> client = ClientOfAGoneServer();
+  ASSERT_NE(client, nullptr);
+  BenchOptions o = SmallBench();
+  o.stream = true;
+  o.concurrency = 8;
+  o.requests = 0;
+  o.warmup = absl::ZeroDuration();
+  o.duration = absl::Seconds(1);
+  auto r = RunBench(*client, o, nullptr, false);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->requests, 0);
+  EXPECT_TRUE(r->fatal_error.empty()) << r->fatal_error;
 }
 
 TEST(BenchTest, BadOptions) {

@@ -203,6 +203,38 @@ expect_rc 2 "a file that is not .npy"
 expect_in "$ERR" "not a valid .npy file" "bad file error"
 run bench --duration=1s --warmup=0s --json --wire=float32 --vocab=64 --concurrency=70
 expect_rc 0 "bench with many callers"
+# A bench the server rejects stops at the first rejection (not after --duration) with
+# the server's message; the server's log gets a line per rejected call at most.
+errors_before=$(grep -c "event=rpc_error" "$WORK/server.log")
+for mode in unary stream; do
+  run bench --mode=$mode --top_p=1.5 --duration=10m --warmup=0s --vocab=64 --concurrency=4
+  expect_rc 1 "bench --mode=$mode with a rejected parameter stops"
+  expect_in "$ERR" "INVALID_ARGUMENT: rows[0].params.top_p: must be in (0, 1], got 1.5" \
+    "bench --mode=$mode reports the server's message"
+done
+errors_after=$(grep -c "event=rpc_error" "$WORK/server.log")
+(( errors_after - errors_before <= 8 )) && pass "rejected bench calls: $((errors_after - errors_before)) log lines" \
+  || fail "rejected bench runs logged $((errors_after - errors_before)) rpc_error lines, want <= 8"
+run bench --vocab=2000000 --duration=10m --warmup=0s --wire=bfloat16
+expect_rc 1 "bench over the server's max_vocab stops"
+expect_in "$ERR" "exceed the server limit max_vocab" "bench names max_vocab"
+# CLI wording.
+run sample --logits=1,2 -t 0.5
+expect_rc 2 "a short flag"
+expect_in "$ERR" "unknown flag -t (flags have long names" "a short flag is explained"
+run sample --logits=1,2 --temperature=abc
+expect_rc 2 "a flag value that is not a number"
+[[ "$ERR" == "error: --temperature: 'abc' is not a number"* && "${ERR#*abc}" != *abc* ]] \
+  && pass "a bad value is reported once" || fail "bad value message: $ERR"
+run sample --logits=1,2 --temperature=1e40
+expect_rc 2 "a float32 overflow"
+expect_in "$ERR" "--temperature: '1e40' overflows float32" "1e40 overflows float32"
+run sample --logits=1,2 --temprature=0.5
+expect_in "$ERR" "did you mean --temperature?" "a misspelt flag gets a suggestion"
+TOKENSAMPLER_SERVER=nowhere "$CLI" info >"$WORK/out" 2>"$WORK/err"; RC=$?; ERR=$(cat "$WORK/err")
+expect_rc 2 "a bad TOKENSAMPLER_SERVER"
+[[ "$ERR" == *"TOKENSAMPLER_SERVER: 'nowhere'"* && "$ERR" != *"--server"* ]] \
+  && pass "the error names TOKENSAMPLER_SERVER" || fail "env error: $ERR"
 
 # --- stop: SIGTERM drains and exits 0 ------------------------------------------------------
 kill -TERM "$SERVER_PID"

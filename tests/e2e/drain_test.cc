@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -54,6 +55,32 @@ bool Eventually(P predicate) {
   return predicate();
 }
 
+// Threads that are stopped and joined when this goes out of scope, so that a failed
+// ASSERT (which returns from the test early) fails the test instead of destroying
+// joinable std::threads (std::terminate).
+class StoppedThreads {
+ public:
+  explicit StoppedThreads(std::atomic<bool>* stop) : stop_(stop) {}
+  ~StoppedThreads() { Join(); }
+  StoppedThreads(const StoppedThreads&) = delete;
+  StoppedThreads& operator=(const StoppedThreads&) = delete;
+
+  template <typename F>
+  void Start(F body) {
+    threads_.emplace_back(std::move(body));
+  }
+  void Join() {
+    stop_->store(true);
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  std::atomic<bool>* stop_;
+  std::vector<std::thread> threads_;
+};
+
 TEST(DrainTest, RoundRobinClientSeesNoFailureWhenOneServerDrainsUnderLoad) {
   std::unique_ptr<server::Server> a = StartServer();
   std::unique_ptr<server::Server> b = StartServer();
@@ -73,9 +100,9 @@ TEST(DrainTest, RoundRobinClientSeesNoFailureWhenOneServerDrainsUnderLoad) {
   std::mutex mu;
   std::map<std::string, int> failures;  // code name -> count
   std::string first_failure;
-  std::vector<std::thread> callers;
+  StoppedThreads callers(&stop);  // declared after what the callers use: joined first
   for (int t = 0; t < kCallers; ++t) {
-    callers.emplace_back([&] {
+    callers.Start([&] {
       while (!stop.load()) {
         absl::StatusOr<v1::SampleResponse> r = (*client)->Sample(request);
         if (r.ok()) {
@@ -109,8 +136,7 @@ TEST(DrainTest, RoundRobinClientSeesNoFailureWhenOneServerDrainsUnderLoad) {
   a->Shutdown(absl::Seconds(10));
   const uint64_t b_after_shutdown = Served(*b);
   ASSERT_TRUE(Eventually([&] { return Served(*b) >= b_after_shutdown + 200; }));
-  stop.store(true);
-  for (std::thread& t : callers) t.join();
+  callers.Join();
 
   EXPECT_TRUE(failures.empty()) << failures.size() << " failure code(s), first: "
                                 << first_failure;

@@ -6,11 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -66,7 +68,7 @@ class Child {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
-    close(fd_);
+    if (fd_ >= 0) close(fd_);
   }
 
   // Reads output until it contains `needle` or `timeout_ms` pass; returns whether found.
@@ -103,6 +105,12 @@ class Child {
     reaped_ = true;
     WaitFor("\xff", 500);  // drain what is left
     return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+
+  // Closes the reading end of the child's output: its next write gets EPIPE.
+  void CloseOutput() {
+    close(fd_);
+    fd_ = -1;
   }
 
   pid_t pid() const { return pid_; }
@@ -271,6 +279,11 @@ TEST(ServerBinaryTest, BadFlagsFailClearly) {
   EXPECT_NE(negative.Wait(), 0);
   EXPECT_THAT(negative.output(), HasSubstr("--lame_duck: must be >= 0 (0 = off), got -1s"));
 
+  // gRPC would listen on port 443 for an address without a port.
+  Child no_port({"--address=localhost"});
+  EXPECT_EQ(no_port.Wait(), 1);
+  EXPECT_THAT(no_port.output(), HasSubstr("--address: 'localhost' has no valid port"));
+
   Child bad_age({"--address=127.0.0.1:0", "--max_connection_age=-5m"});
   EXPECT_NE(bad_age.Wait(), 0);
   EXPECT_THAT(bad_age.output(), HasSubstr("--max_connection_age: must be >= 0 (0 = off), got -5m"));
@@ -278,16 +291,88 @@ TEST(ServerBinaryTest, BadFlagsFailClearly) {
 
 TEST(ServerBinaryTest, HelpListsEveryFlagWithItsEnvironmentVariable) {
   Child help({"--help"});
-  help.Wait();
+  EXPECT_EQ(help.Wait(), 0) << help.output();
   for (const char* name :
        {"TOKENSAMPLER_ADDRESS", "TOKENSAMPLER_WORKERS", "TOKENSAMPLER_QUEUE_DEPTH",
-        "TOKENSAMPLER_SAMPLE_ON_GRPC_THREADS",
-        "TOKENSAMPLER_MAX_VOCAB", "TOKENSAMPLER_MAX_ROWS", "TOKENSAMPLER_MAX_MESSAGE_BYTES",
-        "TOKENSAMPLER_MAX_SEQUENCES", "TOKENSAMPLER_MAX_HISTORY_TOKENS",
-        "TOKENSAMPLER_DRAIN_TIMEOUT", "TOKENSAMPLER_LAME_DUCK",
+        "TOKENSAMPLER_SAMPLE_ON_GRPC_THREADS", "TOKENSAMPLER_REFLECTION", "TOKENSAMPLER_MAX_VOCAB",
+        "TOKENSAMPLER_MAX_ROWS", "TOKENSAMPLER_MAX_MESSAGE_BYTES", "TOKENSAMPLER_MAX_SEQUENCES",
+        "TOKENSAMPLER_MAX_HISTORY_TOKENS", "TOKENSAMPLER_DRAIN_TIMEOUT", "TOKENSAMPLER_LAME_DUCK",
         "TOKENSAMPLER_MAX_CONNECTION_AGE", "TOKENSAMPLER_MAX_CONNECTION_AGE_GRACE"}) {
     EXPECT_THAT(help.output(), HasSubstr(name));
   }
+}
+
+// A second server on a port that one already listens on must not start (gRPC's
+// SO_REUSEPORT would let both share it), and says so in one line, not gRPC's dump.
+TEST(ServerBinaryTest, BusyPortFailsWithOneReadableLine) {
+  Child first({"--address=127.0.0.1:0", "--workers=1", "--lame_duck=0"});
+  const std::string address = first.ListeningAddress();
+  ASSERT_FALSE(address.empty()) << first.output();
+
+  Child second({"--address=" + address, "--workers=1"});
+  EXPECT_EQ(second.Wait(), 1) << second.output();
+  EXPECT_THAT(second.output(), HasSubstr("event=start_failed"));
+  EXPECT_THAT(second.output(), HasSubstr("--address: " + address + " is already in use"));
+  EXPECT_EQ(std::count(second.output().begin(), second.output().end(), '\n'), 1) << second.output();
+
+  ASSERT_EQ(kill(first.pid(), SIGTERM), 0);
+  EXPECT_EQ(first.Wait(), 0);
+}
+
+std::unique_ptr<v1::Sampler::Stub> StubFor(const std::string& address) {
+  return v1::Sampler::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
+grpc::Status SampleTopP(v1::Sampler::Stub& stub, float top_p) {
+  v1::SampleRequest request;
+  v1::Row* row = request.add_rows();
+  for (float v : {0.0f, 3.0f, 1.0f}) row->mutable_logits()->add_values(v);
+  row->mutable_params()->set_top_p(top_p);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::SampleResponse response;
+  return stub.Sample(&context, request, &response);
+}
+
+// The reader of the server's log goes away (a `tee` killed by Ctrl-C): the next log line
+// gets EPIPE. The server keeps serving, and a SIGTERM still drains and exits 0.
+TEST(ServerBinaryTest, ClosedLogPipeDoesNotKillTheServer) {
+  Child server({"--address=127.0.0.1:0", "--workers=1", "--lame_duck=0"});
+  const std::string address = server.ListeningAddress();
+  ASSERT_FALSE(address.empty()) << server.output();
+  server.CloseOutput();
+  auto stub = StubFor(address);
+  // Each rejected call writes a warn line into the closed pipe.
+  EXPECT_EQ(SampleTopP(*stub, 1.5f).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(SampleTopP(*stub, 1.5f).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(SampleTopP(*stub, 0.5f).ok());
+  ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+  EXPECT_EQ(server.Wait(), 0);
+}
+
+// A client repeating a bad call gets a warn line for the first ones only; the next line
+// that passes says how many were left out.
+TEST(ServerBinaryTest, RpcErrorLinesAreRateLimited) {
+  Child server({"--address=127.0.0.1:0", "--workers=1", "--lame_duck=0"});
+  const std::string address = server.ListeningAddress();
+  ASSERT_FALSE(address.empty()) << server.output();
+  auto stub = StubFor(address);
+  constexpr int kCalls = 300;
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_EQ(SampleTopP(*stub, 1.5f).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(SampleTopP(*stub, 1.5f).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_EQ(kill(server.pid(), SIGTERM), 0);
+  EXPECT_EQ(server.Wait(), 0);
+  size_t lines = 0;
+  for (size_t at = 0; (at = server.output().find("event=rpc_error", at)) != std::string::npos;
+       ++at) {
+    ++lines;
+  }
+  EXPECT_GE(lines, 2u);
+  EXPECT_LT(lines, static_cast<size_t>(kCalls) / 2) << server.output();
+  EXPECT_THAT(server.output(), HasSubstr(" suppressed="));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -837,14 +838,16 @@ TEST(ServerOptionsTest, NegativeDurationsAreRejected) {
             "--max_connection_age_grace: must be >= 0, got -2s");
 }
 
-TEST_P(ServiceTest, ReflectionListsTheService) {
-  grpc::GenericStub stub(channel_);
+// ServerReflectionInfo with one list_services request; `*bytes` gets the response.
+grpc::Status ListServicesByReflection(const std::shared_ptr<grpc::Channel>& channel,
+                                      std::string* bytes) {
+  grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   grpc::CompletionQueue cq;
   auto call = stub.PrepareCall(
       &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
-  ASSERT_NE(call, nullptr);
+  EXPECT_NE(call, nullptr);
   auto wait = [&cq](intptr_t expected) {
     void* tag;
     bool ok;
@@ -853,33 +856,121 @@ TEST_P(ServiceTest, ReflectionListsTheService) {
     return ok;
   };
   call->StartCall(reinterpret_cast<void*>(1));
-  ASSERT_TRUE(wait(1));
+  wait(1);
   // ServerReflectionRequest{list_services = ""}: field 7, length 0.
   grpc::Slice slice(std::string("\x3a\x00", 2));
   grpc::ByteBuffer request(&slice, 1);
   call->Write(request, reinterpret_cast<void*>(2));
-  ASSERT_TRUE(wait(2));
+  wait(2);
   grpc::ByteBuffer response;
   call->Read(&response, reinterpret_cast<void*>(3));
-  ASSERT_TRUE(wait(3));
+  const bool read = wait(3);
   call->WritesDone(reinterpret_cast<void*>(4));
   wait(4);
   grpc::Status status;
   call->Finish(&status, reinterpret_cast<void*>(5));
   wait(5);
-  EXPECT_TRUE(status.ok()) << status.error_message();
+  bytes->clear();
   std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(response.Dump(&slices).ok());
-  std::string bytes;
-  for (const grpc::Slice& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  if (read && response.Dump(&slices).ok()) {
+    for (const grpc::Slice& s : slices) {
+      bytes->append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
   }
-  EXPECT_THAT(bytes, HasSubstr("tokensampler.v1.Sampler"));
-  EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
   cq.Shutdown();
   void* tag;
   bool ok;
   while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+TEST_P(ServiceTest, ReflectionListsTheService) {
+  std::string bytes;
+  grpc::Status status = ListServicesByReflection(channel_, &bytes);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(bytes, HasSubstr("tokensampler.v1.Sampler"));
+  EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
+}
+
+// --reflection=false: the reflection service is not there, the Sampler and health are.
+TEST(ServerOptionsTest, ReflectionCanBeTurnedOff) {
+  ServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.workers = 1;
+  options.reflection = false;
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel =
+      grpc::CreateCustomChannel((*server)->address(), grpc::InsecureChannelCredentials(), args);
+  std::string bytes;
+  EXPECT_EQ(ListServicesByReflection(channel, &bytes).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  grpc::ClientContext context;
+  v1::ServerInfo info;
+  EXPECT_TRUE(v1::Sampler::NewStub(channel)
+                  ->GetServerInfo(&context, v1::GetServerInfoRequest(), &info)
+                  .ok());
+  (*server)->Shutdown(absl::Seconds(5));
+}
+
+// gRPC turns SO_REUSEPORT on by default; then a second server would start on a busy
+// port and share its connections with the first.
+TEST(ServerOptionsTest, BusyPortIsRefused) {
+  ServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.workers = 1;
+  absl::StatusOr<std::unique_ptr<Server>> first = Server::Start(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  options.address = (*first)->address();
+  absl::StatusOr<std::unique_ptr<Server>> second = Server::Start(options);
+  EXPECT_FALSE(second.ok());
+  (*first)->Shutdown(absl::Seconds(5));
+}
+
+TEST(ServerOptionsTest, AddressNeedsAPort) {
+  ServerOptions options;
+  for (const char* address : {"localhost", "127.0.0.1", "[::1]", "localhost:", "host:http",
+                              "127.0.0.1:65536", "[::1]:-1"}) {
+    options.address = address;
+    EXPECT_THAT(ValidateServerOptions(options).message(),
+                HasSubstr(absl::StrCat("--address: '", address, "' has no valid port")));
+  }
+  for (const char* address : {"localhost:0", "127.0.0.1:50051", "[::]:65535", "unix:/tmp/s"}) {
+    options.address = address;
+    EXPECT_TRUE(ValidateServerOptions(options).ok()) << address;
+  }
+}
+
+// Client strings are quoted into statuses and logs at most 64 bytes long: an 8 KiB
+// sequence_id must still give INVALID_ARGUMENT (an echo of it would exceed gRPC's 8 KiB
+// metadata limit and come back RESOURCE_EXHAUSTED instead), and a 1 MiB one a short
+// message.
+TEST_P(ServiceTest, LongSequenceIdsAreTruncatedInStatuses) {
+  for (size_t length : {size_t{8} << 10, size_t{1} << 20}) {
+    const std::string id(length, 'q');
+    v1::SampleRequest message;
+    for (int i = 0; i < 2; ++i) {
+      v1::Row row = MakeRow({1, 2, 3});
+      row.set_sequence_id(id);
+      *message.add_rows() = row;
+    }
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    std::unique_ptr<Stream> stream = stub_->SampleStream(&context);
+    stream->Write(message);
+    stream->WritesDone();
+    v1::SampleResponse response;
+    EXPECT_FALSE(stream->Read(&response));
+    grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << length;
+    EXPECT_THAT(status.error_message(),
+                StartsWith("rows[1].sequence_id: must be unique within a message, \"qqqq"));
+    EXPECT_THAT(status.error_message(),
+                HasSubstr(absl::StrCat("... (", length, " bytes) appears more than once")));
+    EXPECT_LT(status.error_message().size(), 200u);
   }
 }
 

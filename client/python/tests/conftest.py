@@ -33,21 +33,25 @@ _setup_import_path()
 
 
 class ServerProcess:
-    """tokensampler-server on 127.0.0.1:0; the port comes from its event=listening line."""
+    """tokensampler-server on 127.0.0.1:0 and on a Unix socket in a temporary folder
+    (`unix_address`, for shared memory); the port comes from its event=listening line."""
 
     def __init__(self, *flags: str):
         binary = os.environ.get("TOKENSAMPLER_SERVER_BIN") or os.path.join(
             REPO, "build", "server", "tokensampler-server")
         self.log = tempfile.TemporaryFile(mode="w+")
+        self.socket_dir = tempfile.TemporaryDirectory(prefix="ts-sock-")
+        self.unix_address = "unix:" + os.path.join(self.socket_dir.name, "sampler.sock")
         self.proc = subprocess.Popen(
-            [binary, "--address=127.0.0.1:0", "--workers=2", "--lame_duck=0",
-             "--drain_timeout=5s", *flags], stderr=self.log, stdout=subprocess.DEVNULL)
+            [binary, f"--address=127.0.0.1:0,{self.unix_address}", "--workers=2",
+             "--lame_duck=0", "--drain_timeout=5s", *flags],
+            stderr=self.log, stdout=subprocess.DEVNULL)
         deadline = time.time() + 20
         self.address = None
         while self.address is None:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited early:\n" + self.read_log())
-            match = re.search(r"event=listening address=(\S+:\d+)", self.read_log())
+            match = re.search(r"event=listening address=([^\s,]+:\d+)", self.read_log())
             if match:
                 self.address = match.group(1)
             elif time.time() > deadline:
@@ -57,6 +61,8 @@ class ServerProcess:
                 time.sleep(0.02)
 
     def read_log(self) -> str:
+        if self.log.closed:
+            return self.final_log
         self.log.seek(0)
         return self.log.read()
 
@@ -67,6 +73,10 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return -1
+        finally:
+            self.socket_dir.cleanup()
+            self.final_log = self.read_log()
+            self.log.close()
 
 
 @pytest.fixture(scope="session")

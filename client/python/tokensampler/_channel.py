@@ -1,6 +1,7 @@
 """Channel target and options shared by the sync and asyncio clients."""
 
 import json
+import weakref
 from typing import Any, List, Optional, Sequence, Tuple
 
 import grpc
@@ -65,5 +66,6 @@ class Connection:
                          if credentials is not None
                          else self._grpc.insecure_channel(target, options=options))
         self._stub = pb2_grpc.SamplerStub(self._channel)
+        self._shared: "weakref.WeakSet[Any]" = weakref.WeakSet()  # open shared logits
         self._health = self._channel.unary_unary(
             _codec.HEALTH_CHECK, request_serializer=bytes, response_deserializer=bytes)

@@ -180,6 +180,16 @@ def _split(params: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     return {k: v for k, v in params.items() if k not in ROW_FIELDS}, row
 
 
+def _set_logits(target: "pb2.Logits", data: Any, dtype: int) -> None:
+    """One row's Logits: its bytes as raw, or a reference into a shared memory region."""
+    if isinstance(data, bytes):
+        target.raw = data
+    else:
+        ref = target.shared_memory
+        ref.region, ref.offset, ref.byte_size = data
+    target.dtype = dtype
+
+
 def build_request(logits: Any, step: Any, context_token_ids: Any,
                   params: Mapping[str, Any]) -> Tuple["pb2.SampleRequest", bool]:
     """A stateless SampleRequest; returns it and whether the logits were a batch (2-D).
@@ -193,10 +203,9 @@ def build_request(logits: Any, step: Any, context_token_ids: Any,
                 else [context_token_ids])
     params, row_fields = _split(params)
     request = pb2.SampleRequest()
-    for i, raw in enumerate(encoded.rows):
+    for i, data in enumerate(encoded.rows):
         row = request.rows.add()
-        row.logits.raw = raw
-        row.logits.dtype = encoded.dtype
+        _set_logits(row.logits, data, encoded.dtype)
         fill_params(row.params, params, "params")
         _set_row_fields(row, row_fields, i, n, encoded.batched)
         if steps[i]:
@@ -236,8 +245,7 @@ def build_step(rows: Mapping[str, Any], shared: Mapping[str, Any],
             raise invalid(where, "a session row must be 1-D (one sequence's logits)")
         row = request.rows.add()
         row.sequence_id = str(sequence_id)
-        row.logits.raw = encoded.rows[0]
-        row.logits.dtype = encoded.dtype
+        _set_logits(row.logits, encoded.rows[0], encoded.dtype)
         seq_params, row_fields = _split({**shared, **per_sequence.get(sequence_id, {})})
         fill_params(row.params, seq_params, "params")
         _set_row_fields(row, row_fields, 0, 1, False)
@@ -322,7 +330,11 @@ def server_info(info: "pb2.ServerInfo") -> ServerInfo:
         max_history_tokens=info.max_history_tokens, max_num_samples=info.max_num_samples,
         max_top_logprobs=info.max_top_logprobs, worker_threads=info.worker_threads,
         requests_served=info.requests_served, rows_served=info.rows_served,
-        instance=info.instance, extra=extra)
+        instance=info.instance,
+        shared_memory_mode=pb2.SharedMemoryMode.Name(info.shared_memory_mode),
+        shared_memory_prefix=info.shared_memory_prefix,
+        max_shared_memory_regions=info.max_shared_memory_regions,
+        max_shared_memory_bytes=info.max_shared_memory_bytes, extra=extra)
 
 
 # grpc.health.v1.Health/Check without its generated stubs: HealthCheckRequest is

@@ -11,6 +11,7 @@ _FIELD_CODES = frozenset({
     grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND,
     grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.PERMISSION_DENIED,
 })
 _FIELD_RE = re.compile(r"^([A-Za-z_]\w*(?:\[[^\]]*\]|\.[A-Za-z_]\w*)*): ")
 _ROW_RE = re.compile(r"^rows\[(\d+)\]")

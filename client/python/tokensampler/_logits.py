@@ -19,12 +19,12 @@ DTYPE_FLOAT16 = 3
 
 
 class EncodedLogits(NamedTuple):
-    rows: List[bytes]  # one buffer per row, little-endian
+    rows: List[Any]    # per row: its little-endian bytes, or a _shm.SharedMemoryRef
     dtype: int         # tokensampler.v1.Dtype
     batched: bool      # the input was 2-D
 
 
-def _is_torch_tensor(value: Any) -> bool:
+def is_torch_tensor(value: Any) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "dtype") \
         and hasattr(value, "device")
 
@@ -63,10 +63,15 @@ def encode(logits: Any, field: str = "logits") -> EncodedLogits:
     """Splits logits (1-D = one row, 2-D = one row per line) into raw row buffers.
 
     Accepts a NumPy array (float32, float16), a torch tensor (float32, float16,
-    bfloat16; any device) or a list of numbers (sent as float32). Raises SamplerError
-    (INVALID_ARGUMENT, naming `field`) for any other type, dtype or number of dimensions.
+    bfloat16; any device), a list of numbers (sent as float32), or shared logits
+    (Client.shared_logits, its rows: sent as references into the region). Raises
+    SamplerError (INVALID_ARGUMENT, naming `field`) for any other type, dtype or number of
+    dimensions.
     """
-    if _is_torch_tensor(logits):
+    shared_refs = getattr(logits, "_shared_refs", None)
+    if shared_refs is not None:
+        return shared_refs(field)
+    if is_torch_tensor(logits):
         array, dtype = _from_torch(logits, field)
     elif isinstance(logits, np.ndarray):
         array, dtype = _from_numpy(logits, field)

@@ -103,5 +103,11 @@ class ServerInfo:
     requests_served: int
     rows_served: int
     instance: str
+    shared_memory_mode: str = ""
+    """Who may use shared memory: "SHARED_MEMORY_MODE_OFF", "_LOCAL" or "_ANY"."""
+    shared_memory_prefix: str = ""
+    """Every shared memory key must start with it (Client.shared_logits uses it)."""
+    max_shared_memory_regions: int = 0
+    max_shared_memory_bytes: int = 0
     extra: Dict[str, Any] = dataclasses.field(default_factory=dict)
     """Fields of a newer server's ServerInfo that this class does not name yet."""

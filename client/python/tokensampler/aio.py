@@ -18,6 +18,7 @@ from tokensampler import _codec
 from tokensampler._channel import Connection
 from tokensampler._errors import SamplerError
 from tokensampler._results import Distribution, HealthStatus, SampleResult, ServerInfo
+from tokensampler._shm import AsyncSharedLogits as SharedLogits
 from tokensampler.client import Metadata
 from tokensampler.v1 import sampler_pb2 as pb2
 from tokensampler.v1 import sampler_pb2_grpc as pb2_grpc
@@ -68,7 +69,38 @@ class Client(Connection):
         """A decode session over one SampleStream; use it with `async with`."""
         return Session(self._stub, self.timeout, self._metadata)
 
+    def shared_logits(self, rows: int, vocab: int, dtype: Any = "float32", *,
+                      name: Optional[str] = None,
+                      prefix: Optional[str] = None) -> "_OpeningSharedLogits":
+        """See tokensampler.Client.shared_logits. Await it (`shared = await
+        client.shared_logits(...)`, then `await shared.close()`) or use it with
+        `async with client.shared_logits(...) as shared:`."""
+        return _OpeningSharedLogits(self, rows, vocab, dtype, name, prefix)
+
+    async def _open_shared(self, rows: int, vocab: int, dtype: Any, name: Optional[str],
+                           prefix: Optional[str]) -> SharedLogits:
+        if prefix is None:
+            prefix = (await self.server_info()).shared_memory_prefix or "/tokensampler"
+        shared = SharedLogits(rows, vocab, dtype, prefix, name, self._unregister_shared)
+        try:
+            await self._call(self._stub.RegisterSharedMemory, shared.register_request())
+        except BaseException:
+            shared._release_local()
+            raise
+        self._shared.add(shared)
+        return shared
+
+    async def _unregister_shared(self, name: str) -> None:
+        await self._call(self._stub.UnregisterSharedMemory,
+                         pb2.UnregisterSharedMemoryRequest(name=name))
+
     async def close(self) -> None:
+        """Closes the shared logits still open (best effort), then the channel."""
+        for shared in list(self._shared):
+            try:
+                await shared.close()
+            except SamplerError:
+                pass
         await self._channel.close()
 
     async def __aenter__(self) -> "Client":
@@ -148,6 +180,25 @@ class Session:
 
     async def __aexit__(self, *exc) -> None:
         await self.close()
+
+
+class _OpeningSharedLogits:
+    """What aio.Client.shared_logits returns: awaitable (gives the SharedLogits) and an
+    async context manager (closes it on exit)."""
+
+    def __init__(self, client: Client, *args: Any):
+        self._client, self._args = client, args
+        self._shared: Optional[SharedLogits] = None
+
+    def __await__(self):
+        return self._client._open_shared(*self._args).__await__()
+
+    async def __aenter__(self) -> SharedLogits:
+        self._shared = await self
+        return self._shared
+
+    async def __aexit__(self, *exc) -> None:
+        await self._shared.__aexit__(*exc)
 
 
 class _Status(grpc.RpcError):

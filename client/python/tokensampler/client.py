@@ -8,6 +8,7 @@ import grpc
 
 from tokensampler import _codec
 from tokensampler._channel import Connection
+from tokensampler._shm import SharedLogits
 from tokensampler._errors import SamplerError
 from tokensampler._results import Distribution, HealthStatus, SampleResult, ServerInfo
 from tokensampler.v1 import sampler_pb2 as pb2
@@ -73,7 +74,44 @@ class Client(Connection):
         """A decode session over one SampleStream; use it as a context manager."""
         return Session(self._stub, self.timeout, self._metadata)
 
+    def shared_logits(self, rows: int, vocab: int, dtype: Any = "float32", *,
+                      name: Optional[str] = None,
+                      prefix: Optional[str] = None) -> SharedLogits:
+        """A (rows, vocab) NumPy view in shared memory, registered with the server once.
+
+        Write each step's logits into `.array` (or with `.write(tensor)`), then pass the
+        object (every row, a batch), `shared[i]` (one row) or `shared[a:b]` as `logits`:
+        each row goes as a reference into the region, not as bytes. Only for a server on
+        this host (or sharing its /dev/shm) whose --shared_memory allows this caller.
+
+        dtype: "float32", "float16" or "bfloat16" (or the NumPy/torch dtype); bfloat16 is
+          stored as uint16 bits. name: the region's name (default: the object's name).
+          prefix: the object name's start (default: the server's shared_memory_prefix).
+        Use it as a context manager or close() it (closing the client closes it too).
+        Raises SamplerError: the server's (PERMISSION_DENIED when shared memory is off
+        or this peer is not allowed), or the local object's creation failing.
+        """
+        if prefix is None:
+            prefix = self.server_info().shared_memory_prefix or "/tokensampler"
+        shared = SharedLogits(rows, vocab, dtype, prefix, name, self._unregister_shared)
+        try:
+            self._call(self._stub.RegisterSharedMemory, shared.register_request())
+        except BaseException:
+            shared._release_local()
+            raise
+        self._shared.add(shared)
+        return shared
+
+    def _unregister_shared(self, name: str) -> None:
+        self._call(self._stub.UnregisterSharedMemory, pb2.UnregisterSharedMemoryRequest(name=name))
+
     def close(self) -> None:
+        """Closes the shared logits still open (best effort), then the channel."""
+        for shared in list(self._shared):
+            try:
+                shared.close()
+            except SamplerError:
+                pass
         self._channel.close()
 
     def __enter__(self) -> "Client":

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The CI stages after scripts/test.sh: sanitizer builds and bounded fuzzing.
+#   scripts/sanitize.sh [asan] [tsan] [fuzz]      (default: all three, in that order)
+#
+#   asan  build-asan (TOKENSAMPLER_SANITIZE=address: AddressSanitizer + UndefinedBehavior-
+#         Sanitizer, LeakSanitizer at exit): every suite but deploy (ctest -LE deploy:
+#         unit, service, e2e, the fuzz corpora).
+#   tsan  build-tsan (TOKENSAMPLER_SANITIZE=thread): the concurrent units that do not go
+#         through gRPC (worker pool, stream session, codec, sampler). Debian's gRPC and
+#         abseil are not instrumented, so TSan cannot see their locks and reports races
+#         inside them that are not there; the gRPC paths run under ASan instead.
+#   fuzz  build-fuzz (clang, libFuzzer + ASan + UBSan): each fuzzer of tests/fuzz for
+#         TOKENSAMPLER_FUZZ_SECONDS (default 45) seconds from its seed corpus.
+#
+# Any sanitizer report or fuzzer crash fails the stage. Suppressions (each with its
+# evidence) are in tests/sanitizers/. Build dirs live next to build/ (or under
+# $TOKENSAMPLER_SANITIZE_ROOT). Prints each stage's wall time.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out_root=${TOKENSAMPLER_SANITIZE_ROOT:-$root}
+fuzz_seconds=${TOKENSAMPLER_FUZZ_SECONDS:-45}
+jobs=$(nproc)
+stages=("$@")
+[ "${#stages[@]}" -eq 0 ] && stages=(asan tsan fuzz)
+
+"$root/scripts/install-deps.sh" --sanitize
+
+supp=$root/tests/sanitizers
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1"
+export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
+
+generator=()
+if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+launcher=()
+if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache); fi
+
+configure() {  # configure BUILD_DIR CMAKE_ARGS...
+  local dir=$1
+  shift
+  cmake -S "$root" -B "$dir" "${generator[@]}" "${launcher[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTOKENSAMPLER_BUILD_BENCHMARKS=OFF -DTOKENSAMPLER_DEPLOY_TESTS=OFF "$@" >/dev/null
+}
+
+stage_asan() {
+  local dir=$out_root/build-asan
+  configure "$dir" -DTOKENSAMPLER_SANITIZE=address
+  cmake --build "$dir" -j"$jobs"
+  (cd "$dir" && ctest -LE deploy -j"$jobs" --output-on-failure --timeout 900)
+}
+
+stage_tsan() {
+  local dir=$out_root/build-tsan
+  configure "$dir" -DTOKENSAMPLER_SANITIZE=thread
+  local targets=(sampler_tests sampler_simd_tests server_worker_pool_test server_stream_session_test server_codec_test)
+  cmake --build "$dir" -j"$jobs" --target "${targets[@]}"
+  "$dir/tests/sampler/sampler_tests"
+  "$dir/tests/sampler/sampler_simd_tests"
+  "$dir/tests/server/server_worker_pool_test"
+  "$dir/tests/server/server_stream_session_test"
+  "$dir/tests/server/server_codec_test"
+}
+
+stage_fuzz() {
+  local dir=$out_root/build-fuzz
+  configure "$dir" -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DTOKENSAMPLER_FUZZ=ON -DTOKENSAMPLER_SANITIZE=address
+  cmake --build "$dir" -j"$jobs" --target fuzz_request fuzz_stream fuzz_npy
+  local name
+  for name in request stream npy; do
+    local corpus=$dir/corpus/$name
+    mkdir -p "$corpus"
+    # New inputs go to the build dir's corpus; the committed seeds are read, not changed.
+    if ! "$dir/tests/fuzz/fuzz_$name" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+        -rss_limit_mb=2048 -timeout=20 -artifact_prefix="$dir/crash-$name-" \
+        "$corpus" "$root/tests/fuzz/corpus/$name" >"$dir/fuzz-$name.log" 2>&1; then
+      tail -n 60 "$dir/fuzz-$name.log"
+      echo "sanitize.sh: fuzz_$name failed (a crash or a sanitizer report; see $dir/crash-$name-*)" >&2
+      return 1
+    fi
+    echo "fuzz_$name: $(grep -E '^Done' "$dir/fuzz-$name.log")"
+  done
+}
+
+for stage in "${stages[@]}"; do
+  case "$stage" in
+    asan|tsan|fuzz) ;;
+    *) echo "sanitize.sh: unknown stage '$stage' (want asan, tsan or fuzz)" >&2; exit 2 ;;
+  esac
+  start=$SECONDS
+  echo "=== sanitize.sh: $stage"
+  "stage_$stage"
+  echo "=== sanitize.sh: $stage passed in $((SECONDS - start)) s"
+done

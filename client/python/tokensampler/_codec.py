@@ -147,7 +147,7 @@ def _bitmask_bytes(value: Any, path: str) -> bytes:
     e.g. xgrammar's bitmask tensor .numpy(), or a list) as little-endian words."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
-    if _logits._is_torch_tensor(value):
+    if _logits.is_torch_tensor(value):
         value = value.cpu().numpy()
     words = np.asarray(value)
     if words.dtype.kind not in "iu":
@@ -162,7 +162,7 @@ def _set_row_fields(row: Any, values: Mapping[str, Any], index: int, rows: int,
     mask = values.get("allowed_token_bitmask")
     if mask is not None:
         if batched and not isinstance(mask, (bytes, bytearray, memoryview)) and \
-                np.ndim(mask if not _logits._is_torch_tensor(mask) else mask.cpu()) == 2:
+                np.ndim(mask if not _logits.is_torch_tensor(mask) else mask.cpu()) == 2:
             if len(mask) != rows:
                 raise invalid("allowed_token_bitmask", f"{len(mask)} masks for {rows} rows")
             mask = mask[index]

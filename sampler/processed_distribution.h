@@ -76,6 +76,8 @@ class ProcessedDistribution {
   // probabilities of the entries in id order.
   void NormaliseInPlace();
   absl::Span<const float> weights() const { return {weights_.data(), size()}; }
+  // The sum of the weights: entry i's probability is kernels::ProbOf(weights()[i], total()).
+  double total() const { return total_; }
 
  private:
   enum class Kind { kOneHot, kDense, kSparse };

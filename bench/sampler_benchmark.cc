@@ -181,6 +181,7 @@ struct Config {
   const char* name;
   SamplingParams params;
   bool distribution = false;  // Sampler::Distribution instead of Sample
+  bool bitmask = false;       // with a structured-output bitmask allowing 3 tokens in 4
 };
 
 std::vector<Config> Configs() {
@@ -232,6 +233,24 @@ std::vector<Config> Configs() {
   t_raw.logprobs_mode = LogprobsMode::kRaw;
   out.push_back({"t_rawlp", t_raw});
   out.push_back({"distribution_sorted", t, /*distribution=*/true});
+  // Issue 14: the bitmask (its cost on the main configuration and on T only), the kept
+  // set (at most one extra pass), and the VLLM preset's chain.
+  out.push_back({"t_topk50_topp95_minp05_bitmask", all, false, /*bitmask=*/true});
+  out.push_back({"t_bitmask", t, false, /*bitmask=*/true});
+  out.push_back({"greedy_bitmask", greedy, false, /*bitmask=*/true});
+  SamplingParams all_kept = all;
+  all_kept.return_kept_set = true;
+  out.push_back({"t_topk50_topp95_minp05_keptset", all_kept});
+  SamplingParams t_kept = t;
+  t_kept.return_kept_set = true;
+  out.push_back({"t_keptset", t_kept});
+  SamplingParams all_vllm = all;
+  all_vllm.preset = Preset::kVllm;
+  out.push_back({"vllm_t_topk50_topp95_minp05", all_vllm});
+  SamplingParams all_rank = all;
+  all_rank.logprobs_mode = LogprobsMode::kRaw;
+  all_rank.top_logprobs = 1;
+  out.push_back({"t_topk50_topp95_minp05_rawlp_rank", all_rank});
   return out;
 }
 
@@ -262,12 +281,20 @@ void BM_Pipeline(benchmark::State& state, const Config& config, RowKind kind, in
   SampleResult sample;
   DistributionResult dist;
   uint64_t step = 0;
+  SamplingParams params = config.params;
+  std::vector<uint8_t> mask;
+  if (config.bitmask) {
+    mask.assign(4 * ((static_cast<size_t>(vocab) + 31) / 32), 0);
+    std::mt19937 gen(5);
+    for (uint8_t& byte : mask) byte = static_cast<uint8_t>(gen() | gen());  // ~3/4 set
+    params.allowed_token_bitmask = {mask.data(), mask.size()};
+  }
   for (auto _ : state) {
     for (int r = 0; r < batch; ++r) {
       const LogitsView view = View(rows, r, dtype);
       const absl::Status s = config.distribution
-                                 ? sampler.Distribution(view, config.params, &dist)
-                                 : sampler.Sample(view, config.params, step++, &sample);
+                                 ? sampler.Distribution(view, params, &dist)
+                                 : sampler.Sample(view, params, step++, &sample);
       if (!s.ok()) {
         state.SkipWithError(s.ToString().c_str());
         return;

@@ -95,8 +95,9 @@ ABSL_FLAG(uint64_t, seed, 0, "Seed of the draw; not given = the server picks one
 ABSL_FLAG(uint64_t, step, 0, "Decoding step mixed into the draw.");
 ABSL_FLAG(int32_t, num_samples, 1, "Independent draws per row (0 = 1).");
 ABSL_FLAG(int32_t, top_logprobs, 0, "Alternatives returned with each sample, 0..20.");
-ABSL_FLAG(std::string, logprobs_mode, "raw", "Logprobs from the raw or processed distribution.");
-ABSL_FLAG(std::string, preset, "standard", "Pipeline rules: standard, hf or llama_cpp.");
+ABSL_FLAG(std::string, logprobs_mode, "raw",
+          "raw or processed (logprobs), raw_logits or processed_logits (logit values).");
+ABSL_FLAG(std::string, preset, "standard", "Pipeline rules: standard, hf, llama_cpp or vllm.");
 ABSL_FLAG(int32_t, min_tokens_to_keep, 1, "Lower bound on the survivors of every truncation.");
 ABSL_FLAG(float, top_n_sigma, 0.0f, "Keep logits >= max - n * std; 0 = off.");
 ABSL_FLAG(float, xtc_probability, 0.0f, "XTC: chance of removing the top choices; 0 = off.");
@@ -116,6 +117,15 @@ ABSL_FLAG(int32_t, mirostat_m, 100, "Mirostat v1: tokens of the Zipf estimate.")
 ABSL_FLAG(float, dynatemp_range, 0.0f, "Dynamic temperature range; 0 = off.");
 ABSL_FLAG(float, dynatemp_exponent, 1.0f, "Dynamic temperature exponent, > 0.");
 ABSL_FLAG(int32_t, penalty_last_n, 0, "Penalties count only the last n context tokens; 0 = all.");
+ABSL_FLAG(std::string, bitmask, "",
+          "Structured-output mask: FILE.npy of int32 words (ceil(V/32) per row) or allowed ids.");
+ABSL_FLAG(int32_t, num_prompt_tokens, 0, "The first N of --context are the prompt; the rest output.");
+ABSL_FLAG(int32_t, min_tokens, 0, "Mask --stop_token_ids while the output is shorter; 0 = off.");
+ABSL_FLAG(std::string, stop_token_ids, "", "EOS and stop ids, for --min_tokens: id,id,...");
+ABSL_FLAG(std::string, bad_words, "", "Banned sequences: id,id;id;... (';' between them).");
+ABSL_FLAG(int32_t, no_repeat_ngram_size, 0, "Ban tokens repeating an n-gram of the output; 0 = off.");
+ABSL_FLAG(bool, return_kept_set, false, "Return the sampled-from support as a bitmask.");
+ABSL_FLAG(std::string, logprob_token_ids, "", "Also return these tokens' logprobs: id,id,...");
 
 // dist.
 ABSL_FLAG(int32_t, top, 10, "Number of most likely tokens drawn in the chart.");
@@ -216,7 +226,15 @@ std::vector<FlagRef> SamplingFlagRefs() {
           {"mirostat_m", "mirostat_m"},
           {"dynatemp_range", "dynatemp_range"},
           {"dynatemp_exponent", "dynatemp_exponent"},
-          {"penalty_last_n", "penalty_last_n"}};
+          {"penalty_last_n", "penalty_last_n"},
+          {"bitmask", "bitmask"},
+          {"num_prompt_tokens", "num_prompt_tokens"},
+          {"min_tokens", "min_tokens"},
+          {"stop_token_ids", "stop_token_ids"},
+          {"bad_words", "bad_words"},
+          {"no_repeat_ngram_size", "no_repeat_ngram_size"},
+          {"return_kept_set", "return_kept_set"},
+          {"logprob_token_ids", "logprob_token_ids"}};
 }
 
 std::vector<FlagRef> Concat(std::vector<FlagRef> a, const std::vector<FlagRef>& b) {
@@ -536,6 +554,12 @@ absl::StatusOr<v1::SamplingParams> SamplingFromFlags(const Invocation& inv,
   f.dynatemp_range = IfGiven(inv, FLAGS_dynatemp_range, "dynatemp_range");
   f.dynatemp_exponent = IfGiven(inv, FLAGS_dynatemp_exponent, "dynatemp_exponent");
   f.penalty_last_n = IfGiven(inv, FLAGS_penalty_last_n, "penalty_last_n");
+  f.min_tokens = IfGiven(inv, FLAGS_min_tokens, "min_tokens");
+  f.no_repeat_ngram_size = IfGiven(inv, FLAGS_no_repeat_ngram_size, "no_repeat_ngram_size");
+  f.stop_token_ids = IfGiven(inv, FLAGS_stop_token_ids, "stop_token_ids");
+  f.bad_words = IfGiven(inv, FLAGS_bad_words, "bad_words");
+  f.logprob_token_ids = IfGiven(inv, FLAGS_logprob_token_ids, "logprob_token_ids");
+  f.return_kept_set = IfGiven(inv, FLAGS_return_kept_set, "return_kept_set");
   return BuildSamplingParams(f, std::move(base));
 }
 
@@ -652,7 +676,14 @@ absl::StatusOr<v1::SampleRequest> RequestFromFlags(const Invocation& inv) {
   if (!params.ok()) return params.status();
   auto context = ParseIdList(absl::GetFlag(FLAGS_context), "--context");
   if (!context.ok()) return context.status();
-  return BuildRequest(logits, rows, cols, *wire, *params, *context, absl::GetFlag(FLAGS_step));
+  v1::SampleRequest request =
+      BuildRequest(logits, rows, cols, *wire, *params, *context, absl::GetFlag(FLAGS_step));
+  RowFlagValues row_flags;
+  row_flags.bitmask = IfGiven(inv, FLAGS_bitmask, "bitmask");
+  row_flags.num_prompt_tokens = IfGiven(inv, FLAGS_num_prompt_tokens, "num_prompt_tokens");
+  absl::Status status = ApplyRowFlags(row_flags, cols, &request);
+  if (!status.ok()) return status;
+  return request;
 }
 
 std::string FormatLogprob(float lp) {
@@ -692,6 +723,19 @@ int RunSample(const Invocation& inv) {
         }
         std::cout << (many ? "    " : "  ") << "top: " << absl::StrJoin(alts, ", ") << "\n";
       }
+      if (sample.rank() > 0) std::cout << (many ? "    " : "  ") << "rank " << sample.rank() << "\n";
+      if (sample.token_logprobs_size() > 0) {
+        std::vector<std::string> asked;
+        for (const v1::TokenLogprob& t : sample.token_logprobs()) {
+          asked.push_back(absl::StrCat(t.token_id(), " (", FormatLogprob(t.logprob()), ")"));
+        }
+        std::cout << (many ? "    " : "  ") << "asked: " << absl::StrJoin(asked, ", ") << "\n";
+      }
+    }
+    if (!result.kept_set().empty()) {
+      int kept = 0;
+      for (unsigned char byte : result.kept_set()) kept += __builtin_popcount(byte);
+      std::cout << "  kept set: " << kept << " tokens\n";
     }
     std::cout << "  seed " << result.seed() << "  step " << result.step()
               << "  (replay with --seed " << result.seed() << " --step " << result.step() << ")\n";

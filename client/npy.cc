@@ -129,9 +129,16 @@ class HeaderParser {
   size_t pos_ = 0;
 };
 
-}  // namespace
+// A parsed header and a view of the data bytes: the part ParseNpy and ParseNpyWords share.
+struct RawNpy {
+  std::string descr;
+  size_t rows = 0, cols = 0;
+  absl::string_view data;
+};
 
-absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes) {
+// `elem_size(descr)` gives the element size of an accepted dtype, or an error.
+template <class ElemSize>
+absl::StatusOr<RawNpy> ParseRaw(absl::string_view bytes, const ElemSize& elem_size) {
   static constexpr char kMagic[] = "\x93NUMPY";
   if (bytes.size() < 10 || bytes.substr(0, 6) != absl::string_view(kMagic, 6)) {
     return Bad("missing the \\x93NUMPY magic");
@@ -163,19 +170,10 @@ absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes) {
   HeaderParser parser(bytes.substr(offset, header_len));
   if (absl::Status st = parser.Parse(&descr, &fortran, &shape); !st.ok()) return st;
 
-  size_t elem = 0;
-  if (descr == "<f4" || descr == "=f4" || descr == "|f4") {
-    elem = 4;
-  } else if (descr == "<f2" || descr == "=f2" || descr == "|f2") {
-    elem = 2;
-  } else if (descr == ">f4" || descr == ">f2") {
-    return Bad(
-        absl::StrCat("dtype '", descr, "' is big-endian; save little-endian ('<f4' or '<f2')"));
-  } else {
-    return Bad(absl::StrCat("dtype '", descr,
-                            "' is not supported; want float32 ('<f4') or float16 ('<f2')"));
-  }
-  NpyArray out;
+  absl::StatusOr<size_t> elem_or = elem_size(descr);
+  if (!elem_or.ok()) return elem_or.status();
+  const size_t elem = *elem_or;
+  RawNpy out;
   out.descr = descr;
   if (shape.size() == 1) {
     out.rows = 1;
@@ -200,9 +198,32 @@ absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes) {
     return Bad(
         absl::StrCat("the shape needs ", count * elem, " data bytes, the file has ", data_bytes));
   }
-  const char* p = bytes.data() + offset + header_len;
+  out.data = bytes.substr(offset + header_len);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes) {
+  auto raw = ParseRaw(bytes, [](const std::string& descr) -> absl::StatusOr<size_t> {
+    if (descr == "<f4" || descr == "=f4" || descr == "|f4") return 4;
+    if (descr == "<f2" || descr == "=f2" || descr == "|f2") return 2;
+    if (descr == ">f4" || descr == ">f2") {
+      return Bad(absl::StrCat("dtype '", descr,
+                              "' is big-endian; save little-endian ('<f4' or '<f2')"));
+    }
+    return Bad(absl::StrCat("dtype '", descr,
+                            "' is not supported; want float32 ('<f4') or float16 ('<f2')"));
+  });
+  if (!raw.ok()) return raw.status();
+  NpyArray out;
+  out.descr = raw->descr;
+  out.rows = raw->rows;
+  out.cols = raw->cols;
+  const size_t count = out.rows * out.cols;
+  const char* p = raw->data.data();
   out.data.resize(count);
-  if (elem == 4) {
+  if (raw->data.size() == 4 * count) {
     std::memcpy(out.data.data(), p, count * 4);
   } else {
     for (size_t i = 0; i < count; ++i) {
@@ -214,7 +235,24 @@ absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes) {
   return out;
 }
 
-absl::StatusOr<NpyArray> ReadNpyFile(const std::string& path) {
+absl::StatusOr<NpyWords> ParseNpyWords(absl::string_view bytes) {
+  auto raw = ParseRaw(bytes, [](const std::string& descr) -> absl::StatusOr<size_t> {
+    if (descr == "<i4" || descr == "=i4" || descr == "<u4" || descr == "=u4") return 4;
+    return Bad(absl::StrCat("dtype '", descr,
+                            "' is not supported; want int32 ('<i4') or uint32 ('<u4') words"));
+  });
+  if (!raw.ok()) return raw.status();
+  NpyWords out;
+  out.rows = raw->rows;
+  out.cols = raw->cols;
+  out.bytes.assign(raw->data.begin(), raw->data.end());
+  return out;
+}
+
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(absl::StrCat(path, ": cannot open file: ", std::strerror(errno)));
@@ -222,12 +260,27 @@ absl::StatusOr<NpyArray> ReadNpyFile(const std::string& path) {
   std::ostringstream buf;
   buf << in.rdbuf();
   if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  auto parsed = ParseNpy(buf.str());
-  if (!parsed.ok()) {
-    return absl::Status(parsed.status().code(),
-                        absl::StrCat(path, ": ", parsed.status().message()));
-  }
-  return parsed;
+  return buf.str();
+}
+
+template <class T>
+absl::StatusOr<T> WithPath(const std::string& path, absl::StatusOr<T> parsed) {
+  if (parsed.ok()) return parsed;
+  return absl::Status(parsed.status().code(), absl::StrCat(path, ": ", parsed.status().message()));
+}
+
+}  // namespace
+
+absl::StatusOr<NpyArray> ReadNpyFile(const std::string& path) {
+  auto bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  return WithPath(path, ParseNpy(*bytes));
+}
+
+absl::StatusOr<NpyWords> ReadNpyWordsFile(const std::string& path) {
+  auto bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  return WithPath(path, ParseNpyWords(*bytes));
 }
 
 }  // namespace tokensampler::client

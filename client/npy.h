@@ -29,6 +29,17 @@ absl::StatusOr<NpyArray> ParseNpy(absl::string_view bytes);
 // Reads and parses `path`; errors are prefixed with the path.
 absl::StatusOr<NpyArray> ReadNpyFile(const std::string& path);
 
+// A 1-D or 2-D array of 32-bit words ("<i4" or "<u4"), e.g. a token bitmask saved from
+// torch or xgrammar; the same shape rules as ParseNpy. `bytes` holds rows * cols
+// little-endian words, row-major.
+struct NpyWords {
+  size_t rows = 0;
+  size_t cols = 0;
+  std::string bytes;
+};
+absl::StatusOr<NpyWords> ParseNpyWords(absl::string_view bytes);
+absl::StatusOr<NpyWords> ReadNpyWordsFile(const std::string& path);
+
 }  // namespace tokensampler::client
 
 #endif  // TOKENSAMPLER_CLIENT_NPY_H_

@@ -4,8 +4,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/npy.h"
 
 namespace tokensampler::client {
 
@@ -14,16 +16,20 @@ absl::StatusOr<v1::Preset> ParsePreset(absl::string_view text) {
   if (t == "standard") return v1::PRESET_STANDARD;
   if (t == "hf" || t == "transformers") return v1::PRESET_HF;
   if (t == "llama_cpp" || t == "llama.cpp" || t == "llamacpp") return v1::PRESET_LLAMA_CPP;
-  return absl::InvalidArgumentError(
-      absl::StrCat("--preset: unknown value '", text, "' (want standard, hf or llama_cpp)"));
+  if (t == "vllm") return v1::PRESET_VLLM;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--preset: unknown value '", text, "' (want standard, hf, llama_cpp or vllm)"));
 }
 
 absl::StatusOr<v1::LogprobsMode> ParseLogprobsMode(absl::string_view text) {
   const std::string t = absl::AsciiStrToLower(text);
   if (t == "raw") return v1::LOGPROBS_MODE_RAW;
   if (t == "processed") return v1::LOGPROBS_MODE_PROCESSED;
+  if (t == "raw_logits") return v1::LOGPROBS_MODE_RAW_LOGITS;
+  if (t == "processed_logits") return v1::LOGPROBS_MODE_PROCESSED_LOGITS;
   return absl::InvalidArgumentError(
-      absl::StrCat("--logprobs_mode: unknown value '", text, "' (want raw or processed)"));
+      absl::StrCat("--logprobs_mode: unknown value '", text,
+                   "' (want raw, processed, raw_logits or processed_logits)"));
 }
 
 absl::StatusOr<v1::SamplingParams> BuildSamplingParams(const SamplingFlagValues& f,
@@ -91,7 +97,70 @@ absl::StatusOr<v1::SamplingParams> BuildSamplingParams(const SamplingFlagValues&
   if (f.dynatemp_range) p.set_dynatemp_range(*f.dynatemp_range);
   if (f.dynatemp_exponent) p.set_dynatemp_exponent(*f.dynatemp_exponent);
   if (f.penalty_last_n) p.set_penalty_last_n(*f.penalty_last_n);
+  if (f.min_tokens) p.set_min_tokens(*f.min_tokens);
+  if (f.no_repeat_ngram_size) p.set_no_repeat_ngram_size(*f.no_repeat_ngram_size);
+  if (f.return_kept_set) p.set_return_kept_set(*f.return_kept_set);
+  if (f.stop_token_ids) {
+    auto ids = ParseIdList(*f.stop_token_ids, "--stop_token_ids");
+    if (!ids.ok()) return ids.status();
+    p.mutable_stop_token_ids()->Assign(ids->begin(), ids->end());
+  }
+  if (f.logprob_token_ids) {
+    auto ids = ParseIdList(*f.logprob_token_ids, "--logprob_token_ids");
+    if (!ids.ok()) return ids.status();
+    p.mutable_logprob_token_ids()->Assign(ids->begin(), ids->end());
+  }
+  if (f.bad_words) {
+    p.clear_bad_words();
+    for (absl::string_view word : absl::StrSplit(*f.bad_words, ';')) {
+      auto ids = ParseIdList(word, "--bad_words");
+      if (!ids.ok()) return ids.status();
+      if (ids->empty()) {
+        return absl::InvalidArgumentError("--bad_words: empty sequence (want id,id;id;...)");
+      }
+      p.add_bad_words()->mutable_token_ids()->Assign(ids->begin(), ids->end());
+    }
+  }
   return p;
+}
+
+absl::Status ApplyRowFlags(const RowFlagValues& flags, size_t vocab, v1::SampleRequest* request) {
+  if (flags.num_prompt_tokens) {
+    for (v1::Row& row : *request->mutable_rows()) {
+      row.set_num_prompt_tokens(*flags.num_prompt_tokens);
+    }
+  }
+  if (!flags.bitmask) return absl::OkStatus();
+  const std::string& text = *flags.bitmask;
+  const size_t rows = static_cast<size_t>(request->rows_size());
+  if (absl::EndsWith(text, ".npy")) {
+    auto words = ReadNpyWordsFile(text);
+    if (!words.ok()) return absl::InvalidArgumentError(absl::StrCat("--bitmask: ", words.status().message()));
+    if (words->rows != 1 && words->rows != rows) {
+      return absl::InvalidArgumentError(absl::StrCat("--bitmask: ", text, " has ", words->rows,
+                                                     " rows, the request ", rows));
+    }
+    const size_t row_bytes = 4 * words->cols;
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t from = words->rows == 1 ? 0 : r * row_bytes;
+      request->mutable_rows(static_cast<int>(r))
+          ->set_allowed_token_bitmask(words->bytes.substr(from, row_bytes));
+    }
+    return absl::OkStatus();
+  }
+  auto ids = ParseIdList(text, "--bitmask");
+  if (!ids.ok()) return ids.status();
+  std::string mask(4 * ((vocab + 31) / 32), '\0');
+  for (int32_t id : *ids) {
+    if (id < 0 || static_cast<size_t>(id) >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--bitmask: token id ", id, " out of range [0, ", vocab, ")"));
+    }
+    mask[static_cast<size_t>(id) / 8] =
+        static_cast<char>(static_cast<uint8_t>(mask[static_cast<size_t>(id) / 8]) | (1u << (id % 8)));
+  }
+  for (v1::Row& row : *request->mutable_rows()) row.set_allowed_token_bitmask(mask);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::SamplingParams> PipelineParams(absl::string_view pipeline) {

@@ -5,6 +5,7 @@
 #ifndef TOKENSAMPLER_SAMPLER_PARAMS_H_
 #define TOKENSAMPLER_SAMPLER_PARAMS_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -20,6 +21,15 @@ inline constexpr int32_t kMaxTopLogprobs = 20;
 // Most samples the library draws from one row (num_samples); a server may set a lower
 // limit of its own.
 inline constexpr int32_t kMaxNumSamplesLibrary = 4096;
+// Most logprob_token_ids of one row.
+inline constexpr int32_t kMaxLogprobTokenIds = 128;
+// Most bad_words sequences of one row, and most tokens in one.
+inline constexpr int32_t kMaxBadWords = 1024;
+inline constexpr int32_t kMaxBadWordLength = 128;
+// vLLM treats a temperature below this as greedy (PRESET_VLLM).
+inline constexpr float kVllmGreedyTemperature = 1e-5f;
+// vLLM clamps every logit bias to [-kVllmMaxBias, kVllmMaxBias] (PRESET_VLLM).
+inline constexpr float kVllmMaxBias = 100.0f;
 
 // Order and boundary rules of the pipeline; see README "Presets".
 enum class Preset {
@@ -32,12 +42,19 @@ enum class Preset {
   kHf,
   // llama.cpp default chain: top-k -> typical -> top-p -> min-p -> temperature last.
   kLlamaCpp,
+  // vLLM v1: masks -> bad words -> min_tokens, logit bias clamped to [-100, 100] ->
+  // repetition over prompt + output, presence/frequency over the output -> temperature
+  // (< 1e-5 greedy) -> min-p -> top-k (ties with the k-th kept) -> top-p (HF's rule).
+  kVllm,
 };
 
 // Which distribution logprobs are reported from.
 enum class LogprobsMode {
   kRaw,        // log-softmax of the logits as given, before any processing
   kProcessed,  // log of the distribution the draw is made from
+  kRawLogits,        // the logits as given (values, not logprobs)
+  kProcessedLogits,  // the logits after every stage over T (1 when greedy); -inf outside
+                     // the distribution the draw is made from
 };
 
 // Element type of a row's logits.
@@ -53,6 +70,14 @@ struct LogitsView {
   static LogitsView Float32(absl::Span<const float> v) {
     return {v.data(), v.size(), Dtype::kFloat32};
   }
+};
+
+// A token-level structured-output mask: ceil(V / 32) little-endian uint32 words, bit
+// j % 32 of word j / 32 set = token j allowed. `data` needs no alignment.
+struct TokenBitmask {
+  const uint8_t* data = nullptr;  // null = off
+  size_t size_bytes = 0;          // 4 * ceil(V / 32) when set
+  bool empty() const { return data == nullptr; }
 };
 
 struct LogitBias {
@@ -111,6 +136,23 @@ struct SamplingParams {
   float dynatemp_range = 0.0f;      // 0 = off; finite, >= 0
   float dynatemp_exponent = 1.0f;   // finite, > 0
   int32_t penalty_last_n = 0;       // 0 = the penalties see the whole context; > 0 = last n
+
+  // The first num_prompt_tokens of context_token_ids are the prompt, the rest the output
+  // so far; in [0, context size].
+  size_t num_prompt_tokens = 0;
+  TokenBitmask allowed_token_bitmask;             // off = empty; applied like allowed ids
+  int32_t min_tokens = 0;                         // 0 = off; >= 0
+  absl::Span<const int32_t> stop_token_ids;       // masked while output < min_tokens
+  // Each a sequence of 1..kMaxBadWordLength ids; at most kMaxBadWords.
+  absl::Span<const absl::Span<const int32_t>> bad_words;
+  int32_t no_repeat_ngram_size = 0;               // 0 = off; >= 0
+  bool return_kept_set = false;                   // fill SampleResult::kept_set
+  absl::Span<const int32_t> logprob_token_ids;    // at most kMaxLogprobTokenIds
+
+  // The output part of the context.
+  absl::Span<const int32_t> output_token_ids() const {
+    return context_token_ids.subspan(std::min(num_prompt_tokens, context_token_ids.size()));
+  }
 };
 
 }  // namespace tokensampler::sampler

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -17,6 +18,7 @@
 #include "sampler/stages/dry.h"
 #include "sampler/stages/dynatemp.h"
 #include "sampler/stages/mirostat.h"
+#include "sampler/stages/bitmask.h"
 #include "sampler/stages/stages.h"
 #include "sampler/stages/top_n_sigma.h"
 #include "sampler/stages/xtc.h"
@@ -92,17 +94,48 @@ struct Sampler::Impl {
   // Mirostat's chain after masks and penalties: temperature -> mirostat cut.
   void RunMirostat(const SamplingParams& params, float max);
   bool MirostatV1ByTopK(const SamplingParams& params, float max, float temperature, float mu);
+  // The dynamic temperature's T becomes the distribution's (PROCESSED_LOGITS divide by it).
+  float UseTemperature(float temperature) {
+    if (temperature > 0.0f) processed_temperature = temperature;
+    return temperature;
+  }
   // Dynamic temperature over every token not masked (STANDARD: it is the temperature).
   float RowDynamicTemperature(const SamplingParams& params, float max);
   // Dynamic temperature over the survivors ids[0, n), weights at T = 1 (LLAMA_CPP).
   float SurvivorDynamicTemperature(const SamplingParams& params, float max);
   void RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out);
+
+  // `params`, or for VLLM below kVllmGreedyTemperature a copy with temperature 0.
+  SamplingParams vllm_greedy;
+  const SamplingParams& Effective(const SamplingParams& params);
+  float processed_temperature = 1.0f;  // the distribution's T (1 when greedy)
+  // The caller's row decoded (into `raw` on first use).
+  const float* RawRow();
+  // Token `id`'s value under `mode`: what Sample.logprob and token_logprobs report.
+  float ValueOf(int32_t id, LogprobsMode mode);
+  // The number of tokens whose value under `mode` is >= token's, itself included.
+  int32_t Rank(int32_t token, LogprobsMode mode);
+  // The support (p > 0) as a bitmask (stages/bitmask.h layout).
+  void KeptSet(std::string* out) const;
 };
 
-absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingParams& params,
+const SamplingParams& Sampler::Impl::Effective(const SamplingParams& params) {
+  if (params.preset != Preset::kVllm || params.temperature >= kVllmGreedyTemperature ||
+      params.temperature == 0.0f) {
+    return params;
+  }
+  vllm_greedy = params;
+  vllm_greedy.temperature = 0.0f;
+  return vllm_greedy;
+}
+
+absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingParams& requested,
                                     bool need_raw) {
-  absl::Status status = ValidateParams(params, logits.size);
+  absl::Status status = ValidateParams(requested, logits.size);
   if (!status.ok()) return status;
+  const SamplingParams& params = Effective(requested);
+  processed_temperature = params.temperature == 0.0f ? 1.0f : params.temperature;
+  ws.z = nullptr;
   if (logits.data == nullptr) return Invalid("logits: data is null");
   if (logits.dtype != Dtype::kFloat32 && logits.dtype != Dtype::kBFloat16 &&
       logits.dtype != Dtype::kFloat16) {
@@ -121,9 +154,9 @@ absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingPara
     if (kernels::DecodeArgmax(logits, &best, &best_value) < 0) {
       if (best_value == -kInf) return Invalid("logits: every token is masked");
       dist.SetOneHot(vocab, static_cast<int32_t>(best));
+      raw_z = nullptr;
+      raw_row = logits;
       if (need_raw) {
-        raw_z = nullptr;
-        raw_row = logits;
         raw_lse = best_value + std::log(kernels::ExpSumTotal(logits, best_value, 1.0f));
       }
       return absl::OkStatus();
@@ -257,12 +290,16 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
     return;
   }
   const bool hf = params.preset == Preset::kHf;
-  if (params.top_k > 0 && 2 * k < vocab) {
+  const bool vllm = params.preset == Preset::kVllm;
+  // VLLM cuts min-p before top-k: then its chain runs top-k.
+  const bool top_k_here = params.top_k > 0 && !(vllm && params.min_p > 0.0f);
+  if (top_k_here && 2 * k < vocab) {
     // No exp over V: the later stages renormalise over the survivors anyway.
-    stages::TopKByLogits(ws, k, /*keep_ties=*/hf, max, temperature);
+    stages::TopKByLogits(ws, k, /*keep_ties=*/hf || vllm, max, temperature);
   } else {
     // Block sums serve the dense draw and the exact mass of top-p by threshold.
-    const bool by_threshold = !hf && params.top_k == 0 && params.top_p < 1.0f;
+    const bool by_threshold =
+        params.preset == Preset::kStandard && params.top_k == 0 && params.top_p < 1.0f;
     // XTC alone cuts the dense row in place (a few tokens at most), no candidate list.
     const bool xtc_only = ws.xtc_fires && !CutsBesidesXtc(params);
     ws.total = !truncates || by_threshold || xtc_only
@@ -288,8 +325,8 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
     } else {
       Collect(ws, /*by_weight=*/true);
     }
-    if (params.top_k > 0) {
-      if (hf) {
+    if (top_k_here) {
+      if (hf || vllm) {
         stages::TopKHf(ws, k);
       } else {
         KeepTop(ws, k);
@@ -307,8 +344,8 @@ float Sampler::Impl::RowDynamicTemperature(const SamplingParams& params, float m
   for (size_t i = 0; i < vocab; ++i) count += ws.z[i] > -kInf ? 1 : 0;
   const double entropy = SoftmaxEntropy(absl::MakeConstSpan(ws.w.data(), vocab),
                                         absl::MakeConstSpan(ws.z, vocab), max, mass);
-  return DynamicTemperature(params.temperature, params.dynatemp_range, params.dynatemp_exponent,
-                            entropy, count);
+  return UseTemperature(DynamicTemperature(params.temperature, params.dynatemp_range,
+                                            params.dynatemp_exponent, entropy, count));
 }
 
 float Sampler::Impl::SurvivorDynamicTemperature(const SamplingParams& params, float max) {
@@ -320,8 +357,8 @@ float Sampler::Impl::SurvivorDynamicTemperature(const SamplingParams& params, fl
     ws.gathered_z[i] = ws.z[ws.ids[i]];
   }
   const double entropy = SoftmaxEntropy(ws.gathered_w, ws.gathered_z, max, CandidateMass(ws));
-  return DynamicTemperature(params.temperature, params.dynatemp_range, params.dynatemp_exponent,
-                            entropy, n);
+  return UseTemperature(DynamicTemperature(params.temperature, params.dynatemp_range,
+                                            params.dynatemp_exponent, entropy, n));
 }
 
 // Mirostat v1 without a pass over every candidate: the top m by one top-k scan, and, when
@@ -378,13 +415,7 @@ void Sampler::Impl::RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out
   if (count <= 0) return;
   const size_t vocab = ws.vocab;
   const size_t want = std::min(static_cast<size_t>(count), vocab);
-  if (raw_z == nullptr) {
-    // Scan a decoded copy of the caller's row rather than decode element by element.
-    raw.resize(vocab);
-    float ignored;
-    kernels::DecodeAndMax(raw_row, raw.data(), &ignored);
-    raw_z = raw.data();
-  }
+  RawRow();
   // (logit, id) in out's fields, best first; scanning ids in ascending order and
   // inserting only strictly better values breaks ties by id.
   for (size_t i = 0; i < vocab; ++i) {
@@ -400,13 +431,85 @@ void Sampler::Impl::RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out
   }
 }
 
+const float* Sampler::Impl::RawRow() {
+  if (raw_z == nullptr) {
+    // Scan a decoded copy of the caller's row rather than decode element by element.
+    raw.resize(ws.vocab);
+    float ignored;
+    kernels::DecodeAndMax(raw_row, raw.data(), &ignored);
+    raw_z = raw.data();
+  }
+  return raw_z;
+}
+
+float Sampler::Impl::ValueOf(int32_t id, LogprobsMode mode) {
+  switch (mode) {
+    case LogprobsMode::kRaw:
+      return static_cast<float>(static_cast<double>(RawLogit(id)) - raw_lse);
+    case LogprobsMode::kRawLogits:
+      return RawLogit(id);
+    case LogprobsMode::kProcessed:
+      if (dist.one_hot()) return id == dist.token() ? 0.0f : -kInf;
+      return static_cast<float>(std::log(static_cast<double>(dist.Prob(id))));
+    case LogprobsMode::kProcessedLogits:
+    default: {
+      if (dist.Prob(id) == 0.0f) return -kInf;
+      // Greedy's fast path reads the caller's row and sets no z: the logit is the raw one.
+      const float logit = ws.z != nullptr ? ws.z[id] : RawLogit(id);
+      return dist.one_hot() ? logit : logit / processed_temperature;
+    }
+  }
+}
+
+int32_t Sampler::Impl::Rank(int32_t id, LogprobsMode mode) {
+  int32_t count = 0;
+  if (mode == LogprobsMode::kRaw || mode == LogprobsMode::kRawLogits) {
+    // The raw logprob order is the raw logit order: one counting pass over the row.
+    const float* row = RawRow();
+    const float v = row[id];
+    for (size_t i = 0; i < ws.vocab; ++i) count += row[i] >= v;
+    return count;
+  }
+  if (dist.one_hot()) return 1;
+  // Processed: only the support can tie or beat a drawn token (p > 0).
+  const bool by_logit = mode == LogprobsMode::kProcessedLogits;
+  const float v = by_logit ? ValueOf(id, mode) : dist.Prob(id);
+  const absl::Span<const float> weights = dist.weights();
+  const double total = dist.total();  // a local: the loop keeps 1 / total in a register
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const float p = kernels::ProbOf(weights[i], total);
+    if (p > 0.0f) {
+      count += (by_logit ? ws.z[dist.id_at(i)] / processed_temperature : p) >= v;
+    }
+  }
+  return count;
+}
+
+void Sampler::Impl::KeptSet(std::string* out) const {
+  out->assign(stages::BitmaskBytes(ws.vocab), '\0');
+  uint8_t* bits = reinterpret_cast<uint8_t*>(&(*out)[0]);
+  if (dist.one_hot()) {
+    stages::BitmaskSet(bits, static_cast<size_t>(dist.token()));
+    return;
+  }
+  // Entry by entry with the probability inline (ProbOf, the bits Prob gives): one pass.
+  const absl::Span<const float> weights = dist.weights();
+  const double total = dist.total();
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (kernels::ProbOf(weights[i], total) > 0.0f) {
+      stages::BitmaskSet(bits, static_cast<size_t>(dist.id_at(i)));
+    }
+  }
+}
+
 Sampler::Sampler() : impl_(std::make_unique<Impl>()) {}
 Sampler::~Sampler() = default;
 
 absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, uint64_t step,
                              SampleResult* out) {
   Impl& s = *impl_;
-  const bool raw_mode = params.logprobs_mode == LogprobsMode::kRaw;
+  const LogprobsMode mode = params.logprobs_mode;
+  const bool raw_mode = mode == LogprobsMode::kRaw || mode == LogprobsMode::kRawLogits;
   s.step = step;
   absl::Status status = s.Process(logits, params, raw_mode);
   if (!status.ok()) return status;
@@ -420,18 +523,31 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
   } else {
     s.dist.TopLogprobs(params.top_logprobs, &top);
   }
-  for (size_t i = 1; i < count; ++i) out->samples[i].top_logprobs = top;
+  if (mode == LogprobsMode::kRawLogits || mode == LogprobsMode::kProcessedLogits) {
+    for (TokenLogprob& t : top) t.logprob = s.ValueOf(t.token_id, mode);
+  }
+  std::vector<TokenLogprob>& asked = out->samples[0].token_logprobs;
+  asked.clear();
+  for (int32_t id : params.logprob_token_ids) asked.push_back({id, s.ValueOf(id, mode)});
+  // The rank comes with the logprobs (vLLM's rule): it costs a counting pass.
+  const bool ranks = params.top_logprobs > 0 || !params.logprob_token_ids.empty();
   for (size_t i = 0; i < count; ++i) {
     ::tokensampler::sampler::Sample& sample = out->samples[i];
+    if (i > 0) {
+      sample.top_logprobs = top;
+      sample.token_logprobs = asked;
+    }
     const int32_t id = s.tokens[i];
     sample.token_id = id;
-    if (raw_mode) {
-      sample.logprob = RawLogprob(id);
-    } else {
-      sample.logprob = s.dist.one_hot()
-                           ? 0.0f
-                           : static_cast<float>(std::log(static_cast<double>(s.dist.Prob(id))));
-    }
+    sample.logprob = s.ValueOf(id, mode);
+    // Draws of one row often repeat a token: its rank is counted once.
+    const bool repeat = i > 0 && id == s.tokens[i - 1];
+    sample.rank = !ranks ? 0 : repeat ? out->samples[i - 1].rank : s.Rank(id, mode);
+  }
+  if (params.return_kept_set) {
+    s.KeptSet(&out->kept_set);
+  } else {
+    out->kept_set.clear();
   }
   out->mirostat_mu.reset();
   if (params.mirostat.version > 0) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,12 +26,19 @@ struct Sample {
   int32_t token_id;
   float logprob;                            // under params.logprobs_mode
   std::vector<TokenLogprob> top_logprobs;  // params.top_logprobs entries, descending, ties by id
+  // 1 + the tokens whose value under params.logprobs_mode beats token_id's (ties count
+  // against it); 0 unless top_logprobs or logprob_token_ids is set.
+  int32_t rank = 0;
+  std::vector<TokenLogprob> token_logprobs = {};  // params.logprob_token_ids, in order
 };
 
 struct SampleResult {
   std::vector<Sample> samples;  // params.num_samples draws, sample index 0 first
   // Mirostat on: the state after this draw, moved by sample index 0's token.
   std::optional<float> mirostat_mu;
+  // With params.return_kept_set: the tokens with p > 0 in the distribution drawn from,
+  // as a bitmask (stages/bitmask.h layout, BitmaskBytes(V) bytes); else empty.
+  std::string kept_set;
 };
 
 // Every token with p > 0, by descending probability, ties by ascending id; sums to 1.

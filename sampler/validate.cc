@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "sampler/sampler.h"
 #include "sampler/validate_chain.h"
+#include "sampler/validate_output.h"
 
 namespace tokensampler::sampler {
 
@@ -83,11 +84,13 @@ absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
         absl::StrCat("params.min_tokens_to_keep: must be >= 1, got ", p.min_tokens_to_keep));
   }
   if (p.preset != Preset::kStandard && p.preset != Preset::kHf &&
-      p.preset != Preset::kLlamaCpp) {
+      p.preset != Preset::kLlamaCpp && p.preset != Preset::kVllm) {
     return Invalid(
         absl::StrCat("params.preset: unknown value ", static_cast<int>(p.preset)));
   }
-  if (p.logprobs_mode != LogprobsMode::kRaw && p.logprobs_mode != LogprobsMode::kProcessed) {
+  if (p.logprobs_mode != LogprobsMode::kRaw && p.logprobs_mode != LogprobsMode::kProcessed &&
+      p.logprobs_mode != LogprobsMode::kRawLogits &&
+      p.logprobs_mode != LogprobsMode::kProcessedLogits) {
     return Invalid(absl::StrCat("params.logprobs_mode: unknown value ",
                                 static_cast<int>(p.logprobs_mode)));
   }
@@ -128,7 +131,10 @@ absl::Status ValidateParams(const SamplingParams& p, size_t vocab_size) {
   s = CheckIds("params.banned_token_ids", p.banned_token_ids, vocab_size);
   if (!s.ok()) return s;
   s = CheckIds("context_token_ids", p.context_token_ids, vocab_size);
-  return s.ok() ? ValidateChainParams(p, vocab_size) : s;
+  if (!s.ok()) return s;
+  s = ValidateChainParams(p, vocab_size);
+  if (!s.ok()) return s;
+  return ValidateOutputParams(p, vocab_size);
 }
 
 }  // namespace tokensampler::sampler

@@ -91,14 +91,13 @@ absl::Status CheckRanges(const SamplingParams& p, size_t vocab_size) {
   return absl::OkStatus();
 }
 
-// HF: transformers has none of these samplers.
+// HF and VLLM: neither transformers nor vLLM has these samplers.
 absl::Status CheckPreset(const SamplingParams& p) {
-  if (p.preset != Preset::kHf) return absl::OkStatus();
-  auto reject = [](absl::string_view field, absl::string_view what, float value) {
-    return absl::InvalidArgumentError(absl::StrCat("params.", field,
-                                                   ": not available in preset HF (transformers "
-                                                   "has no ",
-                                                   what, "), got ", value));
+  if (p.preset != Preset::kHf && p.preset != Preset::kVllm) return absl::OkStatus();
+  const absl::string_view peer = p.preset == Preset::kHf ? "HF (transformers" : "VLLM (vLLM";
+  auto reject = [peer](absl::string_view field, absl::string_view what, float value) {
+    return absl::InvalidArgumentError(absl::StrCat("params.", field, ": not available in preset ",
+                                                   peer, " has no ", what, "), got ", value));
   };
   if (p.top_n_sigma > 0.0f) return reject("top_n_sigma", "top-n-sigma", p.top_n_sigma);
   if (p.xtc_probability > 0.0f) return reject("xtc_probability", "XTC", p.xtc_probability);

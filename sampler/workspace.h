@@ -64,6 +64,8 @@ struct Workspace {
   std::vector<double> log_probs;                   // typical: log p of each candidate
   std::vector<hwy::uint128_t> score_keys;          // typical: (score bits, id) keys
   std::vector<std::pair<double, int32_t>> scored;  // typical: (score, id), best first
+  std::vector<int32_t> ngram_work;                 // no_repeat_ngram: Z-function
+  std::vector<std::pair<int32_t, int32_t>> vllm_work;  // VLLM penalties: (id, is output)
   hwy::Sorter sorter;                              // vectorised sort; owns its scratch
   DryWorkspace dry;                                // DRY: repeat counts and their buffers
   std::vector<float> gathered_w, gathered_z;       // dynamic temperature: the survivors'

@@ -213,6 +213,12 @@ absl::Status DecodeParams(const v1::SamplingParams& p, size_t index, const Limit
     case v1::LOGPROBS_MODE_PROCESSED:
       s.logprobs_mode = sampler::LogprobsMode::kProcessed;
       break;
+    case v1::LOGPROBS_MODE_RAW_LOGITS:
+      s.logprobs_mode = sampler::LogprobsMode::kRawLogits;
+      break;
+    case v1::LOGPROBS_MODE_PROCESSED_LOGITS:
+      s.logprobs_mode = sampler::LogprobsMode::kProcessedLogits;
+      break;
     default:
       return Invalid(index, "params.logprobs_mode",
                      absl::StrCat("unknown value ", static_cast<int>(p.logprobs_mode())));
@@ -227,6 +233,9 @@ absl::Status DecodeParams(const v1::SamplingParams& p, size_t index, const Limit
       break;
     case v1::PRESET_LLAMA_CPP:
       s.preset = sampler::Preset::kLlamaCpp;
+      break;
+    case v1::PRESET_VLLM:
+      s.preset = sampler::Preset::kVllm;
       break;
     default:
       return Invalid(index, "params.preset",
@@ -251,6 +260,45 @@ absl::Status DecodeParams(const v1::SamplingParams& p, size_t index, const Limit
   out->seed_given = p.has_seed();
   s.seed = p.has_seed() ? p.seed() : pick_seed();
   return DecodeChainParams(p, index, out);
+}
+
+// The fields of issue 14 (structured output, output-length stages, RL results). Views
+// point into the request; ranges against V are checked by sampler::ValidateParams.
+absl::Status DecodeOutputFields(const v1::Row& row, size_t index, DecodedRow* out) {
+  const v1::SamplingParams& p = row.params();
+  sampler::SamplingParams& s = out->params;
+  if (row.num_prompt_tokens() < 0 ||
+      row.num_prompt_tokens() > row.context_token_ids_size()) {
+    return Invalid(index, "num_prompt_tokens",
+                   absl::StrCat("must be in [0, ", row.context_token_ids_size(),
+                                "] (the number of context_token_ids), got ",
+                                row.num_prompt_tokens()));
+  }
+  out->num_prompt_tokens = static_cast<size_t>(row.num_prompt_tokens());
+  s.num_prompt_tokens = out->num_prompt_tokens;
+  if (!row.allowed_token_bitmask().empty()) {
+    s.allowed_token_bitmask = {
+        reinterpret_cast<const uint8_t*>(row.allowed_token_bitmask().data()),
+        row.allowed_token_bitmask().size()};
+  }
+  s.min_tokens = p.min_tokens();
+  s.stop_token_ids = absl::MakeConstSpan(p.stop_token_ids().data(), p.stop_token_ids_size());
+  if (p.bad_words_size() > sampler::kMaxBadWords) {
+    return Invalid(index, "params.bad_words",
+                   absl::StrCat("at most ", sampler::kMaxBadWords, " sequences, got ",
+                                p.bad_words_size()));
+  }
+  out->bad_words.clear();
+  for (const v1::TokenSequence& word : p.bad_words()) {
+    out->bad_words.push_back(
+        absl::MakeConstSpan(word.token_ids().data(), word.token_ids_size()));
+  }
+  s.bad_words = out->bad_words;
+  s.no_repeat_ngram_size = p.no_repeat_ngram_size();
+  s.return_kept_set = p.return_kept_set();
+  s.logprob_token_ids =
+      absl::MakeConstSpan(p.logprob_token_ids().data(), p.logprob_token_ids_size());
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -289,6 +337,8 @@ absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits, R
     out->params = sampler::SamplingParams();
     out->logit_bias.clear();
     out->dry_breakers.clear();
+    out->bad_words.clear();
+    out->num_prompt_tokens = 0;
     out->seed_given = false;
     out->shared_memory.reset();
     return absl::OkStatus();
@@ -297,6 +347,8 @@ absl::Status DecodeRow(const v1::Row& row, size_t index, const Limits& limits, R
   absl::Status status = DecodeLogits(row.logits(), index, limits, resolve_region, out);
   if (!status.ok()) return status;
   status = DecodeParams(row.params(), index, limits, pick_seed, out);
+  if (!status.ok()) return status;
+  status = DecodeOutputFields(row, index, out);
   if (!status.ok()) return status;
   out->params.context_token_ids = out->context_token_ids;
   return RowError(index, sampler::ValidateParams(out->params, out->logits.size));
@@ -333,6 +385,12 @@ void EncodeSample(const sampler::Sample& sample, v1::Sample* out) {
     v1::TokenLogprob* t = out->add_top_logprobs();
     t->set_token_id(alt.token_id);
     t->set_logprob(alt.logprob);
+  }
+  out->set_rank(sample.rank);
+  for (const sampler::TokenLogprob& asked : sample.token_logprobs) {
+    v1::TokenLogprob* t = out->add_token_logprobs();
+    t->set_token_id(asked.token_id);
+    t->set_logprob(asked.logprob);
   }
 }
 
@@ -488,6 +546,9 @@ void EncodeSampleResult(const sampler::SampleResult& result, uint64_t seed,
   if (result.mirostat_mu.has_value()) out->set_mirostat_mu(*result.mirostat_mu);
   out->mutable_samples()->Reserve(static_cast<int>(result.samples.size()));
   for (const sampler::Sample& sample : result.samples) EncodeSample(sample, out->add_samples());
+  if (!result.kept_set.empty()) {
+    out->set_kept_set(result.kept_set.data(), result.kept_set.size());
+  }
 }
 
 void EncodeDistribution(const sampler::DistributionResult& result,
@@ -503,6 +564,7 @@ void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes, int32_t
   out->add_presets(v1::PRESET_STANDARD);
   out->add_presets(v1::PRESET_HF);
   out->add_presets(v1::PRESET_LLAMA_CPP);
+  out->add_presets(v1::PRESET_VLLM);
   out->set_max_vocab(limits.max_vocab);
   out->set_max_rows_per_request(limits.max_rows);
   out->set_max_message_bytes(max_message_bytes);
@@ -532,7 +594,9 @@ void EncodeServerLimits(const Limits& limits, int64_t max_message_bytes, int32_t
   for (const char* name : {"logit_bias", "allowed_token_ids", "banned_token_ids",
                            "repetition_penalty", "presence_penalty", "frequency_penalty",
                            "penalty_last_n", "dry", "top_n_sigma", "temperature", "dynatemp_range",
-                           "top_k", "top_p", "min_p", "typical_p", "xtc_probability", "mirostat"}) {
+                           "top_k", "top_p", "min_p", "typical_p", "xtc_probability", "mirostat",
+                           "allowed_token_bitmask", "bad_words", "no_repeat_ngram_size",
+                           "min_tokens"}) {
     out->add_samplers(name);
   }
 }

@@ -68,6 +68,10 @@ struct DecodedRow {
   std::vector<sampler::LogitBias> logit_bias;   // storage behind params.logit_bias
   // Storage behind params.dry.sequence_breakers (views into the request).
   std::vector<absl::Span<const int32_t>> dry_breakers;
+  // Row.num_prompt_tokens: the first ones of context_token_ids are the prompt.
+  size_t num_prompt_tokens = 0;
+  // Storage behind params.bad_words (views of the request's sequences).
+  std::vector<absl::Span<const int32_t>> bad_words;
   // Set when the logits are in a shared memory region (Logits.shared_memory): `logits`
   // then points into this mapping, which the row keeps alive. Such a row must be read
   // only through CopyRowToPrivate (the owner may rewrite or shrink it at any time).

@@ -33,6 +33,14 @@ absl::Status StreamSession::Prepare(std::vector<DecodedRow>* rows) {
           " would hold ", after,
           " tokens, over the server limit max_history_tokens=", limits_.max_history_tokens));
     }
+    if (known && row.num_prompt_tokens > 0 &&
+        it->second.history.size() > it->second.prompt_tokens) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rows[", row.index, "].num_prompt_tokens: sequence \"", row.sequence_id,
+          "\" already has ", it->second.history.size() - it->second.prompt_tokens,
+          " output tokens; prompt tokens can only be sent before the first output, got ",
+          row.num_prompt_tokens));
+    }
     if (known && it->second.max_token_id >= 0 &&
         static_cast<size_t>(it->second.max_token_id) >= row.logits.size) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -50,9 +58,12 @@ absl::Status StreamSession::Prepare(std::vector<DecodedRow>* rows) {
     seq.staged_new = inserted;
     if (inserted) seq.seed = row.params.seed;
     seq.staged_old_size = seq.history.size();
+    seq.staged_old_prompt = seq.prompt_tokens;
+    seq.prompt_tokens += row.num_prompt_tokens;  // Pass 1: no output before them
     seq.history.insert(seq.history.end(), row.context_token_ids.begin(),
                        row.context_token_ids.end());
     row.params.context_token_ids = seq.history;
+    row.params.num_prompt_tokens = seq.prompt_tokens;
     row.params.seed = seq.seed;
     if (row.params.mirostat.version > 0 && seq.mirostat_mu.has_value()) {
       row.params.mirostat.mu = seq.mirostat_mu;
@@ -98,6 +109,7 @@ void StreamSession::Abort(const std::vector<DecodedRow>& rows) {
       sequences_.erase(it);
     } else {
       it->second.history.resize(it->second.staged_old_size);
+      it->second.prompt_tokens = it->second.staged_old_prompt;
     }
   }
 }

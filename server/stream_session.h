@@ -2,6 +2,9 @@
 // first row), its next step (from 0), its token history (context sent so far plus
 // each step's first sample), which the penalties see, and its mirostat state mu (set from
 // the first mirostat row's params, then each step's result; later rows' mu is not read).
+// The history's first tokens may be the prompt (Row.num_prompt_tokens, while the sequence
+// has no output yet); the rest is the output, which min_tokens, bad words and
+// no_repeat_ngram look at.
 //
 // A message goes through Prepare (validate against the state and the limits, then stage:
 // append the rows' context to the histories and point each row at its sequence's
@@ -36,9 +39,11 @@ class StreamSession {
 
   // Checks `rows` (decoded with RequestKind::kStream) against the live sequences and the
   // limits (max_sequences, max_history_tokens: RESOURCE_EXHAUSTED; a history token id
-  // outside a row's vocabulary: INVALID_ARGUMENT), then stages them: each row with
+  // outside a row's vocabulary, num_prompt_tokens > 0 for a sequence that already has
+  // output: INVALID_ARGUMENT), then stages them: each row with
   // logits gets params.context_token_ids = its sequence's history (valid until Commit or
-  // Abort), params.seed = the sequence's seed and `step` = the sequence's next step.
+  // Abort), params.num_prompt_tokens = the prompt's part of it, params.seed = the
+  // sequence's seed and `step` = the sequence's next step.
   // On error nothing is staged and the state is unchanged.
   absl::Status Prepare(std::vector<DecodedRow>* rows);
 
@@ -69,9 +74,11 @@ class StreamSession {
     int32_t max_token_id = -1;  // largest id in history, -1 when empty
     // Mirostat's state after the last committed step (unset until a mirostat step).
     std::optional<float> mirostat_mu;
+    size_t prompt_tokens = 0;   // history[0, prompt_tokens) is the prompt
     // Staging of the message in progress.
     bool staged_new = false;
     size_t staged_old_size = 0;
+    size_t staged_old_prompt = 0;
   };
 
   const Limits limits_;

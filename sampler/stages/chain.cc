@@ -10,6 +10,7 @@
 #include "sampler/kernels.h"
 #include "sampler/processed_distribution.h"
 #include "sampler/stages/xtc.h"
+#include "sampler/stages/vllm.h"
 #include "sampler/workspace.h"
 
 namespace tokensampler::sampler::stages {
@@ -50,6 +51,15 @@ void XtcRow(Workspace& ws, const SamplingParams& p) {
   ws.n = XtcCut(absl::MakeSpan(ws.ids.data(), ws.n), ws.w.data(), ws.z, CandidateMass(ws),
                 p.xtc_threshold, MinKeep(p));
 }
+// VLLM cuts top-k after min-p; without min-p it ran first, on the logits (Process).
+void TopKAfterMinPRow(Workspace& ws, const SamplingParams& p) {
+  if (p.top_k > 0 && p.min_p > 0.0f) {
+    TopKHf(ws, std::max(static_cast<size_t>(p.top_k), MinKeep(p)));
+  }
+}
+void TopPVllmRow(Workspace& ws, const SamplingParams& p) {
+  if (p.top_p < 1.0f) TopPAscending(ws, VllmTopPThreshold(p.top_p), MinKeep(p));
+}
 
 constexpr ChainRow kChain[] = {
     // STANDARD: top-k -> top-p -> min-p -> typical -> XTC -> draw (DRY and top-n-sigma
@@ -68,6 +78,11 @@ constexpr ChainRow kChain[] = {
     {Preset::kLlamaCpp, TopPLlamaRow},
     {Preset::kLlamaCpp, MinPLlamaRow},
     {Preset::kLlamaCpp, XtcRow},
+    // vLLM v1: min-p -> top-k (ties kept) -> top-p (temperature first); llama.cpp's other
+    // samplers are rejected (validate_chain.cc).
+    {Preset::kVllm, MinPProbRow},
+    {Preset::kVllm, TopKAfterMinPRow},
+    {Preset::kVllm, TopPVllmRow},
 };
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "sampler/stages/reversed_z.h"
+
 namespace tokensampler::sampler {
 
 namespace {
@@ -46,25 +48,10 @@ void DryRepeatCounts(absl::Span<const int32_t> window, int32_t limit, DryWorkspa
   const size_t n = window.size();
   counts->assign(n, 0);
   if (n < 2) return;
-  // rev(j) = window[n - 1 - j]. z[k] = the longest common prefix of rev and rev shifted by
-  // k: the longest suffix of window[0, n - k) that is a suffix of the window. The Z-box
-  // [l, r) holds the rightmost match found so far, so each token is compared O(1) times
-  // beyond it: linear overall.
-  auto rev = [&](size_t j) { return window[n - 1 - j]; };
+  // z[k]: the longest suffix of window[0, n - k) that is a suffix of the window (linear).
   std::vector<int32_t>& z = ws->z;
-  z.assign(n, 0);
-  size_t l = 0, r = 0;
-  for (size_t k = 1; k < n; ++k) {
-    size_t len = 0;
-    if (k < r) len = std::min(r - k, static_cast<size_t>(z[k - l]));
-    while (k + len < n && rev(len) == rev(k + len)) ++len;
-    z[k] = static_cast<int32_t>(len);
-    if (k + len > r) {
-      l = k;
-      r = k + len;
-    }
-    (*counts)[n - 1 - k] = std::min(static_cast<int32_t>(len), limit);
-  }
+  stages::ReversedZFunction(window, &z);
+  for (size_t k = 1; k < n; ++k) (*counts)[n - 1 - k] = std::min(z[k], limit);
 }
 
 int32_t DryRepeatLimit(absl::Span<const int32_t> window, const DryParams& dry, DryWorkspace* ws) {

@@ -1,4 +1,5 @@
-// Masks (allowed / banned ids), logit bias and the repetition, presence and frequency
+// Masks (allowed / banned ids, the token bitmask), the output bans (bad words,
+// no_repeat_ngram, min_tokens), logit bias and the repetition, presence and frequency
 // penalties: the stages that edit logits, before any truncation.
 #include "sampler/stages/stages.h"
 
@@ -11,7 +12,12 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "sampler/stages/bad_words.h"
+#include "sampler/stages/bitmask.h"
 #include "sampler/stages/dry.h"
+#include "sampler/stages/min_tokens.h"
+#include "sampler/stages/no_repeat_ngram.h"
+#include "sampler/stages/vllm.h"
 #include "sampler/workspace.h"
 
 namespace tokensampler::sampler::stages {
@@ -24,12 +30,21 @@ bool RepetitionOn(const SamplingParams& p) {
   return p.repetition_penalty != 1.0f && p.repetition_penalty != 0.0f;
 }
 
+bool OutputStagesOn(const SamplingParams& p) {
+  const size_t output = p.output_token_ids().size();
+  return !p.allowed_token_bitmask.empty() || !p.bad_words.empty() ||
+         (p.min_tokens > 0 && !p.stop_token_ids.empty() &&
+          output < static_cast<size_t>(p.min_tokens)) ||
+         (p.no_repeat_ngram_size > 0 && output > 0);
+}
+
 bool ModifiesLogits(const SamplingParams& p) {
   const bool penalties =
       RepetitionOn(p) || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
   return !p.allowed_token_ids.empty() || !p.banned_token_ids.empty() || !p.logit_bias.empty() ||
          (penalties && !p.context_token_ids.empty()) ||
-         DryActive(p.dry, p.context_token_ids.size()) || p.top_n_sigma > 0.0f;
+         DryActive(p.dry, p.context_token_ids.size()) || p.top_n_sigma > 0.0f ||
+         OutputStagesOn(p);
 }
 
 absl::Span<const int32_t> PenaltyWindow(const SamplingParams& p) {
@@ -47,14 +62,27 @@ absl::Status ApplyMasksAndPenalties(Workspace& ws, const SamplingParams& p) {
       if (!ws.allowed[i]) ws.z_buf[i] = -kInf;
     }
   }
+  if (!p.allowed_token_bitmask.empty()) {
+    ApplyBitmask(p.allowed_token_bitmask.data, ws.z_buf.data(), v, ws.z_buf.data());
+  }
   for (int32_t id : p.banned_token_ids) ws.z_buf[id] = -kInf;
+  BanBadWords(p.bad_words, p.output_token_ids(), ws.z_buf.data());
+  BanRepeatedNgrams(p.output_token_ids(), p.no_repeat_ngram_size, &ws.ngram_work,
+                    ws.z_buf.data());
+  MaskStopTokens(p.min_tokens, p.output_token_ids().size(), p.stop_token_ids, ws.z_buf.data());
+  const bool vllm = p.preset == Preset::kVllm;
   for (const LogitBias& b : p.logit_bias) {
-    const float biased = ws.z[b.token_id] + b.bias;
+    const float biased = ws.z[b.token_id] + (vllm ? VllmBias(b.bias) : b.bias);
     if (biased == kInf) {
       return absl::InvalidArgumentError(absl::StrCat("params.logit_bias[", b.token_id, "]: logit ",
                                   ws.z[b.token_id], " + bias ", b.bias, " overflows to +inf"));
     }
     ws.z_buf[b.token_id] = biased;
+  }
+  if (vllm) {
+    return ApplyVllmPenalties(p.context_token_ids, p.num_prompt_tokens, p.repetition_penalty,
+                              p.presence_penalty, p.frequency_penalty, &ws.vllm_work,
+                              ws.z_buf.data());
   }
   const bool repetition = RepetitionOn(p);
   if (p.context_token_ids.empty() ||

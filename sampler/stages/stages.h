@@ -32,9 +32,13 @@ void Finalize(Workspace& ws, ProcessedDistribution* dist);
 // ---- masks_penalties.cc ----
 // The repetition penalty is on (neither 1 nor 0).
 bool RepetitionOn(const SamplingParams& p);
+// Some stage of bitmask.h, bad_words.h, min_tokens.h or no_repeat_ngram.h is on.
+bool OutputStagesOn(const SamplingParams& p);
 // Some mask, bias or penalty edits the logits.
 bool ModifiesLogits(const SamplingParams& p);
-// Applies allowed/banned ids, logit_bias and the penalties to z_buf (z == z_buf).
+// Applies allowed ids, the bitmask, banned ids, bad words, no_repeat_ngram, min_tokens,
+// logit_bias (clamped for VLLM) and the penalties (VLLM's split for VLLM) to z_buf
+// (z == z_buf).
 // Errors (INVALID_ARGUMENT) when a bias or penalty turns a logit into +inf.
 absl::Status ApplyMasksAndPenalties(Workspace& ws, const SamplingParams& p);
 
@@ -64,6 +68,9 @@ void TopPStandard(Workspace& ws, double top_p, size_t min_keep);
 bool TopPByThreshold(Workspace& ws, double top_p, size_t min_keep, float z_max,
                      float temperature);
 void TopPHf(Workspace& ws, float top_p, size_t min_keep);
+// The rule of TopPHf with the threshold given: sort ascending, remove while the float32
+// cumulative probability is <= threshold, keep at least min_keep (VLLM: 1 - p in float).
+void TopPAscending(Workspace& ws, float threshold, size_t min_keep);
 void TopPLlama(Workspace& ws, float top_p, size_t min_keep);
 
 // ---- min_p_typical.cc ----

@@ -320,11 +320,16 @@ void TopPStandard(Workspace& ws, double top_p, size_t min_keep) {
 }
 
 void TopPHf(Workspace& ws, float top_p, size_t min_keep) {
-  // transformers TopPLogitsWarper: sort ascending, float32 softmax and cumsum, remove
-  // where cumsum <= 1 - top_p, always keep the last min_tokens_to_keep.
+  // transformers TopPLogitsWarper: remove where cumsum <= 1 - top_p, top_p the decimal
+  // a Python caller wrote.
+  TopPAscending(ws, static_cast<float>(1.0 - DecimalValue(top_p)), min_keep);
+}
+
+void TopPAscending(Workspace& ws, float threshold, size_t min_keep) {
+  // Sort ascending, float32 softmax and cumsum, remove where cumsum <= threshold, always
+  // keep the last min_keep.
   const double mass = CandidateMass(ws);
   SortCandidates(ws);
-  const float threshold = static_cast<float>(1.0 - DecimalValue(top_p));
   float cum = 0.0f;
   size_t removed = 0;
   for (size_t i = ws.n; i-- > 0;) {

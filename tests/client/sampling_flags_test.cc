@@ -1,7 +1,10 @@
 #include "client/sampling_flags.h"
 
 #include <cmath>
+#include <fstream>
+#include <string>
 
+#include "client/npy.h"
 #include "gtest/gtest.h"
 
 namespace tokensampler::client {
@@ -107,13 +110,14 @@ TEST(BuildSamplingParamsTest, LlamaChainFlags) {
 
 TEST(BuildSamplingParamsTest, ErrorsNameTheFlag) {
   SamplingFlagValues f;
-  f.preset = "vllm";
+  f.preset = "sglang";
   EXPECT_EQ(BuildSamplingParams(f).status().message(),
-            "--preset: unknown value 'vllm' (want standard, hf or llama_cpp)");
+            "--preset: unknown value 'sglang' (want standard, hf, llama_cpp or vllm)");
   f = {};
   f.logprobs_mode = "log";
   EXPECT_EQ(BuildSamplingParams(f).status().message(),
-            "--logprobs_mode: unknown value 'log' (want raw or processed)");
+            "--logprobs_mode: unknown value 'log' (want raw, processed, raw_logits or "
+            "processed_logits)");
   f = {};
   f.allowed = "1,x";
   EXPECT_NE(BuildSamplingParams(f).status().message().find("--allowed: 'x'"), std::string::npos);
@@ -160,6 +164,86 @@ TEST(BuildRequestTest, RowsShareParamsContextAndStep) {
   EXPECT_EQ(r.rows(0).params().seed(), 9u);
   EXPECT_EQ(r.rows(1).context_token_ids_size(), 2);
   EXPECT_EQ(r.rows(0).step(), 17u);
+}
+
+TEST(BuildSamplingParamsTest, OutputAndRlFlags) {
+  SamplingFlagValues f;
+  f.preset = "vllm";
+  f.logprobs_mode = "processed_logits";
+  f.min_tokens = 4;
+  f.stop_token_ids = "2,7";
+  f.bad_words = "1,2;3";
+  f.no_repeat_ngram_size = 3;
+  f.return_kept_set = true;
+  f.logprob_token_ids = "5,0";
+  auto p = BuildSamplingParams(f);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->preset(), v1::PRESET_VLLM);
+  EXPECT_EQ(p->logprobs_mode(), v1::LOGPROBS_MODE_PROCESSED_LOGITS);
+  EXPECT_EQ(p->min_tokens(), 4);
+  ASSERT_EQ(p->stop_token_ids_size(), 2);
+  EXPECT_EQ(p->stop_token_ids(1), 7);
+  ASSERT_EQ(p->bad_words_size(), 2);
+  EXPECT_EQ(p->bad_words(0).token_ids_size(), 2);
+  EXPECT_EQ(p->bad_words(1).token_ids(0), 3);
+  EXPECT_EQ(p->no_repeat_ngram_size(), 3);
+  EXPECT_TRUE(p->return_kept_set());
+  EXPECT_EQ(p->logprob_token_ids(0), 5);
+  EXPECT_EQ(ParseLogprobsMode("raw_logits").value(), v1::LOGPROBS_MODE_RAW_LOGITS);
+
+  f = {};
+  f.bad_words = "1,2;;3";
+  EXPECT_EQ(BuildSamplingParams(f).status().message(),
+            "--bad_words: empty sequence (want id,id;id;...)");
+}
+
+TEST(ApplyRowFlagsTest, IdListBecomesABitmaskOnEveryRow) {
+  v1::SampleRequest request;
+  request.add_rows();
+  request.add_rows();
+  RowFlagValues flags;
+  flags.bitmask = "0,9,33";
+  flags.num_prompt_tokens = 2;
+  ASSERT_TRUE(ApplyRowFlags(flags, 40, &request).ok());
+  for (const v1::Row& row : request.rows()) {
+    EXPECT_EQ(row.allowed_token_bitmask(), std::string("\x01\x02\0\0\x02\0\0\0", 8));
+    EXPECT_EQ(row.num_prompt_tokens(), 2);
+  }
+  flags.bitmask = "40";
+  EXPECT_EQ(ApplyRowFlags(flags, 40, &request).message(),
+            "--bitmask: token id 40 out of range [0, 40)");
+}
+
+TEST(ApplyRowFlagsTest, NpyWordsFile) {
+  // {'descr': '<i4', 'fortran_order': False, 'shape': (2,), } with words 5 and -1.
+  std::string header = "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }";
+  header.append(128 - 10 - header.size() - 1, ' ');  // data 64-byte aligned
+  header += '\n';
+  std::string file = std::string("\x93NUMPY\x01\x00", 8);
+  file += static_cast<char>(header.size());
+  file += '\0';
+  file += header;
+  file += std::string("\x05\0\0\0\xff\xff\xff\xff", 8);
+  const std::string path = ::testing::TempDir() + "/bitmask_words.npy";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << file;
+  }
+  v1::SampleRequest request;
+  request.add_rows();
+  RowFlagValues flags;
+  flags.bitmask = path;
+  ASSERT_TRUE(ApplyRowFlags(flags, 64, &request).ok());
+  EXPECT_EQ(request.rows(0).allowed_token_bitmask(),
+            std::string("\x05\0\0\0\xff\xff\xff\xff", 8));
+  auto parsed = ParseNpyWords(file);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->cols, 2u);
+  std::string f4 = file;
+  f4.replace(f4.find("<i4"), 3, "<f4");
+  EXPECT_EQ(ParseNpyWords(f4).status().message(),
+            "not a valid .npy file: dtype '<f4' is not supported; want int32 ('<i4') or "
+            "uint32 ('<u4') words");
 }
 
 }  // namespace

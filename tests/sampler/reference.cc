@@ -81,7 +81,19 @@ void TopP(Row* row, double top_p, double t, size_t min_keep, Preset preset) {
   std::vector<int32_t> ids = SortedDescending(*row);
   size_t count = ids.size();
   double cum = 0.0;
-  if (preset == Preset::kHf) {
+  if (preset == Preset::kVllm) {
+    // vLLM: float32 cumulative from the least likely end, removed while <= 1 - p, with
+    // 1 - p computed in float32 (p is a float32 tensor there).
+    const float threshold = 1.0f - static_cast<float>(top_p);
+    float cum32 = 0.0f;
+    size_t removed = 0;
+    for (size_t i = ids.size(); i-- > 0;) {
+      cum32 += static_cast<float>(p[ids[i]]);
+      if (!(cum32 <= threshold)) break;
+      ++removed;
+    }
+    count = ids.size() - removed;
+  } else if (preset == Preset::kHf) {
     // Remove from the least likely end while the ascending cumulative is <= 1 - p.
     // transformers' rule is defined in float32: cumsum of float32 probabilities,
     // compared with float32(1 - p).
@@ -326,18 +338,62 @@ std::vector<double> ReferenceDistribution(const std::vector<float>& logits,
       if (!allowed[i]) row.z[i] = -kInf;
     }
   }
+  if (!params.allowed_token_bitmask.empty()) {
+    for (size_t i = 0; i < v; ++i) {
+      const uint8_t byte = params.allowed_token_bitmask.data[i / 8];
+      if (((byte >> (i % 8)) & 1) == 0) row.z[i] = -kInf;
+    }
+  }
   for (int32_t id : params.banned_token_ids) row.z[id] = -kInf;
-  for (const LogitBias& b : params.logit_bias) row.z[b.token_id] += b.bias;
+  // The output: the context after the prompt.
+  const size_t prompt = std::min(params.num_prompt_tokens, params.context_token_ids.size());
+  const std::vector<int32_t> output(params.context_token_ids.begin() + prompt,
+                                    params.context_token_ids.end());
+  // Bad words: each sequence's first L - 1 tokens against the output's last L - 1.
+  for (const auto& word : params.bad_words) {
+    const size_t l = word.size();
+    bool match = l - 1 <= output.size();
+    for (size_t j = 0; match && j + 1 < l; ++j) {
+      match = word[j] == output[output.size() - (l - 1) + j];
+    }
+    if (match) row.z[word[l - 1]] = -kInf;
+  }
+  // no_repeat_ngram over the output: every n-gram as (first n - 1 tokens) -> last token.
+  const size_t ngram = static_cast<size_t>(std::max(params.no_repeat_ngram_size, 0));
+  if (ngram > 0 && output.size() + 1 >= ngram) {
+    const std::vector<int32_t> tail(output.end() - (ngram - 1), output.end());
+    for (size_t i = 0; i + ngram <= output.size(); ++i) {
+      if (std::equal(tail.begin(), tail.end(), output.begin() + i)) {
+        row.z[output[i + ngram - 1]] = -kInf;
+      }
+    }
+  }
+  if (params.min_tokens > 0 && output.size() < static_cast<size_t>(params.min_tokens)) {
+    for (int32_t id : params.stop_token_ids) row.z[id] = -kInf;
+  }
+  const Preset preset = params.preset;
+  const bool vllm = preset == Preset::kVllm;
+  for (const LogitBias& b : params.logit_bias) {
+    row.z[b.token_id] += vllm ? std::min(100.0, std::max(-100.0, static_cast<double>(b.bias)))
+                              : b.bias;
+  }
   // Penalties: repetition once per distinct token, then presence once and frequency
-  // times the count.
+  // times the count; vLLM counts presence and frequency in the output only.
   std::map<int32_t, int> counts;
   for (int32_t id : LastN(params.context_token_ids, params.penalty_last_n)) ++counts[id];
+  std::map<int32_t, int> output_counts;
+  for (int32_t id : output) ++output_counts[id];
   const double rep = params.repetition_penalty;
   for (const auto& [id, count] : counts) {
     double& z = row.z[id];
     if (z == -kInf) continue;
     if (rep != 1.0 && rep != 0.0) z = z < 0 ? z * rep : z / rep;
-    z -= params.presence_penalty + static_cast<double>(params.frequency_penalty) * count;
+    if (!vllm) {
+      z -= params.presence_penalty + static_cast<double>(params.frequency_penalty) * count;
+    } else if (output_counts.count(id) > 0) {
+      z -= params.presence_penalty +
+           static_cast<double>(params.frequency_penalty) * output_counts[id];
+    }
     z = static_cast<float>(z);  // the penalised logit is stored as a float
   }
   Dry(&row, params);
@@ -346,9 +402,8 @@ std::vector<double> ReferenceDistribution(const std::vector<float>& logits,
   if (params.top_n_sigma > 0.0f) TopNSigma(&row, params.top_n_sigma);
 
   const size_t min_keep = static_cast<size_t>(params.min_tokens_to_keep);
-  double t = params.temperature;
+  double t = vllm && params.temperature < 1e-5f ? 0.0 : params.temperature;
   const bool dynatemp = params.dynatemp_range > 0.0f;
-  const Preset preset = params.preset;
   const bool xtc = params.xtc_probability > 0.0f && xtc_coin < params.xtc_probability;
   if (params.mirostat.version > 0) {
     if (dynatemp) t = DynamicTemperature(row, params);
@@ -369,6 +424,10 @@ std::vector<double> ReferenceDistribution(const std::vector<float>& logits,
     if (xtc) Xtc(&row, params.xtc_threshold, 1.0, min_keep);
     if (dynatemp) t = DynamicTemperature(row, params);
     if (t == 0.0) return OneHot(row);
+  } else if (vllm) {
+    if (params.min_p > 0.0f) MinP(&row, params.min_p, t, min_keep, false);
+    if (params.top_k > 0) TopK(&row, k, true);
+    if (params.top_p < 1.0f) TopP(&row, params.top_p, t, min_keep, preset);
   } else {
     const bool hf = preset == Preset::kHf;
     if (params.top_k > 0) TopK(&row, k, hf);

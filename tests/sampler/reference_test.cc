@@ -21,7 +21,10 @@ namespace tokensampler::sampler {
 
 // Readable parameter names in test output.
 void PrintTo(Preset preset, std::ostream* os) {
-  *os << (preset == Preset::kStandard ? "STANDARD" : preset == Preset::kHf ? "HF" : "LLAMA_CPP");
+  *os << (preset == Preset::kStandard ? "STANDARD"
+          : preset == Preset::kHf     ? "HF"
+          : preset == Preset::kVllm   ? "VLLM"
+                                      : "LLAMA_CPP");
 }
 
 namespace {
@@ -37,6 +40,7 @@ std::vector<Config> Configs(Preset preset) {
     SamplingParams p;
     p.preset = preset;
     set(&p);
+    if (preset == Preset::kVllm && p.typical_p < 1.0f) return;  // not in vLLM
     configs.push_back({name, p});
   };
   add("temperature", [](SamplingParams* p) { p->temperature = 0.7f; });
@@ -161,6 +165,56 @@ TEST_P(ReferenceTest, MasksBiasAndPenaltiesMatch) {
       }
       const std::vector<float> got = testing::DenseDistribution(sampler, row, p);
       const std::vector<double> want = testing::ReferenceDistribution(row, p);
+      ExpectMatches(got, want, absl::StrCat("n=", n, " variant=", variant));
+    }
+  }
+}
+
+// The stages that look at the output and the token bitmask, with a prompt/output split,
+// under every preset (VLLM's presence and frequency then count the output only).
+TEST_P(ReferenceTest, OutputStagesAndBitmaskMatch) {
+  const Preset preset = GetParam();
+  Sampler sampler;
+  for (size_t n : {1u, 33u, 1000u, 32000u}) {
+    const std::vector<float> row = testing::NormalRow(n, static_cast<uint32_t>(n) + 11);
+    std::mt19937 gen(static_cast<uint32_t>(n));
+    std::vector<int32_t> context;
+    for (size_t i = 0; i < 60; ++i) {
+      context.push_back(static_cast<int32_t>(gen() % std::min<size_t>(n, 7)));  // repeats
+    }
+    std::vector<uint8_t> mask(4 * ((n + 31) / 32));
+    for (uint8_t& byte : mask) byte = static_cast<uint8_t>(gen() | gen());  // ~3/4 allowed
+    mask[0] |= 1;  // token 0 always allowed: never all masked
+    const std::vector<int32_t> w1 = {context[58], context[59]}, w2 = {3 % static_cast<int32_t>(n)},
+                               w3 = {context[59], 2 % static_cast<int32_t>(n)};
+    const std::vector<absl::Span<const int32_t>> bad = {w1, w2, w3};
+    const std::vector<int32_t> stops = {static_cast<int32_t>(n - 1), 1 % static_cast<int32_t>(n)};
+    for (int variant = 0; variant < 4; ++variant) {
+      SamplingParams p;
+      p.preset = preset;
+      p.context_token_ids = context;
+      p.num_prompt_tokens = variant == 0 ? 0 : 20;
+      p.allowed_token_bitmask = {mask.data(), mask.size()};
+      if (n > 1) {
+        p.bad_words = bad;
+        p.no_repeat_ngram_size = variant < 2 ? 2 : 3;
+        p.min_tokens = variant == 3 ? 100 : 10;
+        p.stop_token_ids = stops;
+      }
+      p.repetition_penalty = 1.2f;
+      p.presence_penalty = 0.3f;
+      p.frequency_penalty = 0.1f;
+      if (variant >= 2) {
+        p.temperature = 0.8f;
+        p.top_k = 20;
+        p.top_p = 0.9f;
+        p.min_p = 0.01f;
+      }
+      const std::vector<double> want = testing::ReferenceDistribution(row, p);
+      double mass = 0.0;
+      for (double w : want) mass += w;
+      if (!(mass > 0.0)) continue;  // the reference found every token banned
+      const std::vector<float> got = testing::DenseDistribution(sampler, row, p);
       ExpectMatches(got, want, absl::StrCat("n=", n, " variant=", variant));
     }
   }
@@ -324,6 +378,7 @@ TEST_P(ReferenceTest, RandomParameterCombinationsMatch) {
     p.top_p = gen() % 2 ? uniform(0.05f, 1.0f) : 1.0f;
     p.min_p = gen() % 2 ? uniform(0.0f, 0.5f) : 0.0f;
     p.typical_p = gen() % 3 == 0 ? uniform(0.1f, 1.0f) : 1.0f;
+    if (preset == Preset::kVllm) p.typical_p = 1.0f;  // vLLM has no typical sampling
     p.min_tokens_to_keep = 1 + static_cast<int32_t>(gen() % 4);
     p.context_token_ids = context;
     p.repetition_penalty = gen() % 2 ? uniform(0.5f, 2.0f) : 1.0f;
@@ -531,13 +586,16 @@ INSTANTIATE_TEST_SUITE_P(Presets, ChainReferenceTest,
                          });
 
 INSTANTIATE_TEST_SUITE_P(Presets, ReferenceTest,
-                         ::testing::Values(Preset::kStandard, Preset::kHf, Preset::kLlamaCpp),
+                         ::testing::Values(Preset::kStandard, Preset::kHf, Preset::kLlamaCpp,
+                                           Preset::kVllm),
                          [](const ::testing::TestParamInfo<Preset>& param_info) {
                            switch (param_info.param) {
                              case Preset::kStandard:
                                return std::string("Standard");
                              case Preset::kHf:
                                return std::string("Hf");
+                             case Preset::kVllm:
+                               return std::string("Vllm");
                              default:
                                return std::string("LlamaCpp");
                            }

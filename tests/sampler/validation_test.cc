@@ -302,6 +302,26 @@ TEST(Validation, PresetHfRejectsWhatTransformersLacks) {
                 "penalty window), got 64");
 }
 
+TEST(Validation, PresetVllmRejectsWhatVllmLacks) {
+  const std::vector<float> row(50, 0.5f);
+  SamplingParams p;
+  p.preset = Preset::kVllm;
+  p.xtc_probability = 0.5f;
+  ExpectInvalid(row, p,
+                "params.xtc_probability: not available in preset VLLM (vLLM has no XTC), "
+                "got 0.5");
+  p.xtc_probability = 0.0f;
+  p.dynatemp_range = 0.5f;
+  ExpectInvalid(row, p,
+                "params.dynatemp_range: not available in preset VLLM (vLLM has no dynamic "
+                "temperature), got 0.5");
+  p.dynatemp_range = 0.0f;
+  p.mirostat.version = 1;
+  ExpectInvalid(row, p,
+                "params.mirostat.version: not available in preset VLLM (vLLM has no "
+                "mirostat), got 1");
+}
+
 TEST(Validation, MirostatReplacesTheTruncations) {
   const std::vector<float> row(50, 0.5f);
   for (Preset preset : {Preset::kStandard, Preset::kLlamaCpp}) {

@@ -216,6 +216,104 @@ TEST(CodecTest, LibraryValidationGetsTheRowPath) {
   }
 }
 
+// The fields of issue 14: full messages, with the row's path and the value.
+TEST(CodecTest, OutputFieldErrorsNameThePathAndTheValue) {
+  struct Case {
+    const char* message;
+    void (*set)(v1::Row*);
+  };
+  const Case cases[] = {
+      {"rows[0].allowed_token_bitmask: must be 4 * ceil(V / 32) = 4 bytes for V = 3, got 8",
+       [](v1::Row* r) { r->set_allowed_token_bitmask(std::string(8, '\xff')); }},
+      {"rows[0].num_prompt_tokens: must be in [0, 1] (the number of context_token_ids), got 2",
+       [](v1::Row* r) {
+         r->add_context_token_ids(1);
+         r->set_num_prompt_tokens(2);
+       }},
+      {"rows[0].num_prompt_tokens: must be in [0, 0] (the number of context_token_ids), got -1",
+       [](v1::Row* r) { r->set_num_prompt_tokens(-1); }},
+      {"rows[0].params.min_tokens: must be >= 0, got -3",
+       [](v1::Row* r) { r->mutable_params()->set_min_tokens(-3); }},
+      {"rows[0].params.stop_token_ids[0]: token id 3 out of range [0, 3)",
+       [](v1::Row* r) { r->mutable_params()->add_stop_token_ids(3); }},
+      {"rows[0].params.bad_words[0].token_ids: must hold 1 to 128 token ids, got 0",
+       [](v1::Row* r) { r->mutable_params()->add_bad_words(); }},
+      {"rows[0].params.bad_words[1].token_ids[0]: token id -1 out of range [0, 3)",
+       [](v1::Row* r) {
+         r->mutable_params()->add_bad_words()->add_token_ids(1);
+         r->mutable_params()->add_bad_words()->add_token_ids(-1);
+       }},
+      {"rows[0].params.bad_words: at most 1024 sequences, got 1025",
+       [](v1::Row* r) {
+         for (int i = 0; i < 1025; ++i) r->mutable_params()->add_bad_words()->add_token_ids(0);
+       }},
+      {"rows[0].params.no_repeat_ngram_size: must be >= 0, got -1",
+       [](v1::Row* r) { r->mutable_params()->set_no_repeat_ngram_size(-1); }},
+      {"rows[0].params.logprob_token_ids: at most 128 token ids, got 129",
+       [](v1::Row* r) {
+         for (int i = 0; i < 129; ++i) r->mutable_params()->add_logprob_token_ids(0);
+       }},
+      {"rows[0].params.logprob_token_ids[0]: token id 5 out of range [0, 3)",
+       [](v1::Row* r) { r->mutable_params()->add_logprob_token_ids(5); }},
+      {"rows[0].params.logprobs_mode: unknown value 9",
+       [](v1::Row* r) {
+         r->mutable_params()->set_logprobs_mode(static_cast<v1::LogprobsMode>(9));
+       }},
+  };
+  for (const Case& c : cases) {
+    v1::Row row = FloatRow({1, 2, 3});
+    c.set(&row);
+    v1::SampleRequest request;
+    std::vector<DecodedRow> out;
+    const absl::Status status = Decode({row}, RequestKind::kStateless, &request, &out);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_EQ(status.message(), c.message);
+  }
+}
+
+TEST(CodecTest, OutputFieldsAreCarriedOverAsViews) {
+  v1::Row row = FloatRow({1, 2, 3, 4});
+  row.set_allowed_token_bitmask(std::string("\x05\0\0\0", 4));
+  row.add_context_token_ids(0);
+  row.add_context_token_ids(2);
+  row.add_context_token_ids(3);
+  row.set_num_prompt_tokens(1);
+  v1::SamplingParams* p = row.mutable_params();
+  p->set_preset(v1::PRESET_VLLM);
+  p->set_logprobs_mode(v1::LOGPROBS_MODE_PROCESSED_LOGITS);
+  p->set_min_tokens(4);
+  p->add_stop_token_ids(3);
+  v1::TokenSequence* word = p->add_bad_words();
+  word->add_token_ids(2);
+  word->add_token_ids(1);
+  p->set_no_repeat_ngram_size(2);
+  p->set_return_kept_set(true);
+  p->add_logprob_token_ids(3);
+  p->add_logprob_token_ids(0);
+  v1::SampleRequest request;
+  std::vector<DecodedRow> out;
+  ASSERT_TRUE(Decode({row}, RequestKind::kStateless, &request, &out).ok());
+  const sampler::SamplingParams& s = out[0].params;
+  EXPECT_EQ(s.preset, sampler::Preset::kVllm);
+  EXPECT_EQ(s.logprobs_mode, sampler::LogprobsMode::kProcessedLogits);
+  EXPECT_EQ(s.allowed_token_bitmask.data,
+            reinterpret_cast<const uint8_t*>(request.rows(0).allowed_token_bitmask().data()));
+  EXPECT_EQ(s.allowed_token_bitmask.size_bytes, 4u);
+  EXPECT_EQ(s.num_prompt_tokens, 1u);
+  EXPECT_THAT(std::vector<int32_t>(s.output_token_ids().begin(), s.output_token_ids().end()),
+              ::testing::ElementsAre(2, 3));
+  EXPECT_EQ(s.min_tokens, 4);
+  EXPECT_THAT(std::vector<int32_t>(s.stop_token_ids.begin(), s.stop_token_ids.end()),
+              ::testing::ElementsAre(3));
+  ASSERT_EQ(s.bad_words.size(), 1u);
+  EXPECT_THAT(std::vector<int32_t>(s.bad_words[0].begin(), s.bad_words[0].end()),
+              ::testing::ElementsAre(2, 1));
+  EXPECT_EQ(s.no_repeat_ngram_size, 2);
+  EXPECT_TRUE(s.return_kept_set);
+  EXPECT_THAT(std::vector<int32_t>(s.logprob_token_ids.begin(), s.logprob_token_ids.end()),
+              ::testing::ElementsAre(3, 0));
+}
+
 TEST(CodecTest, ProtoDefaultsMapToLibraryOffValues) {
   v1::SampleRequest request;
   std::vector<DecodedRow> rows;
@@ -433,7 +531,8 @@ TEST(CodecTest, MirostatMuAndSamplersAreEncoded) {
   const std::vector<std::string> samplers(info.samplers().begin(), info.samplers().end());
   for (const char* name :
        {"temperature", "top_k", "top_p", "min_p", "typical_p", "dry", "xtc_probability",
-        "top_n_sigma", "mirostat", "dynatemp_range", "penalty_last_n"}) {
+        "top_n_sigma", "mirostat", "dynatemp_range", "penalty_last_n", "allowed_token_bitmask",
+        "bad_words", "no_repeat_ngram_size", "min_tokens"}) {
     EXPECT_THAT(samplers, ::testing::Contains(std::string(name)));
   }
 }
@@ -515,6 +614,19 @@ TEST(CodecTest, EncodersFillEveryField) {
   EXPECT_EQ(out.samples(0).top_logprobs(1).token_id(), 2);
   EXPECT_EQ(out.samples(0).top_logprobs(1).logprob(), -1.5f);
   EXPECT_EQ(out.samples(1).token_id(), 2);
+  EXPECT_EQ(out.samples(0).rank(), 0);
+  EXPECT_EQ(out.kept_set(), "");
+
+  result.samples[0].rank = 3;
+  result.samples[0].token_logprobs = {{5, -2.5f}, {1, -0.25f}};
+  result.kept_set = std::string("\x81\0\0\0", 4);
+  v1::SampleResult with_rl;
+  EncodeSampleResult(result, 42, 3, "seq", &with_rl);
+  EXPECT_EQ(with_rl.samples(0).rank(), 3);
+  ASSERT_EQ(with_rl.samples(0).token_logprobs_size(), 2);
+  EXPECT_EQ(with_rl.samples(0).token_logprobs(0).token_id(), 5);
+  EXPECT_EQ(with_rl.samples(0).token_logprobs(1).logprob(), -0.25f);
+  EXPECT_EQ(with_rl.kept_set(), std::string("\x81\0\0\0", 4));
 
   sampler::DistributionResult dist{{3, 1}, {0.75f, 0.25f}};
   v1::Distribution d;
@@ -532,7 +644,8 @@ TEST(CodecTest, EncodersFillEveryField) {
   EXPECT_EQ(info.max_message_bytes(), 12345);
   EXPECT_EQ(info.worker_threads(), 3);
   EXPECT_EQ(info.max_num_samples(), kMaxNumSamples);
-  EXPECT_EQ(info.presets_size(), 3);
+  EXPECT_EQ(info.presets_size(), 4);
+  EXPECT_EQ(info.presets(3), v1::PRESET_VLLM);
   EXPECT_EQ(info.dtypes_size(), 3);
   EXPECT_EQ(info.simd_target(), sampler::SimdTargetName());
 }

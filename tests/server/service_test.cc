@@ -165,7 +165,7 @@ TEST_P(ServiceTest, ServerInfoReportsVersionLimitsAndCounters) {
   EXPECT_EQ(info.max_num_samples(), kMaxNumSamples);
   EXPECT_EQ(info.max_top_logprobs(), sampler::kMaxTopLogprobs);
   EXPECT_EQ(info.worker_threads(), 2);
-  EXPECT_EQ(info.presets_size(), 3);
+  EXPECT_EQ(info.presets_size(), 4);
   EXPECT_EQ(info.dtypes_size(), 3);
   EXPECT_THAT(info.instance(), testing::EndsWith(":" + std::to_string(getpid())));
   EXPECT_EQ(info.requests_served(), 0u);

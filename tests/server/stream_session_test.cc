@@ -32,6 +32,10 @@ class Message {
     row->set_end_sequence(true);
     return *this;
   }
+  Message& Prompt(int32_t num_prompt_tokens) {
+    request_.mutable_rows(request_.rows_size() - 1)->set_num_prompt_tokens(num_prompt_tokens);
+    return *this;
+  }
   Message& Seed(uint64_t seed) {
     request_.mutable_rows(request_.rows_size() - 1)->mutable_params()->set_seed(seed);
     return *this;
@@ -134,6 +138,52 @@ TEST(StreamSessionTest, MirostatMuStartsFromTheFirstRowThenFollowsTheResults) {
   results[0].mirostat_mu = 4.25f;
   session.Commit(rows, results);
   EXPECT_EQ(session.MirostatMu("a"), 4.25f);
+}
+
+// The output a stream row's stages see: everything after the prompt, i.e. the tokens
+// the server sampled plus context appended after the prompt.
+TEST(StreamSessionTest, PromptThenOutputGrowsBySampledAndAppendedTokens) {
+  Limits limits;
+  StreamSession session(limits);
+  Message m1;
+  m1.Row("a", {1, 2, 3}).Prompt(2);
+  std::vector<DecodedRow>& rows = m1.Decode(limits);
+  ASSERT_TRUE(session.Prepare(&rows).ok());
+  EXPECT_EQ(rows[0].params.num_prompt_tokens, 2u);
+  EXPECT_THAT(std::vector<int32_t>(rows[0].params.output_token_ids().begin(),
+                                   rows[0].params.output_token_ids().end()),
+              ElementsAre(3));
+  session.Commit(rows, Drawn({7}));
+
+  Message m2;
+  m2.Row("a", {4});
+  std::vector<DecodedRow>& rows2 = m2.Decode(limits);
+  ASSERT_TRUE(session.Prepare(&rows2).ok());
+  EXPECT_EQ(rows2[0].params.num_prompt_tokens, 2u);
+  EXPECT_THAT(std::vector<int32_t>(rows2[0].params.output_token_ids().begin(),
+                                   rows2[0].params.output_token_ids().end()),
+              ElementsAre(3, 7, 4));
+  session.Commit(rows2, Drawn({5}));
+
+  // More prompt after output is refused, and the state is unchanged.
+  Message m3;
+  m3.Row("a", {6}).Prompt(1);
+  std::vector<DecodedRow>& rows3 = m3.Decode(limits);
+  const absl::Status status = session.Prepare(&rows3);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "rows[0].num_prompt_tokens: sequence \"a\" already has 4 output tokens; prompt "
+            "tokens can only be sent before the first output, got 1");
+  EXPECT_THAT(*session.History("a"), ElementsAre(1, 2, 3, 7, 4, 5));
+
+  // A sequence whose first row is all prompt can add prompt until its first output;
+  // Abort takes the staged prompt back.
+  Message m4;
+  m4.Row("b", {1}).Prompt(1);
+  std::vector<DecodedRow>& rows4 = m4.Decode(limits);
+  ASSERT_TRUE(session.Prepare(&rows4).ok());
+  session.Abort(rows4);
+  EXPECT_EQ(session.History("b"), nullptr);
 }
 
 TEST(StreamSessionTest, EndSequenceFreesAfterSampling) {

@@ -82,6 +82,35 @@ def test_logprobs_and_top_logprobs(client):
     assert processed.logprobs[0] == 0.0
 
 
+def test_structured_output_and_rl_outputs(client):
+    """The bitmask (bytes or xgrammar-style int32 words, per row in a batch), bad words as
+    token lists, the prompt/output split, and rank, asked tokens and the kept set."""
+    logits = np.linspace(0, 1, 40, dtype=np.float32)
+    words = np.zeros(2, np.int32)
+    words[0] = (1 << 3) | (1 << 5)   # tokens 3 and 5
+    words[1] = -(1 << 31)            # token 63: past V = 40, ignored
+    result = client.sample(logits, seed=1, allowed_token_bitmask=words, top_logprobs=1,
+                           logprob_token_ids=[5, 3, 39], return_kept_set=True,
+                           logprobs_mode="processed_logits")
+    assert result.token_id in (3, 5)
+    assert result.kept_token_ids().tolist() == [3, 5]
+    assert result.ranks[0] == (1 if result.token_id == 5 else 2)
+    np.testing.assert_allclose(result.token_logprobs[0][:2], [logits[5], logits[3]])
+    assert result.token_logprobs[0][2] == -np.inf
+    batch = client.distribution(np.tile(logits, (2, 1)),
+                                allowed_token_bitmask=np.array([[1 << 7, 0], [1 << 9, 0]]))
+    assert [d.token_ids.tolist() for d in batch] == [[7], [9]]
+    # The last output token 38 starts the bad word [38, 39]; the prompt 38 does not count
+    # for min_tokens' output length nor for VLLM's presence penalty.
+    dist = client.distribution(logits, context_token_ids=[38, 38], num_prompt_tokens=1,
+                               bad_words=[[38, 39]], min_tokens=2, stop_token_ids=[0],
+                               preset="PRESET_VLLM", temperature=0.5)
+    assert 39 not in dist.token_ids.tolist() and 0 not in dist.token_ids.tolist()
+    with pytest.raises(tokensampler.SamplerError) as e:
+        client.sample(logits, allowed_token_bitmask=b"\xff" * 4)
+    assert e.value.field == "rows[0].allowed_token_bitmask"
+
+
 def _exact_rows(rng, vocab):
     """Logits exactly representable in bf16 and fp16, so every encoding sends the same."""
     return (rng.integers(-128, 128, size=vocab) / 16.0).astype(np.float32)

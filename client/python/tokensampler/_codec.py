@@ -91,6 +91,12 @@ def fill_params(params: Any, values: Mapping[str, Any], path: str) -> None:
                 not field.message_type.GetOptions().map_entry:
             if field.label == FieldDescriptor.LABEL_REPEATED:
                 for i, item in enumerate(value):
+                    if field.message_type.name == "TokenSequence" and \
+                            isinstance(item, (list, tuple, np.ndarray)):
+                        # bad_words=[[13, 7], [99]]: a token list per sequence.
+                        getattr(params, name).add().token_ids.extend(
+                            _token_list(item, f"{where}[{i}]"))
+                        continue
                     _message(field, getattr(params, name).add(), item, f"{where}[{i}]")
             else:
                 _message(field, getattr(params, name), value, where)
@@ -132,6 +138,48 @@ def _per_row(value: Any, rows: int, nested: bool) -> List[Any]:
     return [value] * rows
 
 
+# Row fields given as keyword arguments next to the sampling parameters.
+ROW_FIELDS = ("allowed_token_bitmask", "num_prompt_tokens")
+
+
+def _bitmask_bytes(value: Any, path: str) -> bytes:
+    """A token bitmask as bytes: bytes as they are, or int32/uint32 words (an array,
+    e.g. xgrammar's bitmask tensor .numpy(), or a list) as little-endian words."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if _logits.is_torch_tensor(value):
+        value = value.cpu().numpy()
+    words = np.asarray(value)
+    if words.dtype.kind not in "iu":
+        raise invalid(path, f"expected bytes or int32/uint32 words, got dtype {words.dtype}")
+    return words.astype(np.int64).astype("<u4").reshape(-1).tobytes()
+
+
+def _set_row_fields(row: Any, values: Mapping[str, Any], index: int, rows: int,
+                    batched: bool) -> None:
+    """allowed_token_bitmask (one for all rows, or a 2-D array with one per row) and
+    num_prompt_tokens (an int, or one per row)."""
+    mask = values.get("allowed_token_bitmask")
+    if mask is not None:
+        if batched and not isinstance(mask, (bytes, bytearray, memoryview)) and \
+                np.ndim(mask if not _logits.is_torch_tensor(mask) else mask.cpu()) == 2:
+            if len(mask) != rows:
+                raise invalid("allowed_token_bitmask", f"{len(mask)} masks for {rows} rows")
+            mask = mask[index]
+        row.allowed_token_bitmask = _bitmask_bytes(mask, "allowed_token_bitmask")
+    prompt = values.get("num_prompt_tokens")
+    if prompt is not None:
+        if batched and isinstance(prompt, (list, tuple, np.ndarray)):
+            prompt = _per_row(prompt, rows, nested=False)[index]
+        row.num_prompt_tokens = operator.index(prompt)
+
+
+def _split(params: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """The keyword arguments as (sampling parameters, row fields)."""
+    row = {k: v for k, v in params.items() if k in ROW_FIELDS}
+    return {k: v for k, v in params.items() if k not in ROW_FIELDS}, row
+
+
 def _set_logits(target: "pb2.Logits", data: Any, dtype: int) -> None:
     """One row's Logits: its bytes as raw, or a reference into a shared memory region."""
     if isinstance(data, bytes):
@@ -153,11 +201,13 @@ def build_request(logits: Any, step: Any, context_token_ids: Any,
     steps = _per_row(step, n, nested=False) if encoded.batched else [step]
     contexts = (_per_row(context_token_ids, n, nested=True) if encoded.batched
                 else [context_token_ids])
+    params, row_fields = _split(params)
     request = pb2.SampleRequest()
     for i, data in enumerate(encoded.rows):
         row = request.rows.add()
         _set_logits(row.logits, data, encoded.dtype)
         fill_params(row.params, params, "params")
+        _set_row_fields(row, row_fields, i, n, encoded.batched)
         if steps[i]:
             try:
                 row.step = operator.index(steps[i])
@@ -196,7 +246,9 @@ def build_step(rows: Mapping[str, Any], shared: Mapping[str, Any],
         row = request.rows.add()
         row.sequence_id = str(sequence_id)
         _set_logits(row.logits, encoded.rows[0], encoded.dtype)
-        fill_params(row.params, {**shared, **per_sequence.get(sequence_id, {})}, "params")
+        seq_params, row_fields = _split({**shared, **per_sequence.get(sequence_id, {})})
+        fill_params(row.params, seq_params, "params")
+        _set_row_fields(row, row_fields, 0, 1, False)
         if sequence_id in context_token_ids:
             row.context_token_ids.extend(
                 _token_list(context_token_ids[sequence_id], f"context_token_ids[{sequence_id!r}]"))
@@ -216,11 +268,16 @@ def sample_result(result: "pb2.SampleResult") -> SampleResult:
                        dtype=np.int32).reshape(len(samples), k)
     top_lp = np.array([[t.logprob for t in s.top_logprobs] for s in samples],
                       dtype=np.float32).reshape(len(samples), k)
+    asked = len(samples[0].token_logprobs) if samples else 0
     return SampleResult(
         token_ids=np.array([s.token_id for s in samples], dtype=np.int32),
         logprobs=np.array([s.logprob for s in samples], dtype=np.float32),
         top_token_ids=top_ids, top_logprobs=top_lp,
-        seed=int(result.seed), step=int(result.step), sequence_id=result.sequence_id)
+        seed=int(result.seed), step=int(result.step), sequence_id=result.sequence_id,
+        ranks=np.array([s.rank for s in samples], dtype=np.int32),
+        token_logprobs=np.array([[t.logprob for t in s.token_logprobs] for s in samples],
+                                dtype=np.float32).reshape(len(samples), asked),
+        kept_set=bytes(result.kept_set))
 
 
 def sample_results(response: "pb2.SampleResponse", batched: bool):

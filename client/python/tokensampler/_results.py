@@ -20,6 +20,11 @@ class SampleResult:
     seed, step: what the server used; replay(dist.token_ids, dist.probs, seed, step, i)
       gives token_ids[i] again.
     sequence_id: the row's sequence ("" for stateless calls).
+    ranks: per sample, 1 + the tokens whose value under logprobs_mode beats it (ties
+      count against it); 0 unless top_logprobs or logprob_token_ids was asked for.
+    token_logprobs: (samples, len(logprob_token_ids)) values of the asked tokens.
+    kept_set: with return_kept_set, the support sampled from as a bitmask (b"" else);
+      kept_token_ids() lists it.
     """
 
     token_ids: np.ndarray
@@ -29,6 +34,15 @@ class SampleResult:
     seed: int
     step: int
     sequence_id: str = ""
+    ranks: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
+    token_logprobs: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.zeros((0, 0), np.float32))
+    kept_set: bytes = b""
+
+    def kept_token_ids(self) -> np.ndarray:
+        """The ids whose bit is set in kept_set, ascending (int32)."""
+        bits = np.unpackbits(np.frombuffer(self.kept_set, dtype=np.uint8), bitorder="little")
+        return np.flatnonzero(bits).astype(np.int32)
 
     @property
     def token_id(self) -> int:

@@ -58,10 +58,11 @@ stage_asan() {
 stage_tsan() {
   local dir=$out_root/build-tsan
   configure "$dir" -DTOKENSAMPLER_SANITIZE=thread
-  local targets=(sampler_tests sampler_simd_tests server_stream_session_test server_codec_test)
+  # sampler_simd_tests (every kernel on every SIMD target) is single-threaded and takes
+  # minutes under TSan (54 s for one scalar-target test here); the ASan stage runs it.
+  local targets=(sampler_tests server_stream_session_test server_codec_test)
   cmake --build "$dir" -j"$jobs" --target "${targets[@]}"
   "$dir/tests/sampler/sampler_tests"
-  "$dir/tests/sampler/sampler_simd_tests"
   "$dir/tests/server/server_stream_session_test"
   "$dir/tests/server/server_codec_test"
 }

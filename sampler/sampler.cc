@@ -197,7 +197,8 @@ absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingPara
   }
   ws.w.resize(vocab);
   float max = 0.0f;
-  float raw_max = 0.0f;  // the maximum of the row as given, when raw_max_known
+  float raw_max = 0.0f;  // need_raw: the maximum of the row as given, when raw_max_known
+  float* const raw_max_out = need_raw ? &raw_max : nullptr;
   bool raw_max_known = true;
   int64_t bad;
   ws.prescanned = 0;
@@ -236,13 +237,13 @@ absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingPara
       max = CandidateMax(ws, count);
       ws.prescanned = count;
     } else {
-      bad = kernels::MaxChecked(ws.z, vocab, &max, bitmask, &raw_max);
+      bad = kernels::MaxChecked(ws.z, vocab, &max, bitmask, raw_max_out);
     }
   } else {
     // Decoded into z_buf, the bitmask applied in the same pass.
     ws.z_buf.resize(vocab);
     ws.z = ws.z_buf.data();
-    bad = kernels::DecodeAndMax(logits, ws.z_buf.data(), &max, bitmask, &raw_max);
+    bad = kernels::DecodeAndMax(logits, ws.z_buf.data(), &max, bitmask, raw_max_out);
   }
   if (bad >= 0) {
     // The decode pass stops at a bad element without storing it; read it here.

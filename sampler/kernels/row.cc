@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "sampler/kernels.h"
 
@@ -21,9 +22,10 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Shared body: `load(i)` decodes lanes [i, i + N); `scalar(i)` element i. With kMasked,
-// the lanes `bitmask` masks become -inf after the check (stored and maximised so) and
-// *raw_max receives the maximum before the mask; else *raw_max (if not null) = *max.
-template <bool kStore, bool kMasked, class Load, class Scalar>
+// the lanes `bitmask` masks become -inf after the check (stored and maximised so) and,
+// with kRaw, *raw_max receives the maximum before the mask; without kMasked, *raw_max
+// (if not null) = *max.
+template <bool kStore, bool kMasked, bool kRaw, class Load, class Scalar>
 HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar,
                               const uint8_t* bitmask, float* out, float* max, float* raw_max) {
   const DF d;
@@ -40,8 +42,10 @@ HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar,
     // NaN and +inf both fail `v < inf`.
     if (HWY_UNLIKELY(!hn::AllTrue(d, hn::And(hn::Lt(a, inf), hn::Lt(b, inf))))) break;
     if constexpr (kMasked) {
-      r0 = hn::Max(r0, a);
-      r1 = hn::Max(r1, b);
+      if constexpr (kRaw) {
+        r0 = hn::Max(r0, a);
+        r1 = hn::Max(r1, b);
+      }
       a = MaskLanes(d, bitmask, i, a);
       b = MaskLanes(d, bitmask, i + N, b);
     }
@@ -69,18 +73,25 @@ HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar,
   return -1;
 }
 
-// DecodeLoop with kStore = (out != null) and kMasked = (bitmask != null).
+// DecodeLoop with kStore = (out != null), kMasked = (bitmask != null) and kRaw =
+// (raw_max != null).
 template <class Load, class Scalar>
 HWY_INLINE int64_t DecodeAny(size_t n, const Load& load, const Scalar& scalar,
                              const uint8_t* bitmask, float* out, float* max, float* raw_max) {
+  const auto masked = [&](auto store) {
+    constexpr bool kStore = decltype(store)::value;
+    return raw_max == nullptr
+               ? DecodeLoop<kStore, true, false>(n, load, scalar, bitmask, out, max, raw_max)
+               : DecodeLoop<kStore, true, true>(n, load, scalar, bitmask, out, max, raw_max);
+  };
   if (out == nullptr) {
     return bitmask == nullptr
-               ? DecodeLoop<false, false>(n, load, scalar, bitmask, out, max, raw_max)
-               : DecodeLoop<false, true>(n, load, scalar, bitmask, out, max, raw_max);
+               ? DecodeLoop<false, false, false>(n, load, scalar, bitmask, out, max, raw_max)
+               : masked(std::false_type());
   }
   return bitmask == nullptr
-             ? DecodeLoop<true, false>(n, load, scalar, bitmask, out, max, raw_max)
-             : DecodeLoop<true, true>(n, load, scalar, bitmask, out, max, raw_max);
+             ? DecodeLoop<true, false, false>(n, load, scalar, bitmask, out, max, raw_max)
+             : masked(std::true_type());
 }
 
 int64_t DecodeAndMaxImpl(const LogitsView& in, float* out, float* max, const uint8_t* bitmask,
@@ -255,20 +266,21 @@ HWY_INLINE int64_t ArgmaxLoop(size_t n, const Load& load, const Scalar& scalar, 
   const auto step = hn::Set(di, static_cast<int32_t>(N));
   size_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
-    VF v0 = load(d, i), v1 = load(d, i + N), v2 = load(d, i + 2 * N), v3 = load(d, i + 3 * N);
+    const VF v0 = load(d, i), v1 = load(d, i + N), v2 = load(d, i + 2 * N),
+             v3 = load(d, i + 3 * N);
     if (check) {
       const auto ok = hn::And(hn::And(hn::Lt(v0, inf), hn::Lt(v1, inf)),
                               hn::And(hn::Lt(v2, inf), hn::Lt(v3, inf)));
       if (HWY_UNLIKELY(!hn::AllTrue(d, ok))) break;
     }
+    auto g0 = hn::Gt(v0, b0), g1 = hn::Gt(v1, b1), g2 = hn::Gt(v2, b2), g3 = hn::Gt(v3, b3);
     if constexpr (kMasked) {
-      v0 = MaskLanes(d, bitmask, i, v0);
-      v1 = MaskLanes(d, bitmask, i + N, v1);
-      v2 = MaskLanes(d, bitmask, i + 2 * N, v2);
-      v3 = MaskLanes(d, bitmask, i + 3 * N, v3);
+      // A masked lane never beats its chain (as -inf would not): one AND per vector.
+      g0 = hn::And(g0, AllowedLanes(d, bitmask, i));
+      g1 = hn::And(g1, AllowedLanes(d, bitmask, i + N));
+      g2 = hn::And(g2, AllowedLanes(d, bitmask, i + 2 * N));
+      g3 = hn::And(g3, AllowedLanes(d, bitmask, i + 3 * N));
     }
-    const auto g0 = hn::Gt(v0, b0), g1 = hn::Gt(v1, b1), g2 = hn::Gt(v2, b2),
-               g3 = hn::Gt(v3, b3);
     b0 = hn::IfThenElse(g0, v0, b0);
     b1 = hn::IfThenElse(g1, v1, b1);
     b2 = hn::IfThenElse(g2, v2, b2);

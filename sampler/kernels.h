@@ -49,8 +49,8 @@ inline float ElementOf(const LogitsView& row, size_t i) {
 // stored and maximised as -inf; *raw_max (if not null) receives the maximum of the row
 // as given. The mask costs no extra pass: it is applied to the lanes as they are read.
 // REQUIRES: out has room for in.size floats; in.size > 0.
-int64_t DecodeAndMax(const LogitsView& in, float* out, float* max,
-                     const uint8_t* bitmask = nullptr, float* raw_max = nullptr);
+int64_t DecodeAndMax(const LogitsView& in, float* out, float* max, const uint8_t* bitmask = nullptr,
+                     float* raw_max = nullptr);
 int64_t DecodeAndMaxScalar(const LogitsView& in, float* out, float* max,
                            const uint8_t* bitmask = nullptr, float* raw_max = nullptr);
 

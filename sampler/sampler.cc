@@ -78,8 +78,8 @@ bool ReadsBitmaskInPlace(const SamplingParams& p, size_t vocab) {
 // filled in the same pass.
 double ExpSumWithBlocks(Workspace& ws, float max, float temperature) {
   ws.block_sums.resize((ws.vocab + kernels::kDrawBlock - 1) / kernels::kDrawBlock);
-  return kernels::ExpSumBlocks(ws.z, ws.vocab, max, temperature, ws.w.data(),
-                               ws.block_sums.data(), ws.bitmask);
+  return kernels::ExpSumBlocks(ws.z, ws.vocab, max, temperature, ws.w.data(), ws.block_sums.data(),
+                               ws.bitmask);
 }
 
 // The maximum logit of the candidates ids[0, count) (-inf if none).

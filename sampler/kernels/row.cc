@@ -213,9 +213,9 @@ double ExpSumTotalImpl(const LogitsView& in, float max, float temperature) {
 // one), else -1 with *argmax and *max set.
 // With a `bitmask`, the tail's masked elements count as -inf (after their check).
 template <class VI, class Scalar>
-HWY_INLINE int64_t FinishArgmax(VF b0, VF b1, VF b2, VF b3, VI i0, VI i1, VI i2, VI i3,
-                                size_t i, size_t n, const Scalar& scalar, bool check,
-                                size_t* argmax, float* max, const uint8_t* bitmask = nullptr) {
+HWY_INLINE int64_t FinishArgmax(VF b0, VF b1, VF b2, VF b3, VI i0, VI i1, VI i2, VI i3, size_t i,
+                                size_t n, const Scalar& scalar, bool check, size_t* argmax,
+                                float* max, const uint8_t* bitmask = nullptr) {
   const DF d;
   const DI di;
   const VF top = hn::MaxOfLanes(d, hn::Max(hn::Max(b0, b1), hn::Max(b2, b3)));
@@ -354,8 +354,7 @@ int64_t Bf16ArgmaxImpl(const unsigned char* bytes, size_t n, size_t* argmax, flo
       max);
 }
 
-int64_t DecodeArgmaxImpl(const LogitsView& in, size_t* argmax, float* max,
-                         const uint8_t* bitmask) {
+int64_t DecodeArgmaxImpl(const LogitsView& in, size_t* argmax, float* max, const uint8_t* bitmask) {
   const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
   if (bitmask != nullptr) {
     // Lanes in token order (not Bf16ArgmaxImpl's even/odd split), so that lane j of the
@@ -409,8 +408,7 @@ int64_t DecodeAndMax(const LogitsView& in, float* out, float* max, const uint8_t
                      float* raw_max) {
   return HWY_DYNAMIC_DISPATCH(DecodeAndMaxImpl)(in, out, max, bitmask, raw_max);
 }
-int64_t MaxChecked(const float* z, size_t n, float* max, const uint8_t* bitmask,
-                   float* raw_max) {
+int64_t MaxChecked(const float* z, size_t n, float* max, const uint8_t* bitmask, float* raw_max) {
   return DecodeAndMax(LogitsView{z, n, Dtype::kFloat32}, nullptr, max, bitmask, raw_max);
 }
 float Max(const float* z, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(z, n); }
@@ -429,8 +427,7 @@ double ExpSumTotal(const float* z, size_t n, float max, float temperature) {
   return ExpSumTotal(LogitsView{z, n, Dtype::kFloat32}, max, temperature);
 }
 size_t Argmax(const float* z, size_t n) { return HWY_DYNAMIC_DISPATCH(ArgmaxImpl)(z, n); }
-int64_t DecodeArgmax(const LogitsView& in, size_t* argmax, float* max,
-                     const uint8_t* bitmask) {
+int64_t DecodeArgmax(const LogitsView& in, size_t* argmax, float* max, const uint8_t* bitmask) {
   return HWY_DYNAMIC_DISPATCH(DecodeArgmaxImpl)(in, argmax, max, bitmask);
 }
 int64_t DispatchedTarget() { return HWY_DYNAMIC_DISPATCH(TargetImpl)(); }

@@ -20,8 +20,8 @@ float Masked(const uint8_t* bitmask, size_t i, float v) {
 
 }  // namespace
 
-int64_t DecodeAndMaxScalar(const LogitsView& in, float* out, float* max,
-                           const uint8_t* bitmask, float* raw_max) {
+int64_t DecodeAndMaxScalar(const LogitsView& in, float* out, float* max, const uint8_t* bitmask,
+                           float* raw_max) {
   float m = -kInf;
   float raw = -kInf;
   for (size_t i = 0; i < in.size; ++i) {

@@ -122,7 +122,6 @@ HWY_INLINE VF DecodeFp16(DF d, const unsigned char* bytes) {
   return hn::BitCast(d, hn::Or(mag_bits, sign));
 }
 
-
 // Lane j's bit in a mask word, for AllowedLanes on targets of fewer than 8 lanes.
 alignas(64) inline constexpr uint32_t kLaneBits[32] = {
     1u << 0,  1u << 1,  1u << 2,  1u << 3,  1u << 4,  1u << 5,  1u << 6,  1u << 7,
@@ -152,7 +151,6 @@ HWY_INLINE VF MaskLanes(DF d, const uint8_t* bitmask, size_t i, VF v) {
   return hn::IfThenElse(AllowedLanes(d, bitmask, i), v,
                         hn::Set(d, -std::numeric_limits<float>::infinity()));
 }
-
 
 // Calls f(load, scalar) with the readers of `in`'s dtype: `load(i)` decodes lanes
 // [i, i + N) to float, `scalar(i)` element i (the row may be unaligned).

@@ -67,9 +67,8 @@ size_t TopKCandidatesLoop(const float* z, size_t n, size_t k, int32_t* buf, size
 
 size_t TopKCandidatesImpl(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
                           float* bar_out, float floor, const uint8_t* bitmask) {
-  return bitmask == nullptr
-             ? TopKCandidatesLoop<false>(z, n, k, buf, cap, bar_out, floor, nullptr)
-             : TopKCandidatesLoop<true>(z, n, k, buf, cap, bar_out, floor, bitmask);
+  return bitmask == nullptr ? TopKCandidatesLoop<false>(z, n, k, buf, cap, bar_out, floor, nullptr)
+                            : TopKCandidatesLoop<true>(z, n, k, buf, cap, bar_out, floor, bitmask);
 }
 
 // TopKCandidatesImpl's buffer and steps for a row whose logits are read through
@@ -228,8 +227,8 @@ namespace tokensampler::sampler::kernels {
 HWY_EXPORT(TopKCandidatesImpl);
 HWY_EXPORT(DecodeTopKCandidatesImpl);
 
-size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
-                      float* bar, float floor, const uint8_t* bitmask) {
+size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap, float* bar,
+                      float floor, const uint8_t* bitmask) {
   return HWY_DYNAMIC_DISPATCH(TopKCandidatesImpl)(z, n, k, buf, cap, bar, floor, bitmask);
 }
 

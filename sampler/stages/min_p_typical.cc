@@ -58,9 +58,9 @@ bool MinPByLogits(Workspace& ws, float min_p, size_t min_keep, float z_max, floa
   if (!(min_p >= kMinPByLogitsLeast)) return false;
   // The survivors of a logit floor: every token below it has w < min_p (1 - kMinPBand)
   // (see kMinPLogMargin), so fails; the floor is rounded down to a float.
-  const double cut = static_cast<double>(z_max) +
-                     static_cast<double>(temperature) * (std::log(static_cast<double>(min_p)) -
-                                                         kMinPLogMargin);
+  const double cut =
+      static_cast<double>(z_max) +
+      static_cast<double>(temperature) * (std::log(static_cast<double>(min_p)) - kMinPLogMargin);
   float floor = static_cast<float>(cut);
   if (static_cast<double>(floor) > cut) {
     floor = std::nextafter(floor, -std::numeric_limits<float>::infinity());
@@ -127,8 +127,7 @@ void MinPLlama(Workspace& ws, float min_p, size_t min_keep) {
   float z_max = -std::numeric_limits<float>::infinity();
   for (size_t i = 0; i < ws.n; ++i) z_max = std::max(z_max, ws.z[ws.ids[i]]);
   const float threshold = z_max + std::log(min_p);
-  KeepWhere(ws, min_keep, /*keep_order=*/false,
-            [&](int32_t id) { return ws.z[id] >= threshold; });
+  KeepWhere(ws, min_keep, /*keep_order=*/false, [&](int32_t id) { return ws.z[id] >= threshold; });
 }
 
 void Typical(Workspace& ws, float typical_p, size_t min_keep, Preset preset) {

@@ -348,6 +348,9 @@ TEST_P(PipelineTargetTest, BitmaskSamplesLikeTheAllowedIdsPath) {
   topp.temperature = 0.9f;
   topp.top_p = 0.9f;
   configs.push_back(topp);
+  topp.top_p = 1.0f;
+  topp.min_p = 0.001f;  // a large set: a dense distribution
+  configs.push_back(topp);
   SamplingParams miro;
   miro.mirostat.version = 2;
   configs.push_back(miro);

@@ -173,35 +173,8 @@ TEST(Rank, TiesCountAgainstTheSampledToken) {
   EXPECT_EQ(r.samples[0].top_logprobs[0].logprob, 3.0f);
 }
 
-// The bitmask path and the allowed-ids path give the same distribution and tokens.
-TEST(Bitmask, SameAsAllowedIdsThroughThePipeline) {
-  Sampler sampler;
-  for (size_t v : {1u, 31u, 32u, 33u, 32000u, 128256u}) {
-    const std::vector<float> row = testing::NormalRow(v, static_cast<uint32_t>(v) + 1);
-    std::vector<uint8_t> mask(stages::BitmaskBytes(v), 0);
-    std::vector<int32_t> allowed;
-    for (size_t i = 0; i < v; ++i) {
-      if (i % 3 == 0 || i % 7 == 1) {
-        stages::BitmaskSet(mask.data(), i);
-        allowed.push_back(static_cast<int32_t>(i));
-      }
-    }
-    for (SamplingParams p : Pipelines()) {
-      SamplingParams by_ids = p;
-      by_ids.allowed_token_ids = allowed;
-      SamplingParams by_mask = p;
-      by_mask.allowed_token_bitmask = {mask.data(), mask.size()};
-      EXPECT_EQ(testing::DenseDistribution(sampler, row, by_mask),
-                testing::DenseDistribution(sampler, row, by_ids))
-          << Label(p, v, p.logprobs_mode);
-      SampleResult a, b;
-      ASSERT_TRUE(sampler.Sample(LogitsView::Float32(row), by_mask, 9, &a).ok());
-      ASSERT_TRUE(sampler.Sample(LogitsView::Float32(row), by_ids, 9, &b).ok());
-      EXPECT_EQ(a.samples[0].token_id, b.samples[0].token_id);
-      EXPECT_EQ(a.samples[0].logprob, b.samples[0].logprob);
-    }
-  }
-}
+// A bitmask against the allowed-ids path through every path of the pipeline, on every
+// SIMD target: tests/sampler/pipeline_targets_test.cc (BitmaskSamplesLikeTheAllowedIdsPath).
 
 TEST(Bitmask, AllZeroIsEveryTokenMasked) {
   Sampler sampler;
@@ -369,15 +342,8 @@ TEST(VllmPreset, MinTokensMasksStopIdsUntilTheOutputIsLongEnough) {
 // fraction masked to -inf as a grammar bitmask would. ---
 
 size_t Kept(const std::vector<float>& dist) {
-  return static_cast<size_t>(std::count_if(dist.begin(), dist.end(), [](float x) { return x > 0; }));
-}
-
-std::vector<float> UniformRow(size_t v, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-  std::vector<float> row(v);
-  for (float& z : row) z = uniform(gen);
-  return row;
+  return static_cast<size_t>(
+      std::count_if(dist.begin(), dist.end(), [](float x) { return x > 0; }));
 }
 
 // test_topk_impl_equivalence: k = V is top-k off, and top-k with the no-op top_p = 1
@@ -385,7 +351,7 @@ std::vector<float> UniformRow(size_t v, uint32_t seed) {
 TEST(VllmTopKTopP, TopKOfVIsOffAndTopPOfOneIsANoOp) {
   Sampler sampler;
   const size_t v = 128 * 1024;
-  const std::vector<float> row = UniformRow(v, 33);
+  const std::vector<float> row = testing::UniformRow(v, 33);
   SamplingParams p = Vllm();
   p.top_k = static_cast<int32_t>(v);
   const std::vector<float> all = testing::DenseDistribution(sampler, row, p);
@@ -417,7 +383,8 @@ TEST(VllmTopKTopP, MostlyMaskedRowsKeepAtMostKAndAtLeastOne) {
   const size_t v = 128256;
   std::mt19937 gen(42);
   for (double fraction : {0.5, 0.9, 0.99}) {
-    const std::vector<float> row = testing::NormalRow(v, static_cast<uint32_t>(fraction * 100), 1.0f);
+    const std::vector<float> row =
+        testing::NormalRow(v, static_cast<uint32_t>(fraction * 100), 1.0f);
     std::vector<uint8_t> mask(stages::BitmaskBytes(v), 0);
     std::bernoulli_distribution masked(fraction);
     size_t allowed = 0;

@@ -2,6 +2,7 @@
 #include "client/bench_run.h"
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
@@ -17,6 +18,20 @@ BenchPayloads OnePayload() {
   p.unary.resize(2);
   return p;
 }
+
+// A run of options_ started at t0_.
+class StartedRunTest : public ::testing::Test {
+ protected:
+  BenchRun& Start() {
+    run_ = std::make_unique<BenchRun>(options_, OnePayload());
+    run_->Start(t0_);
+    return *run_;
+  }
+
+  BenchOptions options_;
+  const BenchClock::time_point t0_ = BenchClock::now();
+  std::unique_ptr<BenchRun> run_;
+};
 
 TEST(StatusCodeNameTest, Names) {
   EXPECT_EQ(StatusCodeName(0), "OK");
@@ -63,45 +78,39 @@ TEST(BenchRunTest, WarmupCallsAreNotMeasuredAndDurationEndsTheRun) {
   EXPECT_EQ(run.measure_start(), t0 + milliseconds(1000));
 }
 
-TEST(BenchRunTest, RecordCountsMeasuredCalls) {
-  BenchOptions o;
-  BenchRun run(o, OnePayload());
-  const BenchClock::time_point t0 = BenchClock::now();
-  run.Start(t0);
+TEST_F(StartedRunTest, RecordCountsMeasuredCalls) {
+  BenchRun& run = Start();
   CallerStats stats;
-  run.Record(&stats, /*measured=*/false, t0, t0 + milliseconds(1), grpc::Status::OK);
+  run.Record(&stats, /*measured=*/false, t0_, t0_ + milliseconds(1), grpc::Status::OK);
   EXPECT_EQ(stats.ok, 0);
-  run.Record(&stats, true, t0, t0 + milliseconds(4), grpc::Status::OK);
-  run.Record(&stats, true, t0, t0 + milliseconds(5),
+  run.Record(&stats, true, t0_, t0_ + milliseconds(4), grpc::Status::OK);
+  run.Record(&stats, true, t0_, t0_ + milliseconds(5),
              grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone"));
-  run.Record(&stats, true, t0, t0 + milliseconds(6),
+  run.Record(&stats, true, t0_, t0_ + milliseconds(6),
              grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone again"));
   EXPECT_EQ(stats.ok, 1);
   ASSERT_EQ(stats.latency_ms.size(), 1u);
   EXPECT_DOUBLE_EQ(stats.latency_ms[0], 4.0);
   EXPECT_EQ(stats.error_codes[static_cast<int>(grpc::StatusCode::UNAVAILABLE)], 2);
   EXPECT_EQ(stats.first_error, "UNAVAILABLE: gone");
-  EXPECT_EQ(stats.last_done, t0 + milliseconds(6));
+  EXPECT_EQ(stats.last_done, t0_ + milliseconds(6));
   EXPECT_EQ(run.ok(), 1);
   EXPECT_EQ(run.failed(), 2);
   EXPECT_EQ(run.fatal_error(), "");  // UNAVAILABLE may pass: the run goes on
   bool measured = false;
-  EXPECT_TRUE(run.MayIssue(t0, &measured));
+  EXPECT_TRUE(run.MayIssue(t0_, &measured));
 }
 
-TEST(BenchRunTest, AFatalErrorStopsTheRunEvenInWarmup) {
-  BenchOptions o;
-  BenchRun run(o, OnePayload());
-  const BenchClock::time_point t0 = BenchClock::now();
-  run.Start(t0);
+TEST_F(StartedRunTest, AFatalErrorStopsTheRunEvenInWarmup) {
+  BenchRun& run = Start();
   CallerStats stats;
-  run.Record(&stats, /*measured=*/false, t0, t0,
+  run.Record(&stats, /*measured=*/false, t0_, t0_,
              grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "rows[0].params.top_p: bad"));
-  run.Record(&stats, false, t0, t0, grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "later"));
+  run.Record(&stats, false, t0_, t0_, grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "later"));
   EXPECT_EQ(run.fatal_error(), "INVALID_ARGUMENT: rows[0].params.top_p: bad");  // the first
-  EXPECT_TRUE(run.Over(t0));
+  EXPECT_TRUE(run.Over(t0_));
   bool measured = false;
-  EXPECT_FALSE(run.MayIssue(t0, &measured));
+  EXPECT_FALSE(run.MayIssue(t0_, &measured));
 }
 
 TEST(BenchRunTest, WhichFailuresAreFatal) {

@@ -63,7 +63,7 @@ void PrintHelp(std::ostream& out, const Subcommand* only) {
     out << "\n";
     PrintSubcommandHelp(out, s, /*own_only=*/true);
   }
-  out << "\nSampling flags (sample, dist, bench):\n";
+  out << "\nSampling flags (sample, dist, verify, bench):\n";
   for (const FlagRef& f : SamplingFlagRefs()) PrintFlagHelp(out, f);
   out << "\nFlags are written --name=value or --name value; '-' and '_' are the same in "
          "names.\nExit codes: 0 ok, 1 a call failed (or health is not SERVING), 2 usage "

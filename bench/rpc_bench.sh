@@ -142,7 +142,8 @@ for (p, m, w, c), v in sorted(by.items()):
             print(f"verify/unary rows/s {p} {w} c={c}: {v / u:.2f} (a Verify row is k + 1 = 5 positions)")
 print("# shared memory (issue 10 targets; the batch target compares with sampler_benchmark)")
 for (p, m, w, t, c), r in sorted(via.items()):
-    if w == "shm" and t == "unix" and c == 1:
+    # The one-row target is about one-row calls; with ROWS > 1 the ratio means nothing.
+    if w == "shm" and t == "unix" and c == 1 and r.get("rows_per_request", 1) == 1:
         f = via.get((p, m, "float32", "tcp", 1))
         if f:
             ratio = r["rows_per_s"] / f["rows_per_s"]
@@ -155,9 +156,13 @@ top = max(r["concurrency"] for r in runs)
 for r in runs:
     if r["concurrency"] == top:
         mib = r["server_peak_rss_kib"] / 1024
-        ok = "MET" if mib <= 256 else f"MISSED by {mib / 256:.2f}x"
+        # Issue 4's 256 MiB limit is for its one-row matrix; larger calls get no verdict.
+        if r.get("rows_per_request", 1) == 1:
+            ok = "MET" if mib <= 256 else f"MISSED by {mib / 256:.2f}x"
+        else:
+            ok = f"(no target at {r['rows_per_request']} rows/call)"
         print(f"peak server RSS {r['pipeline']} {r['mode']} {r['wire']} "
               f"{r.get('transport', 'tcp')} c={top}: "
-              f"{mib:.0f} MiB (target <= 256) {ok}")
+              f"{mib:.0f} MiB {'(target <= 256) ' if r.get('rows_per_request', 1) == 1 else ''}{ok}")
 PY
 echo "# JSON lines: $out"

@@ -5,11 +5,12 @@
 // stream every stream_sequence_steps messages). Calls run on
 // gRPC's callback API, so the client needs no thread per caller, and request payloads
 // are serialized once before the run: each call sends shared, reference-counted bytes.
+//
+// The parts: bench_payload.h (the requests), bench_run.h (the measured window shared by
+// the callers), bench_callers.h (unary, stream and shared-memory callers),
+// bench_report.h (JSON and text).
 #ifndef TOKENSAMPLER_CLIENT_BENCH_H_
 #define TOKENSAMPLER_CLIENT_BENCH_H_
-
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/slice.h>
 
 #include <cstdint>
 #include <map>
@@ -19,7 +20,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "absl/types/span.h"
 #include "client/client.h"
 #include "client/latency.h"
 #include "client/logits.h"
@@ -40,7 +40,7 @@ struct BenchOptions {
   // before every call (like a model writing each step's logits; outside the latency
   // clock) and sends float32 SharedMemoryRefs. `wire` is ignored.
   bool shared_memory = false;
-  bool stream = false;              // SampleStream instead of unary Sample
+  bool stream = false;  // SampleStream instead of unary Sample
   // Unary Verify instead of Sample: each row carries `draft_tokens` one-hot drafts (each
   // the argmax of its target row) and draft_tokens + 1 target rows of `vocab` logits.
   bool verify = false;
@@ -63,7 +63,7 @@ struct BenchResult {
   // (INVALID_ARGUMENT, UNIMPLEMENTED, UNAUTHENTICATED, PERMISSION_DENIED, a message over
   // a size limit): "CODE: the server's message".
   std::string fatal_error;
-  double seconds = 0;                          // measured wall time
+  double seconds = 0;                                       // measured wall time
   double requests_per_s = 0, rows_per_s = 0, mb_per_s = 0;  // MB = 1e6 bytes of logits
   int64_t logits_bytes_per_request = 0;
   LatencySummary latency_ms;  // over successful calls
@@ -76,27 +76,6 @@ struct BenchResult {
 // every further call would repeat: then no new call starts.
 absl::StatusOr<BenchResult> RunBench(Client& client, const BenchOptions& options,
                                      std::ostream* progress, bool progress_tty);
-
-std::string BenchResultJson(const BenchOptions& options, const BenchResult& result,
-                            absl::string_view server);
-std::string BenchResultText(const BenchOptions& options, const BenchResult& result,
-                            absl::string_view server);
-
-// "unary", "stream" or "verify".
-const char* BenchModeName(const BenchOptions& options);
-
-// The gRPC code name ("UNAVAILABLE") of a numeric status code.
-std::string StatusCodeName(int code);
-
-// Serializes a SampleRequest whose rows reuse pre-serialized `Logits` messages (shared
-// slices, not copied): row i gets logits[i], the serialized SamplingParams `params`
-// (empty = unset), sequence_ids[i] if given, and end_sequence. Equivalent to
-// SerializeToString of the same SampleRequest.
-// REQUIRES: sequence_ids is empty or has logits.size() entries.
-grpc::ByteBuffer ComposeSampleRequest(absl::Span<const grpc::Slice> logits,
-                                      absl::string_view params,
-                                      absl::Span<const std::string> sequence_ids,
-                                      bool end_sequence);
 
 }  // namespace tokensampler::client
 

@@ -1,12 +1,7 @@
-// The `tokensampler` command line: subcommands sample, dist, bench, health, info, help.
+// The `tokensampler` command line: subcommands sample, dist, verify, bench, health,
+// info, help (the table is cli_command.h).
 #ifndef TOKENSAMPLER_CLIENT_CLI_H_
 #define TOKENSAMPLER_CLIENT_CLI_H_
-
-#include <string>
-#include <vector>
-
-#include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 
 namespace tokensampler::client {
 
@@ -18,17 +13,6 @@ inline constexpr int kExitUsage = 2;   // bad flags, bad input files, bad values
 // Runs the CLI on argv; returns the process exit code. Output goes to stdout, errors
 // and progress to stderr.
 int RunCli(int argc, char** argv);
-
-// Renders a horizontal bar `fraction` (0..1) of `width` cells with eighth-block
-// characters, e.g. 0.5 of 4 cells -> "██". Exposed for tests.
-std::string Bar(double fraction, int width);
-
-// Reads a vocabulary file: line i (0-based) is the string of token id i.
-absl::StatusOr<std::vector<std::string>> ReadVocabFile(const std::string& path);
-
-// Makes a token string printable: C-style escapes for control characters and
-// non-UTF-8 bytes, wrapped in double quotes.
-std::string QuoteToken(absl::string_view token);
 
 }  // namespace tokensampler::client
 

@@ -27,8 +27,6 @@ size_t EditDistance(absl::string_view a, absl::string_view b) {
   return row[b.size()];
 }
 
-std::string Dashed(absl::string_view name) { return absl::StrCat("--", name); }
-
 // What a flag of this type wants, for "'abc' is not ...".
 const char* WantedValue(const absl::CommandLineFlag& flag) {
   if (flag.IsOfType<bool>()) return "true or false";
@@ -40,6 +38,8 @@ const char* WantedValue(const absl::CommandLineFlag& flag) {
 }
 
 }  // namespace
+
+std::string Dashed(absl::string_view name) { return absl::StrCat("--", name); }
 
 std::vector<std::string> SimilarNames(absl::string_view name,
                                       const std::vector<std::string>& known) {

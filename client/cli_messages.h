@@ -14,6 +14,9 @@
 
 namespace tokensampler::client {
 
+// A flag's name as written on the command line: "--name".
+std::string Dashed(absl::string_view name);
+
 // The names in `known` that `name` was probably meant to be: the closest ones within a
 // small edit distance (a typo), else every name that starts with `name` (an
 // abbreviation such as "t" or "temp"). Empty if none is close.

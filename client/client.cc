@@ -214,70 +214,63 @@ void Client::PrepareContext(grpc::ClientContext* context, double timeout_multipl
   }
 }
 
-absl::StatusOr<v1::SampleResponse> Client::Sample(const v1::SampleRequest& request) {
+namespace {
+
+// One unary call of the Sampler service with `client`'s deadline and token; errors as
+// FromGrpcStatus names them.
+template <typename Request, typename Response>
+absl::StatusOr<Response> CallUnary(
+    const Client& client, v1::Sampler::Stub* stub,
+    grpc::Status (v1::Sampler::Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request, absl::string_view method) {
   grpc::ClientContext context;
-  PrepareContext(&context);
-  v1::SampleResponse response;
-  grpc::Status status = stub_->Sample(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status, address_, "Sample");
+  client.PrepareContext(&context);
+  Response response;
+  grpc::Status status = (stub->*rpc)(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status, client.address(), method);
   return response;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SampleResponse> Client::Sample(const v1::SampleRequest& request) {
+  return CallUnary(*this, stub_.get(), &v1::Sampler::Stub::Sample, request, "Sample");
 }
 
 absl::StatusOr<v1::VerifyResponse> Client::Verify(const v1::VerifyRequest& request) {
-  grpc::ClientContext context;
-  PrepareContext(&context);
-  v1::VerifyResponse response;
-  grpc::Status status = stub_->Verify(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status, address_, "Verify");
-  return response;
+  return CallUnary(*this, stub_.get(), &v1::Sampler::Stub::Verify, request, "Verify");
 }
 
 absl::StatusOr<v1::DistributionResponse> Client::GetDistribution(const v1::SampleRequest& request) {
-  grpc::ClientContext context;
-  PrepareContext(&context);
-  v1::DistributionResponse response;
-  grpc::Status status = stub_->GetDistribution(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status, address_, "GetDistribution");
-  return response;
+  return CallUnary(*this, stub_.get(), &v1::Sampler::Stub::GetDistribution, request,
+                   "GetDistribution");
 }
 
 absl::StatusOr<v1::ServerInfo> Client::GetServerInfo() {
-  grpc::ClientContext context;
-  PrepareContext(&context);
-  v1::ServerInfo response;
-  grpc::Status status = stub_->GetServerInfo(&context, v1::GetServerInfoRequest(), &response);
-  if (!status.ok()) return FromGrpcStatus(status, address_, "GetServerInfo");
-  return response;
+  return CallUnary(*this, stub_.get(), &v1::Sampler::Stub::GetServerInfo,
+                   v1::GetServerInfoRequest(), "GetServerInfo");
 }
 
 absl::Status Client::RegisterSharedMemory(const v1::RegisterSharedMemoryRequest& request) {
-  grpc::ClientContext context;
-  PrepareContext(&context);
-  v1::RegisterSharedMemoryResponse response;
-  return FromGrpcStatus(stub_->RegisterSharedMemory(&context, request, &response), address_,
-                        "RegisterSharedMemory");
+  return CallUnary(*this, stub_.get(), &v1::Sampler::Stub::RegisterSharedMemory, request,
+                   "RegisterSharedMemory")
+      .status();
 }
 
 absl::Status Client::UnregisterSharedMemory(absl::string_view name) {
-  grpc::ClientContext context;
-  PrepareContext(&context);
   v1::UnregisterSharedMemoryRequest request;
   request.set_name(std::string(name));
-  v1::UnregisterSharedMemoryResponse response;
-  return FromGrpcStatus(stub_->UnregisterSharedMemory(&context, request, &response), address_,
-                        "UnregisterSharedMemory");
+  return CallUnary(*this, stub_.get(), &v1::Sampler::Stub::UnregisterSharedMemory, request,
+                   "UnregisterSharedMemory")
+      .status();
 }
 
 absl::StatusOr<v1::GetSharedMemoryStatusResponse> Client::GetSharedMemoryStatus(
     absl::string_view name) {
-  grpc::ClientContext context;
-  PrepareContext(&context);
   v1::GetSharedMemoryStatusRequest request;
   request.set_name(std::string(name));
-  v1::GetSharedMemoryStatusResponse response;
-  grpc::Status status = stub_->GetSharedMemoryStatus(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status, address_, "GetSharedMemoryStatus");
-  return response;
+  return CallUnary(*this, stub_.get(), &v1::Sampler::Stub::GetSharedMemoryStatus, request,
+                   "GetSharedMemoryStatus");
 }
 
 absl::StatusOr<HealthStatus> Client::Health(absl::string_view service) {

@@ -10,6 +10,41 @@
 #include "client/npy.h"
 
 namespace tokensampler::client {
+namespace {
+
+// Replaces `out` with the ids of `text` ("id,id,..."), if given. Errors name `flag`.
+absl::Status SetIds(const std::optional<std::string>& text, absl::string_view flag,
+                    google::protobuf::RepeatedField<int32_t>* out) {
+  if (!text) return absl::OkStatus();
+  auto ids = ParseIdList(*text, flag);
+  if (!ids.ok()) return ids.status();
+  out->Assign(ids->begin(), ids->end());
+  return absl::OkStatus();
+}
+
+// Replaces `out` with the sequences of `text` ("id,id;id": ';' between sequences), if
+// given. With `non_empty` an empty sequence is an error. Errors name `flag`.
+absl::Status SetSequences(const std::optional<std::string>& text, absl::string_view flag,
+                          bool non_empty,
+                          google::protobuf::RepeatedPtrField<v1::TokenSequence>* out) {
+  if (!text) return absl::OkStatus();
+  out->Clear();
+  for (absl::string_view part : absl::StrSplit(*text, ';')) {
+    v1::TokenSequence sequence;
+    if (absl::Status status = SetIds(std::string(part), flag, sequence.mutable_token_ids());
+        !status.ok()) {
+      return status;
+    }
+    if (non_empty && sequence.token_ids().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": empty sequence (want id,id;id;...)"));
+    }
+    *out->Add() = std::move(sequence);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<v1::Preset> ParsePreset(absl::string_view text) {
   const std::string t = absl::AsciiStrToLower(text);
@@ -53,15 +88,11 @@ absl::StatusOr<v1::SamplingParams> BuildSamplingParams(const SamplingFlagValues&
     p.clear_logit_bias();
     for (const auto& [id, value] : *bias) (*p.mutable_logit_bias())[id] = value;
   }
-  if (f.allowed) {
-    auto ids = ParseIdList(*f.allowed, "--allowed");
-    if (!ids.ok()) return ids.status();
-    p.mutable_allowed_token_ids()->Assign(ids->begin(), ids->end());
+  if (absl::Status s = SetIds(f.allowed, "--allowed", p.mutable_allowed_token_ids()); !s.ok()) {
+    return s;
   }
-  if (f.banned) {
-    auto ids = ParseIdList(*f.banned, "--banned");
-    if (!ids.ok()) return ids.status();
-    p.mutable_banned_token_ids()->Assign(ids->begin(), ids->end());
+  if (absl::Status s = SetIds(f.banned, "--banned", p.mutable_banned_token_ids()); !s.ok()) {
+    return s;
   }
   if (f.logprobs_mode) {
     auto mode = ParseLogprobsMode(*f.logprobs_mode);
@@ -81,12 +112,11 @@ absl::StatusOr<v1::SamplingParams> BuildSamplingParams(const SamplingFlagValues&
   if (f.dry_allowed_length) p.mutable_dry()->set_allowed_length(*f.dry_allowed_length);
   if (f.dry_penalty_last_n) p.mutable_dry()->set_penalty_last_n(*f.dry_penalty_last_n);
   if (f.dry_sequence_breakers) {
-    p.mutable_dry()->clear_sequence_breakers();
-    for (absl::string_view part : absl::StrSplit(*f.dry_sequence_breakers, ';')) {
-      auto ids = ParseIdList(part, "--dry_sequence_breakers");
-      if (!ids.ok()) return ids.status();
-      p.mutable_dry()->add_sequence_breakers()->mutable_token_ids()->Assign(ids->begin(),
-                                                                            ids->end());
+    if (absl::Status s = SetSequences(f.dry_sequence_breakers, "--dry_sequence_breakers",
+                                      /*non_empty=*/false,
+                                      p.mutable_dry()->mutable_sequence_breakers());
+        !s.ok()) {
+      return s;
     }
   }
   if (f.mirostat) p.mutable_mirostat()->set_version(*f.mirostat);
@@ -100,26 +130,19 @@ absl::StatusOr<v1::SamplingParams> BuildSamplingParams(const SamplingFlagValues&
   if (f.min_tokens) p.set_min_tokens(*f.min_tokens);
   if (f.no_repeat_ngram_size) p.set_no_repeat_ngram_size(*f.no_repeat_ngram_size);
   if (f.return_kept_set) p.set_return_kept_set(*f.return_kept_set);
-  if (f.stop_token_ids) {
-    auto ids = ParseIdList(*f.stop_token_ids, "--stop_token_ids");
-    if (!ids.ok()) return ids.status();
-    p.mutable_stop_token_ids()->Assign(ids->begin(), ids->end());
+  if (absl::Status s = SetIds(f.stop_token_ids, "--stop_token_ids", p.mutable_stop_token_ids());
+      !s.ok()) {
+    return s;
   }
-  if (f.logprob_token_ids) {
-    auto ids = ParseIdList(*f.logprob_token_ids, "--logprob_token_ids");
-    if (!ids.ok()) return ids.status();
-    p.mutable_logprob_token_ids()->Assign(ids->begin(), ids->end());
+  if (absl::Status s =
+          SetIds(f.logprob_token_ids, "--logprob_token_ids", p.mutable_logprob_token_ids());
+      !s.ok()) {
+    return s;
   }
-  if (f.bad_words) {
-    p.clear_bad_words();
-    for (absl::string_view word : absl::StrSplit(*f.bad_words, ';')) {
-      auto ids = ParseIdList(word, "--bad_words");
-      if (!ids.ok()) return ids.status();
-      if (ids->empty()) {
-        return absl::InvalidArgumentError("--bad_words: empty sequence (want id,id;id;...)");
-      }
-      p.add_bad_words()->mutable_token_ids()->Assign(ids->begin(), ids->end());
-    }
+  if (absl::Status s =
+          SetSequences(f.bad_words, "--bad_words", /*non_empty=*/true, p.mutable_bad_words());
+      !s.ok()) {
+    return s;
   }
   return p;
 }

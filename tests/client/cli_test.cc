@@ -1,6 +1,7 @@
 // The `tokensampler` command line: flag parsing, exit codes and output, run in-process
 // (RunCli) against a fake server.
 #include "client/cli.h"
+#include "client/cli_sample.h"
 
 #include <fstream>
 #include <string>

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/bench.h"
+#include "client/bench_report.h"
 #include "gtest/gtest.h"
 #include "tests/client/fake_server.h"
 

@@ -1,7 +1,11 @@
+// ComposeSampleRequest against protobuf, and the payloads a bench run generates.
+#include "client/bench_payload.h"
+
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
-#include "client/bench.h"
 #include "client/logits.h"
 #include "gtest/gtest.h"
 
@@ -71,13 +75,65 @@ TEST(ComposeSampleRequestTest, NoParams) {
   EXPECT_EQ(parsed.rows(0).logits().raw().size(), 8u);
 }
 
-TEST(StatusCodeNameTest, Names) {
-  EXPECT_EQ(StatusCodeName(0), "OK");
-  EXPECT_EQ(StatusCodeName(3), "INVALID_ARGUMENT");
-  EXPECT_EQ(StatusCodeName(8), "RESOURCE_EXHAUSTED");
-  EXPECT_EQ(StatusCodeName(14), "UNAVAILABLE");
-  EXPECT_EQ(StatusCodeName(16), "UNAUTHENTICATED");
-  EXPECT_EQ(StatusCodeName(99), "CODE_99");
+BenchOptions SmallOptions() {
+  BenchOptions o;
+  o.vocab = 40;
+  o.rows = 3;
+  o.wire = Wire::kFloat32;
+  o.params.set_temperature(0.5f);
+  return o;
+}
+
+TEST(MakeBenchPayloadsTest, UnaryRequestsOfDistinctRows) {
+  const BenchOptions o = SmallOptions();
+  const BenchPayloads p = MakeBenchPayloads(o, /*request_bytes=*/3 * 40 * 4);
+  ASSERT_EQ(p.unary.size(), 4u);  // small requests: the most variants
+  ASSERT_EQ(p.row_logits.size(), 4u);
+  EXPECT_TRUE(p.float_rows.empty());
+  EXPECT_EQ(p.params, o.params.SerializeAsString());
+  v1::SampleRequest first, second;
+  ASSERT_TRUE(first.ParseFromString(Flatten(p.unary[0])));
+  ASSERT_TRUE(second.ParseFromString(Flatten(p.unary[1])));
+  ASSERT_EQ(first.rows_size(), 3);
+  EXPECT_EQ(first.rows(0).logits().raw().size(), 40u * 4);
+  EXPECT_EQ(first.rows(2).params().temperature(), 0.5f);
+  EXPECT_NE(first.rows(0).logits().raw(), first.rows(1).logits().raw());
+  EXPECT_NE(first.rows(0).logits().raw(), second.rows(0).logits().raw());
+  EXPECT_EQ(p.row_logits[0].size(), 3u);
+}
+
+TEST(MakeBenchPayloadsTest, LargeRequestsGetOneVariant) {
+  const BenchPayloads p = MakeBenchPayloads(SmallOptions(), /*request_bytes=*/size_t{65} << 20);
+  EXPECT_EQ(p.unary.size(), 1u);
+}
+
+TEST(MakeBenchPayloadsTest, VerifyRowsDraftTheArgmaxOfEachTargetRow) {
+  BenchOptions o = SmallOptions();
+  o.verify = true;
+  o.draft_tokens = 2;
+  const BenchPayloads p = MakeBenchPayloads(o, 3 * 3 * 40 * 4);
+  ASSERT_FALSE(p.unary.empty());
+  v1::VerifyRequest request;
+  ASSERT_TRUE(request.ParseFromString(Flatten(p.unary[0])));
+  ASSERT_EQ(request.rows_size(), 3);
+  const v1::VerifyRow& row = request.rows(1);
+  ASSERT_EQ(row.target_logits_size(), 3);
+  ASSERT_EQ(row.draft_token_ids_size(), 2);
+  for (int i = 0; i < 2; ++i) {
+    std::vector<float> z(40);
+    std::memcpy(z.data(), row.target_logits(i).raw().data(), z.size() * 4);
+    EXPECT_EQ(row.draft_token_ids(i), std::max_element(z.begin(), z.end()) - z.begin());
+  }
+  EXPECT_EQ(row.params().temperature(), 0.5f);
+}
+
+TEST(MakeBenchPayloadsTest, SharedMemoryKeepsFloatRowsOnly) {
+  BenchOptions o = SmallOptions();
+  o.shared_memory = true;
+  const BenchPayloads p = MakeBenchPayloads(o, 3 * 40 * 4);
+  ASSERT_EQ(p.float_rows.size(), 4u);
+  EXPECT_EQ(p.float_rows[0].size(), 3u * 40);
+  EXPECT_TRUE(p.unary.empty());
 }
 
 }  // namespace

@@ -473,13 +473,14 @@ void RegisterShape(RowKind kind, int vocab, int batch) {
                BM_Pipeline(s, config, kind, vocab, batch, Dtype::kFloat32);
              });
   }
-  // bf16 input: the main configuration, greedy, T only, the sorted distribution, and
-  // greedy and the main configuration with RAW logprobs (the RPC bench's rows).
+  // bf16 input: the main configuration (also with a bitmask), greedy, T only, the sorted
+  // distribution, and greedy and the main configuration with RAW logprobs (the RPC
+  // bench's rows).
   for (const Config& config : configs) {
     const std::string name = config.name;
     if (name != "t_topk50_topp95_minp05" && name != "greedy" && name != "t" &&
         name != "distribution_sorted" && name != "greedy_rawlp" &&
-        name != "t_topk50_topp95_minp05_rawlp") {
+        name != "t_topk50_topp95_minp05_rawlp" && name != "t_topk50_topp95_minp05_bitmask") {
       continue;
     }
     Register("pipeline/" + name + suffix + "/bf16", [=, &config](benchmark::State& s) {

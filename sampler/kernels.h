@@ -44,14 +44,23 @@ inline float ElementOf(const LogitsView& row, size_t i) {
 // maximum in the same pass. Returns the index of the first element that is NaN or
 // +inf (and leaves *max unspecified), or -1 if every element is finite or -inf.
 // -inf is a legal logit (probability 0). *max is -inf if every element is -inf.
+// With a token `bitmask` (sampler/stages/bitmask.h layout, BitmaskBytes(size) bytes;
+// null: every token allowed), every element is still checked, but the masked ones are
+// stored and maximised as -inf; *raw_max (if not null) receives the maximum of the row
+// as given. The mask costs no extra pass: it is applied to the lanes as they are read.
 // REQUIRES: out has room for in.size floats; in.size > 0.
-int64_t DecodeAndMax(const LogitsView& in, float* out, float* max);
-int64_t DecodeAndMaxScalar(const LogitsView& in, float* out, float* max);
+int64_t DecodeAndMax(const LogitsView& in, float* out, float* max, const uint8_t* bitmask = nullptr,
+                     float* raw_max = nullptr);
+int64_t DecodeAndMaxScalar(const LogitsView& in, float* out, float* max,
+                           const uint8_t* bitmask = nullptr, float* raw_max = nullptr);
 
-// DecodeAndMax for a float32 row read in place (no copy): the first NaN/+inf index, or
-// -1 with *max the maximum (-inf if every element is -inf). REQUIRES: z 4-byte aligned.
-int64_t MaxChecked(const float* z, size_t n, float* max);
-int64_t MaxCheckedScalar(const float* z, size_t n, float* max);
+// DecodeAndMax for a float32 row read in place (no copy, nothing stored): the first
+// NaN/+inf index, or -1 with *max the maximum (-inf if every element is -inf); the
+// bitmask and raw_max as in DecodeAndMax. REQUIRES: z 4-byte aligned.
+int64_t MaxChecked(const float* z, size_t n, float* max, const uint8_t* bitmask = nullptr,
+                   float* raw_max = nullptr);
+int64_t MaxCheckedScalar(const float* z, size_t n, float* max, const uint8_t* bitmask = nullptr,
+                         float* raw_max = nullptr);
 
 // The largest element of z[0, n), -inf if none is larger. REQUIRES: no NaN.
 float Max(const float* z, size_t n);
@@ -64,17 +73,22 @@ float MaxScalar(const float* z, size_t n);
 // is cut into blocks of kSumBlock elements; within a block, 16 float partial sums
 // accumulate the elements whose index is j mod 16; at the end of each block the 16
 // partials are added, j = 0..15, to a double total.
-// REQUIRES: max >= every z[i], max finite, temperature > 0 and finite.
+// With a token `bitmask` (DecodeAndMax's), the masked tokens weigh exactly 0, as -inf
+// logits would: the w and total of the masked row, read unmasked in place.
+// REQUIRES: max >= every z[i] (every allowed z[i] with a bitmask), max finite,
+// temperature > 0 and finite.
 inline constexpr size_t kSumBlock = 1024;
 inline constexpr size_t kSumLanes = 16;
-double ExpSum(const float* z, size_t n, float max, float temperature, float* w);
-double ExpSumScalar(const float* z, size_t n, float max, float temperature, float* w);
+double ExpSum(const float* z, size_t n, float max, float temperature, float* w,
+              const uint8_t* bitmask = nullptr);
+double ExpSumScalar(const float* z, size_t n, float max, float temperature, float* w,
+                    const uint8_t* bitmask = nullptr);
 
 // ExpSum (same w, same total) that also writes block_sums[b], the double sum (any order)
 // of w over block b of kDrawBlock elements, in the same pass, for PickDense and for
 // exact masses. REQUIRES: block_sums has room for ceil(n / kDrawBlock) entries.
 double ExpSumBlocks(const float* z, size_t n, float max, float temperature, float* w,
-                    double* block_sums);
+                    double* block_sums, const uint8_t* bitmask = nullptr);
 
 // The total ExpSum returns, bit for bit (the same fixed reduction order), without
 // writing any weights: the log-sum-exp of RAW logprobs needs only the sum. The view
@@ -90,9 +104,13 @@ size_t ArgmaxScalar(const float* z, size_t n);
 
 // Greedy without a copy: the index of the largest element of `in` (lowest on ties) and
 // its value, with DecodeAndMax's error rule (returns the first NaN/+inf index, else -1).
-// *argmax is 0 and *max -inf if every element is -inf. REQUIRES: in.size > 0.
-int64_t DecodeArgmax(const LogitsView& in, size_t* argmax, float* max);
-int64_t DecodeArgmaxScalar(const LogitsView& in, size_t* argmax, float* max);
+// *argmax is 0 and *max -inf if every element is -inf. With a token `bitmask`
+// (DecodeAndMax's), the argmax of the allowed tokens; every element is still checked.
+// REQUIRES: in.size > 0.
+int64_t DecodeArgmax(const LogitsView& in, size_t* argmax, float* max,
+                     const uint8_t* bitmask = nullptr);
+int64_t DecodeArgmaxScalar(const LogitsView& in, size_t* argmax, float* max,
+                           const uint8_t* bitmask = nullptr);
 
 // The Highway target (HWY_AVX3, HWY_AVX2, ...) the SIMD kernels currently dispatch to.
 int64_t DispatchedTarget();
@@ -111,27 +129,33 @@ inline constexpr size_t kCompressSlack = 64;
 // The bar starts at `floor`: only ids with z > floor are considered, so the guarantee
 // is about the best k of those (the caller checks that count >= k, which makes them the
 // best k of the row).
+// With a token `bitmask` (DecodeAndMax's), the masked tokens read as -inf: never
+// candidates. The mask is read only for the vectors that beat the bar.
 // REQUIRES: k >= 1, cap >= 2 * k + 64, no NaN in z. buf holds cap entries (the last
 // kCompressSlack of them are scratch for full-vector stores).
 size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap, float* bar,
-                      float floor = -std::numeric_limits<float>::infinity());
+                      float floor = -std::numeric_limits<float>::infinity(),
+                      const uint8_t* bitmask = nullptr);
 
 // TopKCandidates straight from a bf16 or fp16 row, decoding lanes as it goes (no
 // decoded copy), with DecodeAndMax's check: returns the index of the first NaN/+inf
 // element (buf, *count and *bar then unspecified), else -1 with buf[0, *count) and *bar
 // exactly what TopKCandidates leaves on the decoded row on the same target: the same ids
-// in the same order. REQUIRES: in.dtype is kBFloat16 or kFloat16, floor < +inf, and
-// TopKCandidates' requirements on k and cap.
+// in the same order; the bitmask as in TopKCandidates (every element still checked).
+// REQUIRES: in.dtype is kBFloat16 or kFloat16, floor < +inf, and TopKCandidates'
+// requirements on k and cap.
 int64_t DecodeTopKCandidates(const LogitsView& in, size_t k, int32_t* buf, size_t cap,
                              size_t* count, float* bar,
-                             float floor = -std::numeric_limits<float>::infinity());
+                             float floor = -std::numeric_limits<float>::infinity(),
+                             const uint8_t* bitmask = nullptr);
 
 // ---- Top-p by threshold (sampler/kernels/top_p.cc) ----
 
 // Writes the ids i with z[i] >= threshold to ids (ascending) and the sum of their w[i]
 // to *mass, in ExpSum's fixed reduction order (bit-identical on every target); returns
 // the count. With zs and ws (both or neither), also zs[j] = z[ids[j]] and
-// ws[j] = w[ids[j]], so that later passes over the set read it sequentially.
+// ws[j] = w[ids[j]], so that later passes over the set read it sequentially. With w null
+// (and zs, ws null), only the ids: *mass is 0.
 // REQUIRES: ids (and zs, ws) have room for n; no NaN in z.
 size_t CollectAtLeast(const float* z, const float* w, size_t n, float threshold, int32_t* ids,
                       double* mass, float* zs = nullptr, float* ws = nullptr);
@@ -181,6 +205,13 @@ double SumScalar(const float* w, size_t n);
 // REQUIRES: total > 0 and finite, w finite and >= 0.
 void Probs(const float* w, size_t n, double total, float* p);
 void ProbsScalar(const float* w, size_t n, double total, float* p);
+
+// The support of those probabilities as a token bitmask (sampler/stages/bitmask.h): bit
+// i set when ProbOf(w[i], total) > 0, written 8 or 16 bits at a time on AVX2 / AVX-512,
+// bit-identical to PositiveBitsScalar. REQUIRES: bits holds BitmaskBytes(n) zero bytes;
+// Probs' requirements.
+void PositiveBits(const float* w, size_t n, double total, uint8_t* bits);
+void PositiveBitsScalar(const float* w, size_t n, double total, uint8_t* bits);
 
 // The draw (README "The draw") over weights in token-id order: with
 // p_i = ProbOf(w[i], total), the index of the first i with p_i > 0 whose running double

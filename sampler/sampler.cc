@@ -54,14 +54,39 @@ size_t TopKCount(const SamplingParams& p) {
 // The dynamic temperature reads every logit (its entropy) before top-k.
 bool TopKFirst(const SamplingParams& p, size_t vocab) {
   return p.preset == Preset::kStandard && p.temperature > 0.0f && p.top_k > 0 &&
-         2 * TopKCount(p) < vocab && !stages::ModifiesLogits(p) && p.dynatemp_range == 0.0f;
+         2 * TopKCount(p) < vocab && !stages::EditsLogits(p) && p.dynatemp_range == 0.0f;
 }
 
-// total = ExpSum over the row into w, with block_sums filled in the same pass.
+// RunStages cuts top-k first, from the logits (TopKByLogits), for a sampled row.
+bool TopKByLogitsFirst(const SamplingParams& p, size_t vocab) {
+  return p.preset != Preset::kLlamaCpp && p.mirostat.version == 0 && p.top_k > 0 &&
+         2 * TopKCount(p) < vocab && !(p.preset == Preset::kVllm && p.min_p > 0.0f);
+}
+
+// The sampled chains that read the whole row only through kernels taking a bitmask
+// (kernels.h): top-k first from the logits (its scan; HF's and VLLM's ties with the k-th
+// test the mask), or the whole row at T with no cut (the exp-sum pass). A float32 row
+// with a bitmask and no other edit is read in place on these chains, the mask applied as
+// the row is read; the other chains read the masked row that the decode pass writes.
+bool ReadsBitmaskInPlace(const SamplingParams& p, size_t vocab) {
+  if (p.temperature == 0.0f || p.dynatemp_range != 0.0f) return false;
+  return TopKByLogitsFirst(p, vocab) ||
+         (p.preset != Preset::kLlamaCpp && p.mirostat.version == 0 && !AnyTruncation(p));
+}
+
+// total = ExpSum over the row (masked by ws.bitmask, if any) into w, with block_sums
+// filled in the same pass.
 double ExpSumWithBlocks(Workspace& ws, float max, float temperature) {
   ws.block_sums.resize((ws.vocab + kernels::kDrawBlock - 1) / kernels::kDrawBlock);
-  return kernels::ExpSumBlocks(ws.z, ws.vocab, max, temperature, ws.w.data(),
-                               ws.block_sums.data());
+  return kernels::ExpSumBlocks(ws.z, ws.vocab, max, temperature, ws.w.data(), ws.block_sums.data(),
+                               ws.bitmask);
+}
+
+// The maximum logit of the candidates ids[0, count) (-inf if none).
+float CandidateMax(const Workspace& ws, size_t count) {
+  float max = -kInf;
+  for (size_t j = 0; j < count; ++j) max = std::max(max, ws.z[ws.ids[j]]);
+  return max;
 }
 
 }  // namespace
@@ -143,56 +168,82 @@ absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingPara
   }
   const size_t vocab = logits.size;
   ws.vocab = vocab;
-  const bool modifies = stages::ModifiesLogits(params);
-  if (params.temperature == 0.0f && !modifies && params.dynatemp_range == 0.0f &&
+  ws.bitmask = nullptr;
+  // The token bitmask is applied by the first pass over the row, whichever it is (the
+  // argmax, the check, the decode or the top-k scan): never a pass of its own.
+  const uint8_t* bitmask =
+      params.allowed_token_bitmask.empty() ? nullptr : params.allowed_token_bitmask.data;
+  const bool edits = stages::EditsLogits(params);
+  if (params.temperature == 0.0f && !edits && params.dynatemp_range == 0.0f &&
       (params.preset != Preset::kLlamaCpp || !AnyTruncation(params))) {
     // Greedy with nothing to apply first: one argmax pass over the caller's row, no
-    // decoded copy; RAW logprobs add one exp pass over the row in place. A bad element
-    // falls through to the regular path, which names it.
+    // decoded copy; RAW logprobs add one exp pass over the row in place (and, with a
+    // bitmask, a max pass: the exp is over the row as given). A bad element falls
+    // through to the regular path, which names it.
     size_t best = 0;
     float best_value = 0.0f;
-    if (kernels::DecodeArgmax(logits, &best, &best_value) < 0) {
+    if (kernels::DecodeArgmax(logits, &best, &best_value, bitmask) < 0) {
       if (best_value == -kInf) return Invalid("logits: every token is masked");
       dist.SetOneHot(vocab, static_cast<int32_t>(best));
       raw_z = nullptr;
       raw_row = logits;
       if (need_raw) {
-        raw_lse = best_value + std::log(kernels::ExpSumTotal(logits, best_value, 1.0f));
+        float top = best_value;
+        if (bitmask != nullptr) kernels::DecodeAndMax(logits, nullptr, &top);
+        raw_lse = top + std::log(kernels::ExpSumTotal(logits, top, 1.0f));
       }
       return absl::OkStatus();
     }
   }
   ws.w.resize(vocab);
   float max = 0.0f;
+  float raw_max = 0.0f;  // need_raw: the maximum of the row as given, when raw_max_known
+  float* const raw_max_out = need_raw ? &raw_max : nullptr;
+  bool raw_max_known = true;
   int64_t bad;
   ws.prescanned = 0;
   bool z_sparse = false;  // z_buf holds only the top-k candidates
   if (logits.dtype != Dtype::kFloat32 && TopKFirst(params, vocab)) {
     // A 16-bit row that top-k cuts first: its candidate scan reads the row in place and
-    // checks it, and only the candidates are decoded, into z_buf at their ids; the row's
-    // maximum is theirs. No stage reads another logit (TopKFirst); RAW logprobs read
-    // the caller's row (raw_row).
+    // checks it (the bitmask applied to the lanes that beat its bar), and only the
+    // candidates are decoded, into z_buf at their ids; the row's maximum is theirs. No
+    // stage reads another logit (TopKFirst); RAW logprobs read the caller's row (raw_row).
+    ws.bitmask = bitmask;
     size_t count = 0;
     bad = stages::TopKScan(ws, TopKCount(params), &logits, &count);
     ws.z_buf.resize(vocab);
     ws.z = ws.z_buf.data();
-    max = -kInf;
     for (size_t j = 0; bad < 0 && j < count; ++j) {
-      const float v = kernels::ElementOf(logits, ws.ids[j]);
-      ws.z_buf[ws.ids[j]] = v;
-      max = v > max ? v : max;
+      ws.z_buf[ws.ids[j]] = kernels::ElementOf(logits, ws.ids[j]);
     }
+    max = bad < 0 ? CandidateMax(ws, count) : -kInf;
+    raw_max = max;
+    raw_max_known = bitmask == nullptr;
     ws.prescanned = count;
     z_sparse = true;
-  } else if (logits.dtype == Dtype::kFloat32 && !modifies &&
-             reinterpret_cast<uintptr_t>(logits.data) % alignof(float) == 0) {
-    // Nothing will modify the logits: read the caller's row in place, no decoded copy.
+  } else if (logits.dtype == Dtype::kFloat32 && !edits &&
+             reinterpret_cast<uintptr_t>(logits.data) % alignof(float) == 0 &&
+             (bitmask == nullptr || ReadsBitmaskInPlace(params, vocab))) {
+    // Nothing will edit the logits: read the caller's row in place, no decoded copy; a
+    // bitmask is applied by the kernels that read it (ws.bitmask).
     ws.z = static_cast<const float*>(logits.data);
-    bad = kernels::MaxChecked(ws.z, vocab, &max);
+    ws.bitmask = bitmask;
+    if (bitmask != nullptr && TopKByLogitsFirst(params, vocab)) {
+      // The check of every logit, then the masked candidate scan (RunStages' own, done
+      // here): the maximum of the allowed tokens is the candidates'.
+      bad = kernels::MaxChecked(ws.z, vocab, &raw_max);
+      size_t count = 0;
+      if (bad < 0) stages::TopKScan(ws, TopKCount(params), nullptr, &count);
+      max = CandidateMax(ws, count);
+      ws.prescanned = count;
+    } else {
+      bad = kernels::MaxChecked(ws.z, vocab, &max, bitmask, raw_max_out);
+    }
   } else {
+    // Decoded into z_buf, the bitmask applied in the same pass.
     ws.z_buf.resize(vocab);
     ws.z = ws.z_buf.data();
-    bad = kernels::DecodeAndMax(logits, ws.z_buf.data(), &max);
+    bad = kernels::DecodeAndMax(logits, ws.z_buf.data(), &max, bitmask, raw_max_out);
   }
   if (bad >= 0) {
     // The decode pass stops at a bad element without storing it; read it here.
@@ -201,15 +252,16 @@ absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingPara
         absl::StrCat("logits[", bad, "]: must not be ", std::isnan(value) ? "NaN" : "+inf"));
   }
   if (max == -kInf) return Invalid("logits: every token is masked");
-  raw_z = z_sparse ? nullptr : ws.z;
+  // RAW logprobs are over the row as given: z itself when it is that row (in place or
+  // decoded, not masked in z_buf, not edited), else the caller's row (raw_row).
+  const bool z_is_row = !z_sparse && ws.bitmask == bitmask && !edits;
+  raw_z = z_is_row ? ws.z : nullptr;
   raw_row = logits;
-  if (need_raw && modifies) {
-    raw_lse = max + std::log(kernels::ExpSumTotal(ws.z, vocab, max, 1.0f));
-    raw.resize(vocab);
-    std::memcpy(raw.data(), ws.z, vocab * sizeof(float));
-    raw_z = raw.data();
+  if (need_raw && (bitmask != nullptr || edits)) {
+    if (!raw_max_known) kernels::DecodeAndMax(logits, nullptr, &raw_max);  // checked above
+    raw_lse = raw_max + std::log(kernels::ExpSumTotal(logits, raw_max, 1.0f));
   }
-  if (modifies) {
+  if (edits) {
     status = stages::ApplyMasksAndPenalties(ws, params);
     if (!status.ok()) return status;
     // DRY with the penalties, then top-n-sigma on the logits (sampler/stages/).
@@ -221,7 +273,7 @@ absl::Status Sampler::Impl::Process(const LogitsView& logits, const SamplingPara
   }
   ws.unit_sum = -1.0;
   RunStages(params, max);
-  if (need_raw && !modifies) {
+  if (need_raw && bitmask == nullptr && !edits) {
     // The logits are untouched: a T = 1 pass of the pipeline already summed exp(z - max),
     // else sum it over the caller's row (the same values as z; a 16-bit row is half the
     // bytes).
@@ -244,6 +296,7 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
   float temperature = params.temperature;
   const size_t k = TopKCount(params);
   ws.top_p_done = false;
+  ws.min_p_done = false;
 
   if (params.preset == Preset::kLlamaCpp) {
     // Truncations on softmax(z) (T = 1), temperature last.
@@ -296,6 +349,9 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
   if (top_k_here && 2 * k < vocab) {
     // No exp over V: the later stages renormalise over the survivors anyway.
     stages::TopKByLogits(ws, k, /*keep_ties=*/hf || vllm, max, temperature);
+  } else if (vllm && params.min_p > 0.0f &&
+             stages::MinPByLogits(ws, params.min_p, MinKeep(params), max, temperature)) {
+    ws.min_p_done = true;  // VLLM's min-p from the logits: no exp over V either
   } else {
     // Block sums serve the dense draw and the exact mass of top-p by threshold.
     const bool by_threshold =
@@ -304,7 +360,7 @@ void Sampler::Impl::RunStages(const SamplingParams& params, float max) {
     const bool xtc_only = ws.xtc_fires && !CutsBesidesXtc(params);
     ws.total = !truncates || by_threshold || xtc_only
                    ? ExpSumWithBlocks(ws, max, temperature)
-                   : kernels::ExpSum(ws.z, vocab, max, temperature, ws.w.data());
+                   : kernels::ExpSum(ws.z, vocab, max, temperature, ws.w.data(), ws.bitmask);
     if (temperature == 1.0f) ws.unit_sum = ws.total;
     if (!truncates) {
       dist.SetDense(vocab, &ws.w, ws.total, &ws.block_sums);
@@ -492,9 +548,14 @@ void Sampler::Impl::KeptSet(std::string* out) const {
     stages::BitmaskSet(bits, static_cast<size_t>(dist.token()));
     return;
   }
-  // Entry by entry with the probability inline (ProbOf, the bits Prob gives): one pass.
+  // The probability inline (ProbOf, the bits Prob gives): one pass, a dense row's bits
+  // from SIMD compares (kernels::PositiveBits), a sparse one's entry by entry.
   const absl::Span<const float> weights = dist.weights();
   const double total = dist.total();
+  if (dist.dense()) {
+    kernels::PositiveBits(weights.data(), weights.size(), total, bits);
+    return;
+  }
   for (size_t i = 0; i < weights.size(); ++i) {
     if (kernels::ProbOf(weights[i], total) > 0.0f) {
       stages::BitmaskSet(bits, static_cast<size_t>(dist.id_at(i)));

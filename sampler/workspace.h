@@ -38,6 +38,10 @@ struct Workspace {
   // one call.
   const float* z = nullptr;
   size_t vocab = 0;
+  // A token bitmask that z does not hold yet (z is the caller's row, read in place): the
+  // kernels the pipeline then runs apply it as they read (kernels.h), and a stage that
+  // reads z outside the candidates tests it. Null when there is none or z_buf holds it.
+  const uint8_t* bitmask = nullptr;
   std::vector<float> z_buf;
   std::vector<float> w;             // weights exp((z - max) / T) by id
   std::vector<double> block_sums;   // ExpSumBlocks' sums of w per kDrawBlock block
@@ -49,6 +53,7 @@ struct Workspace {
   size_t n = 0;
   size_t prescanned = 0;    // top-k candidates in ids that Process scanned, else 0
   bool top_p_done = false;  // STANDARD top-p already applied (by threshold, on the row)
+  bool min_p_done = false;  // VLLM min-p already applied (by logits, on the row)
 
   // Buffers of the stages (each named where it is used).
   std::vector<int32_t> context;                    // penalties: sorted context ids

@@ -70,6 +70,28 @@ void ProbsImpl(const float* w, size_t n, double total, float* p) {
   for (; i < n; ++i) p[i] = ProbOf(w[i], total);
 }
 
+// bits of ProbOf(w[i], total) > 0: one compare per vector, its mask bits stored whole
+// (8 or 16 tokens, one or two bytes of the bitmask); targets of fewer lanes and the tail
+// set bit by bit.
+void PositiveBitsImpl(const float* w, size_t n, double total, uint8_t* bits) {
+  size_t i = 0;
+  if constexpr (hn::MaxLanes(DF()) >= 8) {
+    if (total >= kMinScaledTotal) {
+      const DF d;
+      const size_t N = hn::Lanes(d);
+      const VF s = hn::Set(d, static_cast<float>(1.0 / total));
+      const VF one = hn::Set(d, 1.0f);
+      for (; i + N <= n; i += N) {
+        const VF p = hn::Min(hn::Mul(hn::LoadU(d, w + i), s), one);
+        hn::StoreMaskBits(d, hn::Gt(p, hn::Zero(d)), bits + i / 8);
+      }
+    }
+  }
+  for (; i < n; ++i) {
+    if (ProbOf(w[i], total) > 0.0f) stages::BitmaskSet(bits, i);
+  }
+}
+
 // The double sum of w[0, n) in a fixed order on every target: lane j of 32 double
 // accumulators adds the elements i = j (mod 32) in index order, then the 32 are added
 // in lane order (AVX-512 keeps them in 4 vectors of 8, AVX2 in 8 of 4, SSE4 in 16 of
@@ -109,9 +131,14 @@ namespace tokensampler::sampler::kernels {
 HWY_EXPORT(BlockSumsImpl);
 HWY_EXPORT(ProbBlockSumsImpl);
 HWY_EXPORT(ProbsImpl);
+HWY_EXPORT(PositiveBitsImpl);
 HWY_EXPORT(SumImpl);
 
 double Sum(const float* w, size_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(w, n); }
+
+void PositiveBits(const float* w, size_t n, double total, uint8_t* bits) {
+  HWY_DYNAMIC_DISPATCH(PositiveBitsImpl)(w, n, total, bits);
+}
 
 void Probs(const float* w, size_t n, double total, float* p) {
   HWY_DYNAMIC_DISPATCH(ProbsImpl)(w, n, total, p);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "sampler/kernels.h"
 
@@ -20,21 +21,34 @@ namespace tokensampler::sampler::kernels {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Shared body: `load(i)` decodes lanes [i, i + N); `scalar(i)` element i.
-template <bool kStore = true, class Load, class Scalar>
-HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar, float* out,
-                              float* max) {
+// Shared body: `load(i)` decodes lanes [i, i + N); `scalar(i)` element i. With kMasked,
+// the lanes `bitmask` masks become -inf after the check (stored and maximised so) and,
+// with kRaw, *raw_max receives the maximum before the mask; without kMasked, *raw_max
+// (if not null) = *max.
+template <bool kStore, bool kMasked, bool kRaw, class Load, class Scalar>
+HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar,
+                              const uint8_t* bitmask, float* out, float* max, float* raw_max) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
   VF m0 = hn::Set(d, -std::numeric_limits<float>::infinity());
   VF m1 = m0;
+  VF r0 = m0;  // the raw maxima (kMasked)
+  VF r1 = m0;
   size_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    const VF a = load(i);
-    const VF b = load(i + N);
+    VF a = load(i);
+    VF b = load(i + N);
     // NaN and +inf both fail `v < inf`.
     if (HWY_UNLIKELY(!hn::AllTrue(d, hn::And(hn::Lt(a, inf), hn::Lt(b, inf))))) break;
+    if constexpr (kMasked) {
+      if constexpr (kRaw) {
+        r0 = hn::Max(r0, a);
+        r1 = hn::Max(r1, b);
+      }
+      a = MaskLanes(d, bitmask, i, a);
+      b = MaskLanes(d, bitmask, i + N, b);
+    }
     if constexpr (kStore) {
       hn::StoreU(a, d, out + i);
       hn::StoreU(b, d, out + i + N);
@@ -43,26 +57,47 @@ HWY_INLINE int64_t DecodeLoop(size_t n, const Load& load, const Scalar& scalar, 
     m1 = hn::Max(m1, b);
   }
   float m = hn::GetLane(hn::MaxOfLanes(d, hn::Max(m0, m1)));
+  float raw = kMasked ? hn::GetLane(hn::MaxOfLanes(d, hn::Max(r0, r1))) : m;
   for (; i < n; ++i) {
-    const float v = scalar(i);
+    float v = scalar(i);
     if (!(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
+    raw = v > raw ? v : raw;
+    if constexpr (kMasked) {
+      v = stages::BitmaskAllows(bitmask, i) ? v : -std::numeric_limits<float>::infinity();
+    }
     if constexpr (kStore) out[i] = v;
     m = v > m ? v : m;
   }
   *max = m;
+  if (raw_max != nullptr) *raw_max = raw;
   return -1;
 }
 
-int64_t MaxCheckedImpl(const float* z, size_t n, float* max) {
-  const DF d;
-  return DecodeLoop</*kStore=*/false>(
-      n, [&](size_t i) { return hn::LoadU(d, z + i); }, [&](size_t i) { return z[i]; },
-      nullptr, max);
+// DecodeLoop with kStore = (out != null), kMasked = (bitmask != null) and kRaw =
+// (raw_max != null).
+template <class Load, class Scalar>
+HWY_INLINE int64_t DecodeAny(size_t n, const Load& load, const Scalar& scalar,
+                             const uint8_t* bitmask, float* out, float* max, float* raw_max) {
+  const auto masked = [&](auto store) {
+    constexpr bool kStore = decltype(store)::value;
+    return raw_max == nullptr
+               ? DecodeLoop<kStore, true, false>(n, load, scalar, bitmask, out, max, raw_max)
+               : DecodeLoop<kStore, true, true>(n, load, scalar, bitmask, out, max, raw_max);
+  };
+  if (out == nullptr) {
+    return bitmask == nullptr
+               ? DecodeLoop<false, false, false>(n, load, scalar, bitmask, out, max, raw_max)
+               : masked(std::false_type());
+  }
+  return bitmask == nullptr
+             ? DecodeLoop<true, false, false>(n, load, scalar, bitmask, out, max, raw_max)
+             : masked(std::true_type());
 }
 
-int64_t DecodeAndMaxImpl(const LogitsView& in, float* out, float* max) {
+int64_t DecodeAndMaxImpl(const LogitsView& in, float* out, float* max, const uint8_t* bitmask,
+                         float* raw_max) {
   return WithRowReader(in, [&](const auto& load, const auto& scalar) {
-    return DecodeLoop(in.size, load, scalar, out, max);
+    return DecodeAny(in.size, load, scalar, bitmask, out, max, raw_max);
   });
 }
 
@@ -88,9 +123,13 @@ float MaxImpl(const float* z, size_t n) {
 // With block_sums, also block_sums[b] = SumRange of block b's weights, read back while
 // the block is still in L1 (kSumBlock == kDrawBlock). Without kStore, w is not written
 // (block_sums must be null); the total is the same.
-template <bool kStore, class Load, class Scalar>
+// With kMasked, the lanes `bitmask` masks weigh +0 (what -inf gives): their exp is
+// computed from the unmasked logit and then replaced, so that a masked lane never sends
+// its vector down ExpVec's slower path for very negative arguments.
+template <bool kStore, bool kMasked = false, class Load, class Scalar>
 HWY_INLINE double ExpSumLoop(size_t n, const Load& load, const Scalar& scalar, float max,
-                             float temperature, float* w, double* block_sums) {
+                             float temperature, float* w, double* block_sums,
+                             const uint8_t* bitmask = nullptr) {
   const DF d;
   constexpr size_t kN = hn::MaxLanes(DF());
   // Lanes wider than 16 floats would mix partials (no x86 target has them): the scalar
@@ -111,7 +150,8 @@ HWY_INLINE double ExpSumLoop(size_t n, const Load& load, const Scalar& scalar, f
       if (unit_t) {
         for (; i + kSumLanes <= end; i += kSumLanes) {
           for (size_t k = 0; k < kAcc; ++k) {
-            const VF e = ExpVecAny(d, hn::Sub(load(i + k * kN), vmax));
+            VF e = ExpVecAny(d, hn::Sub(load(i + k * kN), vmax));
+            if constexpr (kMasked) e = hn::IfThenElseZero(AllowedLanes(d, bitmask, i + k * kN), e);
             if constexpr (kStore) hn::StoreU(e, d, w + i + k * kN);
             acc[k] = hn::Add(acc[k], e);
           }
@@ -119,7 +159,8 @@ HWY_INLINE double ExpSumLoop(size_t n, const Load& load, const Scalar& scalar, f
       } else {
         for (; i + kSumLanes <= end; i += kSumLanes) {
           for (size_t k = 0; k < kAcc; ++k) {
-            const VF e = ExpVecAny(d, hn::Div(hn::Sub(load(i + k * kN), vmax), vt));
+            VF e = ExpVecAny(d, hn::Div(hn::Sub(load(i + k * kN), vmax), vt));
+            if constexpr (kMasked) e = hn::IfThenElseZero(AllowedLanes(d, bitmask, i + k * kN), e);
             if constexpr (kStore) hn::StoreU(e, d, w + i + k * kN);
             acc[k] = hn::Add(acc[k], e);
           }
@@ -130,7 +171,11 @@ HWY_INLINE double ExpSumLoop(size_t n, const Load& load, const Scalar& scalar, f
       for (size_t j = 0; j < kSumLanes; ++j) partial[j] = 0.0f;
     }
     for (; i < end; ++i) {
-      const float e = ExpNonPositive((scalar(i) - max) / temperature);
+      float v = scalar(i);
+      if constexpr (kMasked) {
+        v = stages::BitmaskAllows(bitmask, i) ? v : -std::numeric_limits<float>::infinity();
+      }
+      const float e = ExpNonPositive((v - max) / temperature);
       if constexpr (kStore) w[i] = e;
       partial[(i - block) % kSumLanes] += e;
     }
@@ -143,11 +188,15 @@ HWY_INLINE double ExpSumLoop(size_t n, const Load& load, const Scalar& scalar, f
 }
 
 double ExpSumImpl(const float* z, size_t n, float max, float temperature, float* w,
-                  double* block_sums) {
+                  double* block_sums, const uint8_t* bitmask) {
   const DF d;
-  return ExpSumLoop</*kStore=*/true>(
-      n, [&](size_t i) { return hn::LoadU(d, z + i); }, [&](size_t i) { return z[i]; }, max,
-      temperature, w, block_sums);
+  const auto load = [&](size_t i) { return hn::LoadU(d, z + i); };
+  const auto scalar = [&](size_t i) { return z[i]; };
+  if (bitmask != nullptr) {
+    return ExpSumLoop</*kStore=*/true, /*kMasked=*/true>(n, load, scalar, max, temperature, w,
+                                                         block_sums, bitmask);
+  }
+  return ExpSumLoop</*kStore=*/true>(n, load, scalar, max, temperature, w, block_sums);
 }
 
 double ExpSumTotalImpl(const LogitsView& in, float max, float temperature) {
@@ -162,10 +211,11 @@ double ExpSumTotalImpl(const LogitsView& in, float max, float temperature) {
 // prefix; then the tail [i, n) element by element through `scalar`. With `check`, returns
 // the index of the first NaN or +inf of the tail (the chains stop before a block holding
 // one), else -1 with *argmax and *max set.
+// With a `bitmask`, the tail's masked elements count as -inf (after their check).
 template <class VI, class Scalar>
-HWY_INLINE int64_t FinishArgmax(VF b0, VF b1, VF b2, VF b3, VI i0, VI i1, VI i2, VI i3,
-                                size_t i, size_t n, const Scalar& scalar, bool check,
-                                size_t* argmax, float* max) {
+HWY_INLINE int64_t FinishArgmax(VF b0, VF b1, VF b2, VF b3, VI i0, VI i1, VI i2, VI i3, size_t i,
+                                size_t n, const Scalar& scalar, bool check, size_t* argmax,
+                                float* max, const uint8_t* bitmask = nullptr) {
   const DF d;
   const DI di;
   const VF top = hn::MaxOfLanes(d, hn::Max(hn::Max(b0, b1), hn::Max(b2, b3)));
@@ -181,8 +231,11 @@ HWY_INLINE int64_t FinishArgmax(VF b0, VF b1, VF b2, VF b3, VI i0, VI i1, VI i2,
     result = static_cast<size_t>(hn::GetLane(hn::MinOfLanes(di, cand)));
   }
   for (; i < n; ++i) {
-    const float v = scalar(i);
+    float v = scalar(i);
     if (check && !(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
+    if (bitmask != nullptr && !stages::BitmaskAllows(bitmask, i)) {
+      v = -std::numeric_limits<float>::infinity();
+    }
     if (v > m) {
       m = v;
       result = i;
@@ -197,10 +250,11 @@ HWY_INLINE int64_t FinishArgmax(VF b0, VF b1, VF b2, VF b3, VI i0, VI i1, VI i2,
 // it, with (if `check`) the NaN/+inf rule of DecodeAndMax, and no copy of the row. Four
 // independent (best, index) chains hide the compare-and-blend latency; each keeps the
 // lowest index of its maximum (strict >), so the lowest index among the chains' lanes
-// equal to the overall maximum is the first maximum of the row.
-template <class Load, class Scalar>
+// equal to the overall maximum is the first maximum of the row. With kMasked, the lanes
+// `bitmask` masks read as -inf after the check.
+template <bool kMasked = false, class Load, class Scalar>
 HWY_INLINE int64_t ArgmaxLoop(size_t n, const Load& load, const Scalar& scalar, bool check,
-                              size_t* argmax, float* max) {
+                              size_t* argmax, float* max, const uint8_t* bitmask = nullptr) {
   const DF d;
   const DI di;
   const size_t N = hn::Lanes(d);
@@ -219,8 +273,14 @@ HWY_INLINE int64_t ArgmaxLoop(size_t n, const Load& load, const Scalar& scalar, 
                               hn::And(hn::Lt(v2, inf), hn::Lt(v3, inf)));
       if (HWY_UNLIKELY(!hn::AllTrue(d, ok))) break;
     }
-    const auto g0 = hn::Gt(v0, b0), g1 = hn::Gt(v1, b1), g2 = hn::Gt(v2, b2),
-               g3 = hn::Gt(v3, b3);
+    auto g0 = hn::Gt(v0, b0), g1 = hn::Gt(v1, b1), g2 = hn::Gt(v2, b2), g3 = hn::Gt(v3, b3);
+    if constexpr (kMasked) {
+      // A masked lane never beats its chain (as -inf would not): one AND per vector.
+      g0 = hn::And(g0, AllowedLanes(d, bitmask, i));
+      g1 = hn::And(g1, AllowedLanes(d, bitmask, i + N));
+      g2 = hn::And(g2, AllowedLanes(d, bitmask, i + 2 * N));
+      g3 = hn::And(g3, AllowedLanes(d, bitmask, i + 3 * N));
+    }
     b0 = hn::IfThenElse(g0, v0, b0);
     b1 = hn::IfThenElse(g1, v1, b1);
     b2 = hn::IfThenElse(g2, v2, b2);
@@ -234,7 +294,8 @@ HWY_INLINE int64_t ArgmaxLoop(size_t n, const Load& load, const Scalar& scalar, 
     i3 = hn::IfThenElse(hn::RebindMask(di, g3), x3, i3);
     idx = hn::Add(x3, step);
   }
-  return FinishArgmax(b0, b1, b2, b3, i0, i1, i2, i3, i, n, scalar, check, argmax, max);
+  return FinishArgmax(b0, b1, b2, b3, i0, i1, i2, i3, i, n, scalar, check, argmax, max,
+                      kMasked ? bitmask : nullptr);
 }
 
 size_t ArgmaxImpl(const float* z, size_t n) {
@@ -293,8 +354,17 @@ int64_t Bf16ArgmaxImpl(const unsigned char* bytes, size_t n, size_t* argmax, flo
       max);
 }
 
-int64_t DecodeArgmaxImpl(const LogitsView& in, size_t* argmax, float* max) {
+int64_t DecodeArgmaxImpl(const LogitsView& in, size_t* argmax, float* max, const uint8_t* bitmask) {
   const unsigned char* bytes = static_cast<const unsigned char*>(in.data);
+  if (bitmask != nullptr) {
+    // Lanes in token order (not Bf16ArgmaxImpl's even/odd split), so that lane j of the
+    // vector at i is token i + j, whose bit AllowedLanes reads.
+    return WithRowReader(in, [&](const auto& load, const auto& scalar) {
+      return ArgmaxLoop</*kMasked=*/true>(
+          in.size, [&](DF, size_t i) { return load(i); }, scalar, /*check=*/true, argmax, max,
+          bitmask);
+    });
+  }
   switch (in.dtype) {
     case Dtype::kBFloat16:
       return Bf16ArgmaxImpl(bytes, in.size, argmax, max);
@@ -327,7 +397,6 @@ HWY_AFTER_NAMESPACE();
 namespace tokensampler::sampler::kernels {
 
 HWY_EXPORT(DecodeAndMaxImpl);
-HWY_EXPORT(MaxCheckedImpl);
 HWY_EXPORT(MaxImpl);
 HWY_EXPORT(ExpSumImpl);
 HWY_EXPORT(ExpSumTotalImpl);
@@ -335,19 +404,21 @@ HWY_EXPORT(ArgmaxImpl);
 HWY_EXPORT(DecodeArgmaxImpl);
 HWY_EXPORT(TargetImpl);
 
-int64_t DecodeAndMax(const LogitsView& in, float* out, float* max) {
-  return HWY_DYNAMIC_DISPATCH(DecodeAndMaxImpl)(in, out, max);
+int64_t DecodeAndMax(const LogitsView& in, float* out, float* max, const uint8_t* bitmask,
+                     float* raw_max) {
+  return HWY_DYNAMIC_DISPATCH(DecodeAndMaxImpl)(in, out, max, bitmask, raw_max);
 }
-int64_t MaxChecked(const float* z, size_t n, float* max) {
-  return HWY_DYNAMIC_DISPATCH(MaxCheckedImpl)(z, n, max);
+int64_t MaxChecked(const float* z, size_t n, float* max, const uint8_t* bitmask, float* raw_max) {
+  return DecodeAndMax(LogitsView{z, n, Dtype::kFloat32}, nullptr, max, bitmask, raw_max);
 }
 float Max(const float* z, size_t n) { return HWY_DYNAMIC_DISPATCH(MaxImpl)(z, n); }
-double ExpSum(const float* z, size_t n, float max, float temperature, float* w) {
-  return HWY_DYNAMIC_DISPATCH(ExpSumImpl)(z, n, max, temperature, w, nullptr);
+double ExpSum(const float* z, size_t n, float max, float temperature, float* w,
+              const uint8_t* bitmask) {
+  return HWY_DYNAMIC_DISPATCH(ExpSumImpl)(z, n, max, temperature, w, nullptr, bitmask);
 }
 double ExpSumBlocks(const float* z, size_t n, float max, float temperature, float* w,
-                    double* block_sums) {
-  return HWY_DYNAMIC_DISPATCH(ExpSumImpl)(z, n, max, temperature, w, block_sums);
+                    double* block_sums, const uint8_t* bitmask) {
+  return HWY_DYNAMIC_DISPATCH(ExpSumImpl)(z, n, max, temperature, w, block_sums, bitmask);
 }
 double ExpSumTotal(const LogitsView& in, float max, float temperature) {
   return HWY_DYNAMIC_DISPATCH(ExpSumTotalImpl)(in, max, temperature);
@@ -356,8 +427,8 @@ double ExpSumTotal(const float* z, size_t n, float max, float temperature) {
   return ExpSumTotal(LogitsView{z, n, Dtype::kFloat32}, max, temperature);
 }
 size_t Argmax(const float* z, size_t n) { return HWY_DYNAMIC_DISPATCH(ArgmaxImpl)(z, n); }
-int64_t DecodeArgmax(const LogitsView& in, size_t* argmax, float* max) {
-  return HWY_DYNAMIC_DISPATCH(DecodeArgmaxImpl)(in, argmax, max);
+int64_t DecodeArgmax(const LogitsView& in, size_t* argmax, float* max, const uint8_t* bitmask) {
+  return HWY_DYNAMIC_DISPATCH(DecodeArgmaxImpl)(in, argmax, max, bitmask);
 }
 int64_t DispatchedTarget() { return HWY_DYNAMIC_DISPATCH(TargetImpl)(); }
 

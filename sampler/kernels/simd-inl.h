@@ -19,6 +19,7 @@
 #include "sampler/exp.h"
 #include "sampler/half.h"
 #include "sampler/params.h"
+#include "sampler/stages/bitmask.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace tokensampler::sampler::kernels {
@@ -121,6 +122,35 @@ HWY_INLINE VF DecodeFp16(DF d, const unsigned char* bytes) {
   return hn::BitCast(d, hn::Or(mag_bits, sign));
 }
 
+// Lane j's bit in a mask word, for AllowedLanes on targets of fewer than 8 lanes.
+alignas(64) inline constexpr uint32_t kLaneBits[32] = {
+    1u << 0,  1u << 1,  1u << 2,  1u << 3,  1u << 4,  1u << 5,  1u << 6,  1u << 7,
+    1u << 8,  1u << 9,  1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15,
+    1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
+    1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31};
+
+// Lanes [i, i + N) of a token bitmask (sampler/stages/bitmask.h) as a mask: lane j is
+// true when token i + j is allowed. With 8 lanes or more, the (N + 7) / 8 bytes from
+// byte i / 8 are those lanes' bits exactly (AVX-512: one mask-register load); with
+// fewer, the lanes test their bits of the 32-bit word. No per-token branch either way.
+// REQUIRES: i a multiple of N, N divides 32 (every x86 target), tokens [i, i + N) in
+// the bitmask's range.
+HWY_INLINE hn::Mask<DF> AllowedLanes(DF d, const uint8_t* bitmask, size_t i) {
+  static_assert(32 % hn::MaxLanes(DF()) == 0, "a vector's lanes share one mask word");
+  if constexpr (hn::MaxLanes(DF()) >= 8) {
+    return hn::LoadMaskBits(d, bitmask + i / 8);
+  } else {
+    const DU du;
+    const uint32_t bits = stages::BitmaskWord(bitmask, i >> 5) >> (i & 31);
+    return hn::RebindMask(d, hn::TestBit(hn::Set(du, bits), hn::LoadU(du, kLaneBits)));
+  }
+}
+
+// v with the lanes the bitmask masks set to -inf.
+HWY_INLINE VF MaskLanes(DF d, const uint8_t* bitmask, size_t i, VF v) {
+  return hn::IfThenElse(AllowedLanes(d, bitmask, i), v,
+                        hn::Set(d, -std::numeric_limits<float>::infinity()));
+}
 
 // Calls f(load, scalar) with the readers of `in`'s dtype: `load(i)` decodes lanes
 // [i, i + N) to float, `scalar(i)` element i (the row may be unaligned).

@@ -20,8 +20,10 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Streams z once keeping a buffer of ids whose logit beats the bar; see TopKCandidates.
-size_t TopKCandidatesImpl(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
-                          float* bar_out, float floor) {
+// With kMasked, a vector that beats the bar is masked (MaskLanes) and tested again.
+template <bool kMasked>
+size_t TopKCandidatesLoop(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
+                          float* bar_out, float floor, const uint8_t* bitmask) {
   const DF d;
   const DI di;
   const size_t N = hn::Lanes(d);
@@ -40,22 +42,33 @@ size_t TopKCandidatesImpl(const float* z, size_t n, size_t k, int32_t* buf, size
   auto idx = hn::Iota(di, 0);
   const auto stride = hn::Set(di, static_cast<int32_t>(N));
   for (; i + N <= n; i += N, idx = hn::Add(idx, stride)) {
-    const auto pass = hn::Gt(hn::LoadU(d, z + i), hn::Set(d, bar));
-    if (HWY_LIKELY(hn::AllFalse(d, pass))) continue;
+    VF v = hn::LoadU(d, z + i);
+    if (HWY_LIKELY(hn::AllFalse(d, hn::Gt(v, hn::Set(d, bar))))) continue;
+    if constexpr (kMasked) {
+      v = MaskLanes(d, bitmask, i, v);
+      if (hn::AllFalse(d, hn::Gt(v, hn::Set(d, bar)))) continue;
+    }
     if (count + 2 * N > cap) shrink();
     // The bar may have risen: compare again.
-    const auto pass2 = hn::RebindMask(di, hn::Gt(hn::LoadU(d, z + i), hn::Set(d, bar)));
+    const auto pass2 = hn::RebindMask(di, hn::Gt(v, hn::Set(d, bar)));
     hn::StoreU(hn::Compress(idx, pass2), di, buf + count);  // full vector: needs slack
     count += hn::CountTrue(di, pass2);
   }
   for (; i < n; ++i) {
-    if (z[i] > bar) {
+    const bool allowed = !kMasked || stages::BitmaskAllows(bitmask, i);
+    if (z[i] > bar && allowed) {
       if (count + 1 > cap) shrink();
       if (z[i] > bar) buf[count++] = static_cast<int32_t>(i);
     }
   }
   *bar_out = bar;
   return count;
+}
+
+size_t TopKCandidatesImpl(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
+                          float* bar_out, float floor, const uint8_t* bitmask) {
+  return bitmask == nullptr ? TopKCandidatesLoop<false>(z, n, k, buf, cap, bar_out, floor, nullptr)
+                            : TopKCandidatesLoop<true>(z, n, k, buf, cap, bar_out, floor, bitmask);
 }
 
 // TopKCandidatesImpl's buffer and steps for a row whose logits are read through
@@ -108,17 +121,19 @@ struct TopKBuffer {
 // included, sends its block through the per-N steps of TopKCandidatesImpl, which
 // therefore sees the same vectors at the same bars and leaves the same buffer, after
 // checking the block for NaN/+inf. A +inf always fails the skip test: the bar is -inf,
-// the floor (< +inf) or the logit of a buffered, hence checked, id.
+// the floor (< +inf) or the logit of a buffered, hence checked, id. With a `bitmask`,
+// the lanes it masks are offered as -inf (after the check, which reads them unmasked).
 template <class Pair, class Load, class Value>
 HWY_INLINE int64_t TopKLoop16(size_t n, const Pair& pair, const Load& load, const Value& value,
-                              TopKBuffer<Value>& top) {
+                              const uint8_t* bitmask, TopKBuffer<Value>& top) {
   const DF d;
   const DI di;
   const size_t N = hn::Lanes(d);
   const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
   const auto iota = hn::Iota(di, 0);
   auto offer = [&](size_t at) HWY_ATTR __attribute__((always_inline)) {
-    const VF v = load(at);
+    VF v = load(at);
+    if (bitmask != nullptr) v = MaskLanes(d, bitmask, at, v);
     if (hn::AllFalse(d, hn::Gt(v, hn::Set(d, top.bar)))) return;
     top.Offer(v, hn::Add(iota, hn::Set(di, static_cast<int32_t>(at))));
   };
@@ -147,13 +162,15 @@ HWY_INLINE int64_t TopKLoop16(size_t n, const Pair& pair, const Load& load, cons
   for (; i < n; ++i) {
     const float v = value(i);
     if (!(v < std::numeric_limits<float>::infinity())) return static_cast<int64_t>(i);
-    if (!stopped) top.OfferOne(i, v);
+    const bool allowed = bitmask == nullptr || stages::BitmaskAllows(bitmask, i);
+    if (!stopped && allowed) top.OfferOne(i, v);
   }
   return -1;
 }
 
 int64_t DecodeTopKCandidatesImpl(const LogitsView& in, size_t k, int32_t* buf, size_t cap,
-                                 size_t* count, float* bar_out, float floor) {
+                                 size_t* count, float* bar_out, float floor,
+                                 const uint8_t* bitmask) {
   const DF d;
   const DU du;
   const size_t N = hn::Lanes(d);
@@ -171,7 +188,7 @@ int64_t DecodeTopKCandidatesImpl(const LogitsView& in, size_t k, int32_t* buf, s
       *b = hn::BitCast(d, hn::And(u, high));
     };
     const auto load = [&](size_t i) { return DecodeBf16(d, bytes + 2 * i); };
-    bad = TopKLoop16(in.size, pair, load, value, top);
+    bad = TopKLoop16(in.size, pair, load, value, bitmask, top);
     *count = top.count;
     *bar_out = top.bar;
   } else {
@@ -194,7 +211,7 @@ int64_t DecodeTopKCandidatesImpl(const LogitsView& in, size_t k, int32_t* buf, s
       *b = load(i + N);
     };
 #endif
-    bad = TopKLoop16(in.size, pair, load, value, top);
+    bad = TopKLoop16(in.size, pair, load, value, bitmask, top);
     *count = top.count;
     *bar_out = top.bar;
   }
@@ -210,14 +227,15 @@ namespace tokensampler::sampler::kernels {
 HWY_EXPORT(TopKCandidatesImpl);
 HWY_EXPORT(DecodeTopKCandidatesImpl);
 
-size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap,
-                      float* bar, float floor) {
-  return HWY_DYNAMIC_DISPATCH(TopKCandidatesImpl)(z, n, k, buf, cap, bar, floor);
+size_t TopKCandidates(const float* z, size_t n, size_t k, int32_t* buf, size_t cap, float* bar,
+                      float floor, const uint8_t* bitmask) {
+  return HWY_DYNAMIC_DISPATCH(TopKCandidatesImpl)(z, n, k, buf, cap, bar, floor, bitmask);
 }
 
 int64_t DecodeTopKCandidates(const LogitsView& in, size_t k, int32_t* buf, size_t cap,
-                             size_t* count, float* bar, float floor) {
-  return HWY_DYNAMIC_DISPATCH(DecodeTopKCandidatesImpl)(in, k, buf, cap, count, bar, floor);
+                             size_t* count, float* bar, float floor, const uint8_t* bitmask) {
+  return HWY_DYNAMIC_DISPATCH(DecodeTopKCandidatesImpl)(in, k, buf, cap, count, bar, floor,
+                                                        bitmask);
 }
 
 }  // namespace tokensampler::sampler::kernels

@@ -50,16 +50,18 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
           const VF zv = hn::LoadU(d, z + at);
           const auto keep = hn::Ge(zv, t);
           if (hn::AllFalse(d, keep)) continue;
-          const VF wv = hn::LoadU(d, w + at);
-          acc[k] = hn::Add(acc[k], hn::IfThenElseZero(keep, wv));
           const auto keep_i = hn::RebindMask(di, keep);
           // Register compress + full store (memory-destination compress is slow on
           // some CPUs): at most `at` ids precede, so the store stays below at + N <= n.
           const auto lane_ids = hn::Add(iota, hn::Set(di, static_cast<int32_t>(at)));
           hn::StoreU(hn::Compress(lane_ids, keep_i), di, ids + count);
-          if (values) {
-            hn::StoreU(hn::Compress(zv, keep), d, zs + count);
-            hn::StoreU(hn::Compress(wv, keep), d, ws + count);
+          if (w != nullptr) {
+            const VF wv = hn::LoadU(d, w + at);
+            acc[k] = hn::Add(acc[k], hn::IfThenElseZero(keep, wv));
+            if (values) {
+              hn::StoreU(hn::Compress(zv, keep), d, zs + count);
+              hn::StoreU(hn::Compress(wv, keep), d, ws + count);
+            }
           }
           count += hn::CountTrue(di, keep_i);
         }
@@ -72,7 +74,7 @@ size_t CollectAtLeastImpl(const float* z, const float* w, size_t n, float thresh
             ws[count] = w[i];
           }
           ids[count++] = static_cast<int32_t>(i);
-          partial[(i - block) % kSumLanes] += w[i];
+          if (w != nullptr) partial[(i - block) % kSumLanes] += w[i];
         }
       }
       for (size_t j = 0; j < kSumLanes; ++j) total += partial[j];

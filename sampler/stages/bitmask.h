@@ -6,7 +6,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 
 namespace tokensampler::sampler::stages {
 
@@ -21,15 +20,17 @@ inline void BitmaskSet(uint8_t* bitmask, size_t id) {
   bitmask[id >> 3] = static_cast<uint8_t>(bitmask[id >> 3] | (1u << (id & 7)));
 }
 
-// out[i] = in[i] where bit i of `bitmask` is set, else -inf, for i in [0, n); returns the
-// maximum of out (-inf when every token is masked). One SIMD pass with no per-token
-// branch: each vector of lanes reads its bits from one mask word (the lane counts, 1 to
-// 16, divide 32). `in` may equal `out`; no alignment needed. REQUIRES: `bitmask` holds
-// BitmaskBytes(n) bytes (bits past n are ignored).
-float ApplyBitmask(const uint8_t* bitmask, const float* in, size_t n, float* out);
+// Word `w` of a bitmask (tokens 32w .. 32w + 31 in bits 0 .. 31), whatever the host's
+// byte order.
+inline uint32_t BitmaskWord(const uint8_t* bitmask, size_t w) {
+  const uint8_t* b = bitmask + 4 * w;
+  return static_cast<uint32_t>(b[0]) | static_cast<uint32_t>(b[1]) << 8 |
+         static_cast<uint32_t>(b[2]) << 16 | static_cast<uint32_t>(b[3]) << 24;
+}
 
-// The scalar reference of ApplyBitmask, element by element; the same results.
-float ApplyBitmaskScalar(const uint8_t* bitmask, const float* in, size_t n, float* out);
+// The kernels take a bitmask where they read the row (sampler/kernels.h: MaxChecked,
+// DecodeAndMax, ExpSum, the top-k scans, DecodeArgmax): a masked token reads as -inf,
+// selected per vector from the mask's bits, no per-token branch.
 
 }  // namespace tokensampler::sampler::stages
 

@@ -38,6 +38,11 @@ void TopPLlamaRow(Workspace& ws, const SamplingParams& p) {
 void MinPProbRow(Workspace& ws, const SamplingParams& p) {
   if (p.min_p > 0.0f) MinPProb(ws, p.min_p, MinKeep(p));
 }
+// VLLM's min-p keeps the candidates' order (that of MinPByLogits, which RunStages tries
+// first and which then did the cut).
+void MinPVllmRow(Workspace& ws, const SamplingParams& p) {
+  if (p.min_p > 0.0f && !ws.min_p_done) MinPProb(ws, p.min_p, MinKeep(p), /*keep_order=*/true);
+}
 void MinPLlamaRow(Workspace& ws, const SamplingParams& p) {
   if (p.min_p > 0.0f) MinPLlama(ws, p.min_p, MinKeep(p));
 }
@@ -80,7 +85,7 @@ constexpr ChainRow kChain[] = {
     {Preset::kLlamaCpp, XtcRow},
     // vLLM v1: min-p -> top-k (ties kept) -> top-p (temperature first); llama.cpp's other
     // samplers are rejected (validate_chain.cc).
-    {Preset::kVllm, MinPProbRow},
+    {Preset::kVllm, MinPVllmRow},
     {Preset::kVllm, TopKAfterMinPRow},
     {Preset::kVllm, TopPVllmRow},
 };

@@ -13,7 +13,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "sampler/stages/bad_words.h"
-#include "sampler/stages/bitmask.h"
 #include "sampler/stages/dry.h"
 #include "sampler/stages/min_tokens.h"
 #include "sampler/stages/no_repeat_ngram.h"
@@ -32,13 +31,17 @@ bool RepetitionOn(const SamplingParams& p) {
 
 bool OutputStagesOn(const SamplingParams& p) {
   const size_t output = p.output_token_ids().size();
-  return !p.allowed_token_bitmask.empty() || !p.bad_words.empty() ||
+  return !p.bad_words.empty() ||
          (p.min_tokens > 0 && !p.stop_token_ids.empty() &&
           output < static_cast<size_t>(p.min_tokens)) ||
          (p.no_repeat_ngram_size > 0 && output > 0);
 }
 
 bool ModifiesLogits(const SamplingParams& p) {
+  return EditsLogits(p) || !p.allowed_token_bitmask.empty();
+}
+
+bool EditsLogits(const SamplingParams& p) {
   const bool penalties =
       RepetitionOn(p) || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f;
   return !p.allowed_token_ids.empty() || !p.banned_token_ids.empty() || !p.logit_bias.empty() ||
@@ -61,9 +64,6 @@ absl::Status ApplyMasksAndPenalties(Workspace& ws, const SamplingParams& p) {
     for (size_t i = 0; i < v; ++i) {
       if (!ws.allowed[i]) ws.z_buf[i] = -kInf;
     }
-  }
-  if (!p.allowed_token_bitmask.empty()) {
-    ApplyBitmask(p.allowed_token_bitmask.data, ws.z_buf.data(), v, ws.z_buf.data());
   }
   for (int32_t id : p.banned_token_ids) ws.z_buf[id] = -kInf;
   BanBadWords(p.bad_words, p.output_token_ids(), ws.z_buf.data());

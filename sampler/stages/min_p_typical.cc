@@ -18,12 +18,23 @@ namespace tokensampler::sampler::stages {
 namespace {
 
 // Keeps the candidates for which keep(id) holds, or, if fewer than min_keep do, the best
-// min_keep (Before order) of all.
+// min_keep (Before order) of all. With keep_order, the kept ones stay in their order.
 template <class Keep>
-void KeepWhere(Workspace& ws, size_t min_keep, const Keep& keep) {
+void KeepWhere(Workspace& ws, size_t min_keep, bool keep_order, const Keep& keep) {
   const size_t all = ws.n;
-  const auto end = std::partition(ws.ids.begin(), ws.ids.begin() + all, keep);
-  const size_t kept = static_cast<size_t>(end - ws.ids.begin());
+  size_t kept;
+  if (keep_order) {
+    kept = static_cast<size_t>(std::count_if(ws.ids.begin(), ws.ids.begin() + all, keep));
+    if (kept >= min_keep) {
+      size_t out = 0;
+      for (size_t i = 0; i < all; ++i) {
+        if (keep(ws.ids[i])) ws.ids[out++] = ws.ids[i];
+      }
+    }
+  } else {
+    const auto end = std::partition(ws.ids.begin(), ws.ids.begin() + all, keep);
+    kept = static_cast<size_t>(end - ws.ids.begin());
+  }
   if (kept >= min_keep) {
     ws.n = kept;
   } else {
@@ -31,9 +42,63 @@ void KeepWhere(Workspace& ws, size_t min_keep, const Keep& keep) {
   }
 }
 
+// MinPByLogits applies below this min_p only by the exp pass (min_p * p_max could then
+// leave the normal floats, where the rounding bound below does not hold).
+constexpr float kMinPByLogitsLeast = 1e-20f;
+// The band around the cut (relative, in weight) inside which the rounding of p = w / mass
+// could decide: 16x the three float roundings that separate w from the test.
+constexpr double kMinPBand = 0x1p-20;
+// The margin in the exp's argument below log(min_p) under which a logit surely fails:
+// e^-1e-3 < 1 - 2^-20 with room for the rounding of (z - max) / T and of the exp.
+constexpr double kMinPLogMargin = 1e-3;
+
 }  // namespace
 
-void MinPProb(Workspace& ws, float min_p, size_t min_keep) {
+bool MinPByLogits(Workspace& ws, float min_p, size_t min_keep, float z_max, float temperature) {
+  if (!(min_p >= kMinPByLogitsLeast)) return false;
+  // The survivors of a logit floor: every token below it has w < min_p (1 - kMinPBand)
+  // (see kMinPLogMargin), so fails; the floor is rounded down to a float.
+  const double cut =
+      static_cast<double>(z_max) +
+      static_cast<double>(temperature) * (std::log(static_cast<double>(min_p)) - kMinPLogMargin);
+  float floor = static_cast<float>(cut);
+  if (static_cast<double>(floor) > cut) {
+    floor = std::nextafter(floor, -std::numeric_limits<float>::infinity());
+  }
+  ws.ids.resize(ws.vocab);
+  double unused;
+  const size_t listed =
+      kernels::CollectAtLeast(ws.z, nullptr, ws.vocab, floor, ws.ids.data(), &unused);
+  // Their weights, the bits ExpSum gives (a weight of 0 is no candidate, as in Collect).
+  float w_max = 0.0f;
+  size_t n = 0;
+  for (size_t i = 0; i < listed; ++i) {
+    const int32_t id = ws.ids[i];
+    const float w = kernels::ExpNonPositive((ws.z[id] - z_max) / temperature);
+    ws.w[id] = w;
+    if (w > 0.0f) ws.ids[n++] = id;
+    w_max = std::max(w_max, w);
+  }
+  // The row's maximum weighs exp(0) = 1: the cut is then min_p itself.
+  if (w_max != 1.0f) return false;
+  const double upper = static_cast<double>(min_p) * (1.0 + kMinPBand);
+  const double lower = static_cast<double>(min_p) * (1.0 - kMinPBand);
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t id = ws.ids[i];
+    const double w = ws.w[id];
+    if (w == 1.0 || w >= upper) {
+      ws.ids[kept++] = id;
+    } else if (w > lower) {
+      return false;  // too close to the cut to decide without the row's mass
+    }
+  }
+  if (kept < min_keep) return false;
+  ws.n = kept;
+  return true;
+}
+
+void MinPProb(Workspace& ws, float min_p, size_t min_keep, bool keep_order) {
   // Keeps p_i = float(w_i / mass) >= min_p * p_max. p is monotone in w, so p_max is the
   // largest w's, and the test is w_i >= w_min for the smallest float w_min that passes
   // (a binary search over the float bits): one division per probe instead of per token.
@@ -54,7 +119,7 @@ void MinPProb(Workspace& ws, float min_p, size_t min_keep) {
   }
   float w_min;
   std::memcpy(&w_min, &hi, sizeof(w_min));
-  KeepWhere(ws, min_keep, [&](int32_t id) { return ws.w[id] >= w_min; });
+  KeepWhere(ws, min_keep, keep_order, [&](int32_t id) { return ws.w[id] >= w_min; });
 }
 
 void MinPLlama(Workspace& ws, float min_p, size_t min_keep) {
@@ -62,7 +127,7 @@ void MinPLlama(Workspace& ws, float min_p, size_t min_keep) {
   float z_max = -std::numeric_limits<float>::infinity();
   for (size_t i = 0; i < ws.n; ++i) z_max = std::max(z_max, ws.z[ws.ids[i]]);
   const float threshold = z_max + std::log(min_p);
-  KeepWhere(ws, min_keep, [&](int32_t id) { return ws.z[id] >= threshold; });
+  KeepWhere(ws, min_keep, /*keep_order=*/false, [&](int32_t id) { return ws.z[id] >= threshold; });
 }
 
 void Typical(Workspace& ws, float typical_p, size_t min_keep, Preset preset) {

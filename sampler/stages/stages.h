@@ -32,13 +32,17 @@ void Finalize(Workspace& ws, ProcessedDistribution* dist);
 // ---- masks_penalties.cc ----
 // The repetition penalty is on (neither 1 nor 0).
 bool RepetitionOn(const SamplingParams& p);
-// Some stage of bitmask.h, bad_words.h, min_tokens.h or no_repeat_ngram.h is on.
+// Some stage of bad_words.h, min_tokens.h or no_repeat_ngram.h is on.
 bool OutputStagesOn(const SamplingParams& p);
-// Some mask, bias or penalty edits the logits.
+// Some mask, bias or penalty edits the logits, or a token bitmask masks them.
 bool ModifiesLogits(const SamplingParams& p);
-// Applies allowed ids, the bitmask, banned ids, bad words, no_repeat_ngram, min_tokens,
-// logit_bias (clamped for VLLM) and the penalties (VLLM's split for VLLM) to z_buf
-// (z == z_buf).
+// Some mask, bias or penalty edits the logits in z_buf (ApplyMasksAndPenalties, DRY,
+// top-n-sigma): ModifiesLogits but for the token bitmask, which the first pass over the
+// row applies as it reads (kernels.h), never a stage.
+bool EditsLogits(const SamplingParams& p);
+// Applies allowed ids, banned ids, bad words, no_repeat_ngram, min_tokens, logit_bias
+// (clamped for VLLM) and the penalties (VLLM's split for VLLM) to z_buf (z == z_buf,
+// the token bitmask already applied by the decode).
 // Errors (INVALID_ARGUMENT) when a bias or penalty turns a logit into +inf.
 absl::Status ApplyMasksAndPenalties(Workspace& ws, const SamplingParams& p);
 
@@ -49,7 +53,8 @@ absl::Span<const int32_t> PenaltyWindow(const SamplingParams& p);
 // ---- top_k.cc ----
 // The candidate scan of the top-k paths into ids; *count receives the count. With `row`
 // (bf16 or fp16, not yet checked) the scan reads that row in place instead of z and
-// checks it: returns the first NaN/+inf index, else -1.
+// checks it: returns the first NaN/+inf index, else -1. Tokens ws.bitmask masks are never
+// candidates.
 int64_t TopKScan(Workspace& ws, size_t k, const LogitsView* row, size_t* count);
 // Top-k straight from the row: candidates with w > 0 (by_weight) or z > -inf.
 // keep_ties (HF) adds every later token tied with the k-th.
@@ -74,7 +79,19 @@ void TopPAscending(Workspace& ws, float threshold, size_t min_keep);
 void TopPLlama(Workspace& ws, float top_p, size_t min_keep);
 
 // ---- min_p_typical.cc ----
-void MinPProb(Workspace& ws, float min_p, size_t min_keep);
+// Min-p on the candidates' probabilities: keeps p >= min_p * p_max, or the best min_keep.
+// With keep_order the kept candidates stay in their order (VLLM, whose MinPByLogits
+// lists them ascending), else in no particular order.
+void MinPProb(Workspace& ws, float min_p, size_t min_keep, bool keep_order = false);
+// VLLM's min-p (first, before top-k) over the whole row without an exp pass over it:
+// the tokens whose logit is at least z_max + T (log(min_p) - a margin), listed in one
+// SIMD pass, are the only ones that may pass; their weights decide. Leaves exactly the
+// candidates (ascending, weights set) and order that Collect(by_weight) + MinPProb(
+// keep_order) leave, and returns true; returns false, candidates undefined, when a weight
+// lies too close to the cut for the float rounding of p = w / mass not to matter, when
+// fewer than min_keep pass, or when min_p < 1e-20 (the caller then takes that path).
+// REQUIRES: w has room for V; z_max the row's maximum (finite); temperature > 0.
+bool MinPByLogits(Workspace& ws, float min_p, size_t min_keep, float z_max, float temperature);
 void MinPLlama(Workspace& ws, float min_p, size_t min_keep);
 void Typical(Workspace& ws, float typical_p, size_t min_keep, Preset preset);
 

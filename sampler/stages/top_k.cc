@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "sampler/kernels.h"
+#include "sampler/stages/bitmask.h"
 #include "sampler/workspace.h"
 
 namespace tokensampler::sampler::stages {
@@ -24,7 +25,8 @@ constexpr size_t kFloorSamples = 1024;
 constexpr size_t kFloorMinK = 256;
 
 // The exact top k (ids[0, n)) holds the lowest ids of the group tied with the k-th; adds
-// the rest of that group, the later tokens with the k-th's logit for which keep(id) holds.
+// the rest of that group, the later tokens with the k-th's logit that the bitmask (if
+// any) allows and for which keep(id) holds.
 template <typename Keep>
 void AddTiesWithKth(Workspace& ws, Keep keep) {
   int32_t kth = ws.ids[0];
@@ -37,7 +39,10 @@ void AddTiesWithKth(Workspace& ws, Keep keep) {
     if (ws.z[ws.ids[i]] == threshold) last_tied = std::max(last_tied, ws.ids[i]);
   }
   for (size_t i = static_cast<size_t>(last_tied) + 1; i < ws.vocab; ++i) {
-    if (ws.z[i] == threshold && keep(i)) ws.ids[ws.n++] = static_cast<int32_t>(i);
+    if (ws.z[i] == threshold && (ws.bitmask == nullptr || BitmaskAllows(ws.bitmask, i)) &&
+        keep(i)) {
+      ws.ids[ws.n++] = static_cast<int32_t>(i);
+    }
   }
 }
 
@@ -65,6 +70,7 @@ int64_t TopKScan(Workspace& ws, size_t k, const LogitsView* row, size_t* count) 
         const size_t i = j * stride + stride / 2;
         ws.floor_sample[j] = row == nullptr ? ws.z[i] : kernels::ElementOf(*row, i);
         finite &= ws.floor_sample[j] < kInf;
+        if (ws.bitmask != nullptr && !BitmaskAllows(ws.bitmask, i)) ws.floor_sample[j] = -kInf;
       }
       if (finite) {
         std::nth_element(ws.floor_sample.begin(), ws.floor_sample.begin() + rank,
@@ -78,10 +84,12 @@ int64_t TopKScan(Workspace& ws, size_t k, const LogitsView* row, size_t* count) 
   auto scan = [&](float from, size_t room) -> int64_t {
     float bar = 0.0f;
     if (row == nullptr) {
-      *count = kernels::TopKCandidates(ws.z, ws.vocab, k, ws.ids.data(), room, &bar, from);
+      *count =
+          kernels::TopKCandidates(ws.z, ws.vocab, k, ws.ids.data(), room, &bar, from, ws.bitmask);
       return -1;
     }
-    return kernels::DecodeTopKCandidates(*row, k, ws.ids.data(), room, count, &bar, from);
+    return kernels::DecodeTopKCandidates(*row, k, ws.ids.data(), room, count, &bar, from,
+                                         ws.bitmask);
   };
   const int64_t bad = scan(floor, cap);
   if (bad >= 0 || *count >= k || floor == -kInf) return bad;

@@ -15,6 +15,7 @@
 #include "hwy/targets.h"
 #include "sampler/kernels.h"
 #include "sampler/sampler.h"
+#include "sampler/stages/bitmask.h"
 #include "tests/sampler/reference.h"
 #include "tests/sampler/simd_targets.h"
 #include "tests/sampler/test_util.h"
@@ -311,6 +312,112 @@ TEST(SimdTargets, TopPThresholdPathMatchesTheReference) {
           ASSERT_EQ(mismatches, 0u) << "V " << v << " row " << r << " top_p " << top_p
                                     << " min_keep " << min_keep;
         }
+      }
+    }
+  }
+}
+
+// A token bitmask gives what masking the same tokens by id gives, on every target and
+// every path a bitmask takes: read in place by the kernels (greedy, top-k first under
+// STANDARD, HF and VLLM, the whole row at T), decoded with the mask (16-bit rows, top-p,
+// min-p, LLAMA_CPP, mirostat, penalties): tokens, logprobs, ranks, chosen-token values
+// and kept sets in every logprobs mode, bit for bit, and the same distribution.
+TEST_P(PipelineTargetTest, BitmaskSamplesLikeTheAllowedIdsPath) {
+  Sampler sampler;
+  std::vector<SamplingParams> configs;
+  SamplingParams p;
+  p.seed = 11;
+  configs.push_back(p);  // T = 1, the whole row
+  p.temperature = 0.8f;
+  configs.push_back(p);
+  p.temperature = 0.0f;
+  configs.push_back(p);  // greedy
+  p.temperature = 0.8f;
+  p.top_k = 50;
+  p.top_p = 0.95f;
+  p.min_p = 0.05f;
+  configs.push_back(p);  // the benchmark's full pipeline
+  for (Preset preset : {Preset::kHf, Preset::kVllm, Preset::kLlamaCpp}) {
+    SamplingParams q = p;
+    q.preset = preset;
+    configs.push_back(q);
+    q.min_p = 0.0f;
+    configs.push_back(q);
+  }
+  SamplingParams topp;
+  topp.temperature = 0.9f;
+  topp.top_p = 0.9f;
+  configs.push_back(topp);
+  topp.top_p = 1.0f;
+  topp.min_p = 0.001f;  // a large set: a dense distribution
+  configs.push_back(topp);
+  SamplingParams miro;
+  miro.mirostat.version = 2;
+  configs.push_back(miro);
+  SamplingParams penalised = p;
+  const std::vector<int32_t> context = {0, 5, 5, 30, 31};
+  penalised.context_token_ids = context;
+  penalised.repetition_penalty = 1.3f;
+  configs.push_back(penalised);
+  for (size_t v : {1u, 31u, 32u, 33u, 32000u, 128256u}) {
+    std::vector<float> row = testing::NormalRow(v, static_cast<uint32_t>(v) + 17, 3.0f);
+    for (size_t i = 4; i < v; i += 41) row[i] = row[0];  // ties, allowed and masked
+    std::vector<uint8_t> mask(stages::BitmaskBytes(v), 0);
+    std::vector<int32_t> allowed;
+    for (size_t i = 0; i < v; ++i) {
+      if (i % 3 == 0 || i % 7 == 1) {
+        stages::BitmaskSet(mask.data(), i);
+        allowed.push_back(static_cast<int32_t>(i));
+      }
+    }
+    const Rows16 encoded(row);
+    for (const LogitsView& view :
+         {LogitsView::Float32(row), LogitsView{encoded.bf16.data(), v, Dtype::kBFloat16}}) {
+      for (size_t c = 0; c < configs.size(); ++c) {
+        if (!configs[c].context_token_ids.empty() && v <= 31) continue;  // ids past V
+        const std::string where = "V " + std::to_string(v) + " dtype " +
+                                  std::to_string(static_cast<int>(view.dtype)) + " config " +
+                                  std::to_string(c);
+        SamplingParams by_mask = configs[c];
+        by_mask.allowed_token_bitmask = {mask.data(), mask.size()};
+        by_mask.return_kept_set = true;
+        const std::vector<int32_t> asked = {0, static_cast<int32_t>(v / 2)};
+        by_mask.logprob_token_ids = asked;
+        by_mask.top_logprobs = 2;
+        by_mask.num_samples = 2;
+        SamplingParams by_ids = by_mask;
+        by_ids.allowed_token_bitmask = {};
+        by_ids.allowed_token_ids = allowed;
+        for (LogprobsMode mode : {LogprobsMode::kRaw, LogprobsMode::kProcessed,
+                                  LogprobsMode::kRawLogits, LogprobsMode::kProcessedLogits}) {
+          by_mask.logprobs_mode = mode;
+          by_ids.logprobs_mode = mode;
+          SampleResult got, want;
+          ASSERT_TRUE(sampler.Sample(view, by_mask, 3, &got).ok()) << where;
+          ASSERT_TRUE(sampler.Sample(view, by_ids, 3, &want).ok()) << where;
+          ASSERT_EQ(got.kept_set, want.kept_set) << where;
+          for (size_t s = 0; s < got.samples.size(); ++s) {
+            const Sample& a = got.samples[s];
+            const Sample& b = want.samples[s];
+            ASSERT_EQ(a.token_id, b.token_id) << where;
+            ASSERT_EQ(BitsOf(a.logprob), BitsOf(b.logprob)) << where;
+            ASSERT_EQ(a.rank, b.rank) << where;
+            ASSERT_EQ(a.top_logprobs.size(), b.top_logprobs.size()) << where;
+            for (size_t t = 0; t < a.top_logprobs.size(); ++t) {
+              ASSERT_EQ(a.top_logprobs[t].token_id, b.top_logprobs[t].token_id) << where;
+              ASSERT_EQ(BitsOf(a.top_logprobs[t].logprob), BitsOf(b.top_logprobs[t].logprob));
+            }
+            for (size_t t = 0; t < a.token_logprobs.size(); ++t) {
+              ASSERT_EQ(BitsOf(a.token_logprobs[t].logprob), BitsOf(b.token_logprobs[t].logprob))
+                  << where;
+            }
+          }
+        }
+        DistributionResult got, want;
+        ASSERT_TRUE(sampler.Distribution(view, by_mask, &got).ok()) << where;
+        ASSERT_TRUE(sampler.Distribution(view, by_ids, &want).ok()) << where;
+        ASSERT_EQ(got.token_ids, want.token_ids) << where;
+        ASSERT_EQ(got.probs, want.probs) << where;
       }
     }
   }

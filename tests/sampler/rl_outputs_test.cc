@@ -1,11 +1,13 @@
 // What RL training reads from a result: the kept set, the rank and the values of chosen
 // tokens, in each logprobs mode, against brute force over the same row; and the vLLM
 // preset's own expectations (vLLM tests/v1/sample/test_sampler.py: all logits 1e-2,
-// V = 1024, 20 output tokens).
+// V = 1024, 20 output tokens; and tests/v1/sample/test_topk_topp_sampler.py).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -171,35 +173,8 @@ TEST(Rank, TiesCountAgainstTheSampledToken) {
   EXPECT_EQ(r.samples[0].top_logprobs[0].logprob, 3.0f);
 }
 
-// The bitmask path and the allowed-ids path give the same distribution and tokens.
-TEST(Bitmask, SameAsAllowedIdsThroughThePipeline) {
-  Sampler sampler;
-  for (size_t v : {1u, 31u, 32u, 33u, 32000u, 128256u}) {
-    const std::vector<float> row = testing::NormalRow(v, static_cast<uint32_t>(v) + 1);
-    std::vector<uint8_t> mask(stages::BitmaskBytes(v), 0);
-    std::vector<int32_t> allowed;
-    for (size_t i = 0; i < v; ++i) {
-      if (i % 3 == 0 || i % 7 == 1) {
-        stages::BitmaskSet(mask.data(), i);
-        allowed.push_back(static_cast<int32_t>(i));
-      }
-    }
-    for (SamplingParams p : Pipelines()) {
-      SamplingParams by_ids = p;
-      by_ids.allowed_token_ids = allowed;
-      SamplingParams by_mask = p;
-      by_mask.allowed_token_bitmask = {mask.data(), mask.size()};
-      EXPECT_EQ(testing::DenseDistribution(sampler, row, by_mask),
-                testing::DenseDistribution(sampler, row, by_ids))
-          << Label(p, v, p.logprobs_mode);
-      SampleResult a, b;
-      ASSERT_TRUE(sampler.Sample(LogitsView::Float32(row), by_mask, 9, &a).ok());
-      ASSERT_TRUE(sampler.Sample(LogitsView::Float32(row), by_ids, 9, &b).ok());
-      EXPECT_EQ(a.samples[0].token_id, b.samples[0].token_id);
-      EXPECT_EQ(a.samples[0].logprob, b.samples[0].logprob);
-    }
-  }
-}
+// A bitmask against the allowed-ids path through every path of the pipeline, on every
+// SIMD target: tests/sampler/pipeline_targets_test.cc (BitmaskSamplesLikeTheAllowedIdsPath).
 
 TEST(Bitmask, AllZeroIsEveryTokenMasked) {
   Sampler sampler;
@@ -357,6 +332,150 @@ TEST(VllmPreset, MinTokensMasksStopIdsUntilTheOutputIsLongEnough) {
     EXPECT_EQ(dist[2] == 0.0f, masked) << min_tokens;
     EXPECT_EQ(dist[900] == 0.0f, masked) << min_tokens;
     EXPECT_GT(dist[3], 0.0f);
+  }
+}
+
+// --- vLLM's top-k / top-p expectations (vLLM tests/v1/sample/test_topk_topp_sampler.py:
+// test_topk_impl_equivalence, the *_with_neginf_logits tests, test_few_valid_tokens_with_
+// neginf, test_equal_logits_few_valid, test_topp_tie_break_deterministic), under
+// PRESET_VLLM. Their rows: uniform or normal logits at V = 128 * 1024 or 128256, a
+// fraction masked to -inf as a grammar bitmask would. ---
+
+size_t Kept(const std::vector<float>& dist) {
+  return static_cast<size_t>(
+      std::count_if(dist.begin(), dist.end(), [](float x) { return x > 0; }));
+}
+
+// test_topk_impl_equivalence: k = V is top-k off, and top-k with the no-op top_p = 1
+// keeps the k best (uniform logits: no ties).
+TEST(VllmTopKTopP, TopKOfVIsOffAndTopPOfOneIsANoOp) {
+  Sampler sampler;
+  const size_t v = 128 * 1024;
+  const std::vector<float> row = testing::UniformRow(v, 33);
+  SamplingParams p = Vllm();
+  p.top_k = static_cast<int32_t>(v);
+  const std::vector<float> all = testing::DenseDistribution(sampler, row, p);
+  p.top_k = 0;
+  const std::vector<float> off = testing::DenseDistribution(sampler, row, p);
+  EXPECT_EQ(Kept(all), v);
+  EXPECT_EQ(Kept(off), v);
+  for (size_t i = 0; i < v; i += 997) EXPECT_NEAR(all[i], off[i], 1e-6f * off[i]) << i;
+  std::vector<float> sorted(row);
+  std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+  for (int32_t k = 1; k < 10; ++k) {
+    p.top_k = k;
+    p.top_p = 1.0f;
+    const std::vector<float> dist = testing::DenseDistribution(sampler, row, p);
+    EXPECT_EQ(Kept(dist), static_cast<size_t>(k));
+    for (size_t i = 0; i < v; ++i) {
+      if (dist[i] > 0) {
+        EXPECT_GE(row[i], sorted[k - 1]) << "k " << k;
+      }
+    }
+  }
+}
+
+// test_{topk,topp,topk_topp}_with_neginf_logits: with half, 90% or 99% of a normal row
+// masked (by a bitmask here), top-k keeps at most k (exactly min(k, allowed) here: no
+// ties), and every cut keeps at least one token.
+TEST(VllmTopKTopP, MostlyMaskedRowsKeepAtMostKAndAtLeastOne) {
+  Sampler sampler;
+  const size_t v = 128256;
+  std::mt19937 gen(42);
+  for (double fraction : {0.5, 0.9, 0.99}) {
+    const std::vector<float> row =
+        testing::NormalRow(v, static_cast<uint32_t>(fraction * 100), 1.0f);
+    std::vector<uint8_t> mask(stages::BitmaskBytes(v), 0);
+    std::bernoulli_distribution masked(fraction);
+    size_t allowed = 0;
+    for (size_t i = 0; i < v; ++i) {
+      if (!masked(gen)) {
+        stages::BitmaskSet(mask.data(), i);
+        ++allowed;
+      }
+    }
+    for (int32_t k : {1, 17, 49}) {
+      for (float top_p : {1.0f, 0.1f, 0.55f, 0.9f}) {
+        SamplingParams p = Vllm();
+        p.allowed_token_bitmask = {mask.data(), mask.size()};
+        p.top_k = k;
+        p.top_p = top_p;
+        const std::vector<float> dist = testing::DenseDistribution(sampler, row, p);
+        const size_t kept = Kept(dist);
+        EXPECT_GE(kept, 1u);
+        EXPECT_LE(kept, static_cast<size_t>(k));
+        if (top_p == 1.0f) {
+          EXPECT_EQ(kept, std::min(allowed, static_cast<size_t>(k)));
+        }
+        for (size_t i = 0; i < v; ++i) {
+          if (dist[i] > 0) {
+            ASSERT_TRUE(stages::BitmaskAllows(mask.data(), i)) << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+// test_few_valid_tokens_with_neginf: five finite logits in 128256; k = 50 keeps all
+// five, k = 3 at most three (three here), top-p 0.9 at least one.
+TEST(VllmTopKTopP, FewValidTokens) {
+  Sampler sampler;
+  const size_t v = 128256;
+  std::vector<float> row(v, -kInf);
+  const std::vector<float> finite = testing::NormalRow(5, 8, 1.0f);
+  const size_t at[] = {7, 900, 4096, 77777, 128255};
+  for (size_t j = 0; j < 5; ++j) row[at[j]] = finite[j];
+  SamplingParams p = Vllm();
+  p.top_k = 50;
+  EXPECT_EQ(Kept(testing::DenseDistribution(sampler, row, p)), 5u);
+  p.top_k = 3;
+  EXPECT_EQ(Kept(testing::DenseDistribution(sampler, row, p)), 3u);
+  p.top_k = 0;
+  p.top_p = 0.9f;
+  EXPECT_GE(Kept(testing::DenseDistribution(sampler, row, p)), 1u);
+}
+
+// test_equal_logits_few_valid: 1, 2, 5, 10 or 50 allowed tokens, all at logit 1.0, with
+// k = n - 1 and/or p = 0.95: never an empty set. vLLM's top-k keeps ties, so all n stay;
+// top-p 0.95 removes the ascending prefix whose float32 cumsum is <= 0.05: one token of
+// 20 equal ones would be 0.05, so with n = 50 (0.02 each) exactly two go.
+TEST(VllmTopKTopP, EqualLogitsFewValid) {
+  Sampler sampler;
+  const size_t v = 128256;
+  for (size_t n : {1u, 2u, 5u, 10u, 50u}) {
+    std::vector<float> row(v, -kInf);
+    for (size_t j = 0; j < n; ++j) row[(j * 2477) % v] = 1.0f;
+    for (int mode = 0; mode < 3; ++mode) {
+      SamplingParams p = Vllm();
+      if (mode != 1) p.top_k = static_cast<int32_t>(std::max<size_t>(1, n - 1));
+      if (mode != 0) p.top_p = 0.95f;
+      const size_t want = mode == 0 || n < 50 ? n : n - 2;
+      EXPECT_EQ(Kept(testing::DenseDistribution(sampler, row, p)), want)
+          << "n " << n << " mode " << mode;
+    }
+  }
+}
+
+// test_topp_tie_break_deterministic: 1000 tokens at 1.0, 1000 at 0.0, the rest -inf,
+// p = 0.5. The 1000 low tokens hold 1 / (1 + e) = 0.269 of the mass, so top-p removes
+// them and about (0.5 - 0.269) / (e / (1000 (1 + e))) = 316 of the tied top group; the
+// survivors are the lowest ids of that group, in index order, the same on every call.
+TEST(VllmTopKTopP, TopPTieBreakKeepsTheLowestIds) {
+  Sampler sampler;
+  const size_t v = 128256;
+  std::vector<float> row(v, -kInf);
+  for (size_t i = 0; i < 1000; ++i) row[i] = 1.0f;
+  for (size_t i = 1000; i < 2000; ++i) row[i] = 0.0f;
+  SamplingParams p = Vllm();
+  p.top_p = 0.5f;
+  const std::vector<float> dist = testing::DenseDistribution(sampler, row, p);
+  const size_t kept = Kept(dist);
+  EXPECT_GE(kept, 683u);
+  EXPECT_LE(kept, 685u);
+  for (size_t i = 0; i < kept; ++i) EXPECT_GT(dist[i], 0.0f) << i;
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(testing::DenseDistribution(sampler, row, p), dist);
   }
 }
 

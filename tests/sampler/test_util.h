@@ -21,6 +21,15 @@ inline std::vector<float> NormalRow(size_t size, uint32_t seed, float sigma = 3.
   return row;
 }
 
+// Logits drawn uniformly from [0, 1), a fixed function of (size, seed).
+inline std::vector<float> UniformRow(size_t size, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  std::vector<float> row(size);
+  for (float& z : row) z = uniform(gen);
+  return row;
+}
+
 // Logits on a coarse grid (steps of 0.5), so many tokens tie.
 inline std::vector<float> TiedRow(size_t size, uint32_t seed) {
   std::vector<float> row = NormalRow(size, seed, 2.0f);

@@ -93,8 +93,7 @@ class Sampler {
   // its logprob, the params.top_logprobs alternatives, its rank (when top_logprobs or
   // logprob_token_ids asks for logprobs) and the logprobs of params.logprob_token_ids.
   // Sample describes its draws with the same code; Verify its emitted tokens.
-  void Describe(int32_t token, const SamplingParams& params,
-                ::tokensampler::sampler::Sample* out);
+  void Describe(int32_t token, const SamplingParams& params, ::tokensampler::sampler::Sample* out);
 
  private:
   struct Impl;

@@ -152,9 +152,8 @@ absl::Status PositionError(size_t position, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(field, ": ", message));
 }
 
-absl::Status ComputePosition(SamplerTarget& target, LogitsView logits,
-                             const SamplingParams& params, uint64_t step,
-                             absl::Span<const int32_t> draft_token_ids,
+absl::Status ComputePosition(SamplerTarget& target, LogitsView logits, const SamplingParams& params,
+                             uint64_t step, absl::Span<const int32_t> draft_token_ids,
                              absl::Span<const LogitsView> draft_probs, size_t position,
                              VerifyScratch* scratch, PositionOutcome* out) {
   absl::Status status = target.Load(logits, params, step);

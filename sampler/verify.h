@@ -167,9 +167,8 @@ struct VerifyResult {
 // distribution of `logits` under `params` (position i's: ParamsAtPosition), then decides
 // it with VerifyPosition (i < k) or BonusPosition (i == k). Errors as the Sampler's, not
 // yet renamed (PositionError).
-absl::Status ComputePosition(SamplerTarget& target, LogitsView logits,
-                             const SamplingParams& params, uint64_t step,
-                             absl::Span<const int32_t> draft_token_ids,
+absl::Status ComputePosition(SamplerTarget& target, LogitsView logits, const SamplingParams& params,
+                             uint64_t step, absl::Span<const int32_t> draft_token_ids,
                              absl::Span<const LogitsView> draft_probs, size_t position,
                              VerifyScratch* scratch, PositionOutcome* out);
 

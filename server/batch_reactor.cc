@@ -17,8 +17,8 @@ namespace {
 
 class BatchReactor final : public JobReactor {
  public:
-  BatchReactor(SamplerService* service, grpc::CallbackServerContext* context,
-               bool distribution, grpc::ByteBuffer* response)
+  BatchReactor(SamplerService* service, grpc::CallbackServerContext* context, bool distribution,
+               grpc::ByteBuffer* response)
       : JobReactor(service, context, distribution ? "GetDistribution" : "Sample"),
         response_(response),
         samples_(distribution ? nullptr : &sample_response_),
@@ -37,8 +37,8 @@ class BatchReactor final : public JobReactor {
       return FinishWith(Serialize());
     }
     job_ = MakeSampleJob(
-        samples_ != nullptr ? SampleJob::Kind::kSample : SampleJob::Kind::kDistribution,
-        service_, cancelled_, &rows_, [this](absl::Status s) { OnRowsDone(std::move(s)); });
+        samples_ != nullptr ? SampleJob::Kind::kSample : SampleJob::Kind::kDistribution, service_,
+        cancelled_, &rows_, [this](absl::Status s) { OnRowsDone(std::move(s)); });
     StartJob(&job_);
   }
 

@@ -291,19 +291,17 @@ absl::Status DecodeOutputParams(const v1::SamplingParams& p, size_t index, Decod
 // params' (DecodeOutputParams).
 absl::Status DecodeOutputFields(const v1::Row& row, size_t index, DecodedRow* out) {
   sampler::SamplingParams& s = out->params;
-  if (row.num_prompt_tokens() < 0 ||
-      row.num_prompt_tokens() > row.context_token_ids_size()) {
-    return Invalid(index, "num_prompt_tokens",
-                   absl::StrCat("must be in [0, ", row.context_token_ids_size(),
-                                "] (the number of context_token_ids), got ",
-                                row.num_prompt_tokens()));
+  if (row.num_prompt_tokens() < 0 || row.num_prompt_tokens() > row.context_token_ids_size()) {
+    return Invalid(
+        index, "num_prompt_tokens",
+        absl::StrCat("must be in [0, ", row.context_token_ids_size(),
+                     "] (the number of context_token_ids), got ", row.num_prompt_tokens()));
   }
   out->num_prompt_tokens = static_cast<size_t>(row.num_prompt_tokens());
   s.num_prompt_tokens = out->num_prompt_tokens;
   if (!row.allowed_token_bitmask().empty()) {
-    s.allowed_token_bitmask = {
-        reinterpret_cast<const uint8_t*>(row.allowed_token_bitmask().data()),
-        row.allowed_token_bitmask().size()};
+    s.allowed_token_bitmask = {reinterpret_cast<const uint8_t*>(row.allowed_token_bitmask().data()),
+                               row.allowed_token_bitmask().size()};
   }
   return DecodeOutputParams(row.params(), index, out);
 }

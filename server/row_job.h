@@ -38,16 +38,16 @@ class RowJob {
   struct Task {
     explicit Task(sampler::Sampler& worker_sampler)
         : sampler(worker_sampler), target(&worker_sampler) {}
-    sampler::Sampler& sampler;        // the worker's
-    sampler::SamplerTarget target;    // Verify: the position being decided
-    sampler::VerifyScratch verify;    // Verify: the residual's running sums
+    sampler::Sampler& sampler;      // the worker's
+    sampler::SamplerTarget target;  // Verify: the position being decided
+    sampler::VerifyScratch verify;  // Verify: the residual's running sums
   };
 
   // `rows` are counted in flight (SamplerService::AddRowsInFlight) from StartRowJob until
   // `done`; `cancelled` is set by the reactor's OnCancel (client cancel, deadline,
   // shutdown); `what` completes "call cancelled before its rows were ..." ("sampled").
-  RowJob(SamplerService* service, std::shared_ptr<const std::atomic<bool>> cancelled,
-         size_t rows, absl::string_view what, absl::AnyInvocable<void(absl::Status)> done);
+  RowJob(SamplerService* service, std::shared_ptr<const std::atomic<bool>> cancelled, size_t rows,
+         absl::string_view what, absl::AnyInvocable<void(absl::Status)> done);
   virtual ~RowJob() = default;
   RowJob(const RowJob&) = delete;
   RowJob& operator=(const RowJob&) = delete;
@@ -97,8 +97,7 @@ class SampleJob final : public RowJob {
   enum class Kind { kSample, kDistribution };
 
   // `*rows` must stay alive until `done` returns.
-  SampleJob(Kind kind, SamplerService* service,
-            std::shared_ptr<const std::atomic<bool>> cancelled,
+  SampleJob(Kind kind, SamplerService* service, std::shared_ptr<const std::atomic<bool>> cancelled,
             const std::vector<DecodedRow>* rows, absl::AnyInvocable<void(absl::Status)> done);
 
   size_t units() const override { return rows_.size(); }

@@ -32,7 +32,9 @@ grpc::ServerUnaryReactor* RefusedUnaryCall(grpc::CallbackServerContext* context,
   return reactor;
 }
 
-BidiStreamReactor* RefusedStreamCall(const grpc::Status& status) { return new RefusedStream(status); }
+BidiStreamReactor* RefusedStreamCall(const grpc::Status& status) {
+  return new RefusedStream(status);
+}
 
 void LogRpcError(absl::string_view rpc, grpc::CallbackServerContext* context,
                  const grpc::Status& status) {

@@ -86,11 +86,11 @@ grpc::ServerUnaryReactor* SamplerService::AnswerSharedMemoryCall(
     absl::string_view rpc, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response, absl::FunctionRef<absl::Status(const Request&, Response*)> handle) {
   return AuthenticatedCall<grpc::ServerUnaryReactor>(options_.auth, context, [&] {
-    return AnswerUnary<Request, Response>(
-        rpc, context, request, response, [&](const Request& r, Response* out) {
-          absl::Status status = CheckSharedMemoryAccess(context);
-          return status.ok() ? handle(r, out) : status;
-        });
+    return AnswerUnary<Request, Response>(rpc, context, request, response,
+                                          [&](const Request& r, Response* out) {
+                                            absl::Status status = CheckSharedMemoryAccess(context);
+                                            return status.ok() ? handle(r, out) : status;
+                                          });
   });
 }
 

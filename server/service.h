@@ -143,8 +143,8 @@ class SamplerService final : public SamplerServiceBase {
   // when the caller may use shared memory (CheckSharedMemoryAccess).
   template <typename Request, typename Response>
   grpc::ServerUnaryReactor* AnswerSharedMemoryCall(
-      absl::string_view rpc, grpc::CallbackServerContext* context,
-      const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+      absl::string_view rpc, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+      grpc::ByteBuffer* response,
       absl::FunctionRef<absl::Status(const Request&, Response*)> handle);
 
   WorkerPool* const pool_;

@@ -35,8 +35,7 @@ class VerifyJob final : public RowJob {
  public:
   // `*rows` must stay alive until `done` returns.
   VerifyJob(SamplerService* service, std::shared_ptr<const std::atomic<bool>> cancelled,
-            const std::vector<DecodedVerifyRow>* rows,
-            absl::AnyInvocable<void(absl::Status)> done)
+            const std::vector<DecodedVerifyRow>* rows, absl::AnyInvocable<void(absl::Status)> done)
       : RowJob(service, std::move(cancelled), rows->size(), "verified", std::move(done)),
         rows_(*rows),
         first_unit_(rows->size() + 1),
@@ -85,8 +84,8 @@ class VerifyJob final : public RowJob {
     sampler::LogitsView logits = row.target_logits[position];
     absl::Status status;
     if (row.target_regions[position] != nullptr) {
-      status = CopyRowToPrivate(*row.target_regions[position], logits, "logits.shared_memory",
-                                &logits);
+      status =
+          CopyRowToPrivate(*row.target_regions[position], logits, "logits.shared_memory", &logits);
     }
     if (status.ok()) {
       status = sampler::ComputePosition(task.target, logits, row.ParamsAt(position),

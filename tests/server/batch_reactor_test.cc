@@ -4,11 +4,11 @@
 #include "server/batch_reactor.h"
 
 #include <chrono>
-#include <future>
-#include <thread>
 #include <cmath>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"

@@ -164,8 +164,8 @@ TEST_F(RowJobTest, FullQueueIsRefusedWithoutCallingDone) {
 // to do, units from `skip_from` on are skipped.
 class CountingJob final : public RowJob {
  public:
-  CountingJob(SamplerService* service, std::shared_ptr<const std::atomic<bool>> cancelled,
-              size_t n, size_t skip_from, absl::AnyInvocable<void(absl::Status)> done)
+  CountingJob(SamplerService* service, std::shared_ptr<const std::atomic<bool>> cancelled, size_t n,
+              size_t skip_from, absl::AnyInvocable<void(absl::Status)> done)
       : RowJob(service, std::move(cancelled), n, "counted", std::move(done)),
         runs(n),
         skip_from_(skip_from) {}

@@ -441,13 +441,15 @@ TEST_F(SharedMemoryServiceTest, UnixAndTcpFromOneProcessSameTokensAsRawForEveryD
   EXPECT_EQ(distribution.distributions(0).token_ids_size(), 50);
 
   v1::GetSharedMemoryStatusResponse status;
-  ASSERT_TRUE(
-      stub_->GetSharedMemoryStatus(DeadlineContext().get(), v1::GetSharedMemoryStatusRequest(), &status)
-          .ok());
+  ASSERT_TRUE(stub_
+                  ->GetSharedMemoryStatus(DeadlineContext().get(),
+                                          v1::GetSharedMemoryStatusRequest(), &status)
+                  .ok());
   ASSERT_EQ(status.regions_size(), 1);
   EXPECT_EQ(status.regions(0).key(), object.key());
   v1::ServerInfo info;
-  ASSERT_TRUE(stub_->GetServerInfo(DeadlineContext().get(), v1::GetServerInfoRequest(), &info).ok());
+  ASSERT_TRUE(
+      stub_->GetServerInfo(DeadlineContext().get(), v1::GetServerInfoRequest(), &info).ok());
   EXPECT_EQ(info.shared_memory_mode(), v1::SHARED_MEMORY_MODE_LOCAL);
   EXPECT_EQ(info.shared_memory_prefix(), "/tokensampler");
   EXPECT_EQ(info.max_shared_memory_regions(), 256);
@@ -501,7 +503,8 @@ TEST_F(SharedMemoryServiceTest, OffRefusesEverything) {
             "rows[0].logits.shared_memory.region: shared memory: off on this server "
             "(--shared_memory=off)");
   v1::ServerInfo info;
-  ASSERT_TRUE(stub_->GetServerInfo(DeadlineContext().get(), v1::GetServerInfoRequest(), &info).ok());
+  ASSERT_TRUE(
+      stub_->GetServerInfo(DeadlineContext().get(), v1::GetServerInfoRequest(), &info).ok());
   EXPECT_EQ(info.shared_memory_mode(), v1::SHARED_MEMORY_MODE_OFF);
 }
 

@@ -98,10 +98,11 @@ inline std::shared_ptr<grpc::Channel> PrivateChannel(const std::string& target) 
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
-// Waits (bounded, 5 s) until `predicate` holds.
+// Waits until `predicate` holds, polling every 10 ms; false if it never does within
+// `seconds` (a bound against hangs, not a performance expectation).
 template <typename P>
-bool Eventually(P predicate) {
-  for (int i = 0; i < 500; ++i) {
+bool Eventually(P predicate, int seconds = 5) {
+  for (int i = 0; i < 100 * seconds; ++i) {
     if (predicate()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

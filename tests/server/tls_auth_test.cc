@@ -228,8 +228,7 @@ TEST_F(TlsAuthTest, EveryRpcChecksTheTokenBeforeReadingItsRequest) {
   };
   for (const Caller& caller :
        {Caller{nullptr, grpc::StatusCode::UNAUTHENTICATED, grpc::StatusCode::UNAUTHENTICATED},
-        Caller{"wrong-token", grpc::StatusCode::UNAUTHENTICATED,
-               grpc::StatusCode::UNAUTHENTICATED},
+        Caller{"wrong-token", grpc::StatusCode::UNAUTHENTICATED, grpc::StatusCode::UNAUTHENTICATED},
         Caller{"good-token", grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::OK}}) {
     for (int m = 0; m < service->method_count(); ++m) {
       const google::protobuf::MethodDescriptor* method = service->method(m);
@@ -247,10 +246,9 @@ TEST_F(TlsAuthTest, EveryRpcChecksTheTokenBeforeReadingItsRequest) {
         continue;
       }
       std::string response;
-      const grpc::Status status =
-          GenericUnary(&generic, context.get(), absl::StrCat("/", service->full_name(), "/",
-                                                             method->name()),
-                       kNotAMessage, &response);
+      const grpc::Status status = GenericUnary(
+          &generic, context.get(), absl::StrCat("/", service->full_name(), "/", method->name()),
+          kNotAMessage, &response);
       EXPECT_EQ(status.error_code(), caller.unary) << status.error_message();
     }
   }

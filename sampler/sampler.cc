@@ -89,6 +89,11 @@ float CandidateMax(const Workspace& ws, size_t count) {
   return max;
 }
 
+// The rank comes with the logprobs (vLLM's rule): it costs a counting pass.
+bool WantsRank(const SamplingParams& params) {
+  return params.top_logprobs > 0 || !params.logprob_token_ids.empty();
+}
+
 }  // namespace
 
 // The Sampler's state: the stages' workspace, the finished distribution, and what RAW
@@ -129,6 +134,9 @@ struct Sampler::Impl {
   // Dynamic temperature over the survivors ids[0, n), weights at T = 1 (LLAMA_CPP).
   float SurvivorDynamicTemperature(const SamplingParams& params, float max);
   void RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out);
+  // A draw's alternatives under params.logprobs_mode: out->top_logprobs and
+  // out->token_logprobs (those of params.logprob_token_ids).
+  void Alternatives(const SamplingParams& params, ::tokensampler::sampler::Sample* out);
 
   // `params`, or for VLLM below kVllmGreedyTemperature a copy with temperature 0.
   SamplingParams vllm_greedy;
@@ -466,6 +474,23 @@ void Sampler::Impl::RunMirostat(const SamplingParams& params, float max) {
   stages::Finalize(ws, &dist);
 }
 
+void Sampler::Impl::Alternatives(const SamplingParams& params,
+                                 ::tokensampler::sampler::Sample* out) {
+  const LogprobsMode mode = params.logprobs_mode;
+  std::vector<TokenLogprob>& top = out->top_logprobs;
+  if (ReadsRawLogits(mode)) {
+    RawTopLogprobs(params.top_logprobs, &top);
+  } else {
+    dist.TopLogprobs(params.top_logprobs, &top);
+  }
+  if (mode == LogprobsMode::kRawLogits || mode == LogprobsMode::kProcessedLogits) {
+    for (TokenLogprob& t : top) t.logprob = ValueOf(t.token_id, mode);
+  }
+  std::vector<TokenLogprob>& asked = out->token_logprobs;
+  asked.clear();
+  for (int32_t id : params.logprob_token_ids) asked.push_back({id, ValueOf(id, mode)});
+}
+
 void Sampler::Impl::RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out) {
   out->clear();
   if (count <= 0) return;
@@ -570,33 +595,22 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
                              SampleResult* out) {
   Impl& s = *impl_;
   const LogprobsMode mode = params.logprobs_mode;
-  const bool raw_mode = mode == LogprobsMode::kRaw || mode == LogprobsMode::kRawLogits;
   s.step = step;
-  absl::Status status = s.Process(logits, params, raw_mode);
+  absl::Status status = s.Process(logits, params, ReadsRawLogits(mode));
   if (!status.ok()) return status;
   const size_t count = static_cast<size_t>(params.num_samples);
   out->samples.resize(count);
   s.tokens.resize(count);
   s.dist.Draws(params.seed, step, absl::MakeSpan(s.tokens), &s.draw_table);
-  std::vector<TokenLogprob>& top = out->samples[0].top_logprobs;
-  if (raw_mode) {
-    s.RawTopLogprobs(params.top_logprobs, &top);
-  } else {
-    s.dist.TopLogprobs(params.top_logprobs, &top);
-  }
-  if (mode == LogprobsMode::kRawLogits || mode == LogprobsMode::kProcessedLogits) {
-    for (TokenLogprob& t : top) t.logprob = s.ValueOf(t.token_id, mode);
-  }
-  std::vector<TokenLogprob>& asked = out->samples[0].token_logprobs;
-  asked.clear();
-  for (int32_t id : params.logprob_token_ids) asked.push_back({id, s.ValueOf(id, mode)});
-  // The rank comes with the logprobs (vLLM's rule): it costs a counting pass.
-  const bool ranks = params.top_logprobs > 0 || !params.logprob_token_ids.empty();
+  // Every draw is described as Describe does; the alternatives are the same for all.
+  const ::tokensampler::sampler::Sample& first = out->samples[0];
+  s.Alternatives(params, &out->samples[0]);
+  const bool ranks = WantsRank(params);
   for (size_t i = 0; i < count; ++i) {
     ::tokensampler::sampler::Sample& sample = out->samples[i];
     if (i > 0) {
-      sample.top_logprobs = top;
-      sample.token_logprobs = asked;
+      sample.top_logprobs = first.top_logprobs;
+      sample.token_logprobs = first.token_logprobs;
     }
     const int32_t id = s.tokens[i];
     sample.token_id = id;
@@ -655,12 +669,13 @@ absl::StatusOr<const ProcessedDistribution*> Sampler::Process(LogitsView logits,
   return &impl_->dist;
 }
 
-float Sampler::RawLogprob(int32_t id) const {
-  return static_cast<float>(static_cast<double>(impl_->RawLogit(id)) - impl_->raw_lse);
-}
-
-void Sampler::RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out) {
-  impl_->RawTopLogprobs(count, out);
+void Sampler::Describe(int32_t token, const SamplingParams& params,
+                       ::tokensampler::sampler::Sample* out) {
+  Impl& s = *impl_;
+  s.Alternatives(params, out);
+  out->token_id = token;
+  out->logprob = s.ValueOf(token, params.logprobs_mode);
+  out->rank = WantsRank(params) ? s.Rank(token, params.logprobs_mode) : 0;
 }
 
 const char* SimdTargetName() { return hwy::TargetName(kernels::DispatchedTarget()); }

@@ -88,16 +88,23 @@ class Sampler {
                                                        uint64_t step = 0,
                                                        bool raw_logprobs = false);
 
-  // After Process(..., raw_logprobs = true) and until the next call: the RAW logprob
-  // (log-softmax of the logits as given) of `id`, and the `count` most likely tokens of
-  // the logits as given with theirs, exactly as Sample reports them.
-  float RawLogprob(int32_t id) const;
-  void RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out);
+  // After Process(logits, params, step, ReadsRawLogits(params.logprobs_mode)) and until
+  // the next call: `token` as Sample reports a draw of it, under params.logprobs_mode:
+  // its logprob, the params.top_logprobs alternatives, its rank (when top_logprobs or
+  // logprob_token_ids asks for logprobs) and the logprobs of params.logprob_token_ids.
+  // Sample describes its draws with the same code; Verify its emitted tokens.
+  void Describe(int32_t token, const SamplingParams& params, ::tokensampler::sampler::Sample* out);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Whether logprobs in `mode` read the logits as given (RAW, RAW_LOGITS): Process must
+// then keep what they need (raw_logprobs).
+inline bool ReadsRawLogits(LogprobsMode mode) {
+  return mode == LogprobsMode::kRaw || mode == LogprobsMode::kRawLogits;
+}
 
 // The name of the SIMD target the kernels dispatch to on this CPU ("AVX3", "AVX2", ...).
 const char* SimdTargetName();

@@ -63,10 +63,9 @@ VerifyUniforms VerifyUniformsAt(uint64_t seed, uint64_t step) {
 
 absl::Status SamplerTarget::Load(LogitsView logits, const SamplingParams& params,
                                  uint64_t step) {
-  raw_mode_ = params.logprobs_mode == LogprobsMode::kRaw;
-  top_logprobs_ = params.top_logprobs;
+  params_ = params;
   absl::StatusOr<const ProcessedDistribution*> dist =
-      sampler_->Process(logits, params, step, /*raw_logprobs=*/raw_mode_);
+      sampler_->Process(logits, params, step, ReadsRawLogits(params.logprobs_mode));
   if (!dist.ok()) return dist.status();
   dist_ = *dist;
   return absl::OkStatus();
@@ -87,17 +86,7 @@ int32_t SamplerTarget::Pick(double u) {
 }
 
 absl::Status SamplerTarget::Describe(int32_t token, Sample* out) {
-  out->token_id = token;
-  if (raw_mode_) {
-    out->logprob = sampler_->RawLogprob(token);
-    sampler_->RawTopLogprobs(top_logprobs_, &out->top_logprobs);
-  } else {
-    // Sample's PROCESSED logprob: log p in double, 0 for greedy.
-    out->logprob = dist_->one_hot()
-                       ? 0.0f
-                       : static_cast<float>(std::log(static_cast<double>(dist_->Prob(token))));
-    dist_->TopLogprobs(top_logprobs_, &out->top_logprobs);
-  }
+  sampler_->Describe(token, params_, out);
   return absl::OkStatus();
 }
 
@@ -163,6 +152,19 @@ absl::Status PositionError(size_t position, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(field, ": ", message));
 }
 
+absl::Status ComputePosition(SamplerTarget& target, LogitsView logits, const SamplingParams& params,
+                             uint64_t step, absl::Span<const int32_t> draft_token_ids,
+                             absl::Span<const LogitsView> draft_probs, size_t position,
+                             VerifyScratch* scratch, PositionOutcome* out) {
+  absl::Status status = target.Load(logits, params, step);
+  if (!status.ok()) return status;
+  if (position == draft_token_ids.size()) return BonusPosition(target, params.seed, step, out);
+  DraftPosition draft;
+  draft.token = draft_token_ids[position];
+  if (!draft_probs.empty()) draft.probs = draft_probs[position];
+  return VerifyPosition(target, draft, params.seed, step, scratch, out);
+}
+
 void AssembleVerifyResult(absl::Span<const PositionOutcome> outcomes, VerifyResult* out) {
   out->tokens.clear();
   out->num_accepted = 0;
@@ -182,19 +184,9 @@ absl::Status VerifyRow(SamplerTarget& target, const VerifyInputs& in, VerifyResu
   std::vector<PositionOutcome> outcomes(k + 1);
   VerifyScratch scratch;
   for (size_t i = 0; i <= k; ++i) {
-    absl::Status status =
-        target.Load(in.target_logits[i], ParamsAtPosition(in.params, context, context_size, i),
-                    in.step + i);
-    if (status.ok()) {
-      if (i < k) {
-        DraftPosition draft;
-        draft.token = in.draft_token_ids[i];
-        if (!in.draft_probs.empty()) draft.probs = in.draft_probs[i];
-        status = VerifyPosition(target, draft, in.params.seed, in.step + i, &scratch, &outcomes[i]);
-      } else {
-        status = BonusPosition(target, in.params.seed, in.step + k, &outcomes[i]);
-      }
-    }
+    const absl::Status status = ComputePosition(
+        target, in.target_logits[i], ParamsAtPosition(in.params, context, context_size, i),
+        in.step + i, in.draft_token_ids, in.draft_probs, i, &scratch, &outcomes[i]);
     if (!status.ok()) return PositionError(i, status);
     if (!outcomes[i].accepted) {
       AssembleVerifyResult(absl::MakeConstSpan(outcomes.data(), i + 1), out);

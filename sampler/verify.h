@@ -62,14 +62,15 @@ class TargetDistribution {
   virtual int32_t Pick(double u) = 0;
   // The token Sample draws at (seed, step), sample index 0: Pick(DrawUniform(seed, step, 0)).
   virtual int32_t Draw(uint64_t seed, uint64_t step) = 0;
-  // `token` as Sample reports it at this position: its logprob under the row's
-  // logprobs_mode and the row's top_logprobs alternatives.
+  // `token` as Sample reports a draw of it at this position: its logprob under the row's
+  // logprobs_mode, the row's top_logprobs alternatives, its rank and the logprobs of
+  // the row's logprob_token_ids.
   virtual absl::Status Describe(int32_t token, Sample* out) = 0;
 };
 
 // The target distribution of each position computed by a Sampler: its
-// ProcessedDistribution (id order, nothing sorted) and, in RAW logprobs mode, the RAW
-// logprobs Sample would report. `sampler` must outlive it. Not thread-safe.
+// ProcessedDistribution (id order, nothing sorted), and its tokens described exactly as
+// Sample describes a draw (Sampler::Describe). `sampler` must outlive it. Not thread-safe.
 class SamplerTarget final : public TargetDistribution {
  public:
   explicit SamplerTarget(Sampler* sampler) : sampler_(sampler) {}
@@ -78,8 +79,9 @@ class SamplerTarget final : public TargetDistribution {
 
   // Processes one position: exactly GetDistribution's distribution of `logits` under
   // `params` (whose context_token_ids the penalties read) at decoding step `step` (which
-  // only XTC's coin reads), in one pass of the pipeline.
-  // Valid until the next Load or the next use of the Sampler. Errors as Sampler's.
+  // only XTC's coin reads), in one pass of the pipeline. `params`' views must stay valid
+  // until the next Load. Valid until the next Load or the next use of the Sampler.
+  // Errors as Sampler's.
   absl::Status Load(LogitsView logits, const SamplingParams& params, uint64_t step);
 
   size_t vocab_size() const override { return dist_->vocab(); }
@@ -95,8 +97,7 @@ class SamplerTarget final : public TargetDistribution {
  private:
   Sampler* const sampler_;
   const ProcessedDistribution* dist_ = nullptr;
-  bool raw_mode_ = false;
-  int32_t top_logprobs_ = 0;
+  SamplingParams params_;  // of the position loaded (its views: the caller's, as Load's)
 };
 
 // One draft position: the proposed token and the draft's probabilities q there.
@@ -160,6 +161,16 @@ struct VerifyResult {
   std::vector<Sample> tokens;  // the accepted drafts, then one recovered or bonus token
   int32_t num_accepted = 0;
 };
+
+// Position `position` (i) of a row whose k drafts are `draft_token_ids` and `draft_probs`
+// (k rows, or empty for one-hot drafts), at `step` = the row's step + i: loads the target
+// distribution of `logits` under `params` (position i's: ParamsAtPosition), then decides
+// it with VerifyPosition (i < k) or BonusPosition (i == k). Errors as the Sampler's, not
+// yet renamed (PositionError).
+absl::Status ComputePosition(SamplerTarget& target, LogitsView logits, const SamplingParams& params,
+                             uint64_t step, absl::Span<const int32_t> draft_token_ids,
+                             absl::Span<const LogitsView> draft_probs, size_t position,
+                             VerifyScratch* scratch, PositionOutcome* out);
 
 // The row's result from its positions' outcomes: outcomes[0..r] where r is the first
 // position not accepted. REQUIRES: such a position exists (the last never is accepted).

@@ -17,13 +17,6 @@ namespace {
 
 constexpr absl::string_view kBearer = "bearer ";
 
-class FinishedStreamReactor final
-    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
- public:
-  explicit FinishedStreamReactor(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
-};
-
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ParseTokenFile(absl::string_view path,
@@ -129,11 +122,6 @@ absl::Status TokenAuthenticator::CheckCall(const grpc::CallbackServerContext& co
   auto it = metadata.find("authorization");
   if (it == metadata.end()) return Check("");
   return Check(absl::string_view(it->second.data(), it->second.size()));
-}
-
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* FinishedStream(
-    const grpc::Status& status) {
-  return new FinishedStreamReactor(status);
 }
 
 }  // namespace tokensampler::server

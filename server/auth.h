@@ -16,8 +16,6 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/server_context.h"
-#include "grpcpp/support/byte_buffer.h"
-#include "grpcpp/support/server_callback.h"
 
 namespace tokensampler::server {
 
@@ -58,10 +56,6 @@ class TokenAuthenticator {
   int64_t mtime_ns_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t size_ ABSL_GUARDED_BY(mu_) = -1;
 };
-
-// A SampleStream reactor that ends the call at once with `status` (a refused stream).
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* FinishedStream(
-    const grpc::Status& status);
 
 }  // namespace tokensampler::server
 

@@ -6,34 +6,26 @@
 #include <vector>
 
 #include "server/codec.h"
+#include "server/job_reactor.h"
 #include "server/row_job.h"
 #include "server/rpc_call.h"
-#include "server/rpc_status.h"
 #include "server/service.h"
 #include "tokensampler/v1/sampler.pb.h"
 
 namespace tokensampler::server {
 namespace {
 
-class BatchReactor final : public grpc::ServerUnaryReactor {
+class BatchReactor final : public JobReactor {
  public:
-  BatchReactor(SamplerService* service, grpc::CallbackServerContext* context,
-               bool distribution, grpc::ByteBuffer* response)
-      : service_(service),
-        context_(context),
+  BatchReactor(SamplerService* service, grpc::CallbackServerContext* context, bool distribution,
+               grpc::ByteBuffer* response)
+      : JobReactor(service, context, distribution ? "GetDistribution" : "Sample"),
         response_(response),
         samples_(distribution ? nullptr : &sample_response_),
         distributions_(distribution ? &distribution_response_ : nullptr) {}
 
-  // `request_bytes` belongs to gRPC's per-call holder, which would keep it (about 0.5 MB
-  // for one V=128256 row) until OnDone; once parsed it is dropped here, so that a call
-  // waiting for a worker holds one copy of its logits, not two.
-  ~BatchReactor() override { service_->ReleaseBytes(reserved_); }
-
   void Start(grpc::ByteBuffer* request_bytes) {
-    absl::Status status = service_->Admit(*request_bytes, &reserved_);
-    if (status.ok()) status = ParseMessage(*request_bytes, &request_);
-    request_bytes->Clear();
+    absl::Status status = AdmitAndParse(request_bytes, &request_);
     if (!status.ok()) return FinishWith(status);
     RegionResolver resolve_region(service_, context_);
     status = DecodeRequest(
@@ -44,20 +36,11 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
       service_->CountServed(0);
       return FinishWith(Serialize());
     }
-    job_ = MakeRowJob(samples_ != nullptr ? RowJob::Kind::kSample : RowJob::Kind::kDistribution,
-                      service_, cancelled_, &rows_,
-                      [this](absl::Status s) { OnRowsDone(std::move(s)); });
-    if (!StartRowJob(service_->pool(), job_)) {
-      job_.reset();
-      return FinishWith(QueueFullError(service_->pool()));
-    }
+    job_ = MakeSampleJob(
+        samples_ != nullptr ? SampleJob::Kind::kSample : SampleJob::Kind::kDistribution, service_,
+        cancelled_, &rows_, [this](absl::Status s) { OnRowsDone(std::move(s)); });
+    StartJob(&job_);
   }
-
-  void OnCancel() override {
-    cancelled_->store(true);
-    service_->CountCancelled();
-  }
-  void OnDone() override { delete this; }
 
  private:
   // On the worker that finished the last row.
@@ -84,7 +67,7 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
     distribution_response_.Clear();
     // The job keeps itself alive through its tasks; drop our reference (and the cycle
     // through `done`) before the reactor can be deleted.
-    std::shared_ptr<RowJob> job = std::move(job_);
+    std::shared_ptr<SampleJob> job = std::move(job_);
     FinishWith(status);
   }
 
@@ -93,16 +76,6 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
                                : SerializeMessage(*distributions_, response_);
   }
 
-  void FinishWith(const absl::Status& status) {
-    grpc::Status grpc_status = ToGrpcStatus(status);
-    if (!grpc_status.ok()) {
-      LogRpcError(samples_ != nullptr ? "Sample" : "GetDistribution", context_, grpc_status);
-    }
-    Finish(std::move(grpc_status));
-  }
-
-  SamplerService* const service_;
-  grpc::CallbackServerContext* const context_;
   grpc::ByteBuffer* const response_;
   v1::SampleRequest request_;
   v1::SampleResponse sample_response_;
@@ -110,9 +83,7 @@ class BatchReactor final : public grpc::ServerUnaryReactor {
   v1::SampleResponse* const samples_;              // Sample, else nullptr
   v1::DistributionResponse* const distributions_;  // GetDistribution, else nullptr
   std::vector<DecodedRow> rows_;
-  std::shared_ptr<RowJob> job_;
-  const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
-  int64_t reserved_ = 0;  // memory budget bytes held until OnDone
+  std::shared_ptr<SampleJob> job_;
 };
 
 }  // namespace

@@ -262,25 +262,11 @@ absl::Status DecodeParams(const v1::SamplingParams& p, size_t index, const Limit
   return DecodeChainParams(p, index, out);
 }
 
-// The fields of issue 14 (structured output, output-length stages, RL results). Views
-// point into the request; ranges against V are checked by sampler::ValidateParams.
-absl::Status DecodeOutputFields(const v1::Row& row, size_t index, DecodedRow* out) {
-  const v1::SamplingParams& p = row.params();
+// The SamplingParams fields of issue 14 (output-length stages, RL results), for Sample,
+// GetDistribution, SampleStream and Verify alike. Views point into the request; ranges
+// against V are checked by sampler::ValidateParams.
+absl::Status DecodeOutputParams(const v1::SamplingParams& p, size_t index, DecodedRow* out) {
   sampler::SamplingParams& s = out->params;
-  if (row.num_prompt_tokens() < 0 ||
-      row.num_prompt_tokens() > row.context_token_ids_size()) {
-    return Invalid(index, "num_prompt_tokens",
-                   absl::StrCat("must be in [0, ", row.context_token_ids_size(),
-                                "] (the number of context_token_ids), got ",
-                                row.num_prompt_tokens()));
-  }
-  out->num_prompt_tokens = static_cast<size_t>(row.num_prompt_tokens());
-  s.num_prompt_tokens = out->num_prompt_tokens;
-  if (!row.allowed_token_bitmask().empty()) {
-    s.allowed_token_bitmask = {
-        reinterpret_cast<const uint8_t*>(row.allowed_token_bitmask().data()),
-        row.allowed_token_bitmask().size()};
-  }
   s.min_tokens = p.min_tokens();
   s.stop_token_ids = absl::MakeConstSpan(p.stop_token_ids().data(), p.stop_token_ids_size());
   if (p.bad_words_size() > sampler::kMaxBadWords) {
@@ -299,6 +285,25 @@ absl::Status DecodeOutputFields(const v1::Row& row, size_t index, DecodedRow* ou
   s.logprob_token_ids =
       absl::MakeConstSpan(p.logprob_token_ids().data(), p.logprob_token_ids_size());
   return absl::OkStatus();
+}
+
+// The Row fields of issue 14 (structured output, the prompt/output split), then the
+// params' (DecodeOutputParams).
+absl::Status DecodeOutputFields(const v1::Row& row, size_t index, DecodedRow* out) {
+  sampler::SamplingParams& s = out->params;
+  if (row.num_prompt_tokens() < 0 || row.num_prompt_tokens() > row.context_token_ids_size()) {
+    return Invalid(
+        index, "num_prompt_tokens",
+        absl::StrCat("must be in [0, ", row.context_token_ids_size(),
+                     "] (the number of context_token_ids), got ", row.num_prompt_tokens()));
+  }
+  out->num_prompt_tokens = static_cast<size_t>(row.num_prompt_tokens());
+  s.num_prompt_tokens = out->num_prompt_tokens;
+  if (!row.allowed_token_bitmask().empty()) {
+    s.allowed_token_bitmask = {reinterpret_cast<const uint8_t*>(row.allowed_token_bitmask().data()),
+                               row.allowed_token_bitmask().size()};
+  }
+  return DecodeOutputParams(row.params(), index, out);
 }
 
 }  // namespace
@@ -455,7 +460,12 @@ absl::Status DecodeVerifyRow(const v1::VerifyRow& row, size_t index, const Limit
   base.context_token_ids = absl::MakeConstSpan(row.context_token_ids().data(),
                                                row.context_token_ids_size());
   absl::Status status = DecodeParams(row.params(), index, limits, pick_seed, &base);
+  if (status.ok()) status = DecodeOutputParams(row.params(), index, &base);
   if (!status.ok()) return status;
+  if (row.params().return_kept_set()) {
+    return Invalid(index, "params.return_kept_set",
+                   "not available in Verify (a VerifyResult has no kept_set), got true");
+  }
   base.params.context_token_ids = base.context_token_ids;
   status = RowError(index, sampler::ValidateParams(base.params, vocab));
   if (!status.ok()) return status;

@@ -116,7 +116,9 @@ using SharedMemoryResolver =
 absl::StatusOr<std::shared_ptr<const SharedMemoryMapping>> NoSharedMemory(absl::string_view region);
 
 // Validates and decodes every row of a Verify request: the shapes (k + 1 target rows,
-// k or no draft rows, one V), the params (num_samples 0 or 1), the ids and the draft
+// k or no draft rows, one V), the params (num_samples 0 or 1, no return_kept_set; every
+// other field as for Sample, output-length stages counting the whole context as output),
+// the ids and the draft
 // probabilities (a draft row in shared memory is copied here, once). The target logits'
 // values are checked when a position is computed.
 absl::Status DecodeVerifyRequest(const v1::VerifyRequest& request, const Limits& limits,

@@ -17,7 +17,24 @@ namespace {
 constexpr double kRpcErrorsPerSecond = 10;
 constexpr double kRpcErrorBurst = 50;
 
+class RefusedStream final : public BidiStreamReactor {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
+
+grpc::ServerUnaryReactor* RefusedUnaryCall(grpc::CallbackServerContext* context,
+                                           const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+BidiStreamReactor* RefusedStreamCall(const grpc::Status& status) {
+  return new RefusedStream(status);
+}
 
 void LogRpcError(absl::string_view rpc, grpc::CallbackServerContext* context,
                  const grpc::Status& status) {

@@ -1,10 +1,11 @@
 // What every Sampler call does at its edge, shared by the service and its reactors:
-// parse a raw request, serialize a response, log a failed call, refuse work when the
-// queue is full, and resolve Logits.shared_memory regions.
+// check the bearer token, parse a raw request, serialize a response, log a failed call,
+// refuse work when the queue is full, and resolve Logits.shared_memory regions.
 #ifndef TOKENSAMPLER_SERVER_RPC_CALL_H_
 #define TOKENSAMPLER_SERVER_RPC_CALL_H_
 
 #include <memory>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -13,13 +14,43 @@
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/server_callback.h"
 #include "grpcpp/support/status.h"
+#include "server/auth.h"
+#include "server/rpc_status.h"
 #include "server/shared_memory.h"
 #include "server/worker_pool.h"
 
 namespace tokensampler::server {
 
 class SamplerService;
+
+using BidiStreamReactor = grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
+
+// Reactors that end a call at once with `status` (a refused call).
+grpc::ServerUnaryReactor* RefusedUnaryCall(grpc::CallbackServerContext* context,
+                                           const grpc::Status& status);
+BidiStreamReactor* RefusedStreamCall(const grpc::Status& status);
+
+// The first step of every Sampler RPC. When the server requires bearer tokens (`auth`
+// set) and the call carries no valid one, the call ends at once with UNAUTHENTICATED,
+// before its request is read, and unlogged (a scanner would fill the log; the metrics
+// count calls by code). Otherwise returns `start()`, the call's reactor. `Reactor` is
+// grpc::ServerUnaryReactor or BidiStreamReactor.
+template <typename Reactor, typename Start>
+Reactor* AuthenticatedCall(TokenAuthenticator* auth, grpc::CallbackServerContext* context,
+                           Start start) {
+  if (auth != nullptr) {
+    if (absl::Status denied = auth->CheckCall(*context); !denied.ok()) {
+      if constexpr (std::is_same_v<Reactor, BidiStreamReactor>) {
+        return RefusedStreamCall(ToGrpcStatus(denied));
+      } else {
+        return RefusedUnaryCall(context, ToGrpcStatus(denied));
+      }
+    }
+  }
+  return start();
+}
 
 // Requests arrive as raw bytes so that a body that is not a valid message gets a clear
 // INVALID_ARGUMENT (gRPC's typed handler would answer UNIMPLEMENTED with no message).

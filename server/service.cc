@@ -81,16 +81,26 @@ absl::Status SamplerService::CheckSharedMemoryAccess(grpc::CallbackServerContext
   return absl::PermissionDeniedError("shared memory: off on this server (--shared_memory=off)");
 }
 
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* SamplerService::AnswerSharedMemoryCall(
+    absl::string_view rpc, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response, absl::FunctionRef<absl::Status(const Request&, Response*)> handle) {
+  return AuthenticatedCall<grpc::ServerUnaryReactor>(options_.auth, context, [&] {
+    return AnswerUnary<Request, Response>(rpc, context, request, response,
+                                          [&](const Request& r, Response* out) {
+                                            absl::Status status = CheckSharedMemoryAccess(context);
+                                            return status.ok() ? handle(r, out) : status;
+                                          });
+  });
+}
+
 grpc::ServerUnaryReactor* SamplerService::RegisterSharedMemory(grpc::CallbackServerContext* context,
                                                                const grpc::ByteBuffer* request,
                                                                grpc::ByteBuffer* response) {
-  return AnswerUnary<v1::RegisterSharedMemoryRequest, v1::RegisterSharedMemoryResponse>(
+  return AnswerSharedMemoryCall<v1::RegisterSharedMemoryRequest, v1::RegisterSharedMemoryResponse>(
       "RegisterSharedMemory", context, request, response,
       [&](const v1::RegisterSharedMemoryRequest& r, v1::RegisterSharedMemoryResponse*) {
-        absl::Status status = Authenticate(*context);
-        if (status.ok()) status = CheckSharedMemoryAccess(context);
-        if (!status.ok()) return status;
-        status = shared_memory_.Register(r.name(), r.key(), r.offset(), r.byte_size());
+        absl::Status status = shared_memory_.Register(r.name(), r.key(), r.offset(), r.byte_size());
         if (status.ok()) {
           LogEvent(LogLevel::kInfo, "shared_memory_registered",
                    {{"name", r.name()},
@@ -106,12 +116,10 @@ grpc::ServerUnaryReactor* SamplerService::RegisterSharedMemory(grpc::CallbackSer
 grpc::ServerUnaryReactor* SamplerService::UnregisterSharedMemory(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return AnswerUnary<v1::UnregisterSharedMemoryRequest, v1::UnregisterSharedMemoryResponse>(
+  return AnswerSharedMemoryCall<v1::UnregisterSharedMemoryRequest,
+                                v1::UnregisterSharedMemoryResponse>(
       "UnregisterSharedMemory", context, request, response,
       [&](const v1::UnregisterSharedMemoryRequest& r, v1::UnregisterSharedMemoryResponse*) {
-        absl::Status status = Authenticate(*context);
-        if (status.ok()) status = CheckSharedMemoryAccess(context);
-        if (!status.ok()) return status;
         return shared_memory_.Unregister(r.name());
       });
 }
@@ -119,12 +127,10 @@ grpc::ServerUnaryReactor* SamplerService::UnregisterSharedMemory(
 grpc::ServerUnaryReactor* SamplerService::GetSharedMemoryStatus(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return AnswerUnary<v1::GetSharedMemoryStatusRequest, v1::GetSharedMemoryStatusResponse>(
+  return AnswerSharedMemoryCall<v1::GetSharedMemoryStatusRequest,
+                                v1::GetSharedMemoryStatusResponse>(
       "GetSharedMemoryStatus", context, request, response,
       [&](const v1::GetSharedMemoryStatusRequest& r, v1::GetSharedMemoryStatusResponse* out) {
-        absl::Status status = Authenticate(*context);
-        if (status.ok()) status = CheckSharedMemoryAccess(context);
-        if (!status.ok()) return status;
         auto regions = shared_memory_.Status(r.name());
         if (!regions.ok()) return regions.status();
         for (const SharedMemoryStatus& region : *regions) {
@@ -136,10 +142,6 @@ grpc::ServerUnaryReactor* SamplerService::GetSharedMemoryStatus(
         }
         return absl::OkStatus();
       });
-}
-
-absl::Status SamplerService::Authenticate(const grpc::CallbackServerContext& context) const {
-  return options_.auth == nullptr ? absl::OkStatus() : options_.auth->CheckCall(context);
 }
 
 absl::Status SamplerService::Admit(const grpc::ByteBuffer& request, int64_t* reserved) {
@@ -211,76 +213,56 @@ uint64_t SamplerService::PickSeed() {
 grpc::ServerUnaryReactor* SamplerService::Sample(grpc::CallbackServerContext* context,
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
-  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(denied));
-    return reactor;
-  }
-  return StartBatchCall(this, context, /*distribution=*/false, request, response);
+  return AuthenticatedCall<grpc::ServerUnaryReactor>(options_.auth, context, [&] {
+    return StartBatchCall(this, context, /*distribution=*/false, request, response);
+  });
 }
 
 grpc::ServerUnaryReactor* SamplerService::GetDistribution(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(denied));
-    return reactor;
-  }
-  return StartBatchCall(this, context, /*distribution=*/true, request, response);
+  return AuthenticatedCall<grpc::ServerUnaryReactor>(options_.auth, context, [&] {
+    return StartBatchCall(this, context, /*distribution=*/true, request, response);
+  });
 }
 
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SamplerService::SampleStream(
-    grpc::CallbackServerContext* context) {
-  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
-    return FinishedStream(ToGrpcStatus(denied));
-  }
-  if (absl::Status busy = OpenStream(); !busy.ok()) {
-    grpc::Status status = ToGrpcStatus(busy);
-    LogRpcError("SampleStream", context, status);
-    return FinishedStream(status);
-  }
-  return StartStreamCall(this, context);
+BidiStreamReactor* SamplerService::SampleStream(grpc::CallbackServerContext* context) {
+  return AuthenticatedCall<BidiStreamReactor>(options_.auth, context, [&] {
+    if (absl::Status busy = OpenStream(); !busy.ok()) {
+      grpc::Status status = ToGrpcStatus(busy);
+      LogRpcError("SampleStream", context, status);
+      return RefusedStreamCall(status);
+    }
+    return StartStreamCall(this, context);
+  });
 }
 
 grpc::ServerUnaryReactor* SamplerService::Verify(grpc::CallbackServerContext* context,
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
-  if (absl::Status denied = Authenticate(*context); !denied.ok()) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(denied));
-    return reactor;
-  }
-  // The holder's request is not const (gRPC gives a const view); the reactor drops its
-  // bytes once parsed.
-  return StartVerify(this, context, const_cast<grpc::ByteBuffer*>(request), response);
+  return AuthenticatedCall<grpc::ServerUnaryReactor>(options_.auth, context, [&] {
+    // The holder's request is not const (gRPC gives a const view); the reactor drops its
+    // bytes once parsed.
+    return StartVerify(this, context, const_cast<grpc::ByteBuffer*>(request), response);
+  });
 }
 
 grpc::ServerUnaryReactor* SamplerService::GetServerInfo(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  v1::GetServerInfoRequest parsed;
-  absl::Status status = Authenticate(*context);
-  if (status.ok()) status = ParseMessage(*request, &parsed);
-  if (status.ok()) {
-    v1::ServerInfo info;
-    info.set_version(TOKENSAMPLER_VERSION);
-    EncodeServerLimits(options_.limits, options_.max_message_bytes, pool_->threads(),
-                       options_.shared_memory, &info);
-    info.set_requests_served(requests_served());
-    info.set_rows_served(rows_served());
-    info.set_instance(instance_);
-    status = SerializeMessage(info, response);
-  }
-  grpc::Status grpc_status = ToGrpcStatus(status);
-  // Refused tokens are not logged per call (a scanner would fill the log); they show in
-  // the metrics by code.
-  if (!grpc_status.ok() && grpc_status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
-    LogRpcError("GetServerInfo", context, grpc_status);
-  }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(std::move(grpc_status));
-  return reactor;
+  return AuthenticatedCall<grpc::ServerUnaryReactor>(options_.auth, context, [&] {
+    return AnswerUnary<v1::GetServerInfoRequest, v1::ServerInfo>(
+        "GetServerInfo", context, request, response,
+        [&](const v1::GetServerInfoRequest&, v1::ServerInfo* info) {
+          info->set_version(TOKENSAMPLER_VERSION);
+          EncodeServerLimits(options_.limits, options_.max_message_bytes, pool_->threads(),
+                             options_.shared_memory, info);
+          info->set_requests_served(requests_served());
+          info->set_rows_served(rows_served());
+          info->set_instance(instance_);
+          return absl::OkStatus();
+        });
+  });
 }
 
 }  // namespace tokensampler::server

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "server/auth.h"
 #include "server/codec.h"
@@ -67,6 +69,7 @@ class SamplerService final : public SamplerServiceBase {
                                             grpc::ByteBuffer* response) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SampleStream(
       grpc::CallbackServerContext* context) override;
+  // Every method first checks the bearer token (AuthenticatedCall, server/rpc_call.h).
   grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* context,
                                           const grpc::ByteBuffer* request,
                                           grpc::ByteBuffer* response) override;
@@ -90,10 +93,6 @@ class SamplerService final : public SamplerServiceBase {
   // PERMISSION_DENIED naming the mode (and the peer, in local mode) otherwise.
   absl::Status CheckSharedMemoryAccess(grpc::CallbackServerContext* context) const;
   SharedMemoryRegistry& shared_memory() { return shared_memory_; }
-
-  // OK, or UNAUTHENTICATED when options().auth is set and the call has no valid token.
-  // Every Sampler RPC checks this first.
-  absl::Status Authenticate(const grpc::CallbackServerContext& context) const;
 
   // A seed for a row that gave none: distinct per call, unpredictable across processes.
   uint64_t PickSeed();
@@ -140,6 +139,14 @@ class SamplerService final : public SamplerServiceBase {
   void CountCancelled() { calls_cancelled_.fetch_add(1); }
 
  private:
+  // A shared-memory RPC: authenticated, parsed, answered on the gRPC thread by `handle`
+  // when the caller may use shared memory (CheckSharedMemoryAccess).
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* AnswerSharedMemoryCall(
+      absl::string_view rpc, grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+      grpc::ByteBuffer* response,
+      absl::FunctionRef<absl::Status(const Request&, Response*)> handle);
+
   WorkerPool* const pool_;
   const ServiceOptions options_;
   const std::string instance_;

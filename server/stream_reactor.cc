@@ -156,8 +156,8 @@ class StreamReactor final
       session_.Commit(rows_, {});
       return Respond(nullptr);
     }
-    job_ = MakeRowJob(RowJob::Kind::kSample, service_, cancelled_, &rows_,
-                      [this](absl::Status s) { OnRowsDone(std::move(s)); });
+    job_ = MakeSampleJob(SampleJob::Kind::kSample, service_, cancelled_, &rows_,
+                         [this](absl::Status s) { OnRowsDone(std::move(s)); });
     if (!StartRowJob(service_->pool(), job_)) {
       job_.reset();
       session_.Abort(rows_);
@@ -166,7 +166,7 @@ class StreamReactor final
   }
 
   void OnRowsDone(absl::Status status) {
-    std::shared_ptr<RowJob> job = std::move(job_);
+    std::shared_ptr<SampleJob> job = std::move(job_);
     if (!status.ok()) {
       session_.Abort(rows_);
       return EndMessage(status, nullptr);
@@ -247,7 +247,7 @@ class StreamReactor final
   static constexpr int64_t kLargeMessageBytes = 1 << 20;
   v1::SampleRequest current_;  // the message being processed; cleared when it ends
   std::vector<DecodedRow> rows_;
-  std::shared_ptr<RowJob> job_;
+  std::shared_ptr<SampleJob> job_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
 
   absl::Mutex mu_;

@@ -1,20 +1,22 @@
 #include "server/verify_reactor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
-#include <cstdint>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "sampler/verify.h"
-#include "server/rpc_call.h"
-#include "server/rpc_status.h"
 #include "server/codec.h"
+#include "server/job_reactor.h"
+#include "server/row_job.h"
+#include "server/rpc_call.h"
 #include "server/service.h"
 #include "server/shared_memory.h"
 #include "tokensampler/v1/sampler.pb.h"
@@ -22,144 +24,118 @@
 namespace tokensampler::server {
 namespace {
 
-// The positions of one Verify request on their way through the pool. A unit is one
-// (row, position); units are taken in row-major order. A row's positions after its first
-// rejected (or failed) one are never needed: a task skips a unit once an earlier position
-// of its row is known to have stopped the row. Every position up to the row's first stop
-// is always computed, so the result (and which error is reported) does not depend on the
-// number of workers or their timing. `done` runs once, on the task that finishes last.
-struct VerifyJob {
-  SamplerService* service = nullptr;
-  std::shared_ptr<const std::atomic<bool>> cancelled;
-  const std::vector<DecodedVerifyRow>* rows = nullptr;  // alive until `done` returns
-  std::vector<size_t> first_unit;                       // per row, then the total
-  std::vector<sampler::PositionOutcome> outcomes;       // per unit
-  // Per row: the lowest position that was rejected or failed so far (k + 1 = none).
-  std::unique_ptr<std::atomic<size_t>[]> stop_at;
-  absl::AnyInvocable<void(absl::Status)> done;
-
-  std::atomic<size_t> next_unit{0};
-  std::atomic<size_t> remaining{0};  // tasks still running
-  std::mutex mu;
-  // Per row: the error of its lowest failing position, and that position.
-  std::vector<absl::Status> errors;
-  std::vector<size_t> error_at;
-
-  void Prepare() {
-    const size_t n = rows->size();
-    first_unit.resize(n + 1);
-    stop_at = std::make_unique<std::atomic<size_t>[]>(n);
-    errors.assign(n, absl::OkStatus());
-    error_at.assign(n, std::numeric_limits<size_t>::max());
-    size_t units = 0;
-    for (size_t r = 0; r < n; ++r) {
-      first_unit[r] = units;
-      units += (*rows)[r].positions();
-      stop_at[r].store((*rows)[r].positions());
+// The positions of one Verify request as a RowJob: a unit is one (row, position), in
+// row-major order. A row's positions after its first rejected (or failed) one are never
+// needed: a unit is passed over once an earlier position of its row is known to have
+// stopped the row. Every position up to the row's first stop is always computed, so the
+// result (and which error is reported) does not depend on the number of workers or their
+// timing. `done` gets OK, the error of the lowest row whose first stop is a failure, or
+// CANCELLED.
+class VerifyJob final : public RowJob {
+ public:
+  // `*rows` must stay alive until `done` returns.
+  VerifyJob(SamplerService* service, std::shared_ptr<const std::atomic<bool>> cancelled,
+            const std::vector<DecodedVerifyRow>* rows, absl::AnyInvocable<void(absl::Status)> done)
+      : RowJob(service, std::move(cancelled), rows->size(), "verified", std::move(done)),
+        rows_(*rows),
+        first_unit_(rows->size() + 1),
+        stop_at_(std::make_unique<std::atomic<size_t>[]>(rows->size())),
+        errors_(rows->size()),
+        error_at_(rows->size(), std::numeric_limits<size_t>::max()) {
+    size_t total = 0;
+    for (size_t r = 0; r < rows_.size(); ++r) {
+      first_unit_[r] = total;
+      total += rows_[r].positions();
+      stop_at_[r].store(rows_[r].positions());
     }
-    first_unit[n] = units;
-    outcomes.resize(units);
+    first_unit_[rows_.size()] = total;
+    outcomes_.resize(total);
   }
 
-  size_t units() const { return first_unit.back(); }
+  size_t units() const override { return first_unit_.back(); }
 
-  void StopRowAt(size_t row, size_t position) {
-    size_t seen = stop_at[row].load(std::memory_order_relaxed);
-    while (position < seen &&
-           !stop_at[row].compare_exchange_weak(seen, position, std::memory_order_relaxed)) {
-    }
+  // After `done` with OK: row `row`'s result.
+  void Assemble(size_t row, sampler::VerifyResult* out) const {
+    const size_t stop = stop_at_[row].load();
+    sampler::AssembleVerifyResult(
+        absl::MakeConstSpan(outcomes_.data() + first_unit_[row], stop + 1), out);
   }
 
-  void RunUnit(sampler::SamplerTarget& target, sampler::VerifyScratch* scratch, size_t row_index,
-               size_t position, sampler::PositionOutcome* outcome) {
-    const DecodedVerifyRow& row = (*rows)[row_index];
-    const size_t k = row.draft_token_ids.size();
-    const sampler::SamplingParams params = row.ParamsAt(position);
+ private:
+  size_t RowOf(size_t unit) const {
+    return static_cast<size_t>(std::upper_bound(first_unit_.begin(), first_unit_.end(), unit) -
+                               first_unit_.begin()) -
+           1;
+  }
+
+  Need Needs(size_t unit) override {
+    const size_t row = RowOf(unit);
+    const size_t position = unit - first_unit_[row];
+    return position > stop_at_[row].load(std::memory_order_relaxed) ? Need::kNone : Need::kRun;
+  }
+
+  void RunUnit(Task& task, size_t unit) override {
+    const size_t r = RowOf(unit);
+    const size_t position = unit - first_unit_[r];
+    const DecodedVerifyRow& row = rows_[r];
+    sampler::PositionOutcome& outcome = outcomes_[unit];
+    // A target row in shared memory is read once, here, into this thread's private
+    // buffer (as Sample's rows: shared_memory.h).
     sampler::LogitsView logits = row.target_logits[position];
     absl::Status status;
     if (row.target_regions[position] != nullptr) {
       status =
           CopyRowToPrivate(*row.target_regions[position], logits, "logits.shared_memory", &logits);
     }
-    const uint64_t step = row.row.step + position;
-    if (status.ok()) status = target.Load(logits, params, step);
     if (status.ok()) {
-      if (position < k) {
-        sampler::DraftPosition draft;
-        draft.token = row.draft_token_ids[position];
-        if (!row.draft_probs.empty()) draft.probs = row.draft_probs[position];
-        status = sampler::VerifyPosition(target, draft, params.seed, step, scratch, outcome);
-      } else {
-        status = sampler::BonusPosition(target, params.seed, step, outcome);
-      }
+      status = sampler::ComputePosition(task.target, logits, row.ParamsAt(position),
+                                        row.row.step + position, row.draft_token_ids,
+                                        row.draft_probs, position, &task.verify, &outcome);
     }
     if (!status.ok()) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (position < error_at[row_index]) {
-        error_at[row_index] = position;
-        errors[row_index] = RowError(row_index, sampler::PositionError(position, status));
+      absl::MutexLock lock(&mu_);
+      if (position < error_at_[r]) {
+        error_at_[r] = position;
+        errors_[r] = RowError(r, sampler::PositionError(position, status));
       }
     }
-    if (!status.ok() || !outcome->accepted) StopRowAt(row_index, position);
+    if (!status.ok() || !outcome.accepted) StopRowAt(r, position);
   }
 
-  // One task: takes units one at a time until none is left.
-  void Run(sampler::Sampler& sampler) {
-    sampler::SamplerTarget target(&sampler);
-    sampler::VerifyScratch scratch;
-    size_t skipped = 0;
-    size_t row = 0;
-    const size_t total = units();
-    for (size_t u; (u = next_unit.fetch_add(1, std::memory_order_relaxed)) < total;) {
-      while (first_unit[row + 1] <= u) ++row;  // units are taken in increasing order
-      const size_t position = u - first_unit[row];
-      if (position > stop_at[row].load(std::memory_order_relaxed)) continue;
-      if (cancelled->load()) {
-        ++skipped;
-        continue;
-      }
-      RunUnit(target, &scratch, row, position, &outcomes[u]);
-    }
-    if (skipped > 0) service->CountSkipped(skipped);
-    if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      service->AddRowsInFlight(-static_cast<int64_t>(rows->size()));
-      done(Outcome());
-    }
-  }
-
-  // After the last task: the error of the lowest row whose first stop is a failure.
-  absl::Status Outcome() {
-    std::lock_guard<std::mutex> lock(mu);
-    for (size_t r = 0; r < rows->size(); ++r) {
-      if (!errors[r].ok() && error_at[r] == stop_at[r].load()) return errors[r];
-    }
-    if (cancelled->load()) {
-      return absl::CancelledError("call cancelled before its rows were verified");
+  absl::Status Outcome() override {
+    absl::MutexLock lock(&mu_);
+    for (size_t r = 0; r < rows_.size(); ++r) {
+      if (!errors_[r].ok() && error_at_[r] == stop_at_[r].load()) return errors_[r];
     }
     return absl::OkStatus();
   }
 
-  void Assemble(size_t row, sampler::VerifyResult* out) const {
-    const size_t stop = stop_at[row].load();
-    sampler::AssembleVerifyResult(absl::MakeConstSpan(outcomes.data() + first_unit[row], stop + 1),
-                                  out);
+  void StopRowAt(size_t row, size_t position) {
+    size_t seen = stop_at_[row].load(std::memory_order_relaxed);
+    while (position < seen &&
+           !stop_at_[row].compare_exchange_weak(seen, position, std::memory_order_relaxed)) {
+    }
   }
+
+  const std::vector<DecodedVerifyRow>& rows_;
+  std::vector<size_t> first_unit_;                  // per row, then the total
+  std::vector<sampler::PositionOutcome> outcomes_;  // per unit
+  // Per row: the lowest position that was rejected or failed so far (k + 1 = none).
+  std::unique_ptr<std::atomic<size_t>[]> stop_at_;
+  absl::Mutex mu_;
+  // Per row: the error of its lowest failing position, and that position.
+  std::vector<absl::Status> errors_ ABSL_GUARDED_BY(mu_);
+  std::vector<size_t> error_at_ ABSL_GUARDED_BY(mu_);
 };
 
-class VerifyReactor final : public grpc::ServerUnaryReactor {
+class VerifyReactor final : public JobReactor {
  public:
   VerifyReactor(SamplerService* service, grpc::CallbackServerContext* context,
                 grpc::ByteBuffer* response)
-      : service_(service), context_(context), response_(response) {}
-
-  // As in Sample: the request bytes are dropped once parsed, so a call waiting for a
-  // worker holds one copy of its logits.
-  ~VerifyReactor() override { service_->ReleaseBytes(reserved_); }
+      : JobReactor(service, context, "Verify"), response_(response) {}
 
   void Start(grpc::ByteBuffer* request_bytes) {
-    absl::Status status = service_->Admit(*request_bytes, &reserved_);
-    if (status.ok()) status = ParseMessage(*request_bytes, &request_);
-    request_bytes->Clear();
+    absl::Status status = AdmitAndParse(request_bytes, &request_);
     if (!status.ok()) return FinishWith(status);
     RegionResolver resolve_region(service_, context_);
     status = DecodeVerifyRequest(
@@ -170,45 +146,12 @@ class VerifyReactor final : public grpc::ServerUnaryReactor {
       service_->CountServed(0);
       return FinishWith(SerializeMessage(response_message_, response_));
     }
-    job_ = std::make_shared<VerifyJob>();
-    job_->service = service_;
-    job_->cancelled = cancelled_;
-    job_->rows = &rows_;
-    job_->done = [this](absl::Status s) { OnUnitsDone(std::move(s)); };
-    job_->Prepare();
-    if (!StartJob()) {
-      job_.reset();
-      return FinishWith(QueueFullError(service_->pool()));
-    }
+    job_ = std::make_shared<VerifyJob>(service_, cancelled_, &rows_,
+                                       [this](absl::Status s) { OnUnitsDone(std::move(s)); });
+    StartJob(&job_);
   }
-
-  void OnCancel() override {
-    cancelled_->store(true);
-    service_->CountCancelled();
-  }
-  void OnDone() override { delete this; }
 
  private:
-  // Queues min(units, workers) tasks; false (nothing queued) when the queue is full. A
-  // single task may run, and finish the call, here (WorkerPool::TryRunHere).
-  bool StartJob() {
-    WorkerPool& pool = service_->pool();
-    const size_t tasks = pool.TasksFor(job_->units());
-    job_->remaining.store(tasks);
-    std::vector<WorkerPool::Task> batch;
-    batch.reserve(tasks);
-    for (size_t t = 0; t < tasks; ++t) {
-      batch.push_back([job = job_](sampler::Sampler& sampler) { job->Run(sampler); });
-    }
-    SamplerService* service = service_;
-    const int64_t rows = static_cast<int64_t>(rows_.size());
-    service->AddRowsInFlight(rows);
-    if (tasks == 1 && pool.TryRunHere(batch[0])) return true;
-    if (pool.TrySubmit(std::move(batch))) return true;
-    service->AddRowsInFlight(-rows);
-    return false;
-  }
-
   // On the task that finished last.
   void OnUnitsDone(absl::Status status) {
     if (status.ok()) {
@@ -230,21 +173,11 @@ class VerifyReactor final : public grpc::ServerUnaryReactor {
     FinishWith(status);
   }
 
-  void FinishWith(const absl::Status& status) {
-    grpc::Status grpc_status = ToGrpcStatus(status);
-    if (!grpc_status.ok()) LogRpcError("Verify", context_, grpc_status);
-    Finish(std::move(grpc_status));
-  }
-
-  SamplerService* const service_;
-  grpc::CallbackServerContext* const context_;
   grpc::ByteBuffer* const response_;
   v1::VerifyRequest request_;
   v1::VerifyResponse response_message_;
   std::vector<DecodedVerifyRow> rows_;
   std::shared_ptr<VerifyJob> job_;
-  const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
-  int64_t reserved_ = 0;  // memory budget bytes held until OnDone
 };
 
 }  // namespace

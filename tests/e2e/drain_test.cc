@@ -20,6 +20,7 @@
 #include "client/client.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
+#include "tests/server/test_util.h"
 #include "tokensampler/v1/sampler.pb.h"
 
 namespace tokensampler {
@@ -43,17 +44,6 @@ std::unique_ptr<server::Server> StartServer() {
 }
 
 uint64_t Served(server::Server& s) { return s.service().requests_served(); }
-
-// Waits until `predicate` holds, polling; false if it never does within ~30 s (a bound
-// against hangs, not a performance expectation).
-template <typename P>
-bool Eventually(P predicate) {
-  for (int i = 0; i < 3000; ++i) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return predicate();
-}
 
 // Threads that are stopped and joined when this goes out of scope, so that a failed
 // ASSERT (which returns from the test early) fails the test instead of destroying
@@ -117,7 +107,7 @@ TEST(DrainTest, RoundRobinClientSeesNoFailureWhenOneServerDrainsUnderLoad) {
   }
 
   // Both servers take load.
-  ASSERT_TRUE(Eventually([&] { return Served(*a) >= 100 && Served(*b) >= 100; }));
+  ASSERT_TRUE(server::Eventually([&] { return Served(*a) >= 100 && Served(*b) >= 100; }, 30));
 
   // Lame duck: wait until the client has stopped sending to `a`, i.e. `b` served 200
   // calls in a row while `a`'s count stood still (with `a` still picked, round robin
@@ -127,7 +117,7 @@ TEST(DrainTest, RoundRobinClientSeesNoFailureWhenOneServerDrainsUnderLoad) {
   for (int attempt = 0; attempt < 50 && !moved_away; ++attempt) {
     const uint64_t a_before = Served(*a);
     const uint64_t b_before = Served(*b);
-    ASSERT_TRUE(Eventually([&] { return Served(*b) >= b_before + 200; }));
+    ASSERT_TRUE(server::Eventually([&] { return Served(*b) >= b_before + 200; }, 30));
     moved_away = Served(*a) == a_before;
   }
   ASSERT_TRUE(moved_away) << "the round_robin client kept calling the NOT_SERVING server";
@@ -135,7 +125,7 @@ TEST(DrainTest, RoundRobinClientSeesNoFailureWhenOneServerDrainsUnderLoad) {
   // Then the port closes, as after --lame_duck; `b` keeps serving everything.
   a->Shutdown(absl::Seconds(10));
   const uint64_t b_after_shutdown = Served(*b);
-  ASSERT_TRUE(Eventually([&] { return Served(*b) >= b_after_shutdown + 200; }));
+  ASSERT_TRUE(server::Eventually([&] { return Served(*b) >= b_after_shutdown + 200; }, 30));
   callers.Join();
 
   EXPECT_TRUE(failures.empty()) << failures.size() << " failure code(s), first: "

@@ -150,11 +150,18 @@ TEST(VerifyPosition, GreedyUsesTheArgmaxOnly) {
   EXPECT_EQ(out.emitted.token_id, 1);
 }
 
-// The parameter sets the properties are checked under.
+// Token ids whose logprobs the grid asks for (logprob_token_ids), < every V used here.
+const std::vector<int32_t>& AskedIds() {
+  static const std::vector<int32_t>* const ids = new std::vector<int32_t>{0, 17, 499};
+  return *ids;
+}
+
+// The parameter sets the properties are checked under, in every logprobs mode.
 std::vector<SamplingParams> ParamGrid() {
   std::vector<SamplingParams> grid;
   for (Preset preset : {Preset::kStandard, Preset::kHf, Preset::kLlamaCpp}) {
-    for (LogprobsMode mode : {LogprobsMode::kRaw, LogprobsMode::kProcessed}) {
+    for (LogprobsMode mode : {LogprobsMode::kRaw, LogprobsMode::kProcessed,
+                              LogprobsMode::kRawLogits, LogprobsMode::kProcessedLogits}) {
       SamplingParams p;
       p.preset = preset;
       p.logprobs_mode = mode;
@@ -163,16 +170,20 @@ std::vector<SamplingParams> ParamGrid() {
       p.temperature = 0.7f;
       p.top_k = 40;
       p.top_p = 0.9f;
+      p.logprob_token_ids = AskedIds();
       grid.push_back(p);
       p.top_k = 0;
       p.min_p = 0.02f;
       p.typical_p = 0.95f;
+      p.top_logprobs = 0;  // no logprobs asked for: rank 0
+      p.logprob_token_ids = {};
       grid.push_back(p);
       p = SamplingParams();
       p.preset = preset;
       p.logprobs_mode = mode;
       p.temperature = 0.0f;
       p.top_logprobs = 2;
+      p.logprob_token_ids = AskedIds();
       grid.push_back(p);  // greedy
       p.temperature = 1.3f;
       p.repetition_penalty = 1.3f;
@@ -182,6 +193,22 @@ std::vector<SamplingParams> ParamGrid() {
     }
   }
   return grid;
+}
+
+// Every field of `got` equals `want`'s, bit for bit.
+void ExpectSameSample(const Sample& got, const Sample& want) {
+  EXPECT_EQ(got.token_id, want.token_id);
+  EXPECT_EQ(got.logprob, want.logprob);
+  EXPECT_EQ(got.rank, want.rank);
+  for (auto lists : {&Sample::top_logprobs, &Sample::token_logprobs}) {
+    const std::vector<TokenLogprob>& got_list = got.*lists;
+    const std::vector<TokenLogprob>& want_list = want.*lists;
+    ASSERT_EQ(got_list.size(), want_list.size());
+    for (size_t j = 0; j < want_list.size(); ++j) {
+      EXPECT_EQ(got_list[j].token_id, want_list[j].token_id) << j;
+      EXPECT_EQ(got_list[j].logprob, want_list[j].logprob) << j;
+    }
+  }
 }
 
 TEST(VerifyRow, NoDraftIsExactlySample) {
@@ -207,20 +234,15 @@ TEST(VerifyRow, NoDraftIsExactlySample) {
       ASSERT_TRUE(reference.Sample(view, params, in.step, &sample).ok());
       ASSERT_EQ(result.tokens.size(), 1u);
       EXPECT_EQ(result.num_accepted, 0);
-      EXPECT_EQ(result.tokens[0].token_id, sample.samples[0].token_id);
-      // Bit for bit, alternatives included.
-      EXPECT_EQ(result.tokens[0].logprob, sample.samples[0].logprob);
-      ASSERT_EQ(result.tokens[0].top_logprobs.size(), sample.samples[0].top_logprobs.size());
-      for (size_t j = 0; j < sample.samples[0].top_logprobs.size(); ++j) {
-        EXPECT_EQ(result.tokens[0].top_logprobs[j].token_id,
-                  sample.samples[0].top_logprobs[j].token_id);
-        EXPECT_EQ(result.tokens[0].top_logprobs[j].logprob,
-                  sample.samples[0].top_logprobs[j].logprob);
-      }
+      // Bit for bit: alternatives, rank and asked-for logprobs included.
+      SCOPED_TRACE(::testing::Message() << "checked " << checked);
+      ExpectSameSample(result.tokens[0], sample.samples[0]);
+      EXPECT_EQ(sample.samples[0].rank > 0,
+                params.top_logprobs > 0 || !params.logprob_token_ids.empty());
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 120);
+  EXPECT_EQ(checked, 240);
 }
 
 // k positions of random target logits, and a draft that proposes the target's own draw
@@ -272,8 +294,7 @@ TEST(VerifyRow, DraftEqualToTargetAcceptsEverythingAndPenaltiesSeeTheDraft) {
       at.context_token_ids = history;
       SampleResult bonus;
       ASSERT_TRUE(reference.Sample(LogitsView::Float32(logits[kK]), at, 1000 + kK, &bonus).ok());
-      EXPECT_EQ(result.tokens[kK].token_id, bonus.samples[0].token_id);
-      EXPECT_EQ(result.tokens[kK].logprob, bonus.samples[0].logprob);
+      ExpectSameSample(result.tokens[kK], bonus.samples[0]);
     }
   }
 }

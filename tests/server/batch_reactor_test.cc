@@ -4,17 +4,17 @@
 #include "server/batch_reactor.h"
 
 #include <chrono>
-#include <future>
-#include <thread>
 #include <cmath>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
-#include "tests/server/in_process_server.h"
+#include "tests/server/test_util.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
 
 namespace tokensampler::server {
@@ -23,14 +23,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// A row whose greedy draw is `argmax` out of `vocab`.
-v1::Row PeakRow(int vocab, int argmax) {
-  v1::Row row;
-  for (int i = 0; i < vocab; ++i) row.mutable_logits()->add_values(i == argmax ? 5.0f : 0.0f);
-  row.mutable_params()->set_temperature(0);
-  return row;
-}
-
 class BatchReactorTest : public InProcessServerTest {
  protected:
   void SetUp() override {
@@ -38,12 +30,6 @@ class BatchReactorTest : public InProcessServerTest {
     options.workers = 2;
     options.queue_depth = 2;
     StartServer(options);
-  }
-
-  grpc::Status Sample(const v1::SampleRequest& request, v1::SampleResponse* response) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    return stub_->Sample(&context, request, response);
   }
 };
 

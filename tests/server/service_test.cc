@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "server/codec.h"
 #include "server/server.h"
+#include "tests/server/test_util.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
 
 namespace tokensampler::server {
@@ -30,43 +31,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-std::vector<float> RandomLogits(int vocab, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> normal(0.0f, 2.0f);
-  std::vector<float> v(vocab);
-  for (float& x : v) x = normal(gen);
-  return v;
-}
-
-v1::Row MakeRow(const std::vector<float>& logits) {
-  v1::Row row;
-  row.mutable_logits()->mutable_values()->Add(logits.begin(), logits.end());
-  return row;
-}
-
-// bfloat16 / float16 bytes of values that both formats represent exactly.
-std::string HalfBytes(const std::vector<float>& values, v1::Dtype dtype) {
-  std::string out;
-  for (float v : values) {
-    uint32_t bits;
-    std::memcpy(&bits, &v, 4);
-    uint16_t half;
-    if (dtype == v1::DTYPE_BFLOAT16) {
-      half = static_cast<uint16_t>(bits >> 16);
-    } else {
-      // Exact conversion for normal values within float16 range and precision.
-      const uint32_t sign = (bits >> 16) & 0x8000;
-      const int32_t exponent = static_cast<int32_t>((bits >> 23) & 0xff) - 127 + 15;
-      const uint32_t mantissa = (bits >> 13) & 0x3ff;
-      half = v == 0.0f ? static_cast<uint16_t>(sign)
-                       : static_cast<uint16_t>(sign | (exponent << 10) | mantissa);
-    }
-    out.push_back(static_cast<char>(half & 0xff));
-    out.push_back(static_cast<char>(half >> 8));
-  }
-  return out;
-}
 
 // The stateless result a local Sampler gives for `row` with `seed` and `step`.
 sampler::SampleResult LocalSample(const v1::Row& row, uint64_t seed, uint64_t step) {
@@ -100,11 +64,10 @@ using Stream = grpc::ClientReaderWriter<v1::SampleRequest, v1::SampleResponse>;
 
 // Every service test runs with gRPC threads sampling one-task calls themselves
 // (--sample_on_grpc_threads) and without.
-class ServiceTest : public ::testing::TestWithParam<bool> {
+class ServiceTest : public InProcessServerTestBase<::testing::TestWithParam<bool>> {
  protected:
   void SetUp() override {
     ServerOptions options;
-    options.address = "127.0.0.1:0";
     options.sample_on_grpc_threads = GetParam();
     options.workers = 2;
     options.queue_depth = 4;
@@ -113,42 +76,27 @@ class ServiceTest : public ::testing::TestWithParam<bool> {
     options.limits.max_rows = 16;
     options.limits.max_sequences = 4;
     options.limits.max_history_tokens = 64;
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
+    StartServer(options);
     ASSERT_GT(server_->port(), 0);
-    // Each test's server may get a port an earlier test used; a private subchannel
-    // pool keeps this channel from picking up that server's dead connection.
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    channel_ = grpc::CreateCustomChannel(server_->address(),
-                                         grpc::InsecureChannelCredentials(), args);
-    stub_ = v1::Sampler::NewStub(channel_);
   }
 
-  void TearDown() override {
-    if (server_ != nullptr) server_->pool().Resume();
-  }
-
-  grpc::Status Sample(const v1::SampleRequest& request, v1::SampleResponse* response) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    return stub_->Sample(&context, request, response);
-  }
-
-  // Waits (bounded) until `predicate` holds.
-  template <typename P>
-  static bool Eventually(P predicate) {
-    for (int i = 0; i < 500; ++i) {
-      if (predicate()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Pauses the pool and fills its 4 queue slots: two calls of two rows, on two workers,
+  // take two slots each. Their statuses arrive once the pool resumes.
+  std::vector<std::future<grpc::Status>> FillQueue() {
+    server_->pool().Pause();
+    v1::SampleRequest two_rows;
+    *two_rows.add_rows() = MakeRow({1, 2, 3});
+    *two_rows.add_rows() = MakeRow({3, 2, 1});
+    std::vector<std::future<grpc::Status>> queued;
+    for (int i = 0; i < 2; ++i) {
+      queued.push_back(std::async(std::launch::async, [this, two_rows] {
+        v1::SampleResponse r;
+        return Sample(two_rows, &r);
+      }));
     }
-    return predicate();
+    EXPECT_TRUE(Eventually([this] { return server_->pool().queued() == 4; }));
+    return queued;
   }
-
-  std::unique_ptr<Server> server_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Sampler::Stub> stub_;
 };
 
 TEST_P(ServiceTest, ServerInfoReportsVersionLimitsAndCounters) {
@@ -297,13 +245,12 @@ TEST_P(ServiceTest, EveryDtypeGivesTheSameDistribution) {
   v1::SampleRequest request;
   *request.add_rows() = MakeRow(values);
   v1::Row f32;
-  f32.mutable_logits()->set_raw(std::string(reinterpret_cast<const char*>(values.data()),
-                                            values.size() * 4));
+  f32.mutable_logits()->set_raw(LogitBytes(values, v1::DTYPE_FLOAT32));
   f32.mutable_logits()->set_dtype(v1::DTYPE_FLOAT32);
   *request.add_rows() = f32;
   for (v1::Dtype dtype : {v1::DTYPE_BFLOAT16, v1::DTYPE_FLOAT16}) {
     v1::Row row;
-    row.mutable_logits()->set_raw(HalfBytes(values, dtype));
+    row.mutable_logits()->set_raw(LogitBytes(values, dtype));
     row.mutable_logits()->set_dtype(dtype);
     *request.add_rows() = row;
   }
@@ -412,20 +359,11 @@ TEST_P(ServiceTest, LimitsAreEnforced) {
 }
 
 TEST_P(ServiceTest, FullQueueGetsResourceExhausted) {
-  server_->pool().Pause();
-  // Two rows on two workers take the queue's... first 2 of 4 slots; the next two-row
-  // request takes the rest, the third does not fit.
+  std::vector<std::future<grpc::Status>> queued = FillQueue();
+  ASSERT_EQ(server_->pool().queued(), 4u);
   v1::SampleRequest two_rows;
   *two_rows.add_rows() = MakeRow({1, 2, 3});
   *two_rows.add_rows() = MakeRow({3, 2, 1});
-  std::vector<std::future<grpc::Status>> queued;
-  for (int i = 0; i < 2; ++i) {
-    queued.push_back(std::async(std::launch::async, [this, &two_rows] {
-      v1::SampleResponse r;
-      return Sample(two_rows, &r);
-    }));
-  }
-  ASSERT_TRUE(Eventually([this] { return server_->pool().queued() == 4; }));
   v1::SampleResponse response;
   grpc::Status status = Sample(two_rows, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -737,18 +675,8 @@ TEST_P(ServiceTest, StreamCancelledByClientEnds) {
 }
 
 TEST_P(ServiceTest, StreamWithFullQueueGetsResourceExhausted) {
-  server_->pool().Pause();
-  v1::SampleRequest two_rows;
-  *two_rows.add_rows() = MakeRow({1, 2, 3});
-  *two_rows.add_rows() = MakeRow({3, 2, 1});
-  std::vector<std::future<grpc::Status>> queued;
-  for (int i = 0; i < 2; ++i) {
-    queued.push_back(std::async(std::launch::async, [this, &two_rows] {
-      v1::SampleResponse r;
-      return Sample(two_rows, &r);
-    }));
-  }
-  ASSERT_TRUE(Eventually([this] { return server_->pool().queued() == 4; }));
+  std::vector<std::future<grpc::Status>> queued = FillQueue();
+  ASSERT_EQ(server_->pool().queued(), 4u);
   v1::SampleRequest message;
   v1::Row a = MakeRow({1, 2, 3});
   a.set_sequence_id("a");
@@ -783,27 +711,6 @@ TEST_P(ServiceTest, CancelledStreamSkipsItsQueuedRows) {
 }
 
 // --- Health and reflection, through the generic stub (their protos are not installed) --
-
-grpc::Status GenericUnary(grpc::GenericStub* stub, const std::string& method,
-                          const std::string& request, std::string* response) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Slice slice(request);
-  grpc::ByteBuffer request_buffer(&slice, 1);
-  grpc::ByteBuffer response_buffer;
-  std::promise<grpc::Status> done;
-  stub->UnaryCall(&context, method, grpc::StubOptions(), &request_buffer, &response_buffer,
-                  [&done](grpc::Status s) { done.set_value(s); });
-  grpc::Status status = done.get_future().get();
-  std::vector<grpc::Slice> slices;
-  response->clear();
-  if (status.ok() && response_buffer.Dump(&slices).ok()) {
-    for (const grpc::Slice& s : slices) {
-      response->append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-  }
-  return status;
-}
 
 // grpc.health.v1.HealthCheckRequest{service = name}, hand-encoded (field 1, string).
 std::string HealthRequest(const std::string& name) {
@@ -854,10 +761,7 @@ TEST_P(ServiceTest, LameDuckReportsNotServingAndStillServesNewCalls) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.results(0).samples(0).token_id(), 1);
 
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto fresh = v1::Sampler::NewStub(grpc::CreateCustomChannel(
-      server_->address(), grpc::InsecureChannelCredentials(), args));
+  auto fresh = v1::Sampler::NewStub(PrivateChannel(server_->address()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   response.Clear();
@@ -878,10 +782,7 @@ TEST(ServerOptionsTest, MaxConnectionAgeSendsGoawayAndClientsReconnect) {
   options.max_connection_age_grace = absl::Seconds(30);
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel((*server)->address(),
-                                           grpc::InsecureChannelCredentials(), args);
+  auto channel = PrivateChannel((*server)->address());
   auto stub = v1::Sampler::NewStub(channel);
   v1::ServerInfo info;
   {
@@ -973,10 +874,7 @@ TEST(ServerOptionsTest, ReflectionCanBeTurnedOff) {
   options.reflection = false;
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel =
-      grpc::CreateCustomChannel((*server)->address(), grpc::InsecureChannelCredentials(), args);
+  auto channel = PrivateChannel((*server)->address());
   std::string bytes;
   EXPECT_EQ(ListServicesByReflection(channel, &bytes).error_code(),
             grpc::StatusCode::UNIMPLEMENTED);

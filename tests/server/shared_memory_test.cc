@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "server/codec.h"
 #include "server/server.h"
+#include "tests/server/test_util.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
 
 namespace tokensampler::server {
@@ -33,86 +34,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-// A POSIX shared memory object this test owns: created read-write, unlinked at the end.
-class TestObject {
- public:
-  explicit TestObject(size_t size, absl::string_view prefix = "/tokensampler") {
-    static std::atomic<int> counter{0};
-    key_ = absl::StrCat(prefix, "-test-", getpid(), "-", counter.fetch_add(1));
-    fd_ = shm_open(key_.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
-    EXPECT_GE(fd_, 0) << key_ << ": " << std::strerror(errno);
-    Resize(size);
-  }
-  ~TestObject() {
-    Unmap();
-    close(fd_);
-    shm_unlink(key_.c_str());
-  }
-
-  void Resize(size_t size) {
-    Unmap();
-    EXPECT_EQ(ftruncate(fd_, static_cast<off_t>(size)), 0);
-    size_ = size;
-    if (size == 0) return;
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-    EXPECT_NE(p, MAP_FAILED);
-    data_ = static_cast<char*>(p);
-  }
-  void Write(size_t offset, const void* bytes, size_t n) { std::memcpy(data_ + offset, bytes, n); }
-  void WriteFloats(size_t offset, const std::vector<float>& v) {
-    Write(offset, v.data(), v.size() * sizeof(float));
-  }
-  void Unlink() { shm_unlink(key_.c_str()); }
-
-  const std::string& key() const { return key_; }
-  char* data() { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  void Unmap() {
-    if (data_ != nullptr) munmap(data_, size_);
-    data_ = nullptr;
-  }
-  std::string key_;
-  int fd_ = -1;
-  char* data_ = nullptr;
-  size_t size_ = 0;
-};
-
-std::vector<float> RandomLogits(int vocab, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> normal(0.0f, 2.0f);
-  std::vector<float> v(vocab);
-  for (float& x : v) x = normal(gen);
-  return v;
-}
-
-// The logits `values` as raw bytes of `dtype` (truncating to bfloat16 / rounding through
-// the float16 bit layout of values that fit exactly: small integers and halves).
-std::string Encode(const std::vector<float>& values, v1::Dtype dtype) {
-  std::string out;
-  for (float v : values) {
-    uint32_t bits;
-    std::memcpy(&bits, &v, 4);
-    if (dtype == v1::DTYPE_FLOAT32) {
-      out.append(reinterpret_cast<const char*>(&bits), 4);
-      continue;
-    }
-    uint16_t half;
-    if (dtype == v1::DTYPE_BFLOAT16) {
-      half = static_cast<uint16_t>(bits >> 16);
-    } else {
-      const uint32_t sign = (bits >> 16) & 0x8000;
-      const int32_t exponent = static_cast<int32_t>((bits >> 23) & 0xff) - 127 + 15;
-      const uint32_t mantissa = (bits >> 13) & 0x3ff;
-      half = v == 0.0f ? static_cast<uint16_t>(sign)
-                       : static_cast<uint16_t>(sign | (exponent << 10) | mantissa);
-    }
-    out.append(reinterpret_cast<const char*>(&half), 2);
-  }
-  return out;
-}
 
 // --- the peer check --------------------------------------------------------------------
 
@@ -406,33 +327,22 @@ std::string SocketPath() {
   return absl::StrCat(::testing::TempDir(), "tokensampler-shm-test-", getpid(), ".sock");
 }
 
-class SharedMemoryServiceTest : public ::testing::Test {
+class SharedMemoryServiceTest : public InProcessServerTest {
  protected:
+  // stub_ talks over the Unix socket when there is one, tcp_stub_ over TCP.
   void StartServer(SharedMemoryMode mode, bool unix_socket = true) {
     ServerOptions options;
     socket_path_ = SocketPath();
-    options.address = unix_socket ? absl::StrCat("127.0.0.1:0,unix:", socket_path_) : "127.0.0.1:0";
     options.workers = 2;
     options.sample_on_grpc_threads = true;
     options.limits.max_vocab = 200000;
     options.shared_memory.mode = mode;
-    auto server = Server::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    const std::string target =
-        unix_socket ? absl::StrCat("unix:", socket_path_) : server_->address();
-    stub_ = v1::Sampler::NewStub(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
-    tcp_stub_ = v1::Sampler::NewStub(
-        grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args));
-  }
-
-  static std::unique_ptr<grpc::ClientContext> Context() {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    return context;
+    InProcessServerTest::StartServer(
+        options, unix_socket ? absl::StrCat("127.0.0.1:0,unix:", socket_path_) : "127.0.0.1:0");
+    tcp_stub_ = v1::Sampler::NewStub(channel_);
+    if (unix_socket) {
+      stub_ = v1::Sampler::NewStub(PrivateChannel(absl::StrCat("unix:", socket_path_)));
+    }
   }
 
   grpc::Status Register(absl::string_view name, const std::string& key, uint64_t offset,
@@ -443,19 +353,19 @@ class SharedMemoryServiceTest : public ::testing::Test {
     request.set_offset(offset);
     request.set_byte_size(bytes);
     v1::RegisterSharedMemoryResponse response;
-    return stub_->RegisterSharedMemory(Context().get(), request, &response);
+    return stub_->RegisterSharedMemory(DeadlineContext().get(), request, &response);
   }
 
   grpc::Status Unregister(absl::string_view name) {
     v1::UnregisterSharedMemoryRequest request;
     request.set_name(std::string(name));
     v1::UnregisterSharedMemoryResponse response;
-    return stub_->UnregisterSharedMemory(Context().get(), request, &response);
+    return stub_->UnregisterSharedMemory(DeadlineContext().get(), request, &response);
   }
 
   grpc::Status Sample(v1::Sampler::Stub* stub, const v1::SampleRequest& request,
                       v1::SampleResponse* response) {
-    return stub->Sample(Context().get(), request, response);
+    return stub->Sample(DeadlineContext().get(), request, response);
   }
 
   static v1::Row SharedRow(absl::string_view region, uint64_t offset, uint64_t bytes,
@@ -472,8 +382,6 @@ class SharedMemoryServiceTest : public ::testing::Test {
   }
 
   std::string socket_path_;
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::Sampler::Stub> stub_;
   std::unique_ptr<v1::Sampler::Stub> tcp_stub_;
 };
 
@@ -493,7 +401,7 @@ TEST_F(SharedMemoryServiceTest, UnixAndTcpFromOneProcessSameTokensAsRawForEveryD
   ASSERT_TRUE(Register("all", object.key(), 0, object.size()).ok());
   size_t offset = 0;
   for (v1::Dtype dtype : {v1::DTYPE_FLOAT32, v1::DTYPE_BFLOAT16, v1::DTYPE_FLOAT16}) {
-    const std::string bytes = Encode(logits, dtype);
+    const std::string bytes = LogitBytes(logits, dtype);
     object.Write(offset, bytes.data(), bytes.size());
     v1::SampleRequest shared, raw;
     for (uint64_t seed = 1; seed <= 8; ++seed) {
@@ -517,7 +425,7 @@ TEST_F(SharedMemoryServiceTest, UnixAndTcpFromOneProcessSameTokensAsRawForEveryD
   }
 
   // The same region through SampleStream and GetDistribution.
-  auto context = Context();
+  auto context = DeadlineContext();
   auto stream = stub_->SampleStream(context.get());
   v1::SampleRequest step;
   *step.add_rows() = SharedRow("all", 0, kVocab * 4, v1::DTYPE_FLOAT32, 1);
@@ -529,17 +437,19 @@ TEST_F(SharedMemoryServiceTest, UnixAndTcpFromOneProcessSameTokensAsRawForEveryD
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
   v1::DistributionResponse distribution;
-  ASSERT_TRUE(stub_->GetDistribution(Context().get(), step, &distribution).ok());
+  ASSERT_TRUE(stub_->GetDistribution(DeadlineContext().get(), step, &distribution).ok());
   EXPECT_EQ(distribution.distributions(0).token_ids_size(), 50);
 
   v1::GetSharedMemoryStatusResponse status;
-  ASSERT_TRUE(
-      stub_->GetSharedMemoryStatus(Context().get(), v1::GetSharedMemoryStatusRequest(), &status)
-          .ok());
+  ASSERT_TRUE(stub_
+                  ->GetSharedMemoryStatus(DeadlineContext().get(),
+                                          v1::GetSharedMemoryStatusRequest(), &status)
+                  .ok());
   ASSERT_EQ(status.regions_size(), 1);
   EXPECT_EQ(status.regions(0).key(), object.key());
   v1::ServerInfo info;
-  ASSERT_TRUE(stub_->GetServerInfo(Context().get(), v1::GetServerInfoRequest(), &info).ok());
+  ASSERT_TRUE(
+      stub_->GetServerInfo(DeadlineContext().get(), v1::GetServerInfoRequest(), &info).ok());
   EXPECT_EQ(info.shared_memory_mode(), v1::SHARED_MEMORY_MODE_LOCAL);
   EXPECT_EQ(info.shared_memory_prefix(), "/tokensampler");
   EXPECT_EQ(info.max_shared_memory_regions(), 256);
@@ -593,7 +503,8 @@ TEST_F(SharedMemoryServiceTest, OffRefusesEverything) {
             "rows[0].logits.shared_memory.region: shared memory: off on this server "
             "(--shared_memory=off)");
   v1::ServerInfo info;
-  ASSERT_TRUE(stub_->GetServerInfo(Context().get(), v1::GetServerInfoRequest(), &info).ok());
+  ASSERT_TRUE(
+      stub_->GetServerInfo(DeadlineContext().get(), v1::GetServerInfoRequest(), &info).ok());
   EXPECT_EQ(info.shared_memory_mode(), v1::SHARED_MEMORY_MODE_OFF);
 }
 

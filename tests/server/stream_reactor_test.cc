@@ -13,7 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
-#include "tests/server/in_process_server.h"
+#include "tests/server/test_util.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
 
 namespace tokensampler::server {
@@ -25,10 +25,8 @@ using Stream = grpc::ClientReaderWriter<v1::SampleRequest, v1::SampleResponse>;
 // One message of one greedy row for sequence `id` whose draw is `argmax`.
 v1::SampleRequest PeakMessage(const std::string& id, int argmax) {
   v1::SampleRequest message;
-  v1::Row* row = message.add_rows();
-  for (int i = 0; i < 16; ++i) row->mutable_logits()->add_values(i == argmax ? 5.0f : 0.0f);
-  row->mutable_params()->set_temperature(0);
-  row->set_sequence_id(id);
+  *message.add_rows() = PeakRow(16, argmax);
+  message.mutable_rows(0)->set_sequence_id(id);
   return message;
 }
 

@@ -13,9 +13,12 @@
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "server/auth.h"
 #include "server/server.h"
+#include "tests/server/test_util.h"
 
 namespace tokensampler::server {
 namespace {
@@ -200,6 +203,55 @@ TEST_F(TlsAuthTest, BearerTokenIsRequiredForSamplerCallsOnly) {
   auto sampled = (*authed)->Sample(request);
   ASSERT_TRUE(sampled.ok()) << sampled.status();
   EXPECT_EQ(sampled->results(0).samples(0).token_id(), 0);
+}
+
+// Every method of tokensampler.v1.Sampler, as its descriptor lists them, refuses a call
+// without a token or with an unknown one with UNAUTHENTICATED before it reads the request
+// (the body here is no valid message), and with a known token gets past the check (to
+// INVALID_ARGUMENT for that body).
+TEST_F(TlsAuthTest, EveryRpcChecksTheTokenBeforeReadingItsRequest) {
+  ServerOptions server;  // tokens work over plaintext too
+  server.auth_token_file = Write("every-rpc", "good-token\n");
+  StartServer(server);
+  auto channel = PrivateChannel(server_->address());
+  grpc::GenericStub generic(channel);
+  auto stub = v1::Sampler::NewStub(channel);
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          v1::Sampler::service_full_name());
+  ASSERT_NE(service, nullptr);
+  ASSERT_GE(service->method_count(), 8);
+  const std::string kNotAMessage("\xff\xff\xff", 3);
+  struct Caller {
+    const char* token;  // nullptr: no authorization metadata
+    grpc::StatusCode unary, stream;
+  };
+  for (const Caller& caller :
+       {Caller{nullptr, grpc::StatusCode::UNAUTHENTICATED, grpc::StatusCode::UNAUTHENTICATED},
+        Caller{"wrong-token", grpc::StatusCode::UNAUTHENTICATED, grpc::StatusCode::UNAUTHENTICATED},
+        Caller{"good-token", grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::OK}}) {
+    for (int m = 0; m < service->method_count(); ++m) {
+      const google::protobuf::MethodDescriptor* method = service->method(m);
+      SCOPED_TRACE(absl::StrCat(method->name(), " with token ",
+                                caller.token == nullptr ? "(none)" : caller.token));
+      auto context = DeadlineContext(10);
+      if (caller.token != nullptr) {
+        context->AddMetadata("authorization", absl::StrCat("Bearer ", caller.token));
+      }
+      if (method->client_streaming() || method->server_streaming()) {
+        ASSERT_EQ(method->name(), "SampleStream");
+        auto stream = stub->SampleStream(context.get());
+        stream->WritesDone();
+        EXPECT_EQ(stream->Finish().error_code(), caller.stream);
+        continue;
+      }
+      std::string response;
+      const grpc::Status status = GenericUnary(
+          &generic, context.get(), absl::StrCat("/", service->full_name(), "/", method->name()),
+          kNotAMessage, &response);
+      EXPECT_EQ(status.error_code(), caller.unary) << status.error_message();
+    }
+  }
 }
 
 TEST_F(TlsAuthTest, TokenFileIsReReadWhenItChanges) {

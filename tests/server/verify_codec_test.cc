@@ -82,6 +82,29 @@ TEST(VerifyCodecTest, NoDraftsAndOneHotDraftsAreValid) {
   EXPECT_TRUE(rows[0].draft_probs.empty());
 }
 
+TEST(VerifyCodecTest, DecodesTheOutputParamsAndRefusesTheKeptSet) {
+  v1::VerifyRow row = ValidRow(1, false);
+  row.mutable_params()->add_logprob_token_ids(2);
+  row.mutable_params()->set_min_tokens(3);
+  row.mutable_params()->add_stop_token_ids(1);
+  row.mutable_params()->add_bad_words()->add_token_ids(0);
+  row.mutable_params()->set_no_repeat_ngram_size(2);
+  v1::VerifyRequest request;
+  std::vector<DecodedVerifyRow> rows;
+  ASSERT_TRUE(Decode(row, &rows, &request).ok());
+  const sampler::SamplingParams at = rows[0].ParamsAt(1);
+  EXPECT_THAT(at.logprob_token_ids, ElementsAre(2));
+  EXPECT_EQ(at.min_tokens, 3);
+  EXPECT_THAT(at.stop_token_ids, ElementsAre(1));
+  ASSERT_EQ(at.bad_words.size(), 1u);
+  EXPECT_THAT(at.bad_words[0], ElementsAre(0));
+  EXPECT_EQ(at.no_repeat_ngram_size, 2);
+  row.mutable_params()->set_return_kept_set(true);
+  EXPECT_EQ(ErrorOf(row),
+            "rows[0].params.return_kept_set: not available in Verify (a VerifyResult has no "
+            "kept_set), got true");
+}
+
 TEST(VerifyCodecTest, ShapeErrorsNameTheField) {
   v1::VerifyRow row = ValidRow(4, true);
   row.mutable_target_logits()->RemoveLast();

@@ -1,39 +1,25 @@
 // The Verify RPC in-process on 127.0.0.1:0: results equal the library's VerifyRow in any
 // batch, k = 0 equals Sample, errors name row, position and field, limits are reported.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <chrono>
+#include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "sampler/sampler.h"
 #include "sampler/verify.h"
 #include "server/codec.h"
 #include "server/server.h"
+#include "tests/server/test_util.h"
 #include "tokensampler/v1/sampler.grpc.pb.h"
 
 namespace tokensampler::server {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::vector<float> RandomLogits(int vocab, uint32_t seed, float sigma = 2.0f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> normal(0.0f, sigma);
-  std::vector<float> v(vocab);
-  for (float& x : v) x = normal(gen);
-  return v;
-}
 
 // Softmax of random logits: a valid draft distribution.
 std::vector<float> RandomProbs(int vocab, uint32_t seed) {
@@ -91,32 +77,16 @@ sampler::VerifyResult LocalVerify(const v1::VerifyRow& row) {
   return result;
 }
 
-class VerifyServiceTest : public ::testing::TestWithParam<bool> {
+class VerifyServiceTest : public InProcessServerTestBase<::testing::TestWithParam<bool>> {
  protected:
   void SetUp() override {
     ServerOptions options;
-    options.address = "127.0.0.1:0";
     options.sample_on_grpc_threads = GetParam();
     options.workers = 2;
     options.queue_depth = 8;
     options.limits.max_draft_tokens = 8;
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    stub_ = v1::Sampler::NewStub(
-        grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args));
+    StartServer(options);
   }
-
-  grpc::Status Verify(const v1::VerifyRequest& request, v1::VerifyResponse* response) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    return stub_->Verify(&context, request, response);
-  }
-
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::Sampler::Stub> stub_;
 };
 
 INSTANTIATE_TEST_SUITE_P(, VerifyServiceTest, ::testing::Bool(),
@@ -164,10 +134,35 @@ TEST_P(VerifyServiceTest, RowsEqualTheLibraryInAnyBatch) {
 }
 
 TEST_P(VerifyServiceTest, NoDraftEqualsSample) {
-  for (uint32_t s = 0; s < 6; ++s) {
+  // The emitted token is Sample's, every field of it: logprob, top_logprobs, rank and
+  // token_logprobs, in every logprobs mode, greedy included.
+  const v1::LogprobsMode modes[] = {v1::LOGPROBS_MODE_RAW, v1::LOGPROBS_MODE_PROCESSED,
+                                    v1::LOGPROBS_MODE_RAW_LOGITS,
+                                    v1::LOGPROBS_MODE_PROCESSED_LOGITS};
+  for (uint32_t s = 0; s < 12; ++s) {
     v1::VerifyRow row = RandomRow(1000, 0, s, false);
-    row.mutable_params()->set_top_k(s * 10);
-    row.mutable_params()->set_top_logprobs(2);
+    v1::SamplingParams* params = row.mutable_params();
+    params->set_top_k(s * 10);
+    params->set_logprobs_mode(modes[s % 4]);
+    if (s % 3 != 2) params->set_top_logprobs(2);
+    if (s % 2 == 0) {
+      for (int32_t id : {3, 999, 17}) params->add_logprob_token_ids(id);
+    }
+    params->set_repetition_penalty(1.3f);
+    row.add_context_token_ids(7);
+    int32_t banned = -1;
+    if (s >= 8) {
+      // Greedy, with a bad word that bans the best token after the context's 7: the
+      // params Verify decodes are Sample's.
+      params->set_temperature(0.0f);
+      const auto& z = row.target_logits(0).values();
+      for (int32_t j = 0; j < z.size(); ++j) {
+        if (j != 7 && (banned < 0 || z[j] > z[banned])) banned = j;
+      }
+      v1::TokenSequence* word = params->add_bad_words();
+      word->add_token_ids(7);
+      word->add_token_ids(banned);
+    }
     v1::VerifyRequest request;
     *request.add_rows() = row;
     v1::VerifyResponse verified;
@@ -176,18 +171,20 @@ TEST_P(VerifyServiceTest, NoDraftEqualsSample) {
     v1::Row* sample_row = sample_request.add_rows();
     *sample_row->mutable_logits() = row.target_logits(0);
     *sample_row->mutable_params() = row.params();
+    *sample_row->mutable_context_token_ids() = row.context_token_ids();
     sample_row->set_step(row.step());
     v1::SampleResponse sampled;
-    grpc::ClientContext context;
-    ASSERT_TRUE(stub_->Sample(&context, sample_request, &sampled).ok());
+    ASSERT_TRUE(Sample(sample_request, &sampled).ok());
     ASSERT_EQ(verified.results(0).tokens_size(), 1);
     EXPECT_EQ(verified.results(0).num_accepted(), 0);
-    // Token, logprob and top_logprobs are Verify's contract; rank and token_logprobs
-    // (logprob_token_ids) are Sample-only fields that Verify does not fill yet.
-    v1::Sample expected = sampled.results(0).samples(0);
-    expected.clear_rank();
-    expected.clear_token_logprobs();
-    EXPECT_EQ(verified.results(0).tokens(0).SerializeAsString(), expected.SerializeAsString());
+    const v1::Sample& expected = sampled.results(0).samples(0);
+    const bool ranked = s % 3 != 2 || s % 2 == 0;
+    EXPECT_EQ(expected.rank() > 0, ranked) << s;
+    EXPECT_EQ(expected.token_logprobs_size(), s % 2 == 0 ? 3 : 0) << s;
+    EXPECT_NE(expected.token_id(), banned) << s;
+    EXPECT_EQ(verified.results(0).tokens(0).SerializeAsString(), expected.SerializeAsString())
+        << s << "\nVerify: " << verified.results(0).tokens(0).ShortDebugString()
+        << "\nSample: " << expected.ShortDebugString();
   }
 }
 
@@ -268,17 +265,12 @@ TEST_P(VerifyServiceTest, SharedMemoryRowsGiveTheSameResultAsValues) {
   constexpr int kVocab = 256;
   constexpr int kK = 3;
   const v1::VerifyRow values = RandomRow(kVocab, kK, 9, /*with_q=*/true);
-  const std::string key = "/tokensampler-verify-test-" + std::to_string(getpid());
   const size_t row_bytes = kVocab * sizeof(float);
   const size_t bytes = (2 * kK + 1) * row_bytes;
-  const int fd = shm_open(key.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
-  ASSERT_GE(fd, 0) << std::strerror(errno);
-  ASSERT_EQ(ftruncate(fd, static_cast<off_t>(bytes)), 0);
-  char* data = static_cast<char*>(mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
-  ASSERT_NE(data, MAP_FAILED);
+  TestObject object(bytes);
   v1::VerifyRow shared = values;
   auto place = [&](v1::Logits* logits, size_t slot) {
-    std::memcpy(data + slot * row_bytes, logits->values().data(), row_bytes);
+    object.Write(slot * row_bytes, logits->values().data(), row_bytes);
     logits->clear_values();
     logits->set_dtype(v1::DTYPE_FLOAT32);
     logits->mutable_shared_memory()->set_region("verify");
@@ -289,20 +281,16 @@ TEST_P(VerifyServiceTest, SharedMemoryRowsGiveTheSameResultAsValues) {
   for (int i = 0; i < kK; ++i) place(shared.mutable_draft_probs(i), kK + 1 + i);
   v1::RegisterSharedMemoryRequest reg;
   reg.set_name("verify");
-  reg.set_key(key);
+  reg.set_key(object.key());
   reg.set_byte_size(bytes);
   v1::RegisterSharedMemoryResponse registered;
-  grpc::ClientContext context;
-  ASSERT_TRUE(stub_->RegisterSharedMemory(&context, reg, &registered).ok());
+  ASSERT_TRUE(stub_->RegisterSharedMemory(DeadlineContext().get(), reg, &registered).ok());
   v1::VerifyRequest by_values, in_region;
   *by_values.add_rows() = values;
   *in_region.add_rows() = shared;
   v1::VerifyResponse want, got;
   ASSERT_TRUE(Verify(by_values, &want).ok());
   const grpc::Status status = Verify(in_region, &got);
-  munmap(data, bytes);
-  close(fd);
-  shm_unlink(key.c_str());
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(got.SerializeAsString(), want.SerializeAsString());
 }

@@ -24,7 +24,7 @@ set_target_properties(tokensampler_client PROPERTIES
 # The sources include "sampler/...", "client/..." and "tokensampler/v1/..." from the repo
 # root; installed, those live in include/tokensampler/ and include/ (so a user may write
 # <tokensampler/sampler/sampler.h>).
-# The headers are C++17 (the sampler's own units build as C++20, sampler/CMakeLists.txt).
+# The headers are C++17, like every unit of the libraries.
 foreach(_target tokensampler_sampler tokensampler_proto tokensampler_client)
   target_include_directories(${_target} PUBLIC
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>

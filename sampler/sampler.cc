@@ -113,6 +113,8 @@ struct Sampler::Impl {
   const float* RawRow();
   // Token `id`'s value under `mode`: what Sample.logprob and token_logprobs report.
   float ValueOf(int32_t id, LogprobsMode mode);
+  // The `count` alternatives with their values under `mode`: Sample.top_logprobs.
+  void TopValues(int32_t count, LogprobsMode mode, std::vector<TokenLogprob>* out);
   // The number of tokens whose value under `mode` is >= token's, itself included.
   int32_t Rank(int32_t token, LogprobsMode mode);
   // The support (p > 0) as a bitmask (stages/bitmask.h layout).
@@ -461,6 +463,18 @@ float Sampler::Impl::ValueOf(int32_t id, LogprobsMode mode) {
   }
 }
 
+void Sampler::Impl::TopValues(int32_t count, LogprobsMode mode,
+                              std::vector<TokenLogprob>* out) {
+  if (mode == LogprobsMode::kRaw || mode == LogprobsMode::kRawLogits) {
+    RawTopLogprobs(count, out);
+  } else {
+    dist.TopLogprobs(count, out);
+  }
+  if (mode == LogprobsMode::kRawLogits || mode == LogprobsMode::kProcessedLogits) {
+    for (TokenLogprob& t : *out) t.logprob = ValueOf(t.token_id, mode);
+  }
+}
+
 int32_t Sampler::Impl::Rank(int32_t id, LogprobsMode mode) {
   int32_t count = 0;
   if (mode == LogprobsMode::kRaw || mode == LogprobsMode::kRawLogits) {
@@ -518,14 +532,7 @@ absl::Status Sampler::Sample(LogitsView logits, const SamplingParams& params, ui
   s.tokens.resize(count);
   s.dist.Draws(params.seed, step, absl::MakeSpan(s.tokens), &s.draw_table);
   std::vector<TokenLogprob>& top = out->samples[0].top_logprobs;
-  if (raw_mode) {
-    s.RawTopLogprobs(params.top_logprobs, &top);
-  } else {
-    s.dist.TopLogprobs(params.top_logprobs, &top);
-  }
-  if (mode == LogprobsMode::kRawLogits || mode == LogprobsMode::kProcessedLogits) {
-    for (TokenLogprob& t : top) t.logprob = s.ValueOf(t.token_id, mode);
-  }
+  s.TopValues(params.top_logprobs, mode, &top);
   std::vector<TokenLogprob>& asked = out->samples[0].token_logprobs;
   asked.clear();
   for (int32_t id : params.logprob_token_ids) asked.push_back({id, s.ValueOf(id, mode)});
@@ -594,12 +601,10 @@ absl::StatusOr<const ProcessedDistribution*> Sampler::Process(LogitsView logits,
   return &impl_->dist;
 }
 
-float Sampler::RawLogprob(int32_t id) const {
-  return static_cast<float>(static_cast<double>(impl_->RawLogit(id)) - impl_->raw_lse);
-}
+float Sampler::ValueOf(int32_t id, LogprobsMode mode) { return impl_->ValueOf(id, mode); }
 
-void Sampler::RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out) {
-  impl_->RawTopLogprobs(count, out);
+void Sampler::TopValues(int32_t count, LogprobsMode mode, std::vector<TokenLogprob>* out) {
+  impl_->TopValues(count, mode, out);
 }
 
 const char* SimdTargetName() { return hwy::TargetName(kernels::DispatchedTarget()); }

@@ -88,11 +88,13 @@ class Sampler {
                                                        uint64_t step = 0,
                                                        bool raw_logprobs = false);
 
-  // After Process(..., raw_logprobs = true) and until the next call: the RAW logprob
-  // (log-softmax of the logits as given) of `id`, and the `count` most likely tokens of
-  // the logits as given with theirs, exactly as Sample reports them.
-  float RawLogprob(int32_t id) const;
-  void RawTopLogprobs(int32_t count, std::vector<TokenLogprob>* out);
+  // After Process and until the next call, exactly as Sample reports them: `id`'s value
+  // under `mode` (Sample.logprob), and the `count` alternatives with theirs
+  // (Sample.top_logprobs: the most likely tokens of the logits as given in the RAW modes,
+  // of the distribution otherwise). RAW and RAW_LOGITS need Process(..., raw_logprobs =
+  // true).
+  float ValueOf(int32_t id, LogprobsMode mode);
+  void TopValues(int32_t count, LogprobsMode mode, std::vector<TokenLogprob>* out);
 
  private:
   struct Impl;

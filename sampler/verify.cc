@@ -63,10 +63,11 @@ VerifyUniforms VerifyUniformsAt(uint64_t seed, uint64_t step) {
 
 absl::Status SamplerTarget::Load(LogitsView logits, const SamplingParams& params,
                                  uint64_t step) {
-  raw_mode_ = params.logprobs_mode == LogprobsMode::kRaw;
+  mode_ = params.logprobs_mode;
   top_logprobs_ = params.top_logprobs;
-  absl::StatusOr<const ProcessedDistribution*> dist =
-      sampler_->Process(logits, params, step, /*raw_logprobs=*/raw_mode_);
+  absl::StatusOr<const ProcessedDistribution*> dist = sampler_->Process(
+      logits, params, step,
+      /*raw_logprobs=*/mode_ == LogprobsMode::kRaw || mode_ == LogprobsMode::kRawLogits);
   if (!dist.ok()) return dist.status();
   dist_ = *dist;
   return absl::OkStatus();
@@ -87,17 +88,11 @@ int32_t SamplerTarget::Pick(double u) {
 }
 
 absl::Status SamplerTarget::Describe(int32_t token, Sample* out) {
+  // Exactly Sample's value and alternatives under every logprobs_mode (the *_LOGITS
+  // modes report logit values, not logprobs).
   out->token_id = token;
-  if (raw_mode_) {
-    out->logprob = sampler_->RawLogprob(token);
-    sampler_->RawTopLogprobs(top_logprobs_, &out->top_logprobs);
-  } else {
-    // Sample's PROCESSED logprob: log p in double, 0 for greedy.
-    out->logprob = dist_->one_hot()
-                       ? 0.0f
-                       : static_cast<float>(std::log(static_cast<double>(dist_->Prob(token))));
-    dist_->TopLogprobs(top_logprobs_, &out->top_logprobs);
-  }
+  out->logprob = sampler_->ValueOf(token, mode_);
+  sampler_->TopValues(top_logprobs_, mode_, &out->top_logprobs);
   return absl::OkStatus();
 }
 

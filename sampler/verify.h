@@ -95,7 +95,7 @@ class SamplerTarget final : public TargetDistribution {
  private:
   Sampler* const sampler_;
   const ProcessedDistribution* dist_ = nullptr;
-  bool raw_mode_ = false;
+  LogprobsMode mode_ = LogprobsMode::kRaw;
   int32_t top_logprobs_ = 0;
 };
 

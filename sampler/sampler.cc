@@ -463,8 +463,7 @@ float Sampler::Impl::ValueOf(int32_t id, LogprobsMode mode) {
   }
 }
 
-void Sampler::Impl::TopValues(int32_t count, LogprobsMode mode,
-                              std::vector<TokenLogprob>* out) {
+void Sampler::Impl::TopValues(int32_t count, LogprobsMode mode, std::vector<TokenLogprob>* out) {
   if (mode == LogprobsMode::kRaw || mode == LogprobsMode::kRawLogits) {
     RawTopLogprobs(count, out);
   } else {

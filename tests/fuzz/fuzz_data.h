@@ -120,8 +120,8 @@ inline std::string EncodeRow(absl::Span<const float> values, sampler::Dtype dtyp
     }
     uint32_t bits;
     std::memcpy(&bits, &value, sizeof(bits));
-    const uint16_t half = dtype == sampler::Dtype::kBFloat16 ? static_cast<uint16_t>(bits >> 16)
-                                                              : Float16Bits(value);
+    const uint16_t half =
+        dtype == sampler::Dtype::kBFloat16 ? static_cast<uint16_t>(bits >> 16) : Float16Bits(value);
     out.append(reinterpret_cast<const char*>(&half), sizeof(half));
   }
   return out;

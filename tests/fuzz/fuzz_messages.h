@@ -117,7 +117,8 @@ inline void PutParams(FuzzedDataProvider& in, int32_t vocab, v1::SamplingParams*
   if (set & (1u << 14)) {
     p->set_logprobs_mode(static_cast<v1::LogprobsMode>(in.ConsumeIntegralInRange<int>(0, 5)));
   }
-  if (set & (1u << 15)) p->set_preset(static_cast<v1::Preset>(in.ConsumeIntegralInRange<int>(0, 5)));
+  if (set & (1u << 15))
+    p->set_preset(static_cast<v1::Preset>(in.ConsumeIntegralInRange<int>(0, 5)));
   if (set & (1u << 16)) p->set_min_tokens_to_keep(in.ConsumeIntegralInRange<int32_t>(-1, 3));
   if (set & (1u << 17)) {
     p->set_xtc_probability(in.ConsumeIntegralInRange<int>(0, 4) / 4.0f);

@@ -123,8 +123,8 @@ inline void CheckVerifyRow(sampler::Sampler& sampler, const server::DecodedVerif
     FUZZ_CHECK(at.context_token_ids.size() == row.row.context_token_ids.size() + i);
     for (size_t j = 0; j < at.context_token_ids.size(); ++j) {
       const size_t context = row.row.context_token_ids.size();
-      FUZZ_CHECK(at.context_token_ids[j] == (j < context ? row.row.context_token_ids[j]
-                                                         : row.draft_token_ids[j - context]));
+      FUZZ_CHECK(at.context_token_ids[j] ==
+                 (j < context ? row.row.context_token_ids[j] : row.draft_token_ids[j - context]));
     }
   }
 

@@ -7,8 +7,9 @@
 //
 // The harness owns real POSIX shared memory objects, created once per process under a
 // name with its pid ("/tokensampler-fuzz-<pid>-a", "...-b", and a directory "...-dir"
-// that is not an object) and removed at exit (a crashed run leaves them in /dev/shm). It keeps a model of the registered regions and
-// checks after every operation:
+// that is not an object) and removed at exit (a crashed or interrupted run leaves them
+// in /dev/shm). It keeps a model of the registered regions and checks after every
+// operation:
 // - the registry holds exactly the model (regions(), bytes(), GetSharedMemoryStatus);
 // - a registration succeeds only for a new name, a real object, a range inside the object
 //   and within the limits; every refusal has an expected code and starts with its field;
@@ -67,8 +68,8 @@ constexpr const char* kNames[] = {"r0", "r1", "r2", "r3"};
 uint8_t ContentAt(bool logits, uint64_t offset) {
   static constexpr float kDraft[] = {0.25f, 0.25f, 0.5f, 0.0f};
   const uint64_t slot = offset / 4;
-  const float value = logits ? static_cast<float>(static_cast<int>(slot % 64) - 32) / 4
-                             : kDraft[slot % 4];
+  const float value =
+      logits ? static_cast<float>(static_cast<int>(slot % 64) - 32) / 4 : kDraft[slot % 4];
   uint8_t bytes[4];
   std::memcpy(bytes, &value, sizeof(bytes));
   return bytes[offset % 4];
@@ -401,7 +402,8 @@ class Harness {
     FUZZ_CHECK(view.size >= 1 && view.size <= static_cast<size_t>(kMaxVocab));
     FUZZ_CHECK(view.size * width == ref.byte_size());
     FUZZ_CHECK(static_cast<const char*>(view.data) == mapping.data() + ref.offset());
-    FUZZ_CHECK(ref.offset() <= region.byte_size && ref.byte_size() <= region.byte_size - ref.offset());
+    FUZZ_CHECK(ref.offset() <= region.byte_size &&
+               ref.byte_size() <= region.byte_size - ref.offset());
 
     const absl::Status status =
         server::CopyRowToPrivate(mapping, view, "logits.shared_memory", copy);
@@ -410,8 +412,8 @@ class Harness {
     const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
     const uint64_t start = region.offset + ref.offset();
     const uint64_t end = start + ref.byte_size();
-    const bool readable = region.key != objects_.LogitsKey() ||
-                          end <= (logits_bytes + page - 1) / page * page;
+    const bool readable =
+        region.key != objects_.LogitsKey() || end <= (logits_bytes + page - 1) / page * page;
     FUZZ_CHECK(status.ok() == readable);
     if (!status.ok()) {
       FUZZ_CHECK(status.code() == absl::StatusCode::kFailedPrecondition);
@@ -539,7 +541,7 @@ class Harness {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tokensampler;  // NOLINT(build/namespaces): a fuzz entry point
-  fuzz::FuzzSampler();  // silences protobuf's log
+  fuzz::FuzzSampler();           // silences protobuf's log
   fuzz::FuzzedDataProvider in(data, size);
   fuzz::Harness harness(in);
   harness.Run();

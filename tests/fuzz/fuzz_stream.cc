@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-
 #include "sampler/sampler.h"
 #include "server/codec.h"
 #include "server/stream_session.h"

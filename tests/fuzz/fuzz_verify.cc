@@ -55,9 +55,7 @@ v1::VerifyRequest BuildRequest(FuzzedDataProvider& in) {
     }
     // Draft probabilities: none (one-hot drafts), k rows, or now and then a wrong count.
     const int drafts = in.ConsumeIntegralInRange<int>(0, 2);
-    const int draft_rows = drafts == 0                                 ? 0
-                           : in.ConsumeIntegralInRange<int>(0, 31) == 0 ? k + 1
-                                                                         : k;
+    const int draft_rows = drafts == 0 ? 0 : in.ConsumeIntegralInRange<int>(0, 31) == 0 ? k + 1 : k;
     for (int i = 0; i < draft_rows; ++i) {
       const int32_t token = i < k ? row->draft_token_ids(i) : 0;
       const int32_t at = token >= 0 && token < vocab ? token : 0;
@@ -96,8 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_draft_tokens = fuzz::kMaxDraftTokens;
   std::vector<server::DecodedVerifyRow> rows;
   uint64_t seeds = 0;
-  const absl::Status status =
-      server::DecodeVerifyRequest(request, limits, [&seeds] { return ++seeds; }, &rows);
+  const absl::Status status = server::DecodeVerifyRequest(
+      request, limits, [&seeds] { return ++seeds; }, &rows);
   FUZZ_CHECK(fuzz::DecodeStatus(status));
   if (!status.ok()) {
     FUZZ_CHECK(absl::StartsWith(status.message(), "rows"));  // the field path

@@ -10,7 +10,8 @@
 #         are not instrumented, so TSan cannot see their locks (absl::Mutex included) and
 #         reports races that are not there; the rest runs under ASan instead.
 #   fuzz  build-fuzz (clang, libFuzzer + ASan + UBSan): each fuzzer of tests/fuzz for
-#         TOKENSAMPLER_FUZZ_SECONDS (default 45) seconds from its seed corpus.
+#         TOKENSAMPLER_FUZZ_SECONDS (default 45) seconds from its seed corpus, one per core
+#         at a time.
 #
 # Any sanitizer report or fuzzer crash fails the stage. Suppressions (each with its
 # evidence) are in tests/sanitizers/. Build dirs live next to build/ (or under
@@ -67,25 +68,43 @@ stage_tsan() {
   "$dir/tests/server/server_codec_test"
 }
 
+fuzz_one() {  # fuzz_one BUILD_DIR NAME: fuzz_NAME for $fuzz_seconds; writes fuzz-NAME.{log,rc}
+  local dir=$1 name=$2
+  local corpus=$dir/corpus/$name rc=0
+  mkdir -p "$corpus"
+  # New inputs go to the build dir's corpus; the committed seeds are read, not changed.
+  "$dir/tests/fuzz/fuzz_$name" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+    -rss_limit_mb=2048 -timeout=20 -artifact_prefix="$dir/crash-$name-" \
+    "$corpus" "$root/tests/fuzz/corpus/$name" >"$dir/fuzz-$name.log" 2>&1 || rc=$?
+  echo "$rc" >"$dir/fuzz-$name.rc"
+}
+
 stage_fuzz() {
   local dir=$out_root/build-fuzz
   configure "$dir" -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
     -DTOKENSAMPLER_FUZZ=ON -DTOKENSAMPLER_SANITIZE=address
-  cmake --build "$dir" -j"$jobs" --target fuzz_request fuzz_stream fuzz_npy
-  local name
-  for name in request stream npy; do
-    local corpus=$dir/corpus/$name
-    mkdir -p "$corpus"
-    # New inputs go to the build dir's corpus; the committed seeds are read, not changed.
-    if ! "$dir/tests/fuzz/fuzz_$name" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
-        -rss_limit_mb=2048 -timeout=20 -artifact_prefix="$dir/crash-$name-" \
-        "$corpus" "$root/tests/fuzz/corpus/$name" >"$dir/fuzz-$name.log" 2>&1; then
+  local names=(request stream verify shared_memory npy)
+  cmake --build "$dir" -j"$jobs" --target "${names[@]/#/fuzz_}"
+  # A fuzzer is single-threaded: run one per core at a time, so the stage takes
+  # ceil(5 / cores) * TOKENSAMPLER_FUZZ_SECONDS (3 * 45 s on 2 cores, as long as the three
+  # targets before verify and shared_memory took one after the other).
+  local name failed=0
+  rm -f "$dir"/fuzz-*.rc
+  for name in "${names[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    fuzz_one "$dir" "$name" &
+  done
+  wait
+  for name in "${names[@]}"; do
+    if [ "$(cat "$dir/fuzz-$name.rc")" != 0 ]; then
       tail -n 60 "$dir/fuzz-$name.log"
       echo "sanitize.sh: fuzz_$name failed (a crash or a sanitizer report; see $dir/crash-$name-*)" >&2
-      return 1
+      failed=1
+      continue
     fi
     echo "fuzz_$name: $(grep -E '^Done' "$dir/fuzz-$name.log")"
   done
+  return "$failed"
 }
 
 for stage in "${stages[@]}"; do

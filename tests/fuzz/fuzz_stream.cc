@@ -4,20 +4,21 @@
 // cancelled call would). Sequence ids come from a small set so that messages open,
 // step, end and reuse the same sequences in any order. Checked after every message:
 // the limits hold, a failed or aborted message changed nothing, and a committed one
-// advanced exactly its sequences by one step.
-#include <algorithm>
-#include <cmath>
+// advanced exactly its sequences by one step, freed the ended ones and left every other
+// live sequence as it was (the harness tracks which sequences are live).
 #include <cstdint>
-#include <cstring>
-#include <limits>
-#include <map>
+#include <cstdlib>
+#include <iterator>
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "sampler/sampler.h"
 #include "server/codec.h"
 #include "server/stream_session.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_data.h"
+#include "tests/fuzz/fuzz_rows.h"
 #include "tests/fuzz/fuzz_setup.h"
 #include "tokensampler/v1/sampler.pb.h"
 
@@ -26,85 +27,22 @@ namespace {
 
 constexpr const char* kIds[] = {"a", "b", "c", "d", "e", ""};
 
-// The fuzzer's bytes as a stream of choices (zeros once they run out). Own and small,
-// so that the gcc build's corpus replay needs nothing from clang.
-class FuzzedDataProvider {
- public:
-  FuzzedDataProvider(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-
-  size_t remaining_bytes() const { return size_ - pos_; }
-
-  template <typename T>
-  T ConsumeIntegral() {
-    T value = 0;
-    for (size_t i = 0; i < sizeof(T) && pos_ < size_; ++i) {
-      value = static_cast<T>((static_cast<uint64_t>(value) << 8) | data_[pos_++]);
-    }
-    return value;
-  }
-
-  // A value in [lo, hi] from as few bytes as the range needs.
-  template <typename T>
-  T ConsumeIntegralInRange(T lo, T hi) {
-    const uint64_t range = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
-    uint64_t raw = 0;
-    for (uint64_t seen = 0; seen < range && pos_ < size_; seen = (seen << 8) | 0xff) {
-      raw = (raw << 8) | data_[pos_++];
-    }
-    return static_cast<T>(static_cast<uint64_t>(lo) +
-                          (range == UINT64_MAX ? raw : raw % (range + 1)));
-  }
-
-  bool ConsumeBool() { return (ConsumeIntegral<uint8_t>() & 1) != 0; }
-
-  template <typename T>
-  T ConsumeFloatingPoint() {
-    const uint32_t bits = ConsumeIntegral<uint32_t>();
-    float value;
-    std::memcpy(&value, &bits, sizeof(value));
-    return static_cast<T>(value);
-  }
-
-  std::string ConsumeRandomLengthString(size_t max_length) {
-    const size_t length =
-        std::min(ConsumeIntegralInRange<size_t>(0, max_length), remaining_bytes());
-    std::string out(reinterpret_cast<const char*>(data_ + pos_), length);
-    pos_ += length;
-    return out;
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
-
-float Logit(FuzzedDataProvider& in) {
-  switch (in.ConsumeIntegralInRange<int>(0, 15)) {
-    case 0:
-      return -std::numeric_limits<float>::infinity();
-    case 1:
-      return in.ConsumeFloatingPoint<float>();  // anything, NaN and inf included
-    default:
-      return static_cast<float>(in.ConsumeIntegralInRange<int>(-40, 40)) / 4;
-  }
-}
-
-// One message built from the fuzzer's choices; or, now and then, raw bytes parsed as one.
-v1::SampleRequest Message(FuzzedDataProvider& in) {
-  v1::SampleRequest message;
+// One message built from the fuzzer's choices into `*message` (cleared first, its memory
+// reused); or, now and then, raw bytes parsed as one.
+void Message(fuzz::FuzzedDataProvider& in, v1::SampleRequest* message) {
+  message->Clear();
   if (in.ConsumeIntegralInRange<int>(0, 9) == 0) {
-    message.ParseFromString(in.ConsumeRandomLengthString(256));
-    return message;
+    message->ParseFromString(in.ConsumeRandomLengthString(256));
+    return;
   }
   const int rows = in.ConsumeIntegralInRange<int>(0, 4);
   for (int r = 0; r < rows; ++r) {
-    v1::Row* row = message.add_rows();
+    v1::Row* row = message->add_rows();
     row->set_sequence_id(kIds[in.ConsumeIntegralInRange<size_t>(0, std::size(kIds) - 1)]);
     row->set_end_sequence(in.ConsumeIntegralInRange<int>(0, 3) == 0);
     if (in.ConsumeIntegralInRange<int>(0, 7) != 0) {
       const int vocab = in.ConsumeIntegralInRange<int>(1, 24);
-      for (int v = 0; v < vocab; ++v) row->mutable_logits()->add_values(Logit(in));
+      for (int v = 0; v < vocab; ++v) row->mutable_logits()->add_values(fuzz::ConsumeLogit(in));
     }
     const int context = in.ConsumeIntegralInRange<int>(0, 4);
     for (int c = 0; c < context; ++c) {
@@ -120,38 +58,65 @@ v1::SampleRequest Message(FuzzedDataProvider& in) {
     if (in.ConsumeBool()) params->set_seed(in.ConsumeIntegral<uint64_t>());
     if (in.ConsumeBool()) params->set_num_samples(in.ConsumeIntegralInRange<int32_t>(0, 3));
   }
-  return message;
 }
 
+// One sequence's state as the checks see it.
 struct Snapshot {
-  uint64_t next_step;
-  size_t history;
+  absl::string_view id;
+  bool live = false;
+  uint64_t next_step = 0;
+  size_t history = 0;
 };
 
-// The state of the sequences named in kIds or in `message` (raw-bytes messages bring
-// ids of their own).
-std::map<std::string, Snapshot> Take(const server::StreamSession& session,
-                                     const v1::SampleRequest& message) {
-  std::vector<std::string> ids(std::begin(kIds), std::end(kIds));
-  for (const v1::Row& row : message.rows()) ids.push_back(row.sequence_id());
-  std::map<std::string, Snapshot> out;
-  for (const std::string& id : ids) {
-    if (const std::vector<int32_t>* history = session.History(id); history != nullptr) {
-      out[id] = {static_cast<uint64_t>(session.NextStep(id)), history->size()};
-    }
-  }
-  return out;
+bool Same(const Snapshot& a, const Snapshot& b) {
+  return a.id == b.id && a.live == b.live && a.next_step == b.next_step && a.history == b.history;
 }
 
-bool SameState(const std::map<std::string, Snapshot>& a, const std::map<std::string, Snapshot>& b) {
-  if (a.size() != b.size()) return false;
-  for (const auto& [id, s] : a) {
-    auto it = b.find(id);
-    if (it == b.end() || it->second.next_step != s.next_step || it->second.history != s.history) {
-      return false;
+// The state of the sequences the harness knows to be live, then of those `message` names,
+// each id once, into `*out` (its memory reused; the ids view `live` and `message`). With
+// the count of live sequences checked against `live` as well, this sees every sequence
+// of the session for a few lookups (a map of all ids cost 40% of this harness's time).
+void Take(const server::StreamSession& session, const std::vector<std::string>& live,
+          const v1::SampleRequest& message, std::vector<Snapshot>* out) {
+  out->clear();
+  const auto add = [&](absl::string_view id) {
+    for (const Snapshot& seen : *out) {
+      if (seen.id == id) return;
     }
+    Snapshot snapshot;
+    snapshot.id = id;
+    if (const std::vector<int32_t>* history = session.History(id); history != nullptr) {
+      snapshot.live = true;
+      snapshot.next_step = static_cast<uint64_t>(session.NextStep(id));
+      snapshot.history = history->size();
+    }
+    out->push_back(snapshot);
+  };
+  for (const std::string& id : live) add(id);
+  for (const v1::Row& row : message.rows()) add(row.sequence_id());
+}
+
+bool SameState(const std::vector<Snapshot>& a, const std::vector<Snapshot>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!Same(a[i], b[i])) return false;
   }
   return true;
+}
+
+const Snapshot& Find(const std::vector<Snapshot>& state, absl::string_view id) {
+  for (const Snapshot& snapshot : state) {
+    if (snapshot.id == id) return snapshot;
+  }
+  FUZZ_CHECK(false);  // Take saw every id of the message
+  std::abort();
+}
+
+bool Names(const v1::SampleRequest& message, absl::string_view id) {
+  for (const v1::Row& row : message.rows()) {
+    if (row.sequence_id() == id) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -160,7 +125,7 @@ bool SameState(const std::map<std::string, Snapshot>& a, const std::map<std::str
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tokensampler;  // NOLINT(build/namespaces): a fuzz entry point
   sampler::Sampler* const sampler = &fuzz::FuzzSampler();
-  FuzzedDataProvider in(data, size);
+  fuzz::FuzzedDataProvider in(data, size);
   server::Limits limits;
   limits.max_rows = 8;
   limits.max_vocab = 64;
@@ -168,20 +133,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_history_tokens = 24;
   server::StreamSession session(limits);
   uint64_t seeds = 0;
+  // Reused from message to message (the service's reactor keeps its own likewise).
+  v1::SampleRequest message;
+  std::vector<std::string> live;  // the sequences that must be live, as committed so far
+  std::vector<Snapshot> before;
+  std::vector<Snapshot> now;
+  std::vector<server::DecodedRow> rows;
+  std::vector<sampler::SampleResult> results;
   for (int step = 0; step < 64 && in.remaining_bytes() > 0; ++step) {
-    const v1::SampleRequest message = Message(in);
-    const auto before = Take(session, message);
-    std::vector<server::DecodedRow> rows;
+    Message(in, &message);
+    Take(session, live, message, &before);
     absl::Status status = server::DecodeRequest(
         message, limits, server::RequestKind::kStream, [&seeds] { return ++seeds; }, &rows);
     if (status.ok()) status = session.Prepare(&rows);
     if (!status.ok()) {
-      FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument ||
-                 status.code() == absl::StatusCode::kResourceExhausted);
-      FUZZ_CHECK(SameState(before, Take(session, message)));
+      FUZZ_CHECK(fuzz::DecodeStatus(status));
+      Take(session, live, message, &now);
+      FUZZ_CHECK(SameState(before, now) && session.live_sequences() == live.size());
       continue;
     }
-    std::vector<sampler::SampleResult> results(rows.size());
+    results.resize(rows.size());  // Sample overwrites every field of a result it fills
     bool sampled = true;
     for (const server::DecodedRow& row : rows) {
       if (!row.has_logits) continue;
@@ -191,28 +162,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (!sampled || in.ConsumeIntegralInRange<int>(0, 15) == 0) {
       session.Abort(rows);
-      FUZZ_CHECK(SameState(before, Take(session, message)));
+      Take(session, live, message, &now);
+      FUZZ_CHECK(SameState(before, now) && session.live_sequences() == live.size());
       continue;
     }
     session.Commit(rows, results);
-    const auto after = Take(session, message);
-    FUZZ_CHECK(session.live_sequences() <= static_cast<size_t>(limits.max_sequences));
+    Take(session, live, message, &now);
+    FUZZ_CHECK(now.size() == before.size());
+    for (size_t i = 0; i < now.size(); ++i) {
+      if (!Names(message, now[i].id)) FUZZ_CHECK(Same(before[i], now[i]));  // untouched
+    }
     for (const server::DecodedRow& row : rows) {
-      const std::string id(row.sequence_id);
-      auto it = after.find(id);
+      const Snapshot& after = Find(now, row.sequence_id);
       if (row.end_sequence) {
-        FUZZ_CHECK(it == after.end());
+        FUZZ_CHECK(!after.live);
         continue;
       }
       FUZZ_CHECK(row.has_logits);  // a row without logits must end its sequence
-      FUZZ_CHECK(it != after.end());
-      auto was = before.find(id);
-      FUZZ_CHECK(it->second.next_step == (was == before.end() ? 1 : was->second.next_step + 1));
-      FUZZ_CHECK(it->second.history <= static_cast<size_t>(limits.max_history_tokens));
+      FUZZ_CHECK(after.live);
+      const Snapshot& was = Find(before, row.sequence_id);
+      FUZZ_CHECK(after.next_step == (was.live ? was.next_step + 1 : 1));
+      FUZZ_CHECK(after.history <= static_cast<size_t>(limits.max_history_tokens));
       FUZZ_CHECK(!results[row.index].samples.empty());
       FUZZ_CHECK(results[row.index].samples[0].token_id >= 0 &&
                  static_cast<size_t>(results[row.index].samples[0].token_id) < row.logits.size);
     }
+    std::vector<std::string> next;
+    for (const Snapshot& snapshot : now) {
+      if (snapshot.live) next.emplace_back(snapshot.id);
+    }
+    live.swap(next);
+    FUZZ_CHECK(session.live_sequences() == live.size());
+    FUZZ_CHECK(live.size() <= static_cast<size_t>(limits.max_sequences));
   }
   return 0;
 }

@@ -97,7 +97,6 @@ bool WantsRank(const SamplingParams& params) {
 
 }  // namespace
 
-
 const SamplingParams& Sampler::Impl::Effective(const SamplingParams& params) {
   if (params.preset != Preset::kVllm || params.temperature >= kVllmGreedyTemperature ||
       params.temperature == 0.0f) {

@@ -1,6 +1,6 @@
-// What a draw reports besides its token (README, "Sampling parameters"): the
-// alternatives, the chosen tokens' values under the logprobs mode, the rank, and the kept
-// set.
+// What a draw reports besides its token (README, "API": the sampling parameters table):
+// the alternatives, the chosen tokens' values under the logprobs mode, the rank, and the
+// kept set.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>

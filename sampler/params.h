@@ -31,7 +31,7 @@ inline constexpr float kVllmGreedyTemperature = 1e-5f;
 // vLLM clamps every logit bias to [-kVllmMaxBias, kVllmMaxBias] (PRESET_VLLM).
 inline constexpr float kVllmMaxBias = 100.0f;
 
-// Order and boundary rules of the pipeline; see README "Presets".
+// Order and boundary rules of the pipeline; see README "Pipeline and presets".
 enum class Preset {
   // mask/bias -> penalties -> temperature -> top-k -> top-p -> min-p -> typical -> draw.
   // Every truncation keeps exactly what its rule says, ties at the cut to the lowest id.
